@@ -1,0 +1,24 @@
+//! The bundled Confab signaling server.
+//!
+//! Clients connect over WebSocket (`/ws`), say `hello`, receive the roster and then
+//! exchange offers, answers, ICE candidates and hangups with the peers they call; the
+//! server relays those between the two parties of each call and nothing else. The wire
+//! format is `confab-protocol`, documented in `docs/protocol.md`.
+//!
+//! [`run`] serves one listener until a shutdown future completes; the `confab-signaling`
+//! binary and `confab server` are thin wrappers around [`cli::serve`].
+//!
+//! Module map: `hub` is the roster and call routing (no I/O, fake time in tests); `rate`
+//! the per-connection token bucket; `server` the accept loop, HTTP and shared state;
+//! `session` one connection's read/write task; [`tls`] loads certificates; [`cli`] the flags.
+
+pub mod cli;
+mod config;
+mod hub;
+mod rate;
+mod server;
+mod session;
+pub mod tls;
+
+pub use config::{Config, Limits};
+pub use server::run;

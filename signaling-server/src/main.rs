@@ -1,0 +1,28 @@
+//! `confab-signaling`: the signaling server on its own.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use confab_signaling::cli::{ServerArgs, init_logging, serve};
+
+/// Confab's WebSocket signaling server: a roster of who is online and a relay for call
+/// setup (offers, answers, ICE candidates). Media never passes through it.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(flatten)]
+    server: ServerArgs,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    match serve(cli.server).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("confab-signaling: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}

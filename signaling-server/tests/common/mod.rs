@@ -1,0 +1,161 @@
+//! A real server on 127.0.0.1:0 and a small WebSocket client for driving it.
+
+#![allow(dead_code)] // Each test binary uses a different part of this.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use confab_signaling::{Config, Limits};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// How long any single expected event may take before the test fails.
+pub const PATIENCE: Duration = Duration::from_secs(5);
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl TestServer {
+    pub async fn start(config: Config) -> TestServer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(confab_signaling::run(listener, config, async {
+            let _ = stopped.await;
+        }));
+        TestServer {
+            addr,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    pub async fn with_limits(limits: Limits) -> TestServer {
+        Self::start(Config {
+            limits,
+            ..Config::default()
+        })
+        .await
+    }
+
+    pub async fn default() -> TestServer {
+        Self::start(Config::default()).await
+    }
+
+    pub fn url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    /// Triggers a graceful shutdown and waits for `run` to return.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        tokio::time::timeout(PATIENCE * 2, &mut self.task)
+            .await
+            .expect("server did not shut down in time")
+            .unwrap();
+    }
+}
+
+pub struct Client {
+    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    pub id: String,
+}
+
+impl Client {
+    pub async fn connect(server: &TestServer) -> Client {
+        let (ws, _) = tokio_tungstenite::connect_async(server.url())
+            .await
+            .unwrap();
+        Client {
+            ws,
+            id: String::new(),
+        }
+    }
+
+    /// Connects and says hello; returns the client and its welcome.
+    pub async fn join(server: &TestServer, name: &str) -> (Client, Value) {
+        let mut client = Client::connect(server).await;
+        client
+            .send(json!({"type":"hello","protocol":1,"name":name}))
+            .await;
+        let welcome = client.recv_type("welcome").await;
+        client.id = welcome["id"].as_str().unwrap().to_owned();
+        (client, welcome)
+    }
+
+    pub async fn send(&mut self, msg: Value) {
+        self.send_text(&msg.to_string()).await;
+    }
+
+    pub async fn send_text(&mut self, text: &str) {
+        self.ws.send(Message::text(text)).await.unwrap();
+    }
+
+    /// The next message from the server, as JSON. Fails on timeout or close.
+    pub async fn recv(&mut self) -> Value {
+        loop {
+            let msg = tokio::time::timeout(PATIENCE, self.ws.next())
+                .await
+                .expect("no message from the server in time")
+                .expect("connection ended")
+                .expect("connection failed");
+            match msg {
+                Message::Text(text) => return serde_json::from_str(&text).unwrap(),
+                Message::Ping(_) | Message::Pong(_) => continue,
+                other => panic!("expected a text message, got {other:?}"),
+            }
+        }
+    }
+
+    /// The next message, which must be of type `ty`.
+    pub async fn recv_type(&mut self, ty: &str) -> Value {
+        let msg = self.recv().await;
+        assert_eq!(msg["type"], ty, "unexpected message: {msg}");
+        msg
+    }
+
+    /// The next message, which must be an error with `code`.
+    pub async fn recv_error(&mut self, code: &str) -> Value {
+        let msg = self.recv_type("error").await;
+        assert_eq!(msg["code"], code, "unexpected error: {msg}");
+        msg
+    }
+
+    /// Reads until the server closes; returns the close frame it sent.
+    pub async fn recv_close(&mut self) -> Option<CloseFrame> {
+        loop {
+            let next = tokio::time::timeout(PATIENCE, self.ws.next())
+                .await
+                .expect("the server did not close in time");
+            match next {
+                Some(Ok(Message::Close(frame))) => return frame,
+                Some(Ok(_)) => continue,
+                Some(Err(err)) => panic!("connection failed before a close frame: {err}"),
+                None => panic!("connection ended without a close frame"),
+            }
+        }
+    }
+
+    pub async fn expect_close_code(&mut self, code: CloseCode) {
+        let frame = self.recv_close().await.expect("close frame without a code");
+        assert_eq!(frame.code, code, "close reason: {}", frame.reason);
+    }
+
+    pub async fn close(mut self) {
+        self.ws.close(None).await.unwrap();
+        // Drain until the server acknowledges.
+        while let Ok(Some(Ok(_))) = tokio::time::timeout(PATIENCE, self.ws.next()).await {}
+    }
+}

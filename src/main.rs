@@ -1,0 +1,44 @@
+//! `confab`: the Confab command line.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use confab_signaling::cli::{ServerArgs, init_logging, serve};
+
+/// Confab: peer-to-peer video chat.
+#[derive(Parser)]
+#[command(name = "confab", version, about, arg_required_else_help = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the bundled signaling server (the same as `confab-signaling`).
+    Server(ServerArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let result = match cli.command {
+        Command::Server(args) => run_async(serve(args)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("confab: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_async<E>(future: impl Future<Output = Result<(), E>>) -> anyhow::Result<()>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(future)?;
+    Ok(())
+}
