@@ -6,6 +6,13 @@ use clap::{Parser, Subcommand};
 use confab_signaling::cli::{ServerArgs, init_logging, serve};
 
 /// Confab: peer-to-peer video chat.
+/// jemalloc returns freed memory to the system far better than glibc's allocator after
+/// bursts (a roster fan-out, say): with ten thousand idle clients the server's resident
+/// memory is about 40% lower (docs/performance.md).
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(name = "confab", version, about, arg_required_else_help = true)]
 struct Cli {

@@ -84,9 +84,9 @@ pub struct ServerArgs {
     #[arg(long, default_value_t = Limits::default().ring_timeout.as_secs())]
     pub ring_timeout_secs: u64,
 
-    /// Messages queued for one client before it is dropped as too slow.
-    #[arg(long, default_value_t = Limits::default().outbound_queue)]
-    pub outbound_queue: usize,
+    /// Bytes queued for one client before it is dropped as too slow to read.
+    #[arg(long, default_value_t = Limits::default().max_queued_bytes)]
+    pub max_queued_bytes: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -126,7 +126,7 @@ impl ServerArgs {
                 ping_interval: Duration::from_secs(self.ping_interval_secs.max(1)),
                 idle_timeout: Duration::from_secs(self.idle_timeout_secs),
                 ring_timeout: Duration::from_secs(self.ring_timeout_secs),
-                outbound_queue: self.outbound_queue.max(1),
+                max_queued_bytes: self.max_queued_bytes,
                 ..Limits::default()
             },
         })

@@ -40,9 +40,9 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// A call not answered in this time ends with `timeout`.
     pub ring_timeout: Duration,
-    /// Messages waiting to be written to one client. A client that does not read fills it
-    /// and is dropped, so it can never grow the server's memory.
-    pub outbound_queue: usize,
+    /// Bytes of messages waiting to be written to one client. A client that does not read
+    /// fills this and is dropped, so it can never grow the server's memory.
+    pub max_queued_bytes: usize,
     /// Calls (ringing or answered) one peer may be part of at once.
     pub max_calls_per_peer: usize,
 }
@@ -60,7 +60,7 @@ impl Default for Limits {
             ping_interval: Duration::from_secs(15),
             idle_timeout: Duration::from_secs(30),
             ring_timeout: Duration::from_secs(60),
-            outbound_queue: 256,
+            max_queued_bytes: 1024 * 1024,
             max_calls_per_peer: 16,
         }
     }

@@ -9,12 +9,14 @@
 //! binary and `confab server` are thin wrappers around [`cli::serve`].
 //!
 //! Module map: `hub` is the roster and call routing (no I/O, fake time in tests); `rate`
-//! the per-connection token bucket; `server` the accept loop, HTTP and shared state;
-//! `session` one connection's read/write task; [`tls`] loads certificates; [`cli`] the flags.
+//! the per-connection token bucket; `outbox` a client's byte-bounded queue; `server` the
+//! accept loop, HTTP and shared state; `session` one connection's read/write task; [`tls`]
+//! loads certificates; [`cli`] the flags.
 
 pub mod cli;
 mod config;
 mod hub;
+mod outbox;
 mod rate;
 mod server;
 mod session;

@@ -21,7 +21,7 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, Semaphore, mpsc};
+use tokio::sync::{Notify, Semaphore};
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
@@ -33,6 +33,7 @@ use tracing::{debug, info, warn};
 
 use crate::config::Config;
 use crate::hub::{Hub, HubConfig, JoinError, Output};
+use crate::outbox::Outbox;
 use crate::session;
 
 /// How long to wait before accepting again after `accept` failed (typically out of file
@@ -43,14 +44,15 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// WebSocket library keeps its write buffer at the size of the largest frame it ever
 /// wrote, so capping frames keeps an idle connection small even after it was sent a
 /// welcome listing thousands of peers.
-pub(crate) const MAX_FRAME_BYTES: usize = 8 * 1024;
+pub(crate) const MAX_FRAME_BYTES: usize = 2 * 1024;
 
 /// Initial read buffer per connection: small, so idle connections are cheap; it grows
 /// for the occasional large message.
-const READ_BUFFER_BYTES: usize = 4 * 1024;
+const READ_BUFFER_BYTES: usize = 1024;
 
-/// Upper bound of the WebSocket write buffer while a client is slow to read.
-const MAX_WRITE_BUFFER_BYTES: usize = 256 * 1024;
+/// Upper bound of the WebSocket write buffer; never reached, since the writer waits for
+/// the socket once the buffer holds a frame.
+const MAX_WRITE_BUFFER_BYTES: usize = 64 * 1024;
 
 /// Runs the signaling server on `listener` until `shutdown` completes, then closes every
 /// connection with a close frame (1001, going away) and returns once all tasks are done.
@@ -90,22 +92,6 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Ou
     server.tasks.close();
     server.tasks.wait().await;
     info!("shut down");
-}
-
-/// A logged-in peer's way to receive messages.
-pub(crate) struct Outbox {
-    pub tx: mpsc::Sender<Utf8Bytes>,
-    /// Cancelled to drop the peer when its queue is full.
-    pub kick: CancellationToken,
-}
-
-impl Outbox {
-    fn send(&self, text: Utf8Bytes) {
-        if self.tx.try_send(text).is_err() {
-            // Full: the client does not read. Closed: its session already ended.
-            self.kick.cancel();
-        }
-    }
 }
 
 /// What the connections share, behind one lock that is never held across an await.
@@ -184,7 +170,7 @@ impl Server {
     pub fn join(&self, id: PeerId, name: &str, outbox: Outbox) -> Result<(), JoinError> {
         let mut shared = self.lock();
         let (welcome, news) = shared.hub.join(id.clone(), name)?;
-        outbox.send(encode(&welcome));
+        outbox.send_always(encode(&welcome));
         shared.outboxes.insert(id, outbox);
         shared.deliver(news);
         Ok(())

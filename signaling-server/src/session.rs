@@ -6,6 +6,7 @@
 //! first (and in time), the token, the rate limit, the size limit, liveness pings, and how
 //! the connection is closed.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,25 +16,21 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use subtle::ConstantTimeEq;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::frame::{CloseFrame, Frame};
 use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message, Utf8Bytes};
-use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
 use crate::hub::error_message;
+use crate::outbox::{self, Outbox, OutboxRx};
 use crate::rate::RateLimiter;
-use crate::server::{MAX_FRAME_BYTES, Outbox, Server, encode};
+use crate::server::{MAX_FRAME_BYTES, Server, encode};
 
 /// How long closing may take: flushing what is queued, the close frame, and the client's
 /// close reply. A client that does not cooperate is simply dropped after this.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// Queued messages written per flush; bounds how long one flush can take.
-const WRITE_BATCH: usize = 64;
 
 /// Longest parser error echoed back in a `bad_message` reply.
 const MAX_ERROR_DETAIL: usize = 200;
@@ -56,7 +53,14 @@ pub(crate) async fn run<S>(server: Arc<Server>, ws: WebSocketStream<S>, addr: So
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let (mut sink, mut stream) = ws.split();
+    let (sink, mut stream) = ws.split();
+    let mut writer = Writer {
+        sink,
+        mid_message: false,
+    };
+    let limits = &server.config.limits;
+    let kick = server.stop.child_token();
+    let (outbox, mut queue) = outbox::channel(limits.max_queued_bytes, kick.clone());
     let Some(_slot) = server.try_take_slot() else {
         info!(%addr, "refusing connection: server full");
         let error = error_message(
@@ -64,25 +68,15 @@ where
             "the server is full, try again later",
             None,
         );
-        let (tx, mut rx) = mpsc::channel(1);
-        let _ = tx.try_send(encode(&error));
-        finish(
-            &mut sink,
-            &mut stream,
-            &mut rx,
-            Exit::Close(CloseCode::Again, "server full"),
-        )
-        .await;
+        outbox.send(encode(&error));
+        let exit = Exit::Close(CloseCode::Again, "server full");
+        writer.finish(&mut stream, &mut queue, exit).await;
         return;
     };
 
-    let limits = &server.config.limits;
-    let (tx, mut rx) = mpsc::channel(limits.outbound_queue);
-    let kick = server.stop.child_token();
     let mut session = Session {
         server: &server,
-        tx,
-        kick: kick.clone(),
+        outbox,
         peer: None,
         rate: RateLimiter::new(
             limits.rate_per_sec,
@@ -93,7 +87,7 @@ where
     };
     let exit = tokio::select! {
         exit = session.read(&mut stream) => exit,
-        exit = write(&mut sink, &mut rx, limits.ping_interval) => exit,
+        exit = writer.run(&mut queue, limits.ping_interval) => exit,
         () = kick.cancelled() => if server.stop.is_cancelled() {
             Exit::Close(CloseCode::Away, "server shutting down")
         } else {
@@ -106,14 +100,13 @@ where
         server.leave(&id, matches!(exit, Exit::ClientClosed));
     }
     drop(session);
-    finish(&mut sink, &mut stream, &mut rx, exit).await;
+    writer.finish(&mut stream, &mut queue, exit).await;
 }
 
 struct Session<'a> {
     server: &'a Server,
     /// This session's own outbound queue, for replies.
-    tx: mpsc::Sender<Utf8Bytes>,
-    kick: CancellationToken,
+    outbox: Outbox,
     /// Set once `hello` succeeded.
     peer: Option<PeerId>,
     rate: RateLimiter,
@@ -253,11 +246,7 @@ impl Session<'_> {
             }
         }
         let id = new_peer_id();
-        let outbox = Outbox {
-            tx: self.tx.clone(),
-            kick: self.kick.clone(),
-        };
-        match self.server.join(id.clone(), name, outbox) {
+        match self.server.join(id.clone(), name, self.outbox.clone()) {
             Ok(()) => {
                 debug!(%id, "joined");
                 self.peer = Some(id);
@@ -270,10 +259,8 @@ impl Session<'_> {
 
     /// Queues an `error` reply to this client.
     fn refuse(&self, code: ErrorCode, message: &str) {
-        let text = encode(&error_message(code, message, None));
-        if self.tx.try_send(text).is_err() {
-            self.kick.cancel();
-        }
+        self.outbox
+            .send(encode(&error_message(code, message, None)));
     }
 }
 
@@ -283,115 +270,112 @@ fn new_peer_id() -> PeerId {
     PeerId::new(id).expect("a UUID in simple form is 32 hex digits, a valid id")
 }
 
-/// Writes queued messages and pings the client every `ping_interval`.
-async fn write<S>(
-    sink: &mut Sink<S>,
-    rx: &mut mpsc::Receiver<Utf8Bytes>,
-    ping_interval: Duration,
-) -> Exit
+/// The writing half of the connection.
+struct Writer<S> {
+    sink: Sink<S>,
+    /// Some frames of a fragmented message are written but not its last: nothing but
+    /// control frames (close) may be written until it is complete.
+    mid_message: bool,
+}
+
+impl<S> Writer<S>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut ping = tokio::time::interval_at(Instant::now() + ping_interval, ping_interval);
-    loop {
-        let result = tokio::select! {
-            Some(text) = rx.recv() => write_batch(sink, rx, text).await,
-            _ = ping.tick() => sink.send(Message::Ping(Bytes::new())).await,
-        };
-        if let Err(err) = result {
-            debug!("write error: {err}");
-            return Exit::Lost;
-        }
-    }
-}
-
-/// Writes `first` and whatever else is queued (up to a batch), then flushes once.
-async fn write_batch<S>(
-    sink: &mut Sink<S>,
-    rx: &mut mpsc::Receiver<Utf8Bytes>,
-    first: Utf8Bytes,
-) -> Result<(), WsError>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    feed_text(sink, first).await?;
-    for _ in 1..WRITE_BATCH {
-        match rx.try_recv() {
-            Ok(text) => feed_text(sink, text).await?,
-            Err(_) => break,
-        }
-    }
-    sink.flush().await
-}
-
-/// Buffers one text message, split into frames of at most [`MAX_FRAME_BYTES`].
-async fn feed_text<S>(sink: &mut Sink<S>, text: Utf8Bytes) -> Result<(), WsError>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    if text.len() <= MAX_FRAME_BYTES {
-        return sink.feed(Message::Text(text)).await;
-    }
-    let bytes = Bytes::from(text);
-    let mut start = 0;
-    while start < bytes.len() {
-        let end = (start + MAX_FRAME_BYTES).min(bytes.len());
-        // Fragments may split a UTF-8 sequence: only the whole message must be valid.
-        let opcode = if start == 0 {
-            Data::Text
-        } else {
-            Data::Continue
-        };
-        let frame = Frame::message(
-            bytes.slice(start..end),
-            OpCode::Data(opcode),
-            end == bytes.len(),
-        );
-        sink.feed(Message::Frame(frame)).await?;
-        start = end;
-    }
-    Ok(())
-}
-
-/// Closes the connection: delivers what is still queued (the error explaining the close,
-/// say), sends the close frame and waits briefly for the client's reply.
-async fn finish<S>(
-    sink: &mut Sink<S>,
-    stream: &mut Stream<S>,
-    rx: &mut mpsc::Receiver<Utf8Bytes>,
-    exit: Exit,
-) where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    let close = async {
-        match exit {
-            Exit::Lost => return,
-            // The WebSocket layer has queued the reply to the client's close frame.
-            Exit::ClientClosed => {
-                let _ = sink.close().await;
-                return;
+    /// Writes queued messages and pings the client every `ping_interval`.
+    async fn run(&mut self, queue: &mut OutboxRx, ping_interval: Duration) -> Exit {
+        let mut ping = tokio::time::interval_at(Instant::now() + ping_interval, ping_interval);
+        loop {
+            let result = tokio::select! {
+                batch = queue.recv_all() => self.write_batch(queue, batch).await,
+                _ = ping.tick() => self.sink.send(Message::Ping(Bytes::new())).await,
+            };
+            if let Err(err) = result {
+                debug!("write error: {err}");
+                return Exit::Lost;
             }
-            Exit::Close(code, reason) => {
-                while let Ok(text) = rx.try_recv() {
-                    if feed_text(sink, text).await.is_err() {
+        }
+    }
+
+    /// Writes a batch of messages with a single flush at the end.
+    async fn write_batch(
+        &mut self,
+        queue: &mut OutboxRx,
+        batch: VecDeque<Utf8Bytes>,
+    ) -> Result<(), WsError> {
+        for text in batch {
+            let len = text.len();
+            self.feed_text(text).await?;
+            queue.written(len);
+        }
+        self.sink.flush().await
+    }
+
+    /// Buffers one text message, split into frames of at most [`MAX_FRAME_BYTES`].
+    async fn feed_text(&mut self, text: Utf8Bytes) -> Result<(), WsError> {
+        if text.len() <= MAX_FRAME_BYTES {
+            return self.sink.feed(Message::Text(text)).await;
+        }
+        let bytes = Bytes::from(text);
+        let mut start = 0;
+        self.mid_message = true;
+        while start < bytes.len() {
+            let end = (start + MAX_FRAME_BYTES).min(bytes.len());
+            // Fragments may split a UTF-8 sequence: only the whole message must be valid.
+            let opcode = if start == 0 {
+                Data::Text
+            } else {
+                Data::Continue
+            };
+            let frame = Frame::message(
+                bytes.slice(start..end),
+                OpCode::Data(opcode),
+                end == bytes.len(),
+            );
+            self.sink.feed(Message::Frame(frame)).await?;
+            start = end;
+        }
+        self.mid_message = false;
+        Ok(())
+    }
+
+    /// Closes the connection: delivers what is still queued (the error explaining the
+    /// close, say), sends the close frame and waits briefly for the client's reply.
+    async fn finish(&mut self, stream: &mut Stream<S>, queue: &mut OutboxRx, exit: Exit) {
+        let close = async {
+            match exit {
+                Exit::Lost => return,
+                // The WebSocket layer has queued the reply to the client's close frame.
+                Exit::ClientClosed => {
+                    let _ = self.sink.close().await;
+                    return;
+                }
+                Exit::Close(code, reason) => {
+                    // A message cut short by the close cannot be completed, and no other
+                    // may start inside it; the close frame may.
+                    if !self.mid_message {
+                        for text in queue.take_all() {
+                            if self.feed_text(text).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    let frame = CloseFrame {
+                        code,
+                        reason: Utf8Bytes::from_static(reason),
+                    };
+                    if self.sink.send(Message::Close(Some(frame))).await.is_err() {
                         return;
                     }
                 }
-                let frame = CloseFrame {
-                    code,
-                    reason: Utf8Bytes::from_static(reason),
-                };
-                if sink.send(Message::Close(Some(frame))).await.is_err() {
-                    return;
+            }
+            // Wait for the client's close frame (or the end of the stream).
+            while let Some(Ok(msg)) = stream.next().await {
+                if let Message::Close(_) = msg {
+                    break;
                 }
             }
-        }
-        // Wait for the client's close frame (or the end of the stream).
-        while let Some(Ok(msg)) = stream.next().await {
-            if let Message::Close(_) = msg {
-                break;
-            }
-        }
-    };
-    let _ = tokio::time::timeout(CLOSE_TIMEOUT, close).await;
+        };
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, close).await;
+    }
 }

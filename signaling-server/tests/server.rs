@@ -617,7 +617,7 @@ async fn connections_beyond_the_limit_are_told_server_full() {
 #[tokio::test]
 async fn a_client_that_never_reads_is_dropped() {
     let server = TestServer::with_limits(Limits {
-        outbound_queue: 8,
+        max_queued_bytes: 256 * 1024,
         rate_per_sec: 100_000,
         rate_burst: 100_000,
         ..Limits::default()
@@ -629,7 +629,7 @@ async fn a_client_that_never_reads_is_dropped() {
     observer.recv_type("peer_joined").await;
     observer.recv_type("peer_joined").await;
     // Offers of 60 KiB each: the socket buffers fill, then the queue, then the server
-    // gives up on the sleeper. It can never hold more than the queue's worth.
+    // gives up on the sleeper. It never holds more than 256 KiB for it.
     let sdp = "v".repeat(60 * 1024);
     let flood = async {
         for i in 0.. {
