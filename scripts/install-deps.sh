@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Confab needs to build, run and test, when they are missing.
+# Called by `make run` and `make test`; safe to run repeatedly (it only installs what is
+# absent). The package list lives here and nowhere else.
+set -euo pipefail
+
+packages=(
+  build-essential # C compiler for ring (TLS crypto)
+  pkg-config
+)
+
+missing=()
+for pkg in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "installing system packages: ${missing[*]}"
+if [ "$(id -u)" -eq 0 ]; then
+  sudo=""
+elif command -v sudo >/dev/null; then
+  sudo="sudo"
+else
+  echo "error: missing packages ${missing[*]}; run as root or install them with apt-get" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
