@@ -1,0 +1,50 @@
+//! Every JSON example in docs/protocol.md is a real message: it parses, and prints back as
+//! exactly the same JSON, so the document and the implementation cannot drift apart.
+
+use confab_protocol::{ClientMessage, ServerMessage};
+use serde_json::Value;
+
+fn json_examples() -> Vec<String> {
+    let doc = include_str!("../../../docs/protocol.md");
+    let mut examples = Vec::new();
+    let mut current: Option<String> = None;
+    for line in doc.lines() {
+        match (&mut current, line.trim_end()) {
+            (None, "```json") => current = Some(String::new()),
+            (Some(_), "```") => examples.extend(current.take()),
+            (Some(text), line) => text.push_str(line),
+            (None, _) => {}
+        }
+    }
+    examples
+}
+
+#[test]
+fn every_example_is_a_message_that_round_trips() {
+    let examples = json_examples();
+    assert!(
+        examples.len() >= 15,
+        "found only {} examples",
+        examples.len()
+    );
+    let (mut client, mut server) = (0, 0);
+    for text in examples {
+        let value: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+        let printed = if let Ok(msg) = serde_json::from_str::<ClientMessage>(&text) {
+            client += 1;
+            msg.to_json()
+        } else {
+            let msg: ServerMessage =
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+            assert_ne!(msg, ServerMessage::Unknown, "not a known message: {text}");
+            server += 1;
+            msg.to_json()
+        };
+        let back: Value = serde_json::from_str(&printed).unwrap();
+        assert_eq!(back, value, "prints differently than documented");
+    }
+    assert!(
+        client >= 6 && server >= 9,
+        "client {client}, server {server}"
+    );
+}
