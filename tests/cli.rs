@@ -1,0 +1,182 @@
+//! The `confab` binary end to end: help, flag errors, and `confab server` serving real
+//! clients, then shutting down gracefully on SIGTERM.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+const PATIENCE: Duration = Duration::from_secs(10);
+
+fn confab() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_confab"))
+}
+
+#[test]
+fn help_lists_the_server() {
+    let out = confab().arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("server"), "{text}");
+    let out = confab().arg("--version").output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains(env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn bad_flags_are_clear_errors() {
+    for (args, expected) in [
+        (
+            &["server", "--ice-server", "http://example.org"][..],
+            "not a stun:",
+        ),
+        (
+            &["server", "--ice-server", "turn:turn.example.org"][..],
+            "--turn-username",
+        ),
+        (
+            &[
+                "server",
+                "--tls-cert",
+                "/nonexistent/cert.pem",
+                "--tls-key",
+                "/nonexistent/key.pem",
+            ][..],
+            "/nonexistent/cert.pem",
+        ),
+        (&["server", "--listen", "256.0.0.1:1"][..], "cannot listen"),
+    ] {
+        let out = confab().args(args).output().unwrap();
+        assert!(!out.status.success(), "{args:?} succeeded");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}
+
+/// `confab server` on a free port; its log lines arrive on a channel.
+struct Server {
+    /// Taken by a test that waits for the process itself.
+    child: Option<Child>,
+    addr: String,
+    log: mpsc::Receiver<String>,
+}
+
+impl Server {
+    fn start() -> Server {
+        let mut child = confab()
+            .args(["server", "--listen", "127.0.0.1:0"])
+            .env("NO_COLOR", "1")
+            .env("RUST_LOG", "info")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, log) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let addr = loop {
+            let line = log
+                .recv_timeout(PATIENCE)
+                .expect("the server never said where it listens");
+            if let Some((_, rest)) = line.split_once("listening on ws://") {
+                break rest.trim_end_matches("/ws").to_owned();
+            }
+        };
+        Server {
+            child: Some(child),
+            addr,
+            log,
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+#[test]
+fn server_serves_and_shuts_down_gracefully_on_sigterm() {
+    let mut server = Server::start();
+
+    let mut http = TcpStream::connect(&server.addr).unwrap();
+    http.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    http.read_to_string(&mut response).unwrap();
+    assert!(
+        response.starts_with("HTTP/1.1 200") && response.ends_with("ok\n"),
+        "{response}"
+    );
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let url = format!("ws://{}/ws", server.addr);
+    let mut ws = runtime.block_on(async {
+        let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        ws.send(Message::text(
+            r#"{"type":"hello","protocol":1,"name":"Alice"}"#,
+        ))
+        .await
+        .unwrap();
+        let Some(Ok(Message::Text(welcome))) = ws.next().await else {
+            panic!("no welcome");
+        };
+        assert!(welcome.contains(r#""type":"welcome""#), "{welcome}");
+        ws
+    });
+
+    let status = Command::new("kill")
+        .args(["-TERM", &server.child.as_ref().unwrap().id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+
+    // The client is told the server is going away...
+    let close = runtime.block_on(async {
+        loop {
+            match tokio::time::timeout(PATIENCE, ws.next())
+                .await
+                .expect("no close frame")
+            {
+                Some(Ok(Message::Close(frame))) => return frame,
+                Some(Ok(_)) => continue,
+                other => panic!("connection ended without a close frame: {other:?}"),
+            }
+        }
+    });
+    assert_eq!(close.map(|f| f.code), Some(CloseCode::Away));
+    drop(ws);
+
+    // ...and the process exits cleanly, having said so.
+    let mut child = server.child.take().unwrap();
+    let pid = child.id();
+    let (tx, exited) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait());
+    });
+    let Ok(status) = exited.recv_timeout(PATIENCE) else {
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+        panic!("the server did not exit after SIGTERM");
+    };
+    let status = status.unwrap();
+    assert!(status.success(), "{status}");
+    let log: Vec<String> = server.log.try_iter().collect();
+    assert!(
+        log.iter().any(|l| l.contains("SIGTERM received")),
+        "{log:#?}"
+    );
+    assert!(log.iter().any(|l| l.contains("shut down")), "{log:#?}");
+}
