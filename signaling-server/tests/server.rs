@@ -28,9 +28,7 @@ fn hangup(to: &str, call_id: &str, reason: &str) -> Value {
 
 /// Sets up an answered call between two fresh clients and consumes the busy updates.
 async fn call_between(server: &TestServer) -> (Client, Client) {
-    let (mut alice, _) = Client::join(server, "Alice").await;
-    let (mut bob, _) = Client::join(server, "Bob").await;
-    alice.recv_type("peer_joined").await;
+    let [mut alice, mut bob] = Client::join_all(server, ["Alice", "Bob"]).await;
     alice.send(offer(&bob.id, "call-1")).await;
     bob.recv_type("offer").await;
     bob.send(answer(&alice.id, "call-1")).await;
@@ -75,13 +73,8 @@ async fn join_peer_list_and_leave() {
 #[tokio::test]
 async fn every_message_type_is_forwarded_with_the_sender_stamped() {
     let server = TestServer::default().await;
-    let (mut alice, _) = Client::join(&server, "Alice").await;
-    let (mut bob, _) = Client::join(&server, "Bob").await;
-    let (mut carol, _) = Client::join(&server, "Carol").await;
-    for _ in 0..2 {
-        alice.recv_type("peer_joined").await;
-    }
-    bob.recv_type("peer_joined").await;
+    let [mut alice, mut bob, mut carol] =
+        Client::join_all(&server, ["Alice", "Bob", "Carol"]).await;
 
     alice.send(offer(&bob.id, "call-1")).await;
     let msg = bob.recv().await;
@@ -140,31 +133,21 @@ async fn every_message_type_is_forwarded_with_the_sender_stamped() {
 #[tokio::test]
 async fn a_spoofed_from_is_ignored() {
     let server = TestServer::default().await;
-    let (mut alice, _) = Client::join(&server, "Alice").await;
-    let (mut bob, _) = Client::join(&server, "Bob").await;
-    let (mallory, _) = Client::join(&server, "Mallory").await;
-    let mut mallory = mallory;
-    mallory
-        .send(
-            json!({"type":"offer","from":alice.id,"from_name":"Alice","to":bob.id,
-                     "call_id":"c","sdp":"x"}),
-        )
-        .await;
-    let msg = bob.recv_type("peer_joined").await;
-    assert_eq!(msg["peer"]["name"], "Mallory");
+    let [alice, mut bob, mut mallory] =
+        Client::join_all(&server, ["Alice", "Bob", "Mallory"]).await;
+    let spoofed = json!({"type":"offer","from":alice.id,"from_name":"Alice","to":bob.id,
+                         "call_id":"c","sdp":"x"});
+    mallory.send(spoofed).await;
     let msg = bob.recv_type("offer").await;
     assert_eq!(msg["from"], mallory.id);
     assert_eq!(msg["from_name"], "Mallory");
-    alice.recv_type("peer_joined").await;
     server.shutdown().await;
 }
 
 #[tokio::test]
 async fn unknown_peer_and_unknown_call_are_refused() {
     let server = TestServer::default().await;
-    let (mut alice, _) = Client::join(&server, "Alice").await;
-    let (mut bob, _) = Client::join(&server, "Bob").await;
-    alice.recv_type("peer_joined").await;
+    let [mut alice, mut bob] = Client::join_all(&server, ["Alice", "Bob"]).await;
 
     alice
         .send(offer("0123456789abcdef0123456789abcdef", "c1"))
@@ -189,13 +172,8 @@ async fn unknown_peer_and_unknown_call_are_refused() {
 #[tokio::test]
 async fn a_third_party_cannot_answer_or_end_someone_elses_call() {
     let server = TestServer::default().await;
-    let (mut alice, _) = Client::join(&server, "Alice").await;
-    let (mut bob, _) = Client::join(&server, "Bob").await;
-    let (mut mallory, _) = Client::join(&server, "Mallory").await;
-    for _ in 0..2 {
-        alice.recv_type("peer_joined").await;
-    }
-    bob.recv_type("peer_joined").await;
+    let [mut alice, mut bob, mut mallory] =
+        Client::join_all(&server, ["Alice", "Bob", "Mallory"]).await;
     alice.send(offer(&bob.id, "c1")).await;
     bob.recv_type("offer").await;
 
@@ -283,9 +261,7 @@ async fn name_rules() {
 #[tokio::test]
 async fn oversized_message_closes_with_1009() {
     let server = TestServer::default().await;
-    let (mut alice, _) = Client::join(&server, "Alice").await;
-    let (mut bob, _) = Client::join(&server, "Bob").await;
-    alice.recv_type("peer_joined").await;
+    let [mut alice, mut bob] = Client::join_all(&server, ["Alice", "Bob"]).await;
     // Just under the limit is fine.
     let sdp = "a".repeat(60 * 1024);
     alice
@@ -496,9 +472,7 @@ async fn unanswered_call_times_out_for_both_sides() {
         ..Limits::default()
     })
     .await;
-    let (mut alice, _) = Client::join(&server, "Alice").await;
-    let (mut bob, _) = Client::join(&server, "Bob").await;
-    alice.recv_type("peer_joined").await;
+    let [mut alice, mut bob] = Client::join_all(&server, ["Alice", "Bob"]).await;
     alice.send(offer(&bob.id, "c1")).await;
     bob.recv_type("offer").await;
     let to_alice = alice.recv_type("hangup").await;
@@ -531,9 +505,7 @@ async fn graceful_shutdown_sends_close_frames() {
 #[tokio::test]
 async fn bad_input_gets_an_error_and_nobody_else_notices() {
     let server = TestServer::default().await;
-    let (mut alice, _) = Client::join(&server, "Alice").await;
-    let (mut bob, _) = Client::join(&server, "Bob").await;
-    alice.recv_type("peer_joined").await;
+    let [mut alice, mut bob] = Client::join_all(&server, ["Alice", "Bob"]).await;
     let deep = format!(
         r#"{{"type":"offer","to":"{}","call_id":"c","sdp":"x","n":{}{}}}"#,
         bob.id,

@@ -95,6 +95,24 @@ impl Client {
         (client, welcome)
     }
 
+    /// Joins one client per name and consumes the `peer_joined` news each receives about
+    /// the later ones, so every returned client's next message is a fresh one.
+    pub async fn join_all<const N: usize>(server: &TestServer, names: [&str; N]) -> [Client; N] {
+        let mut clients = Vec::with_capacity(N);
+        for name in names {
+            clients.push(Client::join(server, name).await.0);
+        }
+        for (i, client) in clients.iter_mut().enumerate() {
+            for _ in i + 1..N {
+                client.recv_type("peer_joined").await;
+            }
+        }
+        match clients.try_into() {
+            Ok(clients) => clients,
+            Err(_) => unreachable!("one client per name"),
+        }
+    }
+
     pub async fn send(&mut self, msg: Value) {
         self.send_text(&msg.to_string()).await;
     }
