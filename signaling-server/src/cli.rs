@@ -235,3 +235,87 @@ pub fn init_logging() {
         .with_writer(std::io::stderr)
         .init();
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        server: ServerArgs,
+    }
+
+    fn config(args: &[&str]) -> Result<Config, ServeError> {
+        let cli = Cli::try_parse_from(std::iter::once("test").chain(args.iter().copied()))
+            .unwrap_or_else(|err| panic!("{err}"));
+        cli.server.config()
+    }
+
+    #[test]
+    fn ice_servers_are_grouped_with_turn_credentials() {
+        let config = config(&[
+            "--ice-server",
+            "stun:stun.example.org:3478",
+            "--ice-server",
+            "turn:turn.example.org:3478?transport=udp",
+            "--ice-server",
+            "turns:turn.example.org:5349",
+            "--turn-username",
+            "u",
+            "--turn-credential",
+            "p",
+        ])
+        .unwrap();
+        assert_eq!(
+            config.ice_servers,
+            [
+                IceServer {
+                    urls: vec!["stun:stun.example.org:3478".into()],
+                    username: None,
+                    credential: None,
+                },
+                IceServer {
+                    urls: vec![
+                        "turn:turn.example.org:3478?transport=udp".into(),
+                        "turns:turn.example.org:5349".into()
+                    ],
+                    username: Some("u".into()),
+                    credential: Some("p".into()),
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn limits_come_from_flags() {
+        let config = config(&[
+            "--rate-limit",
+            "5",
+            "--ring-timeout-secs",
+            "30",
+            "--token",
+            "t",
+        ])
+        .unwrap();
+        assert_eq!(config.limits.rate_per_sec, 5);
+        assert_eq!(config.limits.ring_timeout, Duration::from_secs(30));
+        assert_eq!(config.token.as_deref(), Some("t"));
+        assert!(config.ice_servers.is_empty());
+        assert!(config.tls.is_none());
+    }
+
+    #[test]
+    fn bad_ice_urls_are_refused() {
+        assert!(matches!(
+            config(&["--ice-server", "https://example.org"]),
+            Err(ServeError::IceServerUrl(_))
+        ));
+        assert!(matches!(
+            config(&["--ice-server", "turn:example.org"]),
+            Err(ServeError::TurnCredentials)
+        ));
+    }
+}

@@ -71,6 +71,26 @@ async fn join_peer_list_and_leave() {
 }
 
 #[tokio::test]
+async fn welcome_lists_the_configured_ice_servers() {
+    let turn = confab_protocol::IceServer {
+        urls: vec!["turn:127.0.0.1:3478".into()],
+        username: Some("user".into()),
+        credential: Some("secret".into()),
+    };
+    let server = TestServer::start(Config {
+        ice_servers: vec![turn],
+        ..Config::default()
+    })
+    .await;
+    let (_alice, welcome) = Client::join(&server, "Alice").await;
+    assert_eq!(
+        welcome["ice_servers"],
+        json!([{"urls":["turn:127.0.0.1:3478"],"username":"user","credential":"secret"}])
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn every_message_type_is_forwarded_with_the_sender_stamped() {
     let server = TestServer::default().await;
     let [mut alice, mut bob, mut carol] =
