@@ -5,8 +5,15 @@
 set -euo pipefail
 
 packages=(
-  build-essential # C compiler for ring (TLS crypto)
+  build-essential   # C compiler: ring (TLS crypto), openh264, libopus
   pkg-config
+  cmake             # libopus build (audiopus_sys)
+  nasm              # openh264's assembly: about 3x faster encoding
+  clang libclang-dev  # bindgen, for nokhwa's V4L2 bindings
+  libasound2-dev    # cpal (ALSA)
+  libudev-dev       # device enumeration
+  # Audio tests run against a real sound server with a virtual sink and microphone.
+  pulseaudio pulseaudio-utils libasound2-plugins alsa-utils
 )
 
 missing=()

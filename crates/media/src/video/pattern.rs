@@ -1,0 +1,303 @@
+//! A synthetic test pattern that carries its frame number and capture time in its pixels.
+//!
+//! The pattern has moving content (a scrolling colour gradient and a bouncing box) so the
+//! encoder has real work, and a data band across the top: 40 cells per row, each a solid
+//! square of black or white luma standing for one bit of the frame number (32 bits), the
+//! capture time in microseconds since the Unix epoch (64 bits) and a CRC-16 of both. Cells
+//! are at least 8x8 pixels and flat, so they survive H.264 compression; a receiver reads
+//! them back from the decoded image alone ([`read_stamp`]) to detect drops and freezes and
+//! to measure latency.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::{I420Frame, Pacer, VideoError, VideoFormat, VideoSource};
+
+const CRC: crc::Crc<u16> = crc::Crc::<u16>::new(&crc::CRC_16_IBM_SDLC);
+const CELLS_PER_ROW: u32 = 40;
+const BITS: usize = 32 + 64 + 16;
+const LUMA_ZERO: u8 = 16;
+const LUMA_ONE: u8 = 235;
+
+/// What a test pattern frame says about itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PatternStamp {
+    pub frame_number: u32,
+    /// Wall-clock capture time, microseconds since the Unix epoch.
+    pub capture_time_us: u64,
+}
+
+impl PatternStamp {
+    fn bits(self) -> [bool; BITS] {
+        let mut payload = [0u8; 12];
+        payload[..4].copy_from_slice(&self.frame_number.to_be_bytes());
+        payload[4..].copy_from_slice(&self.capture_time_us.to_be_bytes());
+        let crc = CRC.checksum(&payload);
+        let mut bytes = [0u8; 14];
+        bytes[..12].copy_from_slice(&payload);
+        bytes[12..].copy_from_slice(&crc.to_be_bytes());
+        std::array::from_fn(|i| bytes[i / 8] & (0x80 >> (i % 8)) != 0)
+    }
+
+    fn from_bits(bits: &[bool; BITS]) -> Option<PatternStamp> {
+        let mut bytes = [0u8; 14];
+        for (i, _) in bits.iter().enumerate().filter(|(_, bit)| **bit) {
+            bytes[i / 8] |= 0x80 >> (i % 8);
+        }
+        let crc = u16::from_be_bytes([bytes[12], bytes[13]]);
+        if CRC.checksum(&bytes[..12]) != crc {
+            return None;
+        }
+        Some(PatternStamp {
+            frame_number: u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]),
+            capture_time_us: u64::from_be_bytes(bytes[4..12].try_into().ok()?),
+        })
+    }
+}
+
+/// Cell size in pixels for a picture `width` wide: 40 cells across, at least 8 pixels,
+/// a multiple of 8 so cells sit on the codec's block grid.
+fn cell_size(width: u32) -> u32 {
+    ((width / CELLS_PER_ROW) / 8 * 8).max(8)
+}
+
+fn band_rows(width: u32) -> u32 {
+    let per_row = (width / cell_size(width)).max(1) as usize;
+    BITS.div_ceil(per_row) as u32
+}
+
+/// The smallest picture that holds a full data band (40 cells of 8 pixels) and some
+/// moving content below it.
+const MIN_WIDTH: u32 = 320;
+const MIN_HEIGHT: u32 = 96;
+
+/// The test pattern as a [`VideoSource`], paced at its frame rate.
+pub struct TestPattern {
+    format: VideoFormat,
+    frame_number: u32,
+    pacer: Pacer,
+}
+
+impl TestPattern {
+    pub fn new(format: VideoFormat) -> Result<TestPattern, VideoError> {
+        let (w, h) = (format.width, format.height);
+        if w < MIN_WIDTH || h < MIN_HEIGHT || band_rows(w) * cell_size(w) * 2 > h {
+            return Err(VideoError::BadSize {
+                width: w,
+                height: h,
+            });
+        }
+        I420Frame::black(w, h)?;
+        Ok(TestPattern {
+            format,
+            frame_number: 0,
+            pacer: Pacer::new(format.fps),
+        })
+    }
+
+    /// Draws frame `stamp.frame_number` carrying `stamp`. Pure: the same stamp always gives
+    /// the same picture.
+    pub fn render(&self, stamp: PatternStamp) -> I420Frame {
+        let (w, h) = (self.format.width, self.format.height);
+        // new() checked the size.
+        let mut frame = I420Frame::black(w, h).expect("size checked in TestPattern::new");
+        let n = stamp.frame_number;
+        let cell = cell_size(w);
+        let band = band_rows(w) * cell;
+        let (y_plane, u_plane, v_plane) = frame.planes_mut_slices();
+        let (wu, hu) = (w as usize, h as usize);
+
+        // Scrolling diagonal gradient.
+        let shift = (n as usize).wrapping_mul(4);
+        for (y, row) in y_plane.chunks_exact_mut(wu).enumerate() {
+            for (x, px) in row.iter_mut().enumerate() {
+                *px = 32 + ((x + y + shift) % 192) as u8;
+            }
+        }
+        let (cw, ch) = (wu / 2, hu / 2);
+        for y in 0..ch {
+            for x in 0..cw {
+                u_plane[y * cw + x] = 64 + ((x * 128 / cw + n as usize) % 128) as u8;
+                v_plane[y * cw + x] = 64 + ((y * 128 / ch + 2 * n as usize) % 128) as u8;
+            }
+        }
+
+        // A box bouncing below the band.
+        let size = (h / 6).max(8) as usize & !1;
+        let span_x = wu.saturating_sub(size).max(1);
+        let span_y = (hu - band as usize).saturating_sub(size).max(1);
+        let bx = bounce(n as usize * 6, span_x) & !1;
+        let by = band as usize + (bounce(n as usize * 4, span_y) & !1);
+        for y in by..(by + size).min(hu) {
+            y_plane[y * wu + bx..(y * wu + bx + size).min((y + 1) * wu)].fill(235);
+        }
+
+        // The data band: flat cells, neutral chroma.
+        let per_row = (w / cell) as usize;
+        let bits = stamp.bits();
+        for cell_y in 0..band_rows(w) as usize {
+            for cell_x in 0..per_row {
+                let i = cell_y * per_row + cell_x;
+                // Unused cells after the data alternate, so the band stays busy and flat.
+                let bit = bits.get(i).copied().unwrap_or(i.is_multiple_of(2));
+                let luma = if bit { LUMA_ONE } else { LUMA_ZERO };
+                let (x0, y0, c) = (
+                    cell_x * cell as usize,
+                    cell_y * cell as usize,
+                    cell as usize,
+                );
+                for y in y0..y0 + c {
+                    y_plane[y * wu + x0..y * wu + x0 + c].fill(luma);
+                }
+                for y in y0 / 2..(y0 + c) / 2 {
+                    u_plane[y * cw + x0 / 2..y * cw + (x0 + c) / 2].fill(128);
+                    v_plane[y * cw + x0 / 2..y * cw + (x0 + c) / 2].fill(128);
+                }
+            }
+        }
+        frame
+    }
+}
+
+/// Position `t` bouncing between 0 and `span`.
+fn bounce(t: usize, span: usize) -> usize {
+    let period = 2 * span;
+    let p = t % period;
+    if p < span { p } else { period - p }
+}
+
+/// Reads the stamp of a test pattern frame (decoded or not). `None` when the frame does not
+/// carry a readable stamp (not a test pattern, or too damaged).
+pub fn read_stamp(frame: &I420Frame) -> Option<PatternStamp> {
+    let w = frame.width();
+    if w < MIN_WIDTH || frame.height() < band_rows(w) * cell_size(w) {
+        return None;
+    }
+    let cell = cell_size(w) as usize;
+    let per_row = w as usize / cell;
+    let y_plane = frame.y();
+    let wu = w as usize;
+    let bits: [bool; BITS] = std::array::from_fn(|i| {
+        let (x0, y0) = ((i % per_row) * cell, (i / per_row) * cell);
+        // Average the middle half of the cell: edges blur under compression.
+        let (from, to) = (cell / 4, cell - cell / 4);
+        let mut sum = 0u32;
+        for y in y0 + from..y0 + to {
+            sum += y_plane[y * wu + x0 + from..y * wu + x0 + to]
+                .iter()
+                .map(|&p| u32::from(p))
+                .sum::<u32>();
+        }
+        let count = ((to - from) * (to - from)) as u32;
+        sum / count > u32::from(LUMA_ZERO + LUMA_ONE) / 2
+    });
+    PatternStamp::from_bits(&bits)
+}
+
+fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+impl VideoSource for TestPattern {
+    fn name(&self) -> String {
+        "test pattern".to_owned()
+    }
+
+    fn format(&self) -> VideoFormat {
+        self.format
+    }
+
+    fn next_frame(&mut self) -> Result<I420Frame, VideoError> {
+        self.pacer.wait();
+        let stamp = PatternStamp {
+            frame_number: self.frame_number,
+            capture_time_us: now_us(),
+        };
+        self.frame_number = self.frame_number.wrapping_add(1);
+        Ok(self.render(stamp))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn format(width: u32, height: u32) -> VideoFormat {
+        VideoFormat {
+            width,
+            height,
+            fps: 30,
+        }
+    }
+
+    #[test]
+    fn stamp_reads_back_from_the_raw_frame_at_several_sizes() {
+        for (w, h) in [(320, 96), (320, 240), (640, 480), (1280, 720), (1920, 1080)] {
+            let pattern = TestPattern::new(format(w, h)).unwrap();
+            let stamp = PatternStamp {
+                frame_number: 0xDEAD_BEEF,
+                capture_time_us: 1_790_000_000_123_456,
+            };
+            assert_eq!(read_stamp(&pattern.render(stamp)), Some(stamp), "{w}x{h}");
+        }
+    }
+
+    #[test]
+    fn frames_move_and_damage_is_detected() {
+        let pattern = TestPattern::new(format(320, 240)).unwrap();
+        let stamp = |n| PatternStamp {
+            frame_number: n,
+            capture_time_us: 5,
+        };
+        let (a, b) = (pattern.render(stamp(1)), pattern.render(stamp(2)));
+        let below_band = 100 * 320;
+        assert_ne!(
+            a.y()[below_band..],
+            b.y()[below_band..],
+            "content must move"
+        );
+
+        // Flip one data cell: the CRC catches it.
+        let mut damaged = a.clone();
+        let (y, _, _) = damaged.planes_mut_slices();
+        for row in 0..8 {
+            for px in &mut y[row * 320..row * 320 + 8] {
+                *px = if *px > 128 { 16 } else { 235 };
+            }
+        }
+        assert_eq!(read_stamp(&damaged), None);
+        assert_eq!(read_stamp(&I420Frame::black(320, 240).unwrap()), None);
+    }
+
+    #[test]
+    fn too_small_or_odd_sizes_are_refused() {
+        assert!(TestPattern::new(format(160, 120)).is_err());
+        assert!(TestPattern::new(format(641, 480)).is_err());
+    }
+
+    #[test]
+    fn source_numbers_frames_and_paces_them() {
+        let mut pattern = TestPattern::new(VideoFormat {
+            width: 320,
+            height: 240,
+            fps: 50,
+        })
+        .unwrap();
+        let started = std::time::Instant::now();
+        let stamps: Vec<_> = (0..5)
+            .map(|_| read_stamp(&pattern.next_frame().unwrap()).unwrap())
+            .collect();
+        assert_eq!(
+            stamps.iter().map(|s| s.frame_number).collect::<Vec<_>>(),
+            [0, 1, 2, 3, 4]
+        );
+        // Four intervals of 20 ms between five frames.
+        assert!(started.elapsed() >= std::time::Duration::from_millis(80));
+        assert!(
+            stamps
+                .windows(2)
+                .all(|w| w[1].capture_time_us > w[0].capture_time_us)
+        );
+    }
+}
