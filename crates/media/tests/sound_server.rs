@@ -1,0 +1,169 @@
+//! cpal against a real sound server: PulseAudio with a null sink, whose monitor is remapped
+//! into a virtual microphone, so what the speaker plays can be recorded back.
+//!
+//! One test in this binary on purpose: it points the process at its private server through
+//! `PULSE_SERVER` before any audio code runs.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use confab_media::audio::{
+    AudioError, AudioSink, AudioSource, FRAME_SAMPLES, MicrophoneSource, SAMPLE_RATE, SpeakerSink,
+    ToneSource, analysis, list_devices,
+};
+
+struct PulseServer {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl PulseServer {
+    /// Starts a private PulseAudio, or says why it cannot.
+    fn start() -> Result<PulseServer, String> {
+        let dir = std::env::temp_dir().join(format!("confab-pulse-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let socket = dir.join("native");
+        let child = Command::new("pulseaudio")
+            .args([
+                "-n",
+                "--daemonize=no",
+                "--exit-idle-time=-1",
+                "--disable-shm=yes",
+            ])
+            .arg("-L")
+            .arg(format!(
+                "module-native-protocol-unix auth-anonymous=1 socket={}",
+                socket.display()
+            ))
+            .args([
+                "-L",
+                "module-null-sink sink_name=vsink rate=48000 channels=2",
+            ])
+            .args([
+                "-L",
+                "module-remap-source source_name=vmic master=vsink.monitor",
+            ])
+            .env("XDG_RUNTIME_DIR", &dir)
+            .env("HOME", &dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot run pulseaudio ({e}); install pulseaudio"))?;
+        let server = PulseServer { child, dir };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !socket.exists() {
+            if Instant::now() > deadline {
+                return Err("pulseaudio did not create its socket within 10 s".into());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // SAFETY: the only test in this binary, and no audio code has run yet: no other thread
+        // reads the environment while it changes.
+        unsafe { std::env::set_var("PULSE_SERVER", format!("unix:{}", socket.display())) };
+        for (what, name) in [
+            ("set-default-sink", "vsink"),
+            ("set-default-source", "vmic"),
+        ] {
+            let status = Command::new("pactl")
+                .args([what, name])
+                .status()
+                .map_err(|e| e.to_string())?;
+            if !status.success() {
+                return Err(format!("pactl {what} {name} failed"));
+            }
+        }
+        Ok(server)
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for PulseServer {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn play_a_tone_and_record_it_back_through_a_real_sound_server() {
+    let mut server = match PulseServer::start() {
+        Ok(server) => server,
+        Err(reason) => {
+            eprintln!("SKIPPED: no PulseAudio here: {reason}");
+            return;
+        }
+    };
+
+    let devices = list_devices().unwrap();
+    assert!(
+        !devices.outputs.is_empty() && !devices.inputs.is_empty(),
+        "{devices:?}"
+    );
+    assert!(
+        !devices.inputs.iter().any(|d| d.starts_with("Monitor of")),
+        "monitors are not microphones: {devices:?}"
+    );
+    assert!(matches!(
+        MicrophoneSource::open(Some("no such microphone")),
+        Err(AudioError::DeviceNotFound(_))
+    ));
+
+    let mut mic = MicrophoneSource::open(Some("vmic")).unwrap();
+    let mut speaker = SpeakerSink::open(Some("vsink")).unwrap();
+    assert!(mic.is_live() && speaker.is_live());
+
+    // Play 4 s of 440 Hz; the speaker's write keeps the device's pace.
+    let player = std::thread::spawn(move || {
+        let mut tone = ToneSource::new(440.0).unwrap();
+        let mut frame = [0.0; FRAME_SAMPLES];
+        let started = Instant::now();
+        for _ in 0..200 {
+            tone.read(&mut frame).unwrap();
+            speaker.write(&frame).unwrap();
+        }
+        (started.elapsed(), speaker)
+    });
+    let mut recorded = Vec::new();
+    let mut frame = [0.0; FRAME_SAMPLES];
+    for _ in 0..175 {
+        mic.read(&mut frame).unwrap();
+        recorded.extend_from_slice(&frame);
+    }
+    let (elapsed, speaker) = player.join().unwrap();
+    assert!(
+        elapsed >= Duration::from_millis(3500),
+        "the speaker must play in real time, not swallow 4 s in {elapsed:?}"
+    );
+
+    // Capture starts late through the server: judge the last second.
+    let tail = &recorded[recorded.len() - SAMPLE_RATE as usize..];
+    let hz = analysis::dominant_frequency(tail, SAMPLE_RATE);
+    assert!((hz - 440.0).abs() <= 4.4, "recorded {hz} Hz");
+    let level = analysis::level(tail);
+    assert!(
+        level.rms_dbfs() > -20.0,
+        "recorded at {:.1} dBFS",
+        level.rms_dbfs()
+    );
+    drop(speaker);
+
+    // The server goes away mid-stream: an error, not a panic or a hang.
+    server.stop();
+    let started = Instant::now();
+    let result = loop {
+        match mic.read(&mut frame) {
+            Ok(()) if started.elapsed() < Duration::from_secs(15) => continue,
+            other => break other,
+        }
+    };
+    let err = result.expect_err("reading from a vanished server must fail");
+    assert!(
+        matches!(err, AudioError::DeviceLost(_) | AudioError::Backend(_)),
+        "{err}"
+    );
+}
