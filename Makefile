@@ -24,3 +24,4 @@ test: deps
 # Benchmarks are measurements, not checks: see docs/performance.md.
 bench: deps
 	$(CARGO) bench -p confab-signaling --bench load
+	taskset -c 1 $(CARGO) bench -p confab-media --bench codecs
