@@ -245,6 +245,27 @@ impl MicrophoneSource {
     }
 }
 
+/// Calls `build::<T>(device, config, ring, failure, counter, name)` with `T` the sample
+/// type the device uses.
+macro_rules! with_sample_type {
+    ($format:expr, $build:ident($device:expr, $config:expr, $args:expr)) => {{
+        let (ring, failure, counter, name) = $args;
+        match $format {
+            SampleFormat::F32 => $build::<f32>($device, $config, ring, failure, counter, name),
+            SampleFormat::I16 => $build::<i16>($device, $config, ring, failure, counter, name),
+            SampleFormat::U16 => $build::<u16>($device, $config, ring, failure, counter, name),
+            SampleFormat::I32 => $build::<i32>($device, $config, ring, failure, counter, name),
+            SampleFormat::U8 => $build::<u8>($device, $config, ring, failure, counter, name),
+            SampleFormat::I8 => $build::<i8>($device, $config, ring, failure, counter, name),
+            SampleFormat::F64 => $build::<f64>($device, $config, ring, failure, counter, name),
+            other => Err(cpal::Error::with_message(
+                cpal::ErrorKind::UnsupportedConfig,
+                format!("sample format {other}"),
+            )),
+        }
+    }};
+}
+
 fn build_input(
     device: &cpal::Device,
     config: &SupportedStreamConfig,
@@ -278,20 +299,8 @@ fn build_input(
         let error = move |err| failure.report(err, &name);
         device.build_input_stream(stream_config(config), data, error, None)
     }
-    let (p, f, o, n) = (producer, failure.clone(), overruns.clone(), name.to_owned());
-    match config.sample_format() {
-        SampleFormat::F32 => build::<f32>(device, config, p, f, o, n),
-        SampleFormat::I16 => build::<i16>(device, config, p, f, o, n),
-        SampleFormat::U16 => build::<u16>(device, config, p, f, o, n),
-        SampleFormat::I32 => build::<i32>(device, config, p, f, o, n),
-        SampleFormat::U8 => build::<u8>(device, config, p, f, o, n),
-        SampleFormat::I8 => build::<i8>(device, config, p, f, o, n),
-        SampleFormat::F64 => build::<f64>(device, config, p, f, o, n),
-        other => Err(cpal::Error::with_message(
-            cpal::ErrorKind::UnsupportedConfig,
-            format!("sample format {other}"),
-        )),
-    }
+    let args = (producer, failure.clone(), overruns.clone(), name.to_owned());
+    with_sample_type!(config.sample_format(), build(device, config, args))
 }
 
 impl AudioSource for MicrophoneSource {
@@ -426,25 +435,13 @@ fn build_output(
         let error = move |err| failure.report(err, &name);
         device.build_output_stream(stream_config(config), data, error, None)
     }
-    let (c, f, u, n) = (
+    let args = (
         consumer,
         failure.clone(),
         underruns.clone(),
         name.to_owned(),
     );
-    match config.sample_format() {
-        SampleFormat::F32 => build::<f32>(device, config, c, f, u, n),
-        SampleFormat::I16 => build::<i16>(device, config, c, f, u, n),
-        SampleFormat::U16 => build::<u16>(device, config, c, f, u, n),
-        SampleFormat::I32 => build::<i32>(device, config, c, f, u, n),
-        SampleFormat::U8 => build::<u8>(device, config, c, f, u, n),
-        SampleFormat::I8 => build::<i8>(device, config, c, f, u, n),
-        SampleFormat::F64 => build::<f64>(device, config, c, f, u, n),
-        other => Err(cpal::Error::with_message(
-            cpal::ErrorKind::UnsupportedConfig,
-            format!("sample format {other}"),
-        )),
-    }
+    with_sample_type!(config.sample_format(), build(device, config, args))
 }
 
 impl AudioSink for SpeakerSink {
