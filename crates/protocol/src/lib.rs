@@ -3,8 +3,9 @@
 //! This crate owns the wire format spoken between Confab clients and the signaling server:
 //! one JSON object per WebSocket text frame, discriminated by its `type` field. It holds the
 //! message types ([`ClientMessage`] and [`ServerMessage`]), the identifiers ([`PeerId`],
-//! [`CallId`]), display-name rules ([`name`]) and the protocol limits. It does no I/O and
-//! knows nothing of tokio: the server and the call engine both build on it.
+//! [`CallId`]), display-name rules ([`name`]), the protocol limits, and the messages peers
+//! exchange on their chat data channel ([`chat`]). It does no I/O and knows nothing of
+//! tokio: the server and the call engine both build on it.
 //!
 //! `docs/protocol.md` at the repository root is the public contract; this crate implements
 //! it, and its tests check the examples printed there.
@@ -16,6 +17,7 @@
 //! assert!(matches!(msg, ClientMessage::Hello { .. }));
 //! ```
 
+pub mod chat;
 mod ids;
 mod message;
 pub mod name;

@@ -1,0 +1,3 @@
+//! Confab call engine.
+
+pub mod machine;
