@@ -1,3 +1,4 @@
 //! Confab call engine.
 
 pub mod machine;
+pub mod signaling;

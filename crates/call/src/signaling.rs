@@ -1,0 +1,296 @@
+//! The signaling client: one task that keeps a WebSocket to the server open, reconnecting
+//! with backoff, and keeps the roster.
+//!
+//! It speaks protocol v1 (`docs/protocol.md`): `hello`, then relays. Everything it learns
+//! goes out as [`SignalingEvent`]s; everything the engine wants sent goes in through
+//! [`SignalingHandle::send`]. Losing the server does not touch calls: media is peer to
+//! peer. Messages queued while offline are dropped on reconnect (the server knows nothing
+//! of calls from an earlier session).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use confab_protocol::{
+    ClientMessage, ErrorCode, IceServer, PROTOCOL_VERSION, PeerId, PeerInfo, ServerMessage,
+    parse_server_message,
+};
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+/// Time to connect and be welcomed before the attempt counts as failed.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Messages the engine may queue for the server. Signaling is a trickle (an offer and a
+/// few dozen candidates per call); a full queue means the connection is stuck.
+const OUTGOING_QUEUE: usize = 256;
+/// The largest message accepted from the server: a welcome listing every peer online.
+const MAX_SERVER_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct SignalingConfig {
+    /// `ws://host:port/ws` or `wss://...`.
+    pub url: String,
+    pub name: String,
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SignalingEvent {
+    /// Connecting (again).
+    Connecting { attempt: u32 },
+    /// Logged in.
+    Online {
+        my_id: PeerId,
+        ice_servers: Vec<IceServer>,
+    },
+    /// Everyone else online, sorted by name; sent whenever it changes.
+    Roster(Vec<PeerInfo>),
+    /// The connection is gone; the client retries after `retry_in`.
+    Offline { reason: String, retry_in: Duration },
+    /// The server refused us for good (wrong token, name taken, other protocol version):
+    /// the client has stopped.
+    Refused { code: ErrorCode, message: String },
+    /// A call message, or an error about one, for the engine.
+    Message(ServerMessage),
+}
+
+/// How the engine talks to the signaling task.
+#[derive(Debug, Clone)]
+pub struct SignalingHandle {
+    outgoing: mpsc::Sender<ClientMessage>,
+}
+
+impl SignalingHandle {
+    /// Queues a message; false when the client has stopped or its queue is full.
+    pub fn send(&self, msg: ClientMessage) -> bool {
+        self.outgoing.try_send(msg).is_ok()
+    }
+}
+
+/// Starts the client. It runs until `stop` is cancelled or the server refuses it.
+pub fn spawn(
+    config: SignalingConfig,
+    events: mpsc::UnboundedSender<SignalingEvent>,
+    stop: CancellationToken,
+) -> (SignalingHandle, JoinHandle<()>) {
+    let (outgoing, queue) = mpsc::channel(OUTGOING_QUEUE);
+    let task = tokio::spawn(run(config, queue, events, stop));
+    (SignalingHandle { outgoing }, task)
+}
+
+/// The wait before reconnect attempt `attempt` (1-based): 0.5 s doubling to 16 s.
+pub fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(500) * 2u32.pow(attempt.saturating_sub(1).min(5))
+}
+
+enum SessionEnd {
+    Stopped,
+    Lost { reason: String, was_online: bool },
+    Refused { code: ErrorCode, message: String },
+}
+
+async fn run(
+    config: SignalingConfig,
+    mut queue: mpsc::Receiver<ClientMessage>,
+    events: mpsc::UnboundedSender<SignalingEvent>,
+    stop: CancellationToken,
+) {
+    let mut attempt = 0u32;
+    let mut ever_online = false;
+    loop {
+        attempt += 1;
+        let _ = events.send(SignalingEvent::Connecting { attempt });
+        // Whatever was queued belongs to an earlier session.
+        while queue.try_recv().is_ok() {}
+        match session(&config, &mut queue, &events, &stop).await {
+            SessionEnd::Stopped => return,
+            // A name refused after we were online is our own old session, not yet noticed
+            // gone by the server: retry. Anything else refused is final.
+            SessionEnd::Refused { code, message }
+                if !(code == ErrorCode::NameTaken && ever_online) =>
+            {
+                warn!("signaling server refused us: {message}");
+                let _ = events.send(SignalingEvent::Refused { code, message });
+                return;
+            }
+            SessionEnd::Refused { message, .. } => retry(&mut attempt, message, false, &events),
+            SessionEnd::Lost { reason, was_online } => {
+                ever_online |= was_online;
+                retry(&mut attempt, reason, was_online, &events);
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(backoff(attempt)) => {}
+            () = stop.cancelled() => return,
+        }
+    }
+}
+
+fn retry(
+    attempt: &mut u32,
+    reason: String,
+    was_online: bool,
+    events: &mpsc::UnboundedSender<SignalingEvent>,
+) {
+    if was_online {
+        // A connection that worked starts the backoff over.
+        *attempt = 1;
+    }
+    let retry_in = backoff(*attempt);
+    info!("signaling connection lost ({reason}); retrying in {retry_in:?}");
+    let _ = events.send(SignalingEvent::Offline { reason, retry_in });
+}
+
+async fn session(
+    config: &SignalingConfig,
+    queue: &mut mpsc::Receiver<ClientMessage>,
+    events: &mpsc::UnboundedSender<SignalingEvent>,
+    stop: &CancellationToken,
+) -> SessionEnd {
+    let lost = |reason: String| SessionEnd::Lost {
+        reason,
+        was_online: false,
+    };
+    let ws_config = WebSocketConfig::default()
+        .max_message_size(Some(MAX_SERVER_MESSAGE_BYTES))
+        .max_frame_size(Some(MAX_SERVER_MESSAGE_BYTES));
+    let connect = tokio_tungstenite::connect_async_with_config(&config.url, Some(ws_config), true);
+    let mut ws = tokio::select! {
+        result = tokio::time::timeout(CONNECT_TIMEOUT, connect) => match result {
+            Ok(Ok((ws, _))) => ws,
+            Ok(Err(err)) => return lost(format!("cannot connect to {}: {err}", config.url)),
+            Err(_) => return lost(format!("{} did not answer", config.url)),
+        },
+        () = stop.cancelled() => return SessionEnd::Stopped,
+    };
+    let hello = ClientMessage::Hello {
+        protocol: PROTOCOL_VERSION,
+        name: config.name.clone(),
+        token: config.token.clone(),
+    };
+    if let Err(err) = ws.send(Message::text(hello.to_json())).await {
+        return lost(err.to_string());
+    }
+
+    let mut roster: BTreeMap<PeerId, PeerInfo> = BTreeMap::new();
+    let mut online = false;
+    let welcome_deadline = tokio::time::Instant::now() + CONNECT_TIMEOUT;
+    loop {
+        let frame = tokio::select! {
+            frame = ws.next() => frame,
+            msg = queue.recv(), if online => {
+                let Some(msg) = msg else { return SessionEnd::Stopped };
+                if let Err(err) = ws.send(Message::text(msg.to_json())).await {
+                    return SessionEnd::Lost { reason: err.to_string(), was_online: online };
+                }
+                continue;
+            }
+            () = tokio::time::sleep_until(welcome_deadline), if !online => {
+                return lost("no welcome from the server".into());
+            }
+            () = stop.cancelled() => {
+                let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
+                return SessionEnd::Stopped;
+            }
+        };
+        let text = match frame {
+            Some(Ok(Message::Text(text))) => text,
+            Some(Ok(Message::Close(frame))) => {
+                let reason = frame.map_or_else(
+                    || "closed by the server".into(),
+                    |f| format!("closed by the server: {}", f.reason),
+                );
+                return SessionEnd::Lost {
+                    reason,
+                    was_online: online,
+                };
+            }
+            Some(Ok(_)) => continue,
+            Some(Err(err)) => {
+                return SessionEnd::Lost {
+                    reason: err.to_string(),
+                    was_online: online,
+                };
+            }
+            None => {
+                return SessionEnd::Lost {
+                    reason: "connection closed".into(),
+                    was_online: online,
+                };
+            }
+        };
+        let msg = match parse_server_message(&text) {
+            Ok(msg) => msg,
+            Err(err) => {
+                debug!("ignoring a malformed server message: {err}");
+                continue;
+            }
+        };
+        match msg {
+            ServerMessage::Welcome {
+                id,
+                peers,
+                ice_servers,
+                server_version,
+            } => {
+                info!(%id, %server_version, "signaling online");
+                online = true;
+                roster = peers.into_iter().map(|p| (p.id.clone(), p)).collect();
+                let _ = events.send(SignalingEvent::Online {
+                    my_id: id,
+                    ice_servers,
+                });
+                publish(&roster, events);
+            }
+            ServerMessage::PeerJoined { peer } | ServerMessage::PeerUpdated { peer } => {
+                roster.insert(peer.id.clone(), peer);
+                publish(&roster, events);
+            }
+            ServerMessage::PeerLeft { id } => {
+                roster.remove(&id);
+                publish(&roster, events);
+            }
+            ServerMessage::Error { code, message, .. } if !online && is_refusal(code) => {
+                let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
+                return SessionEnd::Refused { code, message };
+            }
+            ServerMessage::Unknown => {}
+            other => {
+                let _ = events.send(SignalingEvent::Message(other));
+            }
+        }
+    }
+}
+
+/// Errors that answer `hello` and mean we cannot log in as configured. (`server_full` is
+/// not one: the server closes the connection and we retry later.)
+fn is_refusal(code: ErrorCode) -> bool {
+    matches!(
+        code,
+        ErrorCode::Unauthorized
+            | ErrorCode::NameTaken
+            | ErrorCode::NameInvalid
+            | ErrorCode::ProtocolMismatch
+    )
+}
+
+fn publish(roster: &BTreeMap<PeerId, PeerInfo>, events: &mpsc::UnboundedSender<SignalingEvent>) {
+    let mut peers: Vec<PeerInfo> = roster.values().cloned().collect();
+    peers.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+    let _ = events.send(SignalingEvent::Roster(peers));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let waits: Vec<u64> = (1..=8).map(|a| backoff(a).as_millis() as u64).collect();
+        assert_eq!(waits, [500, 1000, 2000, 4000, 8000, 16000, 16000, 16000]);
+    }
+}
