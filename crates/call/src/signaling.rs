@@ -280,7 +280,7 @@ fn is_refusal(code: ErrorCode) -> bool {
 
 fn publish(roster: &BTreeMap<PeerId, PeerInfo>, events: &mpsc::UnboundedSender<SignalingEvent>) {
     let mut peers: Vec<PeerInfo> = roster.values().cloned().collect();
-    peers.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+    peers.sort_by_key(|p| p.name.to_lowercase());
     let _ = events.send(SignalingEvent::Roster(peers));
 }
 
