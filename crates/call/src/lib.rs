@@ -1,4 +1,5 @@
 //! Confab call engine.
 
+pub mod h264_rtp;
 pub mod machine;
 pub mod signaling;

@@ -85,22 +85,9 @@ impl JitterBuffer {
         buffer
     }
 
-    /// Turns a 16-bit RTP sequence number into a 64-bit one that keeps counting through
-    /// wrap-around.
-    fn extend(&self, seq: u16) -> u64 {
-        match self.highest {
-            // Start far from zero so sequence numbers before the first stay positive.
-            None => (1 << 32) + u64::from(seq),
-            Some(highest) => {
-                let delta = seq.wrapping_sub(highest as u16) as i16;
-                highest.saturating_add_signed(i64::from(delta))
-            }
-        }
-    }
-
     /// Adds a packet: its RTP sequence number and timestamp (48 kHz), payload and arrival.
     pub fn push(&mut self, seq: u16, timestamp: u32, payload: Vec<u8>, now: Instant) {
-        let ext = self.extend(seq);
+        let ext = extend_seq(self.highest, seq);
         self.stats.received += 1;
         if self.next.is_some_and(|next| ext < next) {
             // Too late to play, but exactly the evidence that the delay is too short.
@@ -246,6 +233,19 @@ impl JitterBuffer {
 
     pub fn stats(&self) -> JitterStats {
         self.stats
+    }
+}
+
+/// Turns a 16-bit RTP sequence number into a 64-bit one that keeps counting through
+/// wrap-around, given the highest extended number seen so far.
+pub fn extend_seq(highest: Option<u64>, seq: u16) -> u64 {
+    match highest {
+        // Start far from zero so sequence numbers before the first stay positive.
+        None => (1 << 32) + u64::from(seq),
+        Some(highest) => {
+            let delta = seq.wrapping_sub(highest as u16) as i16;
+            highest.saturating_add_signed(i64::from(delta))
+        }
     }
 }
 

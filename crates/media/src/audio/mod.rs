@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 pub use convert::{DeviceToMono, MonoToDevice, Resample};
 pub use device::{AudioDevices, MicrophoneSource, SpeakerSink, list_devices};
-pub use jitter::{JitterBuffer, JitterStats, Playout};
+pub use jitter::{JitterBuffer, JitterStats, Playout, extend_seq};
 pub use level::{InputControl, Level};
 pub use opus_codec::{OpusDecoder, OpusEncoder};
 pub use synth::{ToneSource, WavSink, WavSource};
