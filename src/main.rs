@@ -5,6 +5,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use confab_signaling::cli::{ServerArgs, init_logging, serve};
 
+mod headless;
+
 /// Confab: peer-to-peer video chat.
 /// jemalloc returns freed memory to the system far better than glibc's allocator after
 /// bursts (a roster fan-out, say): with ten thousand idle clients the server's resident
@@ -24,6 +26,8 @@ struct Cli {
 enum Command {
     /// Run the bundled signaling server (the same as `confab-signaling`).
     Server(ServerArgs),
+    /// Run a peer without a window: call someone or answer calls, with test media.
+    Headless(headless::HeadlessArgs),
 }
 
 fn main() -> ExitCode {
@@ -31,6 +35,7 @@ fn main() -> ExitCode {
     init_logging();
     let result = match cli.command {
         Command::Server(args) => run_async(serve(args)),
+        Command::Headless(args) => run_async(async { headless::run(args).await.map_err(Reason) }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -40,6 +45,18 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// An error whose message is the whole story (a headless peer's one-line reason).
+#[derive(Debug)]
+struct Reason(anyhow::Error);
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#}", self.0)
+    }
+}
+
+impl std::error::Error for Reason {}
 
 fn run_async<E>(future: impl Future<Output = Result<(), E>>) -> anyhow::Result<()>
 where

@@ -124,8 +124,7 @@ impl H264Depacketizer {
 
     fn drain(&mut self, now: Instant) -> Vec<Output> {
         let mut out = Vec::new();
-        loop {
-            let Some(next) = self.next else { break };
+        while let Some(next) = self.next {
             if let Some(packet) = self.pending.remove(&next) {
                 self.next = Some(next + 1);
                 self.assemble(packet, &mut out);

@@ -525,9 +525,6 @@ impl CallMachine {
         }
         // The callee has no connection until the user accepts.
         let has_peer = !(call.role == Role::Callee && call.phase == Phase::Ringing);
-        if has_peer {
-            actions.push(Action::ClosePeer);
-        }
         let end = CallEnd {
             peer_name: call.peer_name,
             reason,
@@ -535,6 +532,9 @@ impl CallMachine {
             detail,
         };
         actions.push(self.set_state(CallState::Ended(end)));
+        if has_peer {
+            actions.push(Action::ClosePeer);
+        }
         actions
     }
 

@@ -193,7 +193,14 @@ async fn session(
                 return lost("no welcome from the server".into());
             }
             () = stop.cancelled() => {
-                let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
+                // Deliver what the engine queued last (a hangup, say), then say goodbye.
+                let goodbye = async {
+                    while let Ok(msg) = queue.try_recv() {
+                        ws.send(Message::text(msg.to_json())).await?;
+                    }
+                    ws.close(None).await
+                };
+                let _ = tokio::time::timeout(Duration::from_secs(1), goodbye).await;
                 return SessionEnd::Stopped;
             }
         };

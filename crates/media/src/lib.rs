@@ -10,5 +10,6 @@
 //! No WebRTC, no UI and no async runtime in here: the call engine builds on this.
 
 pub mod audio;
+pub mod pacer;
 pub mod slot;
 pub mod video;

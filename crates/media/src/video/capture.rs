@@ -20,6 +20,8 @@ struct Subscriber {
     slot: Arc<FrameSlot>,
     /// Called after each publish, e.g. to ask the UI for a repaint.
     wake: Option<Wake>,
+    /// Close the slot when capture stops (its owner reads only this capture).
+    close_at_end: bool,
 }
 
 #[derive(Default)]
@@ -91,29 +93,39 @@ impl VideoCapture {
 
     /// A new consumer: its own slot, holding the newest frame it has not taken yet.
     pub fn subscribe(&self) -> Arc<FrameSlot> {
-        self.add_subscriber(None)
+        let slot = Arc::new(FrameSlot::new());
+        self.add_subscriber(slot.clone(), None, true);
+        slot
     }
 
     /// Like [`VideoCapture::subscribe`], and calls `wake` after every new frame.
     pub fn subscribe_with_wake(&self, wake: impl Fn() + Send + Sync + 'static) -> Arc<FrameSlot> {
-        self.add_subscriber(Some(Box::new(wake)))
+        let slot = Arc::new(FrameSlot::new());
+        self.add_subscriber(slot.clone(), Some(Box::new(wake)), true);
+        slot
     }
 
-    fn add_subscriber(&self, wake: Option<Wake>) -> Arc<FrameSlot> {
-        let slot = Arc::new(FrameSlot::new());
+    /// Publishes into a slot that outlives this capture (a preview fed by one camera, then
+    /// another); it is not closed when capture stops.
+    pub fn attach(&self, slot: Arc<FrameSlot>, wake: Option<Arc<dyn Fn() + Send + Sync>>) {
+        let wake = wake.map(|w| Box::new(move || w()) as Wake);
+        self.add_subscriber(slot, wake, false);
+    }
+
+    fn add_subscriber(&self, slot: Arc<FrameSlot>, wake: Option<Wake>, close_at_end: bool) {
         let mut subscribers = self
             .shared
             .subscribers
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if subscribers.finished {
+        if subscribers.finished && close_at_end {
             slot.close();
         }
         subscribers.list.push(Subscriber {
-            slot: slot.clone(),
+            slot,
             wake,
+            close_at_end,
         });
-        slot
     }
 
     pub fn name(&self) -> &str {
@@ -178,7 +190,7 @@ fn run<S: VideoSource>(mut source: S, shared: &Shared) {
         .lock()
         .unwrap_or_else(PoisonError::into_inner);
     subscribers.finished = true;
-    for subscriber in &subscribers.list {
+    for subscriber in subscribers.list.iter().filter(|s| s.close_at_end) {
         subscriber.slot.close();
     }
 }

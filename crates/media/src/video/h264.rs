@@ -84,7 +84,19 @@ fn build_encoder(config: H264EncoderConfig) -> Result<Encoder, CodecError> {
         ))
         // One thread: the call engine runs encode, decode and audio side by side.
         .num_threads(1);
-    Encoder::with_api_config(OpenH264API::from_source(), settings).map_err(encoder_error)
+    let mut encoder =
+        Encoder::with_api_config(OpenH264API::from_source(), settings).map_err(encoder_error)?;
+    // OpenH264 logs a warning to stderr when it initialises without frame skipping (which
+    // we want off). It initialises on the first frame; quiet it before that.
+    let mut quiet = openh264_sys2::WELS_LOG_QUIET;
+    // SAFETY: the trace level option takes a pointer to an int, valid for the call.
+    unsafe {
+        encoder.raw_api().set_option(
+            openh264_sys2::ENCODER_OPTION_TRACE_LEVEL,
+            (&raw mut quiet).cast::<c_void>(),
+        );
+    }
+    Ok(encoder)
 }
 
 impl H264Encoder {
@@ -119,6 +131,7 @@ impl H264Encoder {
 
     /// Changes the target bitrate, effective from the next frame.
     pub fn set_bitrate(&mut self, bitrate_bps: u32) -> Result<(), CodecError> {
+        let previous = self.config.bitrate_bps;
         self.config.bitrate_bps = bitrate_bps;
         if !self.started {
             self.encoder = build_encoder(self.config)?;
@@ -126,12 +139,18 @@ impl H264Encoder {
         }
         let bitrate = i32::try_from(bitrate_bps)
             .map_err(|_| CodecError::Encoder("bitrate out of range".into()))?;
-        for option in [
-            openh264_sys2::ENCODER_OPTION_MAX_BITRATE,
-            openh264_sys2::ENCODER_OPTION_BITRATE,
-        ] {
+        // OpenH264 checks the layer's target against its ceiling at every step: raise the
+        // ceiling before the target, lower it after.
+        use openh264_sys2::{ENCODER_OPTION_BITRATE as TARGET, ENCODER_OPTION_MAX_BITRATE as MAX};
+        use openh264_sys2::{SPATIAL_LAYER_0 as LAYER, SPATIAL_LAYER_ALL as ALL};
+        let steps = if bitrate_bps >= previous {
+            [(MAX, LAYER), (MAX, ALL), (TARGET, ALL)]
+        } else {
+            [(TARGET, ALL), (MAX, LAYER), (MAX, ALL)]
+        };
+        for (option, layer) in steps {
             let mut info = openh264_sys2::SBitrateInfo {
-                iLayer: openh264_sys2::SPATIAL_LAYER_ALL,
+                iLayer: layer,
                 iBitrate: bitrate,
             };
             // SAFETY: the encoder is initialised (it has encoded a frame), and both options
@@ -143,7 +162,7 @@ impl H264Encoder {
             };
             if status != 0 {
                 return Err(CodecError::Encoder(format!(
-                    "setting the bitrate failed ({status})"
+                    "setting the bitrate to {bitrate_bps} failed ({status})"
                 )));
             }
         }
@@ -284,6 +303,12 @@ impl H264Decoder {
     pub fn needs_keyframe(&self) -> bool {
         self.need_keyframe
     }
+
+    /// Something before the next frame was lost in transit: refuse frames until the next
+    /// keyframe rather than show pictures built on missing references.
+    pub fn expect_keyframe(&mut self) {
+        self.need_keyframe = true;
+    }
 }
 
 #[cfg(test)]
@@ -399,6 +424,13 @@ mod tests {
         assert!(
             low * 3 < high,
             "2.5 Mbit/s: {high} bytes, 250 kbit/s: {low} bytes"
+        );
+        // And back up, past the rate it started with.
+        encoder.set_bitrate(4_000_000).unwrap();
+        let higher = bytes_at(&mut encoder, 120);
+        assert!(
+            higher > high,
+            "4 Mbit/s: {higher} bytes, 2.5 Mbit/s: {high} bytes"
         );
     }
 

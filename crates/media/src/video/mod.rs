@@ -9,7 +9,6 @@ mod pattern;
 mod y4m_file;
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
 pub use camera::{
     CameraInfo, CameraMode, CameraSelector, CameraSource, PixelFormat, choose_mode, decode_mjpeg,
@@ -79,35 +78,4 @@ pub enum VideoError {
     BadFrame(String),
     #[error("cannot read {path}: {reason}")]
     File { path: PathBuf, reason: String },
-}
-
-/// Keeps a source at its frame rate: waits until the next frame is due. A source that
-/// falls behind skips ahead instead of bursting to catch up.
-#[derive(Debug)]
-struct Pacer {
-    interval: Duration,
-    next: Option<Instant>,
-}
-
-impl Pacer {
-    fn new(fps: u32) -> Pacer {
-        Pacer {
-            interval: Duration::from_secs(1) / fps.max(1),
-            next: None,
-        }
-    }
-
-    fn wait(&mut self) {
-        let now = Instant::now();
-        let due = self.next.unwrap_or(now);
-        if due > now {
-            std::thread::sleep(due - now);
-        }
-        let after = due + self.interval;
-        self.next = Some(if after < now {
-            now + self.interval
-        } else {
-            after
-        });
-    }
 }

@@ -10,7 +10,8 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::{I420Frame, Pacer, VideoError, VideoFormat, VideoSource};
+use super::{I420Frame, VideoError, VideoFormat, VideoSource};
+use crate::pacer::Pacer;
 
 const CRC: crc::Crc<u16> = crc::Crc::<u16>::new(&crc::CRC_16_IBM_SDLC);
 const CELLS_PER_ROW: u32 = 40;

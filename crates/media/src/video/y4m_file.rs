@@ -4,7 +4,8 @@ use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
-use super::{I420Frame, Pacer, VideoError, VideoFormat, VideoSource};
+use super::{I420Frame, VideoError, VideoFormat, VideoSource};
+use crate::pacer::Pacer;
 
 /// Largest frame a file may declare; refuses absurd headers before allocating.
 const MAX_FRAME_BYTES: usize = 64 * 1024 * 1024;

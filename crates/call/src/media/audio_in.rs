@@ -1,0 +1,136 @@
+//! Receiving audio: track -> reader task -> jitter buffer -> `audio-playout` thread (Opus
+//! decode, FEC, concealment) -> speaker or file.
+//!
+//! The playout thread keeps time: a speaker's writes block at the device's pace; without
+//! one (a file, or nothing), it paces itself at one frame per 20 ms.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use confab_media::audio::{AudioSink, FRAME_SAMPLES, JitterBuffer, OpusDecoder, Playout};
+use confab_media::pacer::Pacer;
+use tokio::sync::mpsc;
+use tracing::warn;
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+
+use super::{Counters, MediaProblem};
+
+type Sink = Box<dyn AudioSink>;
+
+pub(crate) struct AudioReceiver {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+impl AudioReceiver {
+    pub fn start(
+        track: Arc<dyn TrackRemote>,
+        sink: Option<Sink>,
+        counters: Arc<Counters>,
+        problems: mpsc::UnboundedSender<MediaProblem>,
+    ) -> Result<AudioReceiver, crate::CallError> {
+        let decoder = OpusDecoder::new()?;
+        let jitter = Arc::new(Mutex::new(JitterBuffer::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (jitter, stop, counters) = (jitter.clone(), stop.clone(), counters.clone());
+            std::thread::Builder::new()
+                .name("audio-playout".into())
+                .spawn(move || playout_loop(decoder, &jitter, sink, &stop, &counters, &problems))
+                .map_err(|err| {
+                    crate::CallError::WebRtc(format!("cannot start the playout thread: {err}"))
+                })?
+        };
+        let reader = tokio::spawn(read_loop(track, jitter, counters));
+        Ok(AudioReceiver {
+            stop,
+            thread: Some(thread),
+            reader,
+        })
+    }
+}
+
+impl Drop for AudioReceiver {
+    fn drop(&mut self) {
+        self.reader.abort();
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+async fn read_loop(
+    track: Arc<dyn TrackRemote>,
+    jitter: Arc<Mutex<JitterBuffer>>,
+    counters: Arc<Counters>,
+) {
+    while let Some(event) = track.poll().await {
+        match event {
+            TrackRemoteEvent::OnRtpPacket(packet) => {
+                Counters::add(&counters.audio_packets_received, 1);
+                let header = &packet.header;
+                let mut buffer = jitter.lock().unwrap_or_else(PoisonError::into_inner);
+                buffer.push(
+                    header.sequence_number,
+                    header.timestamp,
+                    packet.payload.to_vec(),
+                    Instant::now(),
+                );
+            }
+            TrackRemoteEvent::OnEnded => return,
+            _ => {}
+        }
+    }
+}
+
+fn playout_loop(
+    mut decoder: OpusDecoder,
+    jitter: &Mutex<JitterBuffer>,
+    mut sink: Option<Sink>,
+    stop: &AtomicBool,
+    counters: &Counters,
+    problems: &mpsc::UnboundedSender<MediaProblem>,
+) {
+    let mut pacer = Pacer::new(50);
+    let mut frame = [0.0f32; FRAME_SAMPLES];
+    while !stop.load(Ordering::Relaxed) {
+        if !sink.as_ref().is_some_and(|s| s.is_live()) {
+            pacer.wait();
+        }
+        let (playout, delay_ms) = {
+            let mut buffer = jitter.lock().unwrap_or_else(PoisonError::into_inner);
+            let playout = buffer.pop(Instant::now());
+            (playout, buffer.stats().buffered_ms)
+        };
+        counters
+            .jitter_delay_ms
+            .store(delay_ms as u32, Ordering::Relaxed);
+        // A bad packet is concealed by the decoder itself: playback never stops.
+        let _ = match playout {
+            Playout::Packet(packet) => decoder.decode(&packet, &mut frame),
+            Playout::Fec(next) => decoder.decode_fec(&next, &mut frame),
+            Playout::Conceal => {
+                Counters::add(&counters.audio_concealed, 1);
+                decoder.conceal(&mut frame)
+            }
+            Playout::Silence => {
+                frame.fill(0.0);
+                Ok(())
+            }
+        };
+        Counters::add(&counters.audio_frames_played, 1);
+        if let Some(output) = &mut sink
+            && let Err(err) = output.write(&frame)
+        {
+            warn!("audio output {} stopped: {err}", output.name());
+            let _ = problems.send(MediaProblem::Speaker(err.to_string()));
+            sink = None;
+        }
+    }
+    // Dropping the sink completes a WAV file's header.
+    drop(sink);
+}

@@ -1,0 +1,149 @@
+//! Sending audio: source -> `audio-send` thread (mute, level meter, Opus) -> writer task ->
+//! track.
+//!
+//! A microphone keeps time by itself (its reads block); other sources are paced at one
+//! frame per 20 ms. The source can be swapped while running (a different microphone, or
+//! none) without touching the connection.
+
+use std::sync::Arc;
+use std::sync::mpsc as std_mpsc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use bytes::Bytes;
+use confab_media::audio::{AudioSource, FRAME_DURATION, FRAME_SAMPLES, InputControl, OpusEncoder};
+use confab_media::pacer::Pacer;
+use rtc::media::Sample;
+use tokio::sync::mpsc;
+use tracing::{debug, warn};
+use webrtc::media_stream::Track;
+use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
+
+use super::{Counters, MediaProblem};
+
+/// Opus packets waiting for the writer: 200 ms.
+const PACKET_QUEUE: usize = 10;
+/// Voice bitrate.
+const OPUS_BITRATE_BPS: u32 = 32_000;
+
+type Source = Box<dyn AudioSource>;
+
+pub(crate) struct AudioSender {
+    sources: Option<std_mpsc::Sender<Option<Source>>>,
+    thread: Option<JoinHandle<()>>,
+    writer: tokio::task::JoinHandle<()>,
+}
+
+impl AudioSender {
+    pub fn start(
+        track: Arc<TrackLocalStaticSample>,
+        payload_type: u8,
+        control: Arc<InputControl>,
+        counters: Arc<Counters>,
+        problems: mpsc::UnboundedSender<MediaProblem>,
+    ) -> Result<AudioSender, crate::CallError> {
+        let encoder = OpusEncoder::new(OPUS_BITRATE_BPS)?;
+        let (sources, source_rx) = std_mpsc::channel();
+        let (packets, packet_rx) = mpsc::channel(PACKET_QUEUE);
+        let thread = std::thread::Builder::new()
+            .name("audio-send".into())
+            .spawn(move || send_loop(encoder, source_rx, packets, &control, &counters, &problems))
+            .map_err(|err| {
+                crate::CallError::WebRtc(format!("cannot start the audio thread: {err}"))
+            })?;
+        let writer = tokio::spawn(write_loop(track, payload_type, packet_rx));
+        Ok(AudioSender {
+            sources: Some(sources),
+            thread: Some(thread),
+            writer,
+        })
+    }
+
+    /// Sends from `source` from now on; `None` sends nothing.
+    pub fn set_source(&self, source: Option<Source>) {
+        if let Some(sources) = &self.sources {
+            let _ = sources.send(source);
+        }
+    }
+}
+
+impl Drop for AudioSender {
+    fn drop(&mut self) {
+        self.sources.take();
+        self.writer.abort();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn send_loop(
+    mut encoder: OpusEncoder,
+    sources: std_mpsc::Receiver<Option<Source>>,
+    out: mpsc::Sender<Bytes>,
+    control: &InputControl,
+    counters: &Counters,
+    problems: &mpsc::UnboundedSender<MediaProblem>,
+) {
+    let mut source: Option<Source> = None;
+    let mut pacer = Pacer::new(50);
+    let mut frame = [0.0f32; FRAME_SAMPLES];
+    loop {
+        let command = match &source {
+            Some(_) => sources
+                .try_recv()
+                .map_err(|e| matches!(e, std_mpsc::TryRecvError::Disconnected)),
+            None => sources.recv().map_err(|_| true),
+        };
+        match command {
+            Ok(new_source) => {
+                source = new_source;
+                pacer = Pacer::new(50);
+                continue;
+            }
+            Err(true) => return,
+            Err(false) => {}
+        }
+        let Some(input) = &mut source else { continue };
+        if !input.is_live() {
+            pacer.wait();
+        }
+        if let Err(err) = input.read(&mut frame) {
+            warn!("audio input {} stopped: {err}", input.name());
+            let _ = problems.send(MediaProblem::Microphone(err.to_string()));
+            source = None;
+            continue;
+        }
+        control.process(&mut frame);
+        match encoder.encode(&frame) {
+            Ok(packet) => {
+                Counters::add(&counters.audio_packets_sent, 1);
+                if out.blocking_send(Bytes::from(packet)).is_err() {
+                    return;
+                }
+            }
+            Err(err) => debug!("Opus encoding failed: {err}"),
+        }
+    }
+}
+
+async fn write_loop(
+    track: Arc<TrackLocalStaticSample>,
+    payload_type: u8,
+    mut packets: mpsc::Receiver<Bytes>,
+) {
+    let Some(&ssrc) = track.ssrcs().await.first() else {
+        warn!("audio track has no SSRC");
+        return;
+    };
+    while let Some(packet) = packets.recv().await {
+        let sample = Sample {
+            data: packet,
+            duration: FRAME_DURATION,
+            ..Sample::new(Instant::now())
+        };
+        if let Err(err) = track.write_sample(ssrc, payload_type, &sample, &[]).await {
+            debug!("writing audio failed: {err}");
+        }
+    }
+}

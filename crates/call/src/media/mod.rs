@@ -1,0 +1,193 @@
+//! The media of one call: what is captured and sent, what is received and played.
+//!
+//! Heavy work runs on named threads (`video-encode`, `video-decode`, `audio-send`,
+//! `audio-playout`, plus the media crate's `video-capture`); the async side only moves
+//! encoded data between those threads and the peer connection's tracks. Video crosses
+//! threads through latest-frame slots or short bounded channels, never growing queues.
+
+mod audio_in;
+mod audio_out;
+mod video_in;
+mod video_out;
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use confab_media::audio::{
+    AudioSink, AudioSource, MicrophoneSource, SpeakerSink, ToneSource, WavSink, WavSource,
+};
+use confab_media::video::{
+    CameraSelector, CameraSource, TestPattern, VideoCapture, VideoFormat, Y4mSource,
+};
+
+pub(crate) use audio_in::AudioReceiver;
+pub(crate) use audio_out::AudioSender;
+pub use video_in::RemoteVideoFrame;
+pub(crate) use video_in::{VideoOutput, VideoReceiver};
+pub(crate) use video_out::VideoSender;
+
+use crate::CallError;
+
+/// Where outgoing video comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VideoInput {
+    None,
+    TestPattern,
+    Camera(CameraSelector),
+    File(PathBuf),
+}
+
+/// Where outgoing audio comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AudioInput {
+    None,
+    Tone(f32),
+    /// A microphone by name, or the default one.
+    Microphone(Option<String>),
+    File(PathBuf),
+}
+
+/// Where received audio goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AudioOutput {
+    None,
+    /// A speaker by name, or the default one.
+    Speaker(Option<String>),
+    /// A WAV file (48 kHz mono).
+    File(PathBuf),
+}
+
+/// Starts capturing `input` at `format`; `None` for no video.
+pub(crate) fn open_video(
+    input: &VideoInput,
+    format: VideoFormat,
+) -> Result<Option<VideoCapture>, CallError> {
+    let capture = match input {
+        VideoInput::None => return Ok(None),
+        VideoInput::TestPattern => VideoCapture::start(move || TestPattern::new(format))?,
+        VideoInput::Camera(selector) => {
+            let selector = selector.clone();
+            VideoCapture::start(move || CameraSource::open(&selector, format))?
+        }
+        VideoInput::File(path) => {
+            let path = path.clone();
+            VideoCapture::start(move || Y4mSource::open(path))?
+        }
+    };
+    Ok(Some(capture))
+}
+
+pub(crate) fn open_audio_input(
+    input: &AudioInput,
+) -> Result<Option<Box<dyn AudioSource>>, CallError> {
+    Ok(match input {
+        AudioInput::None => None,
+        AudioInput::Tone(hz) => Some(Box::new(ToneSource::new(*hz)?)),
+        AudioInput::Microphone(name) => Some(Box::new(MicrophoneSource::open(name.as_deref())?)),
+        AudioInput::File(path) => Some(Box::new(WavSource::open(path)?)),
+    })
+}
+
+pub(crate) fn open_audio_output(
+    output: &AudioOutput,
+) -> Result<Option<Box<dyn AudioSink>>, CallError> {
+    Ok(match output {
+        AudioOutput::None => None,
+        AudioOutput::Speaker(name) => Some(Box::new(SpeakerSink::open(name.as_deref())?)),
+        AudioOutput::File(path) => Some(Box::new(WavSink::create(path)?)),
+    })
+}
+
+/// A problem with a device or file during the call; the call goes on without it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaProblem {
+    Camera(String),
+    Microphone(String),
+    Speaker(String),
+    Recording(String),
+}
+
+/// Counters the media threads update and the stats read, all lock-free but the latency
+/// samples.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub video_frames_sent: AtomicU64,
+    pub video_bytes_sent: AtomicU64,
+    pub video_keyframes_sent: AtomicU64,
+    pub video_size_out: AtomicU64,
+    pub keyframe_requests_received: AtomicU64,
+    pub video_frames_received: AtomicU64,
+    pub video_frames_decoded: AtomicU64,
+    pub video_decode_errors: AtomicU64,
+    pub video_size_in: AtomicU64,
+    pub video_losses: AtomicU64,
+    pub plis_sent: AtomicU64,
+    pub audio_packets_sent: AtomicU64,
+    pub audio_packets_received: AtomicU64,
+    pub audio_frames_played: AtomicU64,
+    pub audio_concealed: AtomicU64,
+    pub jitter_delay_ms: AtomicU32,
+    /// The newest frame number read from a received test pattern.
+    pub last_stamp_frame: AtomicU64,
+    pub latency: Mutex<Latency>,
+    pub first_frame_at: Mutex<Option<Instant>>,
+}
+
+impl Counters {
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+
+    pub fn set_size(counter: &AtomicU64, width: u32, height: u32) {
+        counter.store(
+            u64::from(width) << 32 | u64::from(height),
+            Ordering::Relaxed,
+        );
+    }
+
+    pub fn size(counter: &AtomicU64) -> Option<(u32, u32)> {
+        let v = counter.load(Ordering::Relaxed);
+        (v != 0).then_some(((v >> 32) as u32, v as u32))
+    }
+}
+
+/// Capture-to-display latency samples from test-pattern stamps (both ends on one clock).
+#[derive(Debug, Default)]
+pub(crate) struct Latency {
+    samples: Vec<f64>,
+}
+
+/// Latency samples kept: a five-minute call at 30 fps.
+const MAX_LATENCY_SAMPLES: usize = 10_000;
+
+impl Latency {
+    pub fn record(&mut self, capture_time_us: u64) {
+        let now_us = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64);
+        if now_us >= capture_time_us && self.samples.len() < MAX_LATENCY_SAMPLES {
+            self.samples
+                .push((now_us - capture_time_us) as f64 / 1000.0);
+        }
+    }
+
+    /// The `q` quantile (0..=1) in milliseconds.
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        if self.samples.is_empty() {
+            return None;
+        }
+        let mut sorted = self.samples.clone();
+        sorted.sort_by(f64::total_cmp);
+        Some(sorted[((sorted.len() - 1) as f64 * q).round() as usize])
+    }
+
+    pub fn count(&self) -> usize {
+        self.samples.len()
+    }
+}

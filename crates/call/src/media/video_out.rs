@@ -1,0 +1,235 @@
+//! Sending video: capture slot -> `video-encode` thread (H.264) -> writer task -> track.
+//!
+//! The engine owns the capture (the camera) and hands the encoder a slot to read from, so
+//! turning the camera off is dropping the capture: its slot closes and the encoder idles.
+//! Keyframe requests (PLI/FIR) arrive on the track and reach the encoder through an atomic;
+//! so does the congestion controller's target bitrate.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::mpsc as std_mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use confab_media::video::{FrameSlot, H264Encoder, H264EncoderConfig};
+use rtc::media::Sample;
+use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use tokio::sync::mpsc;
+use tracing::{debug, warn};
+use webrtc::media_stream::Track;
+use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
+use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
+
+use super::Counters;
+
+/// Encoded frames waiting for the writer. Short: a stalled network must not build a video
+/// backlog (the encoder blocks, the capture slot keeps only the newest frame).
+const ENCODED_QUEUE: usize = 4;
+
+struct Encoded {
+    data: Bytes,
+    duration: Duration,
+}
+
+/// What the encoder thread is told.
+#[derive(Default)]
+struct Control {
+    keyframe_wanted: AtomicBool,
+    target_bitrate_bps: AtomicU32,
+}
+
+pub(crate) struct VideoSender {
+    sources: Option<std_mpsc::Sender<Option<Arc<FrameSlot>>>>,
+    control: Arc<Control>,
+    thread: Option<JoinHandle<()>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl VideoSender {
+    /// Starts encoding into `track` with payload type `payload_type` (negotiated).
+    pub fn start(
+        track: Arc<TrackLocalStaticSample>,
+        payload_type: u8,
+        config: H264EncoderConfig,
+        counters: Arc<Counters>,
+    ) -> Result<VideoSender, crate::CallError> {
+        let encoder = H264Encoder::new(config)?;
+        let control = Arc::new(Control::default());
+        control
+            .target_bitrate_bps
+            .store(config.bitrate_bps, Ordering::Relaxed);
+        let (sources, source_rx) = std_mpsc::channel();
+        let (encoded_tx, encoded_rx) = mpsc::channel(ENCODED_QUEUE);
+        let thread = {
+            let (control, counters) = (control.clone(), counters.clone());
+            std::thread::Builder::new()
+                .name("video-encode".into())
+                .spawn(move || {
+                    encode_loop(
+                        encoder, config.fps, source_rx, encoded_tx, &control, &counters,
+                    )
+                })
+                .map_err(|err| {
+                    crate::CallError::WebRtc(format!("cannot start the encoder thread: {err}"))
+                })?
+        };
+        let writer = tokio::spawn(write_loop(track.clone(), payload_type, encoded_rx));
+        let watcher = tokio::spawn(watch_keyframe_requests(track, control.clone(), counters));
+        Ok(VideoSender {
+            sources: Some(sources),
+            control,
+            thread: Some(thread),
+            tasks: vec![writer, watcher],
+        })
+    }
+
+    /// Encodes frames from `slot` from now on; `None` stops sending video.
+    pub fn set_source(&self, slot: Option<Arc<FrameSlot>>) {
+        if let Some(sources) = &self.sources {
+            let _ = sources.send(slot);
+        }
+    }
+
+    /// The congestion controller's estimate: the encoder aims below it.
+    pub fn set_target_bitrate(&self, bitrate_bps: u32) {
+        self.control
+            .target_bitrate_bps
+            .store(bitrate_bps, Ordering::Relaxed);
+    }
+}
+
+impl Drop for VideoSender {
+    fn drop(&mut self) {
+        // Closing the source channel ends the encoder loop; aborting the writer drops the
+        // encoded queue, which unblocks an encoder waiting on it.
+        self.sources.take();
+        for task in &self.tasks {
+            task.abort();
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// How long the encoder waits for a frame before checking its commands again.
+const FRAME_WAIT: Duration = Duration::from_millis(50);
+
+fn encode_loop(
+    mut encoder: H264Encoder,
+    fps: u32,
+    sources: std_mpsc::Receiver<Option<Arc<FrameSlot>>>,
+    out: mpsc::Sender<Encoded>,
+    control: &Control,
+    counters: &Counters,
+) {
+    let mut source: Option<Arc<FrameSlot>> = None;
+    let mut last_capture: Option<Instant> = None;
+    let mut bitrate = encoder.config().bitrate_bps;
+    loop {
+        // New instructions first; without a source, wait for one.
+        let command = match &source {
+            Some(_) => sources
+                .try_recv()
+                .map_err(|e| matches!(e, std_mpsc::TryRecvError::Disconnected)),
+            None => sources.recv().map_err(|_| true),
+        };
+        match command {
+            Ok(new_source) => {
+                source = new_source;
+                last_capture = None;
+                // The receiver needs a fresh picture to start from.
+                encoder.request_keyframe();
+                continue;
+            }
+            Err(true) => return,
+            Err(false) => {}
+        }
+        let Some(slot) = &source else { continue };
+        let Some(frame) = slot.wait_take(FRAME_WAIT) else {
+            if slot.is_closed() {
+                source = None;
+            }
+            continue;
+        };
+        if control.keyframe_wanted.swap(false, Ordering::Relaxed) {
+            encoder.request_keyframe();
+        }
+        let target = control.target_bitrate_bps.load(Ordering::Relaxed);
+        if target != bitrate {
+            if let Err(err) = encoder.set_bitrate(target) {
+                warn!("cannot change the video bitrate: {err}");
+            }
+            // Either way, do not retry the same target every frame.
+            bitrate = target;
+        }
+        let encoded = match encoder.encode(&frame) {
+            Ok(encoded) => encoded,
+            Err(err) => {
+                warn!("video encoding failed: {err}");
+                continue;
+            }
+        };
+        let interval = Duration::from_secs(1) / fps.max(1);
+        let duration = last_capture
+            .map(|previous| frame.captured_at.saturating_duration_since(previous))
+            .unwrap_or(interval)
+            .clamp(Duration::from_millis(1), Duration::from_millis(500));
+        last_capture = Some(frame.captured_at);
+        Counters::add(&counters.video_frames_sent, 1);
+        Counters::add(&counters.video_bytes_sent, encoded.data.len() as u64);
+        if encoded.keyframe {
+            Counters::add(&counters.video_keyframes_sent, 1);
+        }
+        Counters::set_size(&counters.video_size_out, frame.width(), frame.height());
+        let packet = Encoded {
+            data: Bytes::from(encoded.data),
+            duration,
+        };
+        if out.blocking_send(packet).is_err() {
+            return;
+        }
+    }
+}
+
+async fn write_loop(
+    track: Arc<TrackLocalStaticSample>,
+    payload_type: u8,
+    mut frames: mpsc::Receiver<Encoded>,
+) {
+    let Some(&ssrc) = track.ssrcs().await.first() else {
+        warn!("video track has no SSRC");
+        return;
+    };
+    while let Some(frame) = frames.recv().await {
+        let sample = Sample {
+            data: frame.data,
+            // Advances the RTP timestamp after this frame.
+            duration: frame.duration,
+            ..Sample::new(Instant::now())
+        };
+        if let Err(err) = track.write_sample(ssrc, payload_type, &sample, &[]).await {
+            debug!("writing video failed: {err}");
+        }
+    }
+}
+
+/// PLI and FIR from the receiver become a keyframe on the next frame.
+async fn watch_keyframe_requests(
+    track: Arc<TrackLocalStaticSample>,
+    control: Arc<Control>,
+    counters: Arc<Counters>,
+) {
+    while let Some(event) = track.poll().await {
+        if let TrackLocalEvent::OnRtcpPacket(packets) = event
+            && packets.iter().any(|p| {
+                p.as_any().is::<PictureLossIndication>() || p.as_any().is::<FullIntraRequest>()
+            })
+        {
+            Counters::add(&counters.keyframe_requests_received, 1);
+            control.keyframe_wanted.store(true, Ordering::Relaxed);
+        }
+    }
+}

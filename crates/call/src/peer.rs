@@ -1,0 +1,361 @@
+//! Building a webrtc-rs peer connection the way Confab needs it.
+//!
+//! Codecs: H.264 packetization mode 1 in the two profiles browsers offer (42e01f constrained
+//! baseline, 42001f baseline) and Opus 48000/2 with in-band FEC. Interceptors: the defaults
+//! (NACK, RTCP reports, TWCC receiver), send-side congestion control (GCC, with a pacer)
+//! whose estimate the engine feeds to the encoder, and a small one that hands incoming
+//! PLI/FIR to the application so the encoder can answer with a keyframe. The connection's
+//! events are forwarded, untouched, to a channel: handler callbacks run on the connection's
+//! own task and must return at once.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use confab_protocol::{IceCandidate, IceServer};
+use rtc::interceptor::{Attribute, Gcc, Interceptor, Packet, StreamInfo, TaggedPacket};
+use rtc::peer_connection::configuration::interceptor_registry::{
+    configure_nack, configure_rtcp_reports,
+};
+use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS};
+use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind};
+use rtc::sansio::Protocol;
+use tokio::sync::mpsc;
+use webrtc::data_channel::DataChannel;
+use webrtc::media_stream::track_remote::TrackRemote;
+use webrtc::peer_connection::{
+    CongestionFeedback, MediaEngine, PeerConnection, PeerConnectionBuilder,
+    PeerConnectionEventHandler, RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceGatheringState,
+    RTCIceServer, RTCIceTransportPolicy, RTCPeerConnectionIceEvent, RTCPeerConnectionState,
+    Registry, SettingEngineBuilder, Slot, configure_congestion_control,
+};
+
+use crate::CallError;
+
+/// H.264 payload types and profiles we register, preferred first.
+pub(crate) const H264_PROFILES: [(u8, &str); 2] = [(125, "42e01f"), (102, "42001f")];
+const OPUS_PAYLOAD_TYPE: u8 = 111;
+
+/// Congestion control bounds, bits per second.
+pub(crate) const START_BITRATE_BPS: f64 = 600_000.0;
+pub(crate) const MIN_BITRATE_BPS: f64 = 100_000.0;
+
+/// ICE timing: a path silent this long is `disconnected`, then `failed` this much later.
+/// The call engine gives a disconnected call 10 s to come back before ending it.
+const ICE_DISCONNECTED_AFTER: Duration = Duration::from_secs(5);
+const ICE_FAILED_AFTER: Duration = Duration::from_secs(25);
+const ICE_KEEPALIVE: Duration = Duration::from_secs(2);
+
+pub(crate) fn h264_codec(profile_level_id: &str) -> RTCRtpCodec {
+    RTCRtpCodec {
+        mime_type: MIME_TYPE_H264.to_owned(),
+        clock_rate: 90_000,
+        channels: 0,
+        sdp_fmtp_line: format!(
+            "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id={profile_level_id}"
+        ),
+        // nack, nack pli and transport-cc are added by the interceptor registration.
+        rtcp_feedback: vec![],
+    }
+}
+
+pub(crate) fn h264_codecs() -> Vec<RTCRtpCodecParameters> {
+    H264_PROFILES
+        .iter()
+        .map(|&(payload_type, profile)| RTCRtpCodecParameters {
+            rtp_codec: h264_codec(profile),
+            payload_type,
+        })
+        .collect()
+}
+
+pub(crate) fn opus_codec() -> RTCRtpCodec {
+    RTCRtpCodec {
+        mime_type: MIME_TYPE_OPUS.to_owned(),
+        clock_rate: 48_000,
+        channels: 2,
+        sdp_fmtp_line: "minptime=10;useinbandfec=1".to_owned(),
+        rtcp_feedback: vec![],
+    }
+}
+
+/// The H.264 profile to send, given the remote offer (when answering): ours first, else the
+/// one the offer has.
+pub(crate) fn h264_profile_for(remote_sdp: Option<&str>) -> &'static str {
+    let preferred = H264_PROFILES[0].1;
+    let Some(sdp) = remote_sdp else {
+        return preferred;
+    };
+    let sdp = sdp.to_ascii_lowercase();
+    H264_PROFILES
+        .iter()
+        .map(|(_, profile)| *profile)
+        .find(|profile| sdp.contains(&format!("profile-level-id={profile}")))
+        .unwrap_or(preferred)
+}
+
+fn media_engine() -> Result<MediaEngine, CallError> {
+    let mut engine = MediaEngine::default();
+    for codec in h264_codecs() {
+        engine.register_codec(codec, RtpCodecKind::Video)?;
+    }
+    let opus = RTCRtpCodecParameters {
+        rtp_codec: opus_codec(),
+        payload_type: OPUS_PAYLOAD_TYPE,
+    };
+    engine.register_codec(opus, RtpCodecKind::Audio)?;
+    Ok(engine)
+}
+
+/// NACK (retransmission of lost video packets), RTCP sender and receiver reports, and
+/// congestion control with its TWCC feedback. (webrtc-rs's default set would add a second
+/// TWCC receiver and simulcast header extensions we do not use.) Codecs must be registered
+/// first: the helpers add their RTCP feedback to existing codecs.
+fn interceptors(engine: &mut MediaEngine, max_bitrate_bps: u32) -> Result<Registry, CallError> {
+    let gcc = Gcc::new(
+        START_BITRATE_BPS,
+        MIN_BITRATE_BPS,
+        f64::from(max_bitrate_bps),
+    );
+    let registry =
+        configure_congestion_control(Registry::new(), gcc, CongestionFeedback::Twcc, engine)?;
+    let registry = configure_rtcp_reports(configure_nack(registry, engine));
+    // The slot closest to the application: every built-in interceptor has seen RTCP first.
+    Ok(registry.with(Slot::from(14_000), KeyframeRequestForwarder::default()))
+}
+
+/// Marks incoming PLI and FIR for delivery to the application (`TrackLocal::poll`), so the
+/// encoder learns a keyframe was asked for. Everything else passes through unchanged: the
+/// congestion controller's estimate travels on TWCC feedback and must not be dropped.
+#[derive(Default)]
+struct KeyframeRequestForwarder {
+    reads: VecDeque<TaggedPacket>,
+    writes: VecDeque<TaggedPacket>,
+}
+
+fn is_keyframe_request(packet: &dyn rtc::rtcp::Packet) -> bool {
+    packet.as_any().is::<PictureLossIndication>() || packet.as_any().is::<FullIntraRequest>()
+}
+
+impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequestForwarder {
+    type Rout = TaggedPacket;
+    type Wout = TaggedPacket;
+    type Eout = ();
+    type Error = webrtc::error::Error;
+    type Time = Instant;
+
+    fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
+        if let Packet::Rtcp(packets) = &msg.message.packet
+            && packets.iter().any(|p| is_keyframe_request(p.as_ref()))
+        {
+            let requests = packets
+                .iter()
+                .filter(|p| is_keyframe_request(p.as_ref()))
+                .cloned()
+                .collect();
+            msg.message.packet = Packet::Rtcp(requests);
+            msg.message.add(Attribute::DeliverToApplication);
+        }
+        self.reads.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_read(&mut self) -> Option<TaggedPacket> {
+        self.reads.pop_front()
+    }
+
+    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
+        self.writes.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_write(&mut self) -> Option<TaggedPacket> {
+        self.writes.pop_front()
+    }
+}
+
+impl Interceptor for KeyframeRequestForwarder {
+    fn bind_local_stream(&mut self, _: &StreamInfo) {}
+    fn unbind_local_stream(&mut self, _: &StreamInfo) {}
+    fn bind_remote_stream(&mut self, _: &StreamInfo) {}
+    fn unbind_remote_stream(&mut self, _: &StreamInfo) {}
+}
+
+/// What the peer connection (and its chat channel) reports.
+pub(crate) enum PeerEvent {
+    LocalCandidate(IceCandidate),
+    GatheringComplete,
+    State(RTCPeerConnectionState),
+    Track(Arc<dyn TrackRemote>),
+    DataChannel(Arc<dyn DataChannel>),
+    ChatOpen,
+    ChatMessage(Vec<u8>),
+    ChatClosed,
+}
+
+struct Handler(mpsc::UnboundedSender<PeerEvent>);
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Handler {
+    async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
+        if let Ok(init) = event.candidate.to_json() {
+            let _ = self.0.send(PeerEvent::LocalCandidate(to_signal(init)));
+        }
+    }
+
+    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
+        // The only end-of-candidates signal webrtc-rs gives.
+        if state == RTCIceGatheringState::Complete {
+            let _ = self.0.send(PeerEvent::GatheringComplete);
+        }
+    }
+
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        let _ = self.0.send(PeerEvent::State(state));
+    }
+
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        let _ = self.0.send(PeerEvent::Track(track));
+    }
+
+    async fn on_data_channel(&self, channel: Arc<dyn DataChannel>) {
+        let _ = self.0.send(PeerEvent::DataChannel(channel));
+    }
+}
+
+/// Network settings of the peer connection.
+#[derive(Debug, Clone)]
+pub struct NetworkConfig {
+    /// STUN/TURN servers: the server's welcome plus the user's own.
+    pub ice_servers: Vec<IceServer>,
+    /// Use only TURN relays, so the other side never learns our address.
+    pub relay_only: bool,
+    /// Local UDP addresses to gather on. `0.0.0.0:0` covers every interface but loopback.
+    pub udp_addrs: Vec<String>,
+    /// Ceiling for the congestion controller, bits per second.
+    pub max_bitrate_bps: u32,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        NetworkConfig {
+            ice_servers: Vec::new(),
+            relay_only: false,
+            // Loopback too, so two Confabs on one machine can call each other offline.
+            udp_addrs: vec!["0.0.0.0:0".into(), "127.0.0.1:0".into()],
+            max_bitrate_bps: 2_500_000,
+        }
+    }
+}
+
+fn rtc_ice_servers(servers: &[IceServer]) -> Vec<RTCIceServer> {
+    servers
+        .iter()
+        .map(|s| RTCIceServer {
+            urls: s.urls.clone(),
+            username: s.username.clone().unwrap_or_default(),
+            credential: s.credential.clone().unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// Creates a peer connection; its events go to `events`. It must be `close()`d: dropping
+/// it leaks its task and sockets.
+pub(crate) async fn build(
+    network: &NetworkConfig,
+    events: mpsc::UnboundedSender<PeerEvent>,
+) -> Result<Arc<dyn PeerConnection>, CallError> {
+    let mut engine = media_engine()?;
+    let registry = interceptors(&mut engine, network.max_bitrate_bps)?;
+    let mut configuration =
+        RTCConfigurationBuilder::new().with_ice_servers(rtc_ice_servers(&network.ice_servers));
+    if network.relay_only {
+        configuration = configuration.with_ice_transport_policy(RTCIceTransportPolicy::Relay);
+    }
+    let settings = SettingEngineBuilder::new()
+        .with_ice_timeouts(
+            Some(ICE_DISCONNECTED_AFTER),
+            Some(ICE_FAILED_AFTER),
+            Some(ICE_KEEPALIVE),
+        )
+        .build();
+    let pc = PeerConnectionBuilder::new()
+        .with_configuration(configuration.build())
+        .with_media_engine(engine)
+        .with_interceptor_registry(registry)
+        .with_setting_engine(settings)
+        .with_handler(Arc::new(Handler(events)))
+        .with_udp_addrs(network.udp_addrs.clone())
+        .build()
+        .await?;
+    Ok(Arc::new(pc))
+}
+
+/// A candidate from webrtc-rs, as the signaling protocol carries it.
+pub(crate) fn to_signal(init: RTCIceCandidateInit) -> IceCandidate {
+    IceCandidate {
+        candidate: init.candidate,
+        // webrtc-rs BUNDLEs everything and reports mid "" ; browsers expect the first mid.
+        sdp_mid: Some(
+            init.sdp_mid
+                .filter(|m| !m.is_empty())
+                .unwrap_or_else(|| "0".into()),
+        ),
+        sdp_m_line_index: init.sdp_mline_index,
+        username_fragment: init.username_fragment,
+    }
+}
+
+/// A candidate from signaling, for webrtc-rs.
+pub(crate) fn from_signal(candidate: IceCandidate) -> RTCIceCandidateInit {
+    RTCIceCandidateInit {
+        candidate: candidate.candidate,
+        sdp_mid: candidate.sdp_mid,
+        sdp_mline_index: candidate.sdp_m_line_index,
+        username_fragment: candidate.username_fragment,
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answer_uses_the_profile_the_offer_has() {
+        assert_eq!(h264_profile_for(None), "42e01f");
+        assert_eq!(
+            h264_profile_for(Some(
+                "a=fmtp:102 packetization-mode=1;profile-level-id=42001f"
+            )),
+            "42001f"
+        );
+        assert_eq!(
+            h264_profile_for(Some(
+                "a=fmtp:96 profile-level-id=42E01F;packetization-mode=1"
+            )),
+            "42e01f"
+        );
+        assert_eq!(h264_profile_for(Some("a=rtpmap:96 VP8/90000")), "42e01f");
+    }
+
+    #[test]
+    fn candidates_convert_both_ways() {
+        let init = RTCIceCandidateInit {
+            candidate: "candidate:1 1 udp 2130706431 127.0.0.1 5000 typ host".into(),
+            sdp_mid: Some(String::new()),
+            sdp_mline_index: Some(0),
+            username_fragment: None,
+            ..Default::default()
+        };
+        let signal = to_signal(init);
+        assert_eq!(signal.sdp_mid.as_deref(), Some("0"));
+        let back = from_signal(signal.clone());
+        assert_eq!(
+            (back.candidate, back.sdp_mid, back.sdp_mline_index),
+            (signal.candidate, Some("0".into()), Some(0))
+        );
+    }
+}

@@ -1,0 +1,371 @@
+//! One call's connection: the peer connection, its tracks, the chat channel and the media
+//! flowing through them.
+//!
+//! Video and audio transceivers are always negotiated (send and receive), whatever the user
+//! has switched on, so the camera and microphone can come and go mid-call without
+//! renegotiation. The caller creates the `chat` data channel. Remote candidates that come
+//! before the remote description are held until it is set. [`Session::close`] releases
+//! everything: threads, tracks, sockets.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use confab_media::video::H264EncoderConfig;
+use confab_protocol::IceCandidate;
+use confab_protocol::chat::{CHAT_CHANNEL_LABEL, ChatMessage};
+use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS};
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+};
+use tokio::sync::mpsc;
+use tracing::{debug, warn};
+use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
+use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
+use webrtc::media_stream::track_remote::TrackRemote;
+use webrtc::peer_connection::{PeerConnection, RTCIceCandidateInit, RTCSessionDescription};
+use webrtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit, RtpSender};
+
+use crate::CallError;
+use crate::machine::Role;
+use crate::media::{
+    AudioReceiver, AudioSender, Counters, MediaProblem, VideoOutput, VideoReceiver, VideoSender,
+};
+use crate::peer::{self, NetworkConfig, PeerEvent};
+
+/// A local track and the sender that carries it.
+struct Outgoing {
+    track: Arc<TrackLocalStaticSample>,
+    sender: Arc<dyn RtpSender>,
+}
+
+pub(crate) struct Session {
+    pc: Arc<dyn PeerConnection>,
+    video: Outgoing,
+    audio: Outgoing,
+    chat: Option<Arc<dyn DataChannel>>,
+    chat_task: Option<tokio::task::JoinHandle<()>>,
+    events: mpsc::UnboundedSender<PeerEvent>,
+    has_remote_description: bool,
+    early_candidates: Vec<RTCIceCandidateInit>,
+    pub video_sender: Option<VideoSender>,
+    pub audio_sender: Option<AudioSender>,
+    video_receiver: Option<VideoReceiver>,
+    audio_receiver: Option<AudioReceiver>,
+}
+
+fn random_ssrc() -> u32 {
+    // The low 32 bits of a random UUID: unique per stream, unpredictable.
+    uuid::Uuid::new_v4().as_u128() as u32
+}
+
+fn local_track(
+    kind: RtpCodecKind,
+    id: &str,
+    codec: RTCRtpCodec,
+) -> Result<Arc<TrackLocalStaticSample>, CallError> {
+    let coding = RTCRtpCodingParameters {
+        ssrc: Some(random_ssrc()),
+        ..Default::default()
+    };
+    let encoding = RTCRtpEncodingParameters {
+        rtp_coding_parameters: coding,
+        codec,
+        ..Default::default()
+    };
+    let track = MediaStreamTrack::new("confab".into(), id.into(), id.into(), kind, vec![encoding]);
+    Ok(Arc::new(TrackLocalStaticSample::new(
+        Instant::now(),
+        track,
+    )?))
+}
+
+impl Session {
+    /// Creates the connection. The caller gets its offer back; the callee applies
+    /// `remote_offer` and gets its answer back. Either way, send the SDP to the peer.
+    pub async fn start(
+        role: Role,
+        network: &NetworkConfig,
+        remote_offer: Option<String>,
+        events: mpsc::UnboundedSender<PeerEvent>,
+    ) -> Result<(Session, String), CallError> {
+        let pc = peer::build(network, events.clone()).await?;
+        match Session::negotiate(pc.clone(), role, remote_offer, events).await {
+            Ok(started) => Ok(started),
+            Err(err) => {
+                // Never leak a half-built connection.
+                let _ = pc.close().await;
+                Err(err)
+            }
+        }
+    }
+
+    async fn negotiate(
+        pc: Arc<dyn PeerConnection>,
+        role: Role,
+        remote_offer: Option<String>,
+        events: mpsc::UnboundedSender<PeerEvent>,
+    ) -> Result<(Session, String), CallError> {
+        let profile = peer::h264_profile_for(remote_offer.as_deref());
+        let video_track = local_track(RtpCodecKind::Video, "video", peer::h264_codec(profile))?;
+        let audio_track = local_track(RtpCodecKind::Audio, "audio", peer::opus_codec())?;
+        let mut session_chat = None;
+        let (video_sender, audio_sender, local) = match (role, remote_offer) {
+            (Role::Caller, _) => {
+                let init = RTCRtpTransceiverInit {
+                    direction: RTCRtpTransceiverDirection::Sendrecv,
+                    ..Default::default()
+                };
+                let transceiver = pc
+                    .add_transceiver_from_track(
+                        video_track.clone() as Arc<dyn TrackLocal>,
+                        Some(init),
+                    )
+                    .await?;
+                // Offer both H.264 profiles, not only the track's.
+                transceiver
+                    .set_codec_preferences(peer::h264_codecs())
+                    .await?;
+                let video_sender = transceiver.sender().await?.ok_or_else(|| {
+                    CallError::WebRtc("the video transceiver has no sender".into())
+                })?;
+                let audio_sender = pc
+                    .add_track(audio_track.clone() as Arc<dyn TrackLocal>)
+                    .await?;
+                let chat_init = RTCDataChannelInit {
+                    ordered: true,
+                    ..Default::default()
+                };
+                session_chat = Some(
+                    pc.create_data_channel(CHAT_CHANNEL_LABEL, Some(chat_init))
+                        .await?,
+                );
+                let offer = pc.create_offer(None).await?;
+                pc.set_local_description(offer.clone()).await?;
+                (video_sender, audio_sender, offer.sdp)
+            }
+            (Role::Callee, Some(offer)) => {
+                pc.set_remote_description(RTCSessionDescription::offer(offer)?)
+                    .await?;
+                // Added after the offer, the tracks take over the offered transceivers.
+                let video_sender = pc
+                    .add_track(video_track.clone() as Arc<dyn TrackLocal>)
+                    .await?;
+                let audio_sender = pc
+                    .add_track(audio_track.clone() as Arc<dyn TrackLocal>)
+                    .await?;
+                let answer = pc.create_answer(None).await?;
+                pc.set_local_description(answer.clone()).await?;
+                (video_sender, audio_sender, answer.sdp)
+            }
+            (Role::Callee, None) => return Err(CallError::WebRtc("no offer to answer".into())),
+        };
+        let mut session = Session {
+            has_remote_description: role == Role::Callee,
+            pc,
+            video: Outgoing {
+                track: video_track,
+                sender: video_sender,
+            },
+            audio: Outgoing {
+                track: audio_track,
+                sender: audio_sender,
+            },
+            chat: None,
+            chat_task: None,
+            events,
+            early_candidates: Vec::new(),
+            video_sender: None,
+            audio_sender: None,
+            video_receiver: None,
+            audio_receiver: None,
+        };
+        if let Some(channel) = session_chat {
+            session.attach_chat(channel);
+        }
+        Ok((session, local))
+    }
+
+    /// The callee's answer, on the caller's side.
+    pub async fn apply_answer(&mut self, sdp: String) -> Result<(), CallError> {
+        self.pc
+            .set_remote_description(RTCSessionDescription::answer(sdp)?)
+            .await?;
+        self.has_remote_description = true;
+        for candidate in std::mem::take(&mut self.early_candidates) {
+            if let Err(err) = self.pc.add_ice_candidate(candidate).await {
+                debug!("a held candidate was refused: {err}");
+            }
+        }
+        Ok(())
+    }
+
+    /// The peer renegotiates: returns our answer.
+    pub async fn apply_offer(&mut self, sdp: String) -> Result<String, CallError> {
+        self.pc
+            .set_remote_description(RTCSessionDescription::offer(sdp)?)
+            .await?;
+        self.has_remote_description = true;
+        let answer = self.pc.create_answer(None).await?;
+        self.pc.set_local_description(answer.clone()).await?;
+        Ok(answer.sdp)
+    }
+
+    /// A trickled candidate from the peer (`None`: no more).
+    pub async fn add_candidate(
+        &mut self,
+        candidate: Option<IceCandidate>,
+    ) -> Result<(), CallError> {
+        let Some(candidate) = candidate else {
+            return Ok(());
+        };
+        let init = peer::from_signal(candidate);
+        if !self.has_remote_description {
+            self.early_candidates.push(init);
+            return Ok(());
+        }
+        self.pc.add_ice_candidate(init).await?;
+        Ok(())
+    }
+
+    /// The chat channel: ours (caller) or the one the caller opened.
+    pub fn attach_chat(&mut self, channel: Arc<dyn DataChannel>) {
+        if self.chat.is_some() {
+            return;
+        }
+        let events = self.events.clone();
+        let reader = channel.clone();
+        self.chat_task = Some(tokio::spawn(async move {
+            while let Some(event) = reader.poll().await {
+                let forward = match event {
+                    DataChannelEvent::OnOpen => PeerEvent::ChatOpen,
+                    DataChannelEvent::OnMessage(message) => {
+                        PeerEvent::ChatMessage(message.data.to_vec())
+                    }
+                    DataChannelEvent::OnClose => break,
+                    _ => continue,
+                };
+                if events.send(forward).is_err() {
+                    return;
+                }
+            }
+            let _ = events.send(PeerEvent::ChatClosed);
+        }));
+        self.chat = Some(channel);
+    }
+
+    pub async fn send_chat(&self, message: &ChatMessage) -> Result<(), CallError> {
+        let channel = self.chat.as_ref().ok_or(CallError::ChatClosed)?;
+        channel
+            .send_text(&message.to_json())
+            .await
+            .map_err(|_| CallError::ChatClosed)
+    }
+
+    /// Starts sending once connected (the payload types are settled by then).
+    pub async fn start_sending(
+        &mut self,
+        video: H264EncoderConfig,
+        input: Arc<confab_media::audio::InputControl>,
+        counters: &Arc<Counters>,
+        problems: &mpsc::UnboundedSender<MediaProblem>,
+    ) -> Result<(), CallError> {
+        if self.video_sender.is_none() {
+            let pt = negotiated_payload_type(&self.video.sender, MIME_TYPE_H264).await?;
+            self.video_sender = Some(VideoSender::start(
+                self.video.track.clone(),
+                pt,
+                video,
+                counters.clone(),
+            )?);
+        }
+        if self.audio_sender.is_none() {
+            let pt = negotiated_payload_type(&self.audio.sender, MIME_TYPE_OPUS).await?;
+            let sender = AudioSender::start(
+                self.audio.track.clone(),
+                pt,
+                input,
+                counters.clone(),
+                problems.clone(),
+            )?;
+            self.audio_sender = Some(sender);
+        }
+        Ok(())
+    }
+
+    /// A remote track has started: receive it.
+    pub async fn receive(
+        &mut self,
+        track: Arc<dyn TrackRemote>,
+        video: VideoOutput,
+        audio: Option<Box<dyn confab_media::audio::AudioSink>>,
+        counters: &Arc<Counters>,
+        problems: &mpsc::UnboundedSender<MediaProblem>,
+    ) -> Result<(), CallError> {
+        match track.kind().await {
+            RtpCodecKind::Video if self.video_receiver.is_none() => {
+                self.video_receiver = Some(VideoReceiver::start(
+                    track,
+                    video,
+                    counters.clone(),
+                    problems.clone(),
+                )?);
+            }
+            RtpCodecKind::Audio if self.audio_receiver.is_none() => {
+                self.audio_receiver = Some(AudioReceiver::start(
+                    track,
+                    audio,
+                    counters.clone(),
+                    problems.clone(),
+                )?);
+            }
+            other => warn!("ignoring an extra remote {other} track"),
+        }
+        Ok(())
+    }
+
+    pub fn peer_connection(&self) -> &Arc<dyn PeerConnection> {
+        &self.pc
+    }
+
+    /// Says goodbye on the chat channel (when it is open), then releases everything.
+    pub async fn close(mut self, say_bye: bool) {
+        if say_bye && let Some(chat) = &self.chat {
+            let _ = tokio::time::timeout(
+                std::time::Duration::from_millis(200),
+                chat.send_text(&ChatMessage::Bye.to_json()),
+            )
+            .await;
+        }
+        if let Some(chat) = self.chat.take() {
+            let _ = chat.close().await;
+        }
+        if let Some(task) = self.chat_task.take() {
+            task.abort();
+        }
+        // Media threads are joined: do it off the async runtime.
+        let media = (
+            self.video_sender.take(),
+            self.audio_sender.take(),
+            self.video_receiver.take(),
+            self.audio_receiver.take(),
+        );
+        let _ = tokio::task::spawn_blocking(move || drop(media)).await;
+        if let Err(err) = self.pc.close().await {
+            debug!("closing the peer connection: {err}");
+        }
+    }
+}
+
+/// The payload type negotiated for `mime` on `sender`.
+async fn negotiated_payload_type(sender: &Arc<dyn RtpSender>, mime: &str) -> Result<u8, CallError> {
+    let parameters = sender.get_parameters().await?;
+    parameters
+        .rtp_parameters
+        .codecs
+        .iter()
+        .find(|c| c.rtp_codec.mime_type.eq_ignore_ascii_case(mime))
+        .map(|c| c.payload_type)
+        .ok_or_else(|| CallError::WebRtc(format!("the peer accepted no {mime}")))
+}

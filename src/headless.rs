@@ -1,0 +1,305 @@
+//! `confab headless`: a peer without a window, for bots, recording and tests.
+//!
+//! It logs in, then either calls someone (`--call NAME`) or answers whoever calls
+//! (`--answer`), sends and receives media from the configured sources, and ends after the
+//! call (or `--calls N` calls). Exit status 0 means every call connected and ended cleanly;
+//! anything else prints a one-line reason on stderr and exits non-zero.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use confab_call::{
+    AudioInput, AudioOutput, CallState, ChatEvent, Command, Engine, EngineConfig, EngineEvent,
+    NetworkConfig, ServerStatus, SignalingConfig, VideoInput,
+};
+use confab_media::video::{CameraSelector, VideoFormat};
+use confab_protocol::IceServer;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+/// How long `--call` waits for the peer to come online.
+const PEER_WAIT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone, Args)]
+pub struct HeadlessArgs {
+    /// Signaling server URL.
+    #[arg(long, default_value = "ws://127.0.0.1:8787/ws")]
+    server: String,
+    /// Display name.
+    #[arg(long)]
+    name: String,
+    /// Token, if the server requires one.
+    #[arg(long, env = "CONFAB_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Call this peer (by display name).
+    #[arg(long, value_name = "PEER_NAME", conflicts_with = "answer")]
+    call: Option<String>,
+    /// Accept every incoming call.
+    #[arg(long)]
+    answer: bool,
+    /// Calls to take part in before exiting; 0 for no limit (a bot).
+    #[arg(long, default_value_t = 1)]
+    calls: u32,
+    /// test-pattern, camera[:INDEX], a .y4m file, or none.
+    #[arg(long, default_value = "test-pattern")]
+    video: String,
+    /// Video size, WIDTHxHEIGHT.
+    #[arg(long, default_value = "640x480")]
+    size: String,
+    #[arg(long, default_value_t = 30)]
+    fps: u32,
+    /// tone[:HZ], mic[:NAME], a .wav file, or none.
+    #[arg(long, default_value = "tone:440")]
+    audio: String,
+    /// Play received audio on this speaker (by name; empty for the default).
+    #[arg(long, value_name = "NAME")]
+    speaker: Option<String>,
+    /// Write received video here (H.264, Annex B), as decoded frames arrive.
+    #[arg(long, value_name = "FILE.h264")]
+    record_video: Option<PathBuf>,
+    /// Write received audio here (decoded, 48 kHz mono WAV).
+    #[arg(long, value_name = "FILE.wav")]
+    record_audio: Option<PathBuf>,
+    /// Send this chat message once the chat opens (repeatable).
+    #[arg(long, value_name = "TEXT")]
+    chat: Vec<String>,
+    /// Reply "echo: TEXT" to every chat message.
+    #[arg(long)]
+    echo_chat: bool,
+    /// Hang up after this many seconds connected.
+    #[arg(long, value_name = "SECS")]
+    duration: Option<f64>,
+    /// Write the final call statistics here, as JSON.
+    #[arg(long, value_name = "FILE.json")]
+    stats: Option<PathBuf>,
+    /// A STUN or TURN server, in addition to the signaling server's (repeatable).
+    #[arg(long = "ice-server", value_name = "URL")]
+    ice_servers: Vec<String>,
+    #[arg(long)]
+    turn_username: Option<String>,
+    #[arg(long)]
+    turn_credential: Option<String>,
+    /// Use only TURN relays (hides our address from the peer).
+    #[arg(long)]
+    relay_only: bool,
+    /// Local address to send media from (repeatable), e.g. 127.0.0.1:0.
+    #[arg(long = "bind", value_name = "ADDR")]
+    bind: Vec<String>,
+    /// Ceiling for the video bitrate, bits per second.
+    #[arg(long, default_value_t = 2_500_000)]
+    max_bitrate: u32,
+}
+
+fn video_input(spec: &str) -> anyhow::Result<VideoInput> {
+    Ok(match spec {
+        "none" => VideoInput::None,
+        "test-pattern" => VideoInput::TestPattern,
+        "camera" => VideoInput::Camera(CameraSelector::Default),
+        _ if spec.starts_with("camera:") => {
+            let which = &spec["camera:".len()..];
+            VideoInput::Camera(match which.parse() {
+                Ok(index) => CameraSelector::Index(index),
+                Err(_) => CameraSelector::Name(which.to_owned()),
+            })
+        }
+        _ if spec.ends_with(".y4m") => VideoInput::File(PathBuf::from(spec)),
+        _ => bail!("--video {spec}: use test-pattern, camera[:INDEX], FILE.y4m or none"),
+    })
+}
+
+fn audio_input(spec: &str) -> anyhow::Result<AudioInput> {
+    Ok(match spec {
+        "none" => AudioInput::None,
+        "tone" => AudioInput::Tone(440.0),
+        "mic" => AudioInput::Microphone(None),
+        _ if spec.starts_with("tone:") => {
+            let hz = spec["tone:".len()..]
+                .parse()
+                .with_context(|| format!("--audio {spec}: not a frequency"))?;
+            AudioInput::Tone(hz)
+        }
+        _ if spec.starts_with("mic:") => {
+            AudioInput::Microphone(Some(spec["mic:".len()..].to_owned()))
+        }
+        _ if spec.ends_with(".wav") => AudioInput::File(PathBuf::from(spec)),
+        _ => bail!("--audio {spec}: use tone[:HZ], mic[:NAME], FILE.wav or none"),
+    })
+}
+
+fn video_size(spec: &str) -> anyhow::Result<(u32, u32)> {
+    let (w, h) = spec
+        .split_once('x')
+        .with_context(|| format!("--size {spec}: use WIDTHxHEIGHT"))?;
+    Ok((w.parse()?, h.parse()?))
+}
+
+impl HeadlessArgs {
+    fn engine_config(&self) -> anyhow::Result<EngineConfig> {
+        let (width, height) = video_size(&self.size)?;
+        let mut network = NetworkConfig {
+            relay_only: self.relay_only,
+            max_bitrate_bps: self.max_bitrate,
+            ..NetworkConfig::default()
+        };
+        if !self.bind.is_empty() {
+            network.udp_addrs = self.bind.clone();
+        }
+        if !self.ice_servers.is_empty() {
+            network.ice_servers.push(IceServer {
+                urls: self.ice_servers.clone(),
+                username: self.turn_username.clone(),
+                credential: self.turn_credential.clone(),
+            });
+        }
+        let audio_output = match (&self.record_audio, &self.speaker) {
+            (Some(path), _) => AudioOutput::File(path.clone()),
+            (None, Some(name)) => {
+                AudioOutput::Speaker(Some(name.clone()).filter(|n| !n.is_empty()))
+            }
+            (None, None) => AudioOutput::None,
+        };
+        Ok(EngineConfig {
+            signaling: SignalingConfig {
+                url: self.server.clone(),
+                name: self.name.clone(),
+                token: self.token.clone(),
+            },
+            network,
+            video_input: video_input(&self.video)?,
+            video_format: VideoFormat {
+                width,
+                height,
+                fps: self.fps,
+            },
+            audio_input: audio_input(&self.audio)?,
+            audio_output,
+            record_video: self.record_video.clone(),
+            render_video: false,
+        })
+    }
+}
+
+/// Runs a headless peer to the end; `Err` carries the one-line reason.
+pub async fn run(args: HeadlessArgs) -> anyhow::Result<()> {
+    if args.call.is_none() && !args.answer {
+        bail!("say --call PEER_NAME or --answer");
+    }
+    let config = args.engine_config()?;
+    let (engine, mut events) = Engine::start(config, None);
+    let outcome = drive(&args, &engine, &mut events).await;
+    engine.shutdown().await;
+    outcome
+}
+
+/// What happened to each call.
+struct Outcome {
+    summaries: Vec<confab_call::CallSummary>,
+}
+
+async fn drive(
+    args: &HeadlessArgs,
+    engine: &Engine,
+    events: &mut UnboundedReceiver<EngineEvent>,
+) -> anyhow::Result<()> {
+    let mut outcome = Outcome {
+        summaries: Vec::new(),
+    };
+    let mut called = false;
+    let peer_deadline = tokio::time::Instant::now() + PEER_WAIT;
+    let mut hang_up_at: Option<tokio::time::Instant> = None;
+    loop {
+        let event = tokio::select! {
+            event = events.recv() => event.context("the engine stopped")?,
+            () = sleep_until(hang_up_at) => {
+                engine.send(Command::HangUp);
+                hang_up_at = None;
+                continue;
+            }
+            () = tokio::time::sleep_until(peer_deadline), if args.call.is_some() && !called => {
+                bail!("{} is not online", args.call.as_deref().unwrap_or_default());
+            }
+        };
+        match event {
+            EngineEvent::Server(ServerStatus::Refused { message, .. }) => {
+                bail!("the server refused us: {message}")
+            }
+            EngineEvent::Server(ServerStatus::Offline { reason, .. }) if !called => {
+                tracing::info!("signaling offline: {reason}");
+            }
+            EngineEvent::Roster(peers) => {
+                if let Some(name) = &args.call
+                    && !called
+                    && let Some(peer) = peers.iter().find(|p| p.name.eq_ignore_ascii_case(name))
+                {
+                    called = true;
+                    engine.send(Command::Call {
+                        peer: peer.id.clone(),
+                    });
+                }
+            }
+            EngineEvent::Call(CallState::Incoming { peer_name, .. }) if args.answer => {
+                tracing::info!("answering {peer_name}");
+                engine.send(Command::Accept);
+            }
+            EngineEvent::Call(CallState::Connected { .. }) => {
+                if let Some(secs) = args.duration {
+                    hang_up_at = Some(tokio::time::Instant::now() + Duration::from_secs_f64(secs));
+                }
+            }
+            EngineEvent::Call(CallState::Ended(_)) => hang_up_at = None,
+            EngineEvent::Chat(ChatEvent::Open) => {
+                for text in &args.chat {
+                    engine.send(Command::SendChat(text.clone()));
+                }
+            }
+            EngineEvent::Chat(ChatEvent::Received { text, .. }) => {
+                println!("chat: {text}");
+                if args.echo_chat {
+                    engine.send(Command::SendChat(format!("echo: {text}")));
+                }
+            }
+            EngineEvent::Chat(ChatEvent::Failed { reason, .. }) => {
+                eprintln!("chat not sent: {reason}")
+            }
+            EngineEvent::Problem(problem) => eprintln!("problem: {problem}"),
+            EngineEvent::Summary(summary) => {
+                outcome.summaries.push(summary);
+                if let Some(path) = &args.stats {
+                    write_stats(path, &outcome.summaries)?;
+                }
+                let done = args.calls != 0 && outcome.summaries.len() >= args.calls as usize;
+                let last = outcome.summaries.last();
+                let clean = last.is_some_and(|s| {
+                    s.connect_ms.is_some() && s.end_reason.as_deref() == Some("ended")
+                });
+                if !clean {
+                    let reason = last.and_then(|s| s.end_description.clone());
+                    bail!(
+                        "{}",
+                        reason.unwrap_or_else(|| "the call never started".into())
+                    );
+                }
+                if done {
+                    return Ok(());
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn write_stats(path: &Path, summaries: &[confab_call::CallSummary]) -> anyhow::Result<()> {
+    let json = match summaries {
+        [single] => serde_json::to_string_pretty(single)?,
+        many => serde_json::to_string_pretty(many)?,
+    };
+    std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
