@@ -176,6 +176,7 @@ impl HeadlessArgs {
             audio_output,
             record_video: self.record_video.clone(),
             render_video: false,
+            timeouts: Default::default(),
         })
     }
 }

@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 use webrtc::peer_connection::RTCPeerConnectionState;
 
-use crate::machine::{Action, CallMachine, CallState, Role};
+use crate::machine::{Action, CallMachine, CallState, Role, Timeouts};
 use crate::media::{
     self, AudioInput, AudioOutput, Counters, MediaProblem, RemoteVideoFrame, VideoInput,
     VideoOutput,
@@ -47,6 +47,7 @@ pub struct EngineConfig {
     pub record_video: Option<PathBuf>,
     /// Convert received video to RGBA for display.
     pub render_video: bool,
+    pub timeouts: Timeouts,
 }
 
 /// What the application asks for.
@@ -157,11 +158,11 @@ impl Engine {
         let input = Arc::new(InputControl::new());
         let (problems, problem_rx) = mpsc::unbounded_channel();
         let driver = Driver {
+            machine: CallMachine::new(config.timeouts),
             config,
             signaling,
             events,
             wake,
-            machine: CallMachine::new(),
             server_ice: Vec::new(),
             roster: Vec::new(),
             call: None,

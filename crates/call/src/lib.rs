@@ -24,7 +24,7 @@ pub mod stats;
 
 pub use engine::{ChatEvent, Command, Engine, EngineConfig, EngineEvent, ServerStatus, Wake};
 pub use error::CallError;
-pub use machine::{CallEnd, CallState};
+pub use machine::{CallEnd, CallState, Timeouts};
 pub use media::{AudioInput, AudioOutput, RemoteVideoFrame, VideoInput};
 pub use peer::NetworkConfig;
 pub use signaling::SignalingConfig;

@@ -11,18 +11,37 @@ use std::time::{Duration, Instant};
 
 use confab_protocol::{CallId, ClientMessage, HangupReason, IceCandidate, PeerId};
 
-/// A call not answered in this time ends with `timeout` (the server gives up at 60 s).
-pub const RING_TIMEOUT: Duration = Duration::from_secs(45);
-/// From accepting (or being answered) to connected.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
-/// A connected call whose connection stays down this long has failed.
-pub const DISCONNECTED_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long each stage of a call may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// A call not answered in this time ends with `timeout` (the server gives up at 60 s).
+    pub ring: Duration,
+    /// From accepting (or being answered) to connected.
+    pub connect: Duration,
+    /// A connected call whose connection stays down this long has failed.
+    pub disconnected: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            ring: Duration::from_secs(45),
+            connect: Duration::from_secs(20),
+            disconnected: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The callee gives up this long after the caller should have (a safety net: the caller or
+/// the server normally ends an unanswered call).
+const CALLEE_RING_GRACE: Duration = Duration::from_secs(20);
 /// Candidates kept for a call the user has not accepted yet.
 const MAX_BUFFERED_CANDIDATES: usize = 64;
 
 /// What the UI shows.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum CallState {
+    #[default]
     Idle,
     /// We are calling; it rings at the other end.
     Outgoing {
@@ -136,26 +155,20 @@ struct Call {
     down_since: Option<Instant>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct CallMachine {
     me: Option<PeerId>,
     call: Option<Call>,
     state: CallState,
-}
-
-impl Default for CallMachine {
-    fn default() -> Self {
-        CallMachine {
-            me: None,
-            call: None,
-            state: CallState::Idle,
-        }
-    }
+    timeouts: Timeouts,
 }
 
 impl CallMachine {
-    pub fn new() -> CallMachine {
-        CallMachine::default()
+    pub fn new(timeouts: Timeouts) -> CallMachine {
+        CallMachine {
+            timeouts,
+            ..CallMachine::default()
+        }
     }
 
     /// Our id, from the server's welcome (it changes when we reconnect).
@@ -448,36 +461,28 @@ impl CallMachine {
 
     /// Ends calls that rang, connected or stayed down too long.
     pub fn tick(&mut self, now: Instant) -> Vec<Action> {
-        let Some(call) = &self.call else {
-            return Vec::new();
-        };
-        let waited = now.saturating_duration_since(call.since);
-        match (call.phase, call.role) {
-            (Phase::Ringing, Role::Caller) if waited >= RING_TIMEOUT => {
-                self.end(HangupReason::Timeout, false, None, true)
-            }
-            // The caller (or the server) ends an unanswered call; this is a safety net.
-            (Phase::Ringing, Role::Callee) if waited >= RING_TIMEOUT + Duration::from_secs(20) => {
-                self.end(HangupReason::Timeout, true, None, false)
-            }
-            (Phase::Connecting, _) if waited >= CONNECT_TIMEOUT => self.end(
-                HangupReason::Failed,
-                false,
-                Some("could not connect".into()),
-                true,
-            ),
-            (Phase::Connected, _)
-                if call.down_since.is_some_and(|down| {
-                    now.saturating_duration_since(down) >= DISCONNECTED_TIMEOUT
-                }) =>
-            {
-                self.end(
+        match (self.next_deadline(), &self.call) {
+            (Some(deadline), Some(call)) if now >= deadline => match (call.phase, call.role) {
+                (Phase::Ringing, Role::Caller) => {
+                    self.end(HangupReason::Timeout, false, None, true)
+                }
+                // The caller (or the server) normally ends an unanswered call first.
+                (Phase::Ringing, Role::Callee) => {
+                    self.end(HangupReason::Timeout, true, None, false)
+                }
+                (Phase::Connecting, _) => self.end(
+                    HangupReason::Failed,
+                    false,
+                    Some("could not connect".into()),
+                    true,
+                ),
+                (Phase::Connected, _) => self.end(
                     HangupReason::Failed,
                     false,
                     Some("the connection was lost".into()),
                     true,
-                )
-            }
+                ),
+            },
             _ => Vec::new(),
         }
     }
@@ -485,13 +490,12 @@ impl CallMachine {
     /// When [`CallMachine::tick`] next has something to do.
     pub fn next_deadline(&self) -> Option<Instant> {
         let call = self.call.as_ref()?;
+        let t = &self.timeouts;
         match (call.phase, call.role) {
-            (Phase::Ringing, Role::Caller) => Some(call.since + RING_TIMEOUT),
-            (Phase::Ringing, Role::Callee) => {
-                Some(call.since + RING_TIMEOUT + Duration::from_secs(20))
-            }
-            (Phase::Connecting, _) => Some(call.since + CONNECT_TIMEOUT),
-            (Phase::Connected, _) => call.down_since.map(|down| down + DISCONNECTED_TIMEOUT),
+            (Phase::Ringing, Role::Caller) => Some(call.since + t.ring),
+            (Phase::Ringing, Role::Callee) => Some(call.since + t.ring + CALLEE_RING_GRACE),
+            (Phase::Connecting, _) => Some(call.since + t.connect),
+            (Phase::Connected, _) => call.down_since.map(|down| down + t.disconnected),
         }
     }
 
@@ -567,8 +571,11 @@ mod tests {
         CallId::new(s).unwrap()
     }
 
+    const RING_TIMEOUT: Duration = Duration::from_secs(45);
+    const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+
     fn machine(me: &str) -> CallMachine {
-        let mut m = CallMachine::new();
+        let mut m = CallMachine::new(Timeouts::default());
         m.set_my_id(id(me));
         m
     }

@@ -247,7 +247,9 @@ fn decode_loop(
     if let Some(mut file) = recorder {
         let _ = file.flush();
     }
-    output.frames.close();
+    // The slot belongs to the engine and outlives the call: leave it open for the next one,
+    // but do not let that call start with this one's last picture.
+    output.frames.take();
 }
 
 /// A frame buffer to fill: one from the pool nobody else holds any more, or a new one.

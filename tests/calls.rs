@@ -1,0 +1,263 @@
+//! Calls end to end: two call engines, the real signaling server, real WebRTC over
+//! loopback, real codecs, synthetic media.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use confab_call::{ChatEvent, Command, EngineEvent, Timeouts};
+use confab_media::audio::{SAMPLE_RATE, analysis};
+use confab_protocol::{HangupReason, PeerId};
+
+use support::{PATIENCE, Peer, PeerSetup, Server, connect, temp_path};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_carries_video_audio_and_chat_both_ways() {
+    let server = Server::start().await;
+    let bob_wav = temp_path("bob-hears.wav");
+    let alice_wav = temp_path("alice-hears.wav");
+    let mut alice = Peer::join(
+        &server,
+        "Alice",
+        PeerSetup {
+            audio: confab_call::AudioInput::Tone(440.0),
+            record_audio: Some(alice_wav.clone()),
+            ..PeerSetup::default()
+        },
+    )
+    .await;
+    let mut bob = Peer::join(
+        &server,
+        "Bob",
+        PeerSetup {
+            audio: confab_call::AudioInput::Tone(660.0),
+            record_audio: Some(bob_wav.clone()),
+            ..PeerSetup::default()
+        },
+    )
+    .await;
+
+    let started = Instant::now();
+    connect(&mut alice, &mut bob).await;
+    let connect_time = started.elapsed();
+    assert!(
+        connect_time < Duration::from_secs(5),
+        "connected after {connect_time:?}"
+    );
+
+    // Video: at least 100 frames decoded at the sent size, frame numbers only going up.
+    let mut numbers = Vec::new();
+    let deadline = Instant::now() + PATIENCE;
+    while numbers.len() < 100 {
+        assert!(
+            Instant::now() < deadline,
+            "only {} frames in time",
+            numbers.len()
+        );
+        if let Some(frame) = bob
+            .engine
+            .remote_video
+            .wait_take(Duration::from_millis(200))
+        {
+            assert_eq!((frame.width, frame.height), (640, 480));
+            assert_eq!(frame.rgba.len(), 640 * 480 * 4);
+            let stamp = frame
+                .stamp
+                .expect("every decoded test-pattern frame carries its stamp");
+            numbers.push(stamp.frame_number);
+        }
+    }
+    assert!(
+        numbers.windows(2).all(|w| w[1] > w[0]),
+        "frame numbers went back: {numbers:?}"
+    );
+
+    // Chat both ways, with delivery receipts.
+    alice.send(Command::SendChat("hello Bob".into()));
+    let sent = alice.chat(|c| matches!(c, ChatEvent::Sent { .. })).await;
+    let ChatEvent::Sent { id, .. } = sent else {
+        unreachable!()
+    };
+    let received = bob.chat(|c| matches!(c, ChatEvent::Received { .. })).await;
+    assert!(
+        matches!(&received, ChatEvent::Received { text, id: rid, .. } if text == "hello Bob" && *rid == id)
+    );
+    assert_eq!(
+        alice
+            .chat(|c| matches!(c, ChatEvent::Delivered { .. }))
+            .await,
+        ChatEvent::Delivered { id }
+    );
+    bob.send(Command::SendChat("hi Alice 👋".into()));
+    let received = alice
+        .chat(|c| matches!(c, ChatEvent::Received { .. }))
+        .await;
+    assert!(matches!(received, ChatEvent::Received { text, .. } if text == "hi Alice 👋"));
+    bob.chat(|c| matches!(c, ChatEvent::Delivered { .. })).await;
+    // Too long: refused with a reason, nothing sent.
+    alice.send(Command::SendChat("x".repeat(4001)));
+    let failed = alice.chat(|c| matches!(c, ChatEvent::Failed { .. })).await;
+    assert!(matches!(failed, ChatEvent::Failed { reason, .. } if reason.contains("4000")));
+
+    // Hang up: both sides end, Bob hears that Alice hung up.
+    alice.send(Command::HangUp);
+    assert_eq!(alice.ended().await.reason, HangupReason::Ended);
+    let end = bob.ended().await;
+    assert_eq!((end.reason, end.by_peer), (HangupReason::Ended, true));
+    let summary = bob
+        .wait_for(|e| match e {
+            EngineEvent::Summary(s) => Some(s.clone()),
+            _ => None,
+        })
+        .await;
+    assert!(summary.video_frames_decoded >= 100, "{summary:?}");
+    assert!(summary.audio_packets_received >= 50, "{summary:?}");
+    assert_eq!(summary.video_size_in, Some((640, 480)));
+    alice.shutdown().await;
+    bob.shutdown().await;
+    server.shutdown().await;
+
+    // Audio: each side heard the other's tone.
+    for (path, hz) in [(bob_wav, 440.0), (alice_wav, 660.0)] {
+        let samples: Vec<f32> = hound::WavReader::open(&path)
+            .unwrap()
+            .samples::<i16>()
+            .map(|s| f32::from(s.unwrap()) / 32768.0)
+            .collect();
+        assert!(
+            samples.len() > SAMPLE_RATE as usize,
+            "{}: {} samples",
+            path.display(),
+            samples.len()
+        );
+        // Judge the middle of the call, away from start-up and hang-up.
+        let middle = &samples[samples.len() / 4..samples.len() * 3 / 4];
+        let heard = analysis::dominant_frequency(middle, SAMPLE_RATE);
+        assert!(
+            (heard - hz).abs() <= hz * 0.01,
+            "{}: heard {heard} Hz, sent {hz} Hz",
+            path.display()
+        );
+        std::fs::remove_file(path).unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decline_busy_and_cancel_end_calls_with_their_reasons() {
+    let server = Server::start().await;
+    let quiet = PeerSetup {
+        render_video: false,
+        ..PeerSetup::default()
+    };
+    let mut alice = Peer::join(&server, "Alice", quiet.clone()).await;
+    let mut bob = Peer::join(&server, "Bob", quiet.clone()).await;
+    let mut carol = Peer::join(&server, "Carol", quiet).await;
+    let bob_id = alice.sees("Bob").await;
+
+    // Declined.
+    alice.send(Command::Call {
+        peer: bob_id.clone(),
+    });
+    bob.incoming().await;
+    bob.send(Command::Decline);
+    let end = alice.ended().await;
+    assert_eq!((end.reason, end.by_peer), (HangupReason::Declined, true));
+    assert_eq!(end.describe(), "Bob declined the call");
+    assert_eq!(bob.ended().await.reason, HangupReason::Declined);
+
+    // Cancelled before an answer.
+    alice.send(Command::Call {
+        peer: bob_id.clone(),
+    });
+    bob.incoming().await;
+    alice.send(Command::HangUp);
+    assert_eq!(alice.ended().await.reason, HangupReason::Cancelled);
+    let end = bob.ended().await;
+    assert_eq!((end.reason, end.by_peer), (HangupReason::Cancelled, true));
+
+    // Busy: Bob is in a call with Alice when Carol calls.
+    support::connect(&mut alice, &mut bob).await;
+    let bob_for_carol = carol.sees("Bob").await;
+    carol.send(Command::Call {
+        peer: bob_for_carol,
+    });
+    let end = carol.ended().await;
+    assert_eq!((end.reason, end.by_peer), (HangupReason::Busy, true));
+    assert_eq!(end.describe(), "Bob is in another call");
+    // Bob's call with Alice is unaffected.
+    alice.send(Command::HangUp);
+    assert_eq!(bob.ended().await.reason, HangupReason::Ended);
+
+    for peer in [alice, bob, carol] {
+        peer.shutdown().await;
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn glare_ends_in_one_connected_call() {
+    let server = Server::start().await;
+    let setup = PeerSetup {
+        render_video: false,
+        ..PeerSetup::default()
+    };
+    let mut alice = Peer::join(&server, "Alice", setup.clone()).await;
+    let mut bob = Peer::join(&server, "Bob", setup).await;
+    let bob_id = alice.sees("Bob").await;
+    let alice_id = bob.sees("Alice").await;
+    // Both call at once.
+    alice.send(Command::Call { peer: bob_id });
+    bob.send(Command::Call { peer: alice_id });
+    alice.connected().await;
+    bob.connected().await;
+    alice.send(Command::HangUp);
+    assert_eq!(bob.ended().await.reason, HangupReason::Ended);
+    alice.shutdown().await;
+    bob.shutdown().await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unanswered_call_times_out_on_both_sides() {
+    let server = Server::start().await;
+    let setup = PeerSetup {
+        render_video: false,
+        timeouts: Timeouts {
+            ring: Duration::from_secs(1),
+            ..Timeouts::default()
+        },
+        ..PeerSetup::default()
+    };
+    let mut alice = Peer::join(&server, "Alice", setup.clone()).await;
+    let mut bob = Peer::join(&server, "Bob", setup).await;
+    let bob_id = alice.sees("Bob").await;
+    alice.send(Command::Call { peer: bob_id });
+    bob.incoming().await;
+    let end = alice.ended().await;
+    assert_eq!(end.reason, HangupReason::Timeout);
+    assert_eq!(end.describe(), "No answer from Bob");
+    assert_eq!(bob.ended().await.reason, HangupReason::Timeout);
+    alice.shutdown().await;
+    bob.shutdown().await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calling_someone_who_is_not_there() {
+    let server = Server::start().await;
+    let mut alice = Peer::join(&server, "Alice", PeerSetup::default()).await;
+    // Not in the roster: refused before anything is sent.
+    alice.send(Command::Call {
+        peer: PeerId::new("0123456789abcdef0123456789abcdef").unwrap(),
+    });
+    let problem = alice
+        .wait_for(|e| match e {
+            EngineEvent::Problem(p) => Some(p.clone()),
+            _ => None,
+        })
+        .await;
+    assert!(problem.contains("no longer online"), "{problem}");
+
+    alice.shutdown().await;
+    server.shutdown().await;
+}

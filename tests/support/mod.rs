@@ -1,0 +1,229 @@
+//! A real signaling server on 127.0.0.1:0 and call engines with synthetic media, for the
+//! end-to-end tests.
+
+#![allow(dead_code)] // Each test binary uses a different part of this.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use confab_call::{
+    AudioInput, AudioOutput, CallEnd, CallState, ChatEvent, Command, Engine, EngineConfig,
+    EngineEvent, NetworkConfig, ServerStatus, SignalingConfig, Timeouts, VideoInput,
+};
+use confab_media::video::VideoFormat;
+use confab_protocol::{PeerId, PeerInfo};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+
+/// How long any single expected event may take.
+pub const PATIENCE: Duration = Duration::from_secs(15);
+
+pub const VGA: VideoFormat = VideoFormat {
+    width: 640,
+    height: 480,
+    fps: 30,
+};
+
+pub struct Server {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    pub async fn start() -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(confab_signaling::run(listener, Default::default(), async {
+            let _ = stopped.await;
+        }));
+        Server {
+            addr,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+/// What a test peer sends and where it puts what it receives.
+#[derive(Clone)]
+pub struct PeerSetup {
+    pub video: VideoInput,
+    pub format: VideoFormat,
+    pub audio: AudioInput,
+    pub record_audio: Option<PathBuf>,
+    pub render_video: bool,
+    pub timeouts: Timeouts,
+}
+
+impl Default for PeerSetup {
+    fn default() -> Self {
+        PeerSetup {
+            video: VideoInput::TestPattern,
+            format: VGA,
+            audio: AudioInput::Tone(440.0),
+            record_audio: None,
+            render_video: true,
+            timeouts: Timeouts::default(),
+        }
+    }
+}
+
+pub struct Peer {
+    pub name: String,
+    pub engine: Engine,
+    pub events: mpsc::UnboundedReceiver<EngineEvent>,
+    pub id: PeerId,
+    /// The newest roster seen.
+    pub roster: Vec<PeerInfo>,
+}
+
+impl Peer {
+    /// Starts an engine and waits until it is online.
+    pub async fn join(server: &Server, name: &str, setup: PeerSetup) -> Peer {
+        let config = EngineConfig {
+            signaling: SignalingConfig {
+                url: server.url(),
+                name: name.into(),
+                token: None,
+            },
+            network: NetworkConfig {
+                udp_addrs: vec!["127.0.0.1:0".into()],
+                ..NetworkConfig::default()
+            },
+            video_input: setup.video,
+            video_format: setup.format,
+            audio_input: setup.audio,
+            audio_output: setup
+                .record_audio
+                .map_or(AudioOutput::None, AudioOutput::File),
+            record_video: None,
+            render_video: setup.render_video,
+            timeouts: setup.timeouts,
+        };
+        let (engine, events) = Engine::start(config, None);
+        let mut peer = Peer {
+            name: name.into(),
+            engine,
+            events,
+            id: PeerId::new("pending").unwrap(),
+            roster: Vec::new(),
+        };
+        peer.id = peer
+            .wait_for(|e| match e {
+                EngineEvent::Server(ServerStatus::Online { my_id }) => Some(my_id.clone()),
+                _ => None,
+            })
+            .await;
+        peer
+    }
+
+    /// The first event `pick` accepts; fails the test after [`PATIENCE`].
+    pub async fn wait_for<T>(&mut self, mut pick: impl FnMut(&EngineEvent) -> Option<T>) -> T {
+        let name = self.name.clone();
+        tokio::time::timeout(PATIENCE, async {
+            loop {
+                let event = self.events.recv().await.expect("the engine stopped");
+                if let EngineEvent::Roster(peers) = &event {
+                    self.roster = peers.clone();
+                }
+                if let Some(value) = pick(&event) {
+                    return value;
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("{name}: the expected event did not come"))
+    }
+
+    /// Waits until `name` is in the roster; returns its id.
+    pub async fn sees(&mut self, name: &str) -> PeerId {
+        if let Some(peer) = self.roster.iter().find(|p| p.name == name) {
+            return peer.id.clone();
+        }
+        self.wait_for(|e| match e {
+            EngineEvent::Roster(peers) => {
+                peers.iter().find(|p| p.name == name).map(|p| p.id.clone())
+            }
+            _ => None,
+        })
+        .await
+    }
+
+    pub async fn state(&mut self, mut pick: impl FnMut(&CallState) -> bool) -> CallState {
+        self.wait_for(|e| match e {
+            EngineEvent::Call(state) if pick(state) => Some(state.clone()),
+            _ => None,
+        })
+        .await
+    }
+
+    pub async fn incoming(&mut self) -> String {
+        match self
+            .state(|s| matches!(s, CallState::Incoming { .. }))
+            .await
+        {
+            CallState::Incoming { peer_name, .. } => peer_name,
+            _ => unreachable!(),
+        }
+    }
+
+    pub async fn connected(&mut self) {
+        self.state(|s| matches!(s, CallState::Connected { .. }))
+            .await;
+    }
+
+    pub async fn ended(&mut self) -> CallEnd {
+        match self.state(|s| matches!(s, CallState::Ended(_))).await {
+            CallState::Ended(end) => end,
+            _ => unreachable!(),
+        }
+    }
+
+    pub async fn chat(&mut self, mut pick: impl FnMut(&ChatEvent) -> bool) -> ChatEvent {
+        self.wait_for(|e| match e {
+            EngineEvent::Chat(chat) if pick(chat) => Some(chat.clone()),
+            _ => None,
+        })
+        .await
+    }
+
+    pub fn send(&self, command: Command) {
+        assert!(
+            self.engine.send(command),
+            "{}: the engine stopped",
+            self.name
+        );
+    }
+
+    pub async fn shutdown(self) {
+        self.engine.shutdown().await;
+    }
+}
+
+/// Alice calls Bob, Bob accepts; returns once both are connected.
+pub async fn connect(alice: &mut Peer, bob: &mut Peer) {
+    let bob_id = alice.sees(&bob.name).await;
+    alice.send(Command::Call { peer: bob_id });
+    assert_eq!(bob.incoming().await, alice.name);
+    bob.send(Command::Accept);
+    alice.connected().await;
+    bob.connected().await;
+}
+
+pub fn temp_path(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("confab-{}-{name}", std::process::id()))
+}
