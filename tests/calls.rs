@@ -5,8 +5,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use confab_call::{ChatEvent, Command, EngineEvent, Timeouts};
-use confab_media::audio::{SAMPLE_RATE, analysis};
+use confab_call::{ChatEvent, Command, EngineEvent, ServerStatus, Timeouts};
 use confab_protocol::{HangupReason, PeerId};
 
 use support::{PATIENCE, Peer, PeerSetup, Server, connect, temp_path};
@@ -119,20 +118,7 @@ async fn a_call_carries_video_audio_and_chat_both_ways() {
 
     // Audio: each side heard the other's tone.
     for (path, hz) in [(bob_wav, 440.0), (alice_wav, 660.0)] {
-        let samples: Vec<f32> = hound::WavReader::open(&path)
-            .unwrap()
-            .samples::<i16>()
-            .map(|s| f32::from(s.unwrap()) / 32768.0)
-            .collect();
-        assert!(
-            samples.len() > SAMPLE_RATE as usize,
-            "{}: {} samples",
-            path.display(),
-            samples.len()
-        );
-        // Judge the middle of the call, away from start-up and hang-up.
-        let middle = &samples[samples.len() / 4..samples.len() * 3 / 4];
-        let heard = analysis::dominant_frequency(middle, SAMPLE_RATE);
+        let heard = support::heard_frequency(&path);
         assert!(
             (heard - hz).abs() <= hz * 0.01,
             "{}: heard {heard} Hz, sent {hz} Hz",
@@ -260,4 +246,49 @@ async fn calling_someone_who_is_not_there() {
 
     alice.shutdown().await;
     server.shutdown().await;
+}
+
+/// The signaling server goes away mid-call: media goes on peer to peer. Then the peer (a
+/// `confab headless` process) is killed: with no server to tell us, ICE notices, and the
+/// call ends as failed within seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_call_outlives_the_server_and_a_killed_peer_ends_it_as_failed() {
+    let server = Server::start().await;
+    let mut alice = Peer::join(&server, "Alice", PeerSetup::default()).await;
+    let mut bob = std::process::Command::new(env!("CARGO_BIN_EXE_confab"))
+        .args(["headless", "--server", &server.url(), "--name", "Bob"])
+        .args(["--answer", "--bind", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let bob_id = alice.sees("Bob").await;
+    alice.send(Command::Call { peer: bob_id });
+    alice.connected().await;
+
+    server.shutdown().await;
+    alice
+        .wait_for(|e| matches!(e, EngineEvent::Server(ServerStatus::Offline { .. })).then_some(()))
+        .await;
+    // Frames keep coming after the server is gone.
+    let frames = tokio::task::block_in_place(|| {
+        let deadline = Instant::now() + PATIENCE;
+        let mut frames = 0;
+        while frames < 30 && Instant::now() < deadline {
+            frames += usize::from(alice.engine.remote_video.wait_take(PATIENCE).is_some());
+        }
+        frames
+    });
+    assert_eq!(frames, 30, "video stopped with the server");
+
+    bob.kill().unwrap();
+    bob.wait().unwrap();
+    let killed = Instant::now();
+    let end = alice.ended().await;
+    assert_eq!(end.reason, HangupReason::Failed, "{end:?}");
+    eprintln!(
+        "the call failed {:?} after the peer was killed",
+        killed.elapsed()
+    );
+    alice.shutdown().await;
 }

@@ -16,8 +16,9 @@ use confab_protocol::{PeerId, PeerInfo};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
-/// How long any single expected event may take.
-pub const PATIENCE: Duration = Duration::from_secs(15);
+/// How long any single expected event may take. The slowest is a vanished peer: about 4 s
+/// until ICE reports the connection down, then the 10 s grace before the call fails.
+pub const PATIENCE: Duration = Duration::from_secs(20);
 
 pub const VGA: VideoFormat = VideoFormat {
     width: 640,
@@ -226,4 +227,23 @@ pub async fn connect(alice: &mut Peer, bob: &mut Peer) {
 
 pub fn temp_path(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("confab-{}-{name}", std::process::id()))
+}
+
+/// The dominant frequency in the middle of a recorded WAV file (away from start-up and
+/// hang-up); fails the test if the recording is shorter than a second.
+pub fn heard_frequency(path: &std::path::Path) -> f32 {
+    use confab_media::audio::{SAMPLE_RATE, analysis};
+    let samples: Vec<f32> = hound::WavReader::open(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .samples::<i16>()
+        .map(|s| f32::from(s.unwrap()) / 32768.0)
+        .collect();
+    assert!(
+        samples.len() > SAMPLE_RATE as usize,
+        "{}: {} samples",
+        path.display(),
+        samples.len()
+    );
+    let middle = &samples[samples.len() / 4..samples.len() * 3 / 4];
+    analysis::dominant_frequency(middle, SAMPLE_RATE)
 }

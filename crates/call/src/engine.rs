@@ -361,12 +361,12 @@ impl Driver {
                 return;
             }
             SignalingEvent::Offline { reason, retry_in } => {
-                // Calls go on: media is peer to peer.
                 self.emit(EngineEvent::Server(ServerStatus::Offline {
                     reason,
                     retry_in,
                 }));
-                return;
+                // Answered calls go on (media is peer to peer); ringing ones cannot.
+                self.machine.on_signaling_lost()
             }
             SignalingEvent::Refused { code, message } => {
                 self.emit(EngineEvent::Server(ServerStatus::Refused { code, message }));

@@ -393,10 +393,30 @@ impl CallMachine {
         call_id: &CallId,
         reason: HangupReason,
     ) -> Vec<Action> {
-        if self.call_matching(from, call_id).is_none() {
+        let Some(call) = self.call_matching(from, call_id) else {
+            return Vec::new();
+        };
+        // Once media flows, `failed` from the server only means the peer's signaling
+        // connection dropped: the call goes on peer to peer, and our own connection check
+        // ends it if the peer is really gone.
+        if call.phase == Phase::Connected && reason == HangupReason::Failed {
             return Vec::new();
         }
         self.end(reason, true, None, false)
+    }
+
+    /// Our signaling connection dropped. A ringing call cannot be answered or cancelled
+    /// without it (and the server forgets it), so it ends; calls past ringing go on.
+    pub fn on_signaling_lost(&mut self) -> Vec<Action> {
+        match &self.call {
+            Some(c) if c.phase == Phase::Ringing => self.end(
+                HangupReason::Failed,
+                false,
+                Some("lost the connection to the server".to_owned()),
+                false,
+            ),
+            _ => Vec::new(),
+        }
     }
 
     /// The server refused something about our call (the peer went offline, say).
@@ -865,5 +885,40 @@ mod tests {
             m.on_offer(id("bbb"), "Bob".into(), cid("c1"), "re-offer".into(), t0),
             [Action::ApplyOffer("re-offer".into())]
         );
+    }
+
+    #[test]
+    fn losing_signaling_ends_only_ringing_calls() {
+        let t0 = Instant::now();
+        let mut m = machine("aaa");
+        m.call(id("bbb"), "Bob".into(), cid("c1"), t0);
+        let actions = m.on_signaling_lost();
+        assert!(signals(&actions).is_empty(), "nobody to tell");
+        let end = ended(&m);
+        assert_eq!(end.reason, HangupReason::Failed);
+        assert!(end.detail.is_some_and(|d| d.contains("server")));
+
+        // Connected: the call goes on, and so does it when the server reports that the
+        // peer's own signaling connection was lost.
+        m.call(id("bbb"), "Bob".into(), cid("c2"), t0);
+        m.on_answer(&id("bbb"), &cid("c2"), "a".into(), t0);
+        m.on_connected(t0);
+        assert!(m.on_signaling_lost().is_empty());
+        assert!(
+            m.on_hangup(&id("bbb"), &cid("c2"), HangupReason::Failed)
+                .is_empty()
+        );
+        assert!(m.is_connected());
+        // ...until the media connection itself stays down too long.
+        m.on_disconnected(t0);
+        m.tick(t0 + Duration::from_secs(11));
+        assert_eq!(ended(&m).reason, HangupReason::Failed);
+
+        // A deliberate hang-up relayed by the server still ends a connected call.
+        m.call(id("bbb"), "Bob".into(), cid("c3"), t0);
+        m.on_answer(&id("bbb"), &cid("c3"), "a".into(), t0);
+        m.on_connected(t0);
+        m.on_hangup(&id("bbb"), &cid("c3"), HangupReason::Ended);
+        assert_eq!(ended(&m).describe(), "Bob hung up");
     }
 }
