@@ -229,15 +229,20 @@ pub fn temp_path(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("confab-{}-{name}", std::process::id()))
 }
 
+/// A recorded 16-bit WAV file as samples in -1..1.
+pub fn read_wav(path: &std::path::Path) -> Vec<f32> {
+    hound::WavReader::open(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .samples::<i16>()
+        .map(|s| f32::from(s.unwrap()) / 32768.0)
+        .collect()
+}
+
 /// The dominant frequency in the middle of a recorded WAV file (away from start-up and
 /// hang-up); fails the test if the recording is shorter than a second.
 pub fn heard_frequency(path: &std::path::Path) -> f32 {
     use confab_media::audio::{SAMPLE_RATE, analysis};
-    let samples: Vec<f32> = hound::WavReader::open(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .samples::<i16>()
-        .map(|s| f32::from(s.unwrap()) / 32768.0)
-        .collect();
+    let samples = read_wav(path);
     assert!(
         samples.len() > SAMPLE_RATE as usize,
         "{}: {} samples",

@@ -631,26 +631,24 @@ impl Driver {
         }
     }
 
-    /// (Re)opens the microphone (or other audio input) for a call that is sending.
-    async fn restart_microphone(&mut self) {
-        let Some(sender) = self
-            .call
+    /// The current call's audio sender, once its media runs.
+    fn audio_sender(&self) -> Option<&media::AudioSender> {
+        self.call
             .as_ref()
             .and_then(|c| c.session.as_ref())
             .and_then(|s| s.audio_sender.as_ref())
-        else {
+    }
+
+    /// (Re)opens the microphone (or other audio input) for a call that is sending.
+    async fn restart_microphone(&mut self) {
+        let Some(sender) = self.audio_sender() else {
             return;
         };
         sender.set_source(None);
         let input = self.config.audio_input.clone();
         // Opening a device may block (a sound server handshake): not on the runtime.
         let opened = tokio::task::spawn_blocking(move || media::open_audio_input(&input)).await;
-        let Some(sender) = self
-            .call
-            .as_ref()
-            .and_then(|c| c.session.as_ref())
-            .and_then(|s| s.audio_sender.as_ref())
-        else {
+        let Some(sender) = self.audio_sender() else {
             return;
         };
         match opened {

@@ -1,6 +1,7 @@
 //! Every JSON example in docs/protocol.md is a real message: it parses, and prints back as
 //! exactly the same JSON, so the document and the implementation cannot drift apart.
 
+use confab_protocol::chat::ChatMessage;
 use confab_protocol::{ClientMessage, ServerMessage};
 use serde_json::Value;
 
@@ -23,28 +24,32 @@ fn json_examples() -> Vec<String> {
 fn every_example_is_a_message_that_round_trips() {
     let examples = json_examples();
     assert!(
-        examples.len() >= 15,
+        examples.len() >= 18,
         "found only {} examples",
         examples.len()
     );
-    let (mut client, mut server) = (0, 0);
+    let (mut client, mut server, mut chat) = (0, 0, 0);
     for text in examples {
         let value: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
         let printed = if let Ok(msg) = serde_json::from_str::<ClientMessage>(&text) {
             client += 1;
             msg.to_json()
-        } else {
-            let msg: ServerMessage =
-                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
-            assert_ne!(msg, ServerMessage::Unknown, "not a known message: {text}");
+        } else if let Ok(msg) = serde_json::from_str::<ServerMessage>(&text)
+            && msg != ServerMessage::Unknown
+        {
             server += 1;
+            msg.to_json()
+        } else {
+            let msg = ChatMessage::parse(text.as_bytes())
+                .unwrap_or_else(|e| panic!("not a known message ({e}): {text}"));
+            chat += 1;
             msg.to_json()
         };
         let back: Value = serde_json::from_str(&printed).unwrap();
         assert_eq!(back, value, "prints differently than documented");
     }
     assert!(
-        client >= 6 && server >= 9,
-        "client {client}, server {server}"
+        client >= 6 && server >= 9 && chat >= 3,
+        "client {client}, server {server}, chat {chat}"
     );
 }

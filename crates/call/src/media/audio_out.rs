@@ -8,18 +8,15 @@
 use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
 use std::thread::JoinHandle;
-use std::time::Instant;
 
 use bytes::Bytes;
 use confab_media::audio::{AudioSource, FRAME_DURATION, FRAME_SAMPLES, InputControl, OpusEncoder};
 use confab_media::pacer::Pacer;
-use rtc::media::Sample;
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
-use webrtc::media_stream::Track;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 
-use super::{Counters, MediaProblem};
+use super::{Counters, Encoded, MediaProblem, write_samples};
 
 /// Opus packets waiting for the writer: 200 ms.
 const PACKET_QUEUE: usize = 10;
@@ -51,7 +48,7 @@ impl AudioSender {
             .map_err(|err| {
                 crate::CallError::WebRtc(format!("cannot start the audio thread: {err}"))
             })?;
-        let writer = tokio::spawn(write_loop(track, payload_type, packet_rx));
+        let writer = tokio::spawn(write_samples(track, payload_type, packet_rx));
         Ok(AudioSender {
             sources: Some(sources),
             thread: Some(thread),
@@ -80,7 +77,7 @@ impl Drop for AudioSender {
 fn send_loop(
     mut encoder: OpusEncoder,
     sources: std_mpsc::Receiver<Option<Source>>,
-    out: mpsc::Sender<Bytes>,
+    out: mpsc::Sender<Encoded>,
     control: &InputControl,
     counters: &Counters,
     problems: &mpsc::UnboundedSender<MediaProblem>,
@@ -118,32 +115,17 @@ fn send_loop(
         match encoder.encode(&frame) {
             Ok(packet) => {
                 Counters::add(&counters.audio_packets_sent, 1);
-                if out.blocking_send(Bytes::from(packet)).is_err() {
+                if out
+                    .blocking_send(Encoded {
+                        data: Bytes::from(packet),
+                        duration: FRAME_DURATION,
+                    })
+                    .is_err()
+                {
                     return;
                 }
             }
             Err(err) => debug!("Opus encoding failed: {err}"),
-        }
-    }
-}
-
-async fn write_loop(
-    track: Arc<TrackLocalStaticSample>,
-    payload_type: u8,
-    mut packets: mpsc::Receiver<Bytes>,
-) {
-    let Some(&ssrc) = track.ssrcs().await.first() else {
-        warn!("audio track has no SSRC");
-        return;
-    };
-    while let Some(packet) = packets.recv().await {
-        let sample = Sample {
-            data: packet,
-            duration: FRAME_DURATION,
-            ..Sample::new(Instant::now())
-        };
-        if let Err(err) = track.write_sample(ssrc, payload_type, &sample, &[]).await {
-            debug!("writing audio failed: {err}");
         }
     }
 }

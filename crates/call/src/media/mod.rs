@@ -28,6 +28,9 @@ pub use video_in::RemoteVideoFrame;
 pub(crate) use video_in::{VideoOutput, VideoReceiver};
 pub(crate) use video_out::VideoSender;
 
+use webrtc::media_stream::Track;
+use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
+
 use crate::CallError;
 
 /// Where outgoing video comes from.
@@ -189,5 +192,34 @@ impl Latency {
 
     pub fn count(&self) -> usize {
         self.samples.len()
+    }
+}
+
+/// Encoded media on its way to a track: a frame (or Opus packet) and how long it lasts.
+pub(crate) struct Encoded {
+    pub data: bytes::Bytes,
+    /// Advances the RTP timestamp after this sample.
+    pub duration: std::time::Duration,
+}
+
+/// The writer task of an outgoing track: samples from an encoder thread onto the track.
+pub(crate) async fn write_samples(
+    track: std::sync::Arc<TrackLocalStaticSample>,
+    payload_type: u8,
+    mut samples: tokio::sync::mpsc::Receiver<Encoded>,
+) {
+    let Some(&ssrc) = track.ssrcs().await.first() else {
+        tracing::warn!("an outgoing track has no SSRC");
+        return;
+    };
+    while let Some(encoded) = samples.recv().await {
+        let sample = rtc::media::Sample {
+            data: encoded.data,
+            duration: encoded.duration,
+            ..rtc::media::Sample::new(Instant::now())
+        };
+        if let Err(err) = track.write_sample(ssrc, payload_type, &sample, &[]).await {
+            tracing::debug!("writing a media sample failed: {err}");
+        }
     }
 }

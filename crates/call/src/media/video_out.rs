@@ -13,25 +13,18 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use confab_media::video::{FrameSlot, H264Encoder, H264EncoderConfig};
-use rtc::media::Sample;
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use tokio::sync::mpsc;
-use tracing::{debug, warn};
-use webrtc::media_stream::Track;
+use tracing::warn;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 
-use super::Counters;
+use super::{Counters, Encoded, write_samples};
 
 /// Encoded frames waiting for the writer. Short: a stalled network must not build a video
 /// backlog (the encoder blocks, the capture slot keeps only the newest frame).
 const ENCODED_QUEUE: usize = 4;
-
-struct Encoded {
-    data: Bytes,
-    duration: Duration,
-}
 
 /// What the encoder thread is told.
 #[derive(Default)]
@@ -75,7 +68,7 @@ impl VideoSender {
                     crate::CallError::WebRtc(format!("cannot start the encoder thread: {err}"))
                 })?
         };
-        let writer = tokio::spawn(write_loop(track.clone(), payload_type, encoded_rx));
+        let writer = tokio::spawn(write_samples(track.clone(), payload_type, encoded_rx));
         let watcher = tokio::spawn(watch_keyframe_requests(track, control.clone(), counters));
         Ok(VideoSender {
             sources: Some(sources),
@@ -190,28 +183,6 @@ fn encode_loop(
         };
         if out.blocking_send(packet).is_err() {
             return;
-        }
-    }
-}
-
-async fn write_loop(
-    track: Arc<TrackLocalStaticSample>,
-    payload_type: u8,
-    mut frames: mpsc::Receiver<Encoded>,
-) {
-    let Some(&ssrc) = track.ssrcs().await.first() else {
-        warn!("video track has no SSRC");
-        return;
-    };
-    while let Some(frame) = frames.recv().await {
-        let sample = Sample {
-            data: frame.data,
-            // Advances the RTP timestamp after this frame.
-            duration: frame.duration,
-            ..Sample::new(Instant::now())
-        };
-        if let Err(err) = track.write_sample(ssrc, payload_type, &sample, &[]).await {
-            debug!("writing video failed: {err}");
         }
     }
 }
