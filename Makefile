@@ -5,7 +5,10 @@ CARGO ?= cargo
 # Extra flags for the server started by `make run`, e.g. ARGS="--listen 127.0.0.1:9000".
 ARGS ?=
 
-.PHONY: run test deps build check bench
+# The interop test's Python environment (aiortc), kept outside the clone like a cache.
+INTEROP_VENV ?= $(HOME)/.cache/confab/interop-venv
+
+.PHONY: run test deps build check bench interop
 
 deps:
 	@scripts/install-deps.sh
@@ -20,8 +23,20 @@ test: deps
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	$(CARGO) test --workspace --locked
+	$(MAKE) interop
+
+# Another WebRTC implementation (Python's aiortc) calls Confab and is called by it.
+interop: deps $(INTEROP_VENV)/installed
+	$(CARGO) build --locked --bin confab
+	INTEROP_PYTHON=$(INTEROP_VENV)/bin/python tests/interop/run.sh
+
+$(INTEROP_VENV)/installed: tests/interop/requirements.txt
+	/usr/bin/python3 -m venv $(INTEROP_VENV)
+	$(INTEROP_VENV)/bin/pip install --quiet --disable-pip-version-check -r $<
+	touch $@
 
 # Benchmarks are measurements, not checks: see docs/performance.md.
 bench: deps
 	$(CARGO) bench -p confab-signaling --bench load
 	taskset -c 1 $(CARGO) bench -p confab-media --bench codecs
+	$(CARGO) bench --bench call

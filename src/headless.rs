@@ -264,6 +264,7 @@ async fn drive(
                 eprintln!("chat not sent: {reason}")
             }
             EngineEvent::Problem(problem) => eprintln!("problem: {problem}"),
+            EngineEvent::Stats(stats) => tracing::debug!(?stats, "call stats"),
             EngineEvent::Summary(summary) => {
                 outcome.summaries.push(summary);
                 if let Some(path) = &args.stats {

@@ -292,3 +292,35 @@ async fn the_call_outlives_the_server_and_a_killed_peer_ends_it_as_failed() {
     );
     alice.shutdown().await;
 }
+
+/// With the signaling server gone, hanging up still reaches the peer at once: the `bye` on
+/// the chat channel ends its call as `ended`, not as `failed` seconds later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hanging_up_without_a_server_says_bye_over_the_data_channel() {
+    let server = Server::start().await;
+    let setup = PeerSetup {
+        render_video: false,
+        ..PeerSetup::default()
+    };
+    let mut alice = Peer::join(&server, "Alice", setup.clone()).await;
+    let mut bob = Peer::join(&server, "Bob", setup).await;
+    connect(&mut alice, &mut bob).await;
+    server.shutdown().await;
+    for peer in [&mut alice, &mut bob] {
+        peer.wait_for(|e| {
+            matches!(e, EngineEvent::Server(ServerStatus::Offline { .. })).then_some(())
+        })
+        .await;
+    }
+    alice.send(Command::HangUp);
+    let hung_up = Instant::now();
+    let end = bob.ended().await;
+    assert_eq!((end.reason, end.by_peer), (HangupReason::Ended, true));
+    assert!(
+        hung_up.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        hung_up.elapsed()
+    );
+    alice.shutdown().await;
+    bob.shutdown().await;
+}

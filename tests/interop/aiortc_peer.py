@@ -239,7 +239,8 @@ class Peer:
                 await self.on_candidate(msg)
             elif kind == "hangup":
                 if self.is_our_call(msg):
-                    log.info("peer hung up: %s", msg.get("reason"))
+                    log.info("peer hung up: %s (chat %s)", msg.get("reason"),
+                             self.chat.readyState if self.chat else None)
                     self.stats["hangup_received"] = msg.get("reason")
                     self.finish(f"hangup:{msg.get('reason')}")
             elif kind == "error":
@@ -331,6 +332,10 @@ class Peer:
             opened()
         else:
             channel.on("open", opened)
+
+        @channel.on("close")
+        def on_close():
+            log.info("chat channel closed")
 
         @channel.on("message")
         def on_message(data):
@@ -510,25 +515,39 @@ class Peer:
     # ---- main ----
 
     async def run(self):
-        await self.login()
-        sig = asyncio.ensure_future(self.signaling_loop())
+        sig = None
         try:
+            await self.login()
+            sig = asyncio.ensure_future(self.signaling_loop())
             await asyncio.wait_for(self.call_flow(), self.args.timeout)
         except asyncio.TimeoutError:
             self.fail(f"timed out after {self.args.timeout}s")
         except CallFailed as e:
             self.fail(str(e))
+        except Exception as e:  # e.g. the server is unreachable: still report
+            log.exception("unexpected error")
+            self.fail(f"{type(e).__name__}: {e}")
         finally:
             sent = await self.outbound_packets() if self.pc else {}
             negotiated = self.negotiated()
             sent_video = self.video_track.frames_sent if self.video_track else 0
             sent_audio = self.audio_track.frames_sent if self.audio_track else 0
+            if (self.failure and self.call_id and self.stats["hangup_received"] is None
+                    and self.ws is not None):
+                # Best effort: let the peer end the call now rather than time out.
+                try:
+                    await self.send({"type": "hangup", "to": self.remote_id,
+                                     "call_id": self.call_id, "reason": "failed"})
+                except Exception:
+                    pass
             if self.pc:
                 await self.pc.close()
             for t in self.tasks:
                 t.cancel()
-            await self.ws.close()
-            sig.cancel()
+            if self.ws is not None:
+                await self.ws.close()
+            if sig is not None:
+                sig.cancel()
         return self.report(negotiated, sent, sent_video, sent_audio)
 
     async def call_flow(self):
@@ -587,6 +606,8 @@ class Peer:
             checks["video_packets_sent"] = sent.get("video", 0) > 0
         checks["audio_packets_sent"] = sent.get("audio", 0) > 0
         checks["chat_acked"] = s["acks_received"] == len(self.sent_chat_ids)
+        if a.expect_bye:
+            checks["bye_received"] = s["bye_received"]
         for text in a.expect_chat:
             checks[f"chat_received:{text}"] = text in s["chats_received"]
         ok = all(checks.values())
@@ -636,6 +657,8 @@ def main():
     p.add_argument("--chat", action="append", default=[], help="send this chat once open")
     p.add_argument("--expect-chat", action="append", default=[],
                    help="fail unless this chat text is received (repeatable)")
+    p.add_argument("--expect-bye", action="store_true",
+                   help="fail unless the peer says bye on the chat channel before hanging up")
     p.add_argument("--expect-size", type=size_arg, default=None, help="received video size, WxH")
     p.add_argument("--min-video-frames", type=int, default=10)
     p.add_argument("--min-audio-frames", type=int, default=25)

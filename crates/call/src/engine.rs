@@ -583,7 +583,7 @@ impl Driver {
     /// Connected: start sending what the user has switched on.
     async fn start_media(&mut self) {
         let encoder = H264EncoderConfig {
-            bitrate_bps: crate::peer::START_BITRATE_BPS as u32,
+            bitrate_bps: crate::interceptors::START_BITRATE_BPS as u32,
             fps: self.config.video_format.fps,
             keyframe_interval: None,
         };

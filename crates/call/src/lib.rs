@@ -7,7 +7,8 @@
 //!   glare, timeouts, which remote messages belong to the call.
 //! - [`signaling`]: the WebSocket client with reconnect and the roster.
 //! - `session`: one call's peer connection, tracks and chat channel; `peer`: how the peer
-//!   connection is built (codecs, interceptors, congestion control).
+//!   connection is built (codecs, ICE); `interceptors`: the RTP/RTCP chain (NACK, reports,
+//!   congestion control and pacing, keyframe requests).
 //! - `media`: the threads that capture, encode, send, receive, decode and play.
 //! - [`h264_rtp`]: a depacketizer that survives loss and hostile payloads.
 //! - [`stats`]: per-second snapshots and end-of-call summaries.
@@ -15,6 +16,7 @@
 pub mod engine;
 mod error;
 pub mod h264_rtp;
+mod interceptors;
 pub mod machine;
 mod media;
 mod peer;

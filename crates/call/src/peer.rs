@@ -1,35 +1,23 @@
 //! Building a webrtc-rs peer connection the way Confab needs it.
 //!
 //! Codecs: H.264 packetization mode 1 in the two profiles browsers offer (42e01f constrained
-//! baseline, 42001f baseline) and Opus 48000/2 with in-band FEC. Interceptors: the defaults
-//! (NACK, RTCP reports, TWCC receiver), send-side congestion control (GCC, with a pacer)
-//! whose estimate the engine feeds to the encoder, and a small one that hands incoming
-//! PLI/FIR to the application so the encoder can answer with a keyframe. The connection's
-//! events are forwarded, untouched, to a channel: handler callbacks run on the connection's
-//! own task and must return at once.
+//! baseline, 42001f baseline) and Opus 48000/2 with in-band FEC; interceptors come from
+//! [`crate::interceptors`]; ICE timings. The connection's events are forwarded, untouched, to
+//! a channel: handler callbacks run on the connection's own task and must return at once.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use confab_protocol::{IceCandidate, IceServer};
-use rtc::interceptor::{Attribute, Gcc, Interceptor, Packet, StreamInfo, TaggedPacket};
-use rtc::peer_connection::configuration::interceptor_registry::{
-    configure_nack, configure_rtcp_reports,
-};
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS};
-use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
-use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind};
-use rtc::sansio::Protocol;
 use tokio::sync::mpsc;
 use webrtc::data_channel::DataChannel;
 use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{
-    CongestionFeedback, MediaEngine, PeerConnection, PeerConnectionBuilder,
-    PeerConnectionEventHandler, RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceGatheringState,
-    RTCIceServer, RTCIceTransportPolicy, RTCPeerConnectionIceEvent, RTCPeerConnectionState,
-    Registry, SettingEngineBuilder, Slot, configure_congestion_control,
+    MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
+    RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceGatheringState, RTCIceServer,
+    RTCIceTransportPolicy, RTCPeerConnectionIceEvent, RTCPeerConnectionState, SettingEngineBuilder,
 };
 
 use crate::CallError;
@@ -37,10 +25,6 @@ use crate::CallError;
 /// H.264 payload types and profiles we register, preferred first.
 pub(crate) const H264_PROFILES: [(u8, &str); 2] = [(125, "42e01f"), (102, "42001f")];
 const OPUS_PAYLOAD_TYPE: u8 = 111;
-
-/// Congestion control bounds, bits per second.
-pub(crate) const START_BITRATE_BPS: f64 = 600_000.0;
-pub(crate) const MIN_BITRATE_BPS: f64 = 100_000.0;
 
 /// ICE timing: a path silent this long is `disconnected`, then `failed` this much later.
 /// The call engine gives a disconnected call 10 s to come back before ending it.
@@ -112,80 +96,6 @@ fn media_engine() -> Result<MediaEngine, CallError> {
     };
     engine.register_codec(opus, RtpCodecKind::Audio)?;
     Ok(engine)
-}
-
-/// NACK (retransmission of lost video packets), RTCP sender and receiver reports, and
-/// congestion control with its TWCC feedback. (webrtc-rs's default set would add a second
-/// TWCC receiver and simulcast header extensions we do not use.) Codecs must be registered
-/// first: the helpers add their RTCP feedback to existing codecs.
-fn interceptors(engine: &mut MediaEngine, max_bitrate_bps: u32) -> Result<Registry, CallError> {
-    let gcc = Gcc::new(
-        START_BITRATE_BPS,
-        MIN_BITRATE_BPS,
-        f64::from(max_bitrate_bps),
-    );
-    let registry =
-        configure_congestion_control(Registry::new(), gcc, CongestionFeedback::Twcc, engine)?;
-    let registry = configure_rtcp_reports(configure_nack(registry, engine));
-    // The slot closest to the application: every built-in interceptor has seen RTCP first.
-    Ok(registry.with(Slot::from(14_000), KeyframeRequestForwarder::default()))
-}
-
-/// Marks incoming PLI and FIR for delivery to the application (`TrackLocal::poll`), so the
-/// encoder learns a keyframe was asked for. Everything else passes through unchanged: the
-/// congestion controller's estimate travels on TWCC feedback and must not be dropped.
-#[derive(Default)]
-struct KeyframeRequestForwarder {
-    reads: VecDeque<TaggedPacket>,
-    writes: VecDeque<TaggedPacket>,
-}
-
-fn is_keyframe_request(packet: &dyn rtc::rtcp::Packet) -> bool {
-    packet.as_any().is::<PictureLossIndication>() || packet.as_any().is::<FullIntraRequest>()
-}
-
-impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequestForwarder {
-    type Rout = TaggedPacket;
-    type Wout = TaggedPacket;
-    type Eout = ();
-    type Error = webrtc::error::Error;
-    type Time = Instant;
-
-    fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
-        if let Packet::Rtcp(packets) = &msg.message.packet
-            && packets.iter().any(|p| is_keyframe_request(p.as_ref()))
-        {
-            let requests = packets
-                .iter()
-                .filter(|p| is_keyframe_request(p.as_ref()))
-                .cloned()
-                .collect();
-            msg.message.packet = Packet::Rtcp(requests);
-            msg.message.add(Attribute::DeliverToApplication);
-        }
-        self.reads.push_back(msg);
-        Ok(())
-    }
-
-    fn poll_read(&mut self) -> Option<TaggedPacket> {
-        self.reads.pop_front()
-    }
-
-    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
-        self.writes.push_back(msg);
-        Ok(())
-    }
-
-    fn poll_write(&mut self) -> Option<TaggedPacket> {
-        self.writes.pop_front()
-    }
-}
-
-impl Interceptor for KeyframeRequestForwarder {
-    fn bind_local_stream(&mut self, _: &StreamInfo) {}
-    fn unbind_local_stream(&mut self, _: &StreamInfo) {}
-    fn bind_remote_stream(&mut self, _: &StreamInfo) {}
-    fn unbind_remote_stream(&mut self, _: &StreamInfo) {}
 }
 
 /// What the peer connection (and its chat channel) reports.
@@ -273,7 +183,7 @@ pub(crate) async fn build(
     events: mpsc::UnboundedSender<PeerEvent>,
 ) -> Result<Arc<dyn PeerConnection>, CallError> {
     let mut engine = media_engine()?;
-    let registry = interceptors(&mut engine, network.max_bitrate_bps)?;
+    let registry = crate::interceptors::registry(&mut engine, network.max_bitrate_bps)?;
     let mut configuration =
         RTCConfigurationBuilder::new().with_ice_servers(rtc_ice_servers(&network.ice_servers));
     if network.relay_only {

@@ -34,6 +34,10 @@ use crate::media::{
 };
 use crate::peer::{self, NetworkConfig, PeerEvent};
 
+/// How long hanging up waits for the peer to acknowledge our `bye`, and how often it looks.
+const BYE_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
+const BYE_POLL: std::time::Duration = std::time::Duration::from_millis(5);
+
 /// A local track and the sender that carries it.
 struct Outgoing {
     track: Arc<TrackLocalStaticSample>,
@@ -332,11 +336,20 @@ impl Session {
     /// Says goodbye on the chat channel (when it is open), then releases everything.
     pub async fn close(mut self, say_bye: bool) {
         if say_bye && let Some(chat) = &self.chat {
-            let _ = tokio::time::timeout(
-                std::time::Duration::from_millis(200),
-                chat.send_text(&ChatMessage::Bye.to_json()),
-            )
-            .await;
+            // `send_text` only queues; closing the channel at once would drop the bye. Wait
+            // (briefly) until the peer has acknowledged everything we sent.
+            let delivered = async {
+                chat.send_text(&ChatMessage::Bye.to_json()).await?;
+                while chat.outstanding_bytes().await? > 0 {
+                    tokio::time::sleep(BYE_POLL).await;
+                }
+                Ok::<_, webrtc::error::Error>(())
+            };
+            match tokio::time::timeout(BYE_WAIT, delivered).await {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => debug!("bye not sent: {err}"),
+                Err(_) => debug!("bye not acknowledged within {BYE_WAIT:?}"),
+            }
         }
         if let Some(chat) = self.chat.take() {
             let _ = chat.close().await;

@@ -1,0 +1,160 @@
+//! The interceptor chain of a peer connection: what happens to RTP and RTCP between the
+//! tracks and the network.
+//!
+//! NACK (retransmission of lost video packets), RTCP sender and receiver reports, and
+//! send-side congestion control (GCC over TWCC feedback, with a pacer) whose estimate the
+//! engine feeds to the encoder. (webrtc-rs's default set would add a second TWCC receiver and
+//! simulcast header extensions we do not use.) Plus two small hooks of our own:
+//!
+//! - Incoming PLI and FIR are marked for delivery to the application, so the encoder learns
+//!   a keyframe was asked for.
+//! - The pacer runs at [`PACING_FACTOR`] times the estimate, as libwebrtc's does. Pacing at
+//!   exactly the estimate queues every frame larger than average (a keyframe, or an encoder
+//!   that overshoots), and the queue becomes seconds of video latency.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use rtc::interceptor::{Attribute, Gcc, Interceptor, Packet, StreamInfo, TaggedPacket};
+use rtc::peer_connection::configuration::interceptor_registry::{
+    configure_nack, configure_rtcp_reports,
+};
+use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::sansio::Protocol;
+use webrtc::peer_connection::{
+    CongestionFeedback, MediaEngine, Registry, Slot, configure_congestion_control,
+};
+
+use crate::CallError;
+
+/// Congestion control bounds, bits per second.
+pub(crate) const START_BITRATE_BPS: f64 = 600_000.0;
+pub(crate) const MIN_BITRATE_BPS: f64 = 100_000.0;
+
+/// The pacer releases packets this much faster than the congestion controller's estimate.
+pub(crate) const PACING_FACTOR: f64 = 2.5;
+
+/// Slots of our hooks. Reads walk from small slots (the network) to large ones (the
+/// application): congestion control (1_000) sets the estimate, the pacer (3_000) reads it.
+const PACING_UP_SLOT: usize = 2_500;
+const PACING_DOWN_SLOT: usize = 3_500;
+/// Closest to the application: every built-in interceptor has seen RTCP first.
+const KEYFRAME_REQUESTS_SLOT: usize = 14_000;
+
+/// The chain for one peer connection. Codecs must be registered in `engine` first: the
+/// helpers add their RTCP feedback to existing codecs.
+pub(crate) fn registry(
+    engine: &mut MediaEngine,
+    max_bitrate_bps: u32,
+) -> Result<Registry, CallError> {
+    let gcc = Gcc::new(
+        START_BITRATE_BPS,
+        MIN_BITRATE_BPS,
+        f64::from(max_bitrate_bps),
+    );
+    let registry =
+        configure_congestion_control(Registry::new(), gcc, CongestionFeedback::Twcc, engine)?;
+    let registry = configure_rtcp_reports(configure_nack(registry, engine));
+    Ok(registry
+        // The pacer between these two sees the estimate scaled up; everything after them
+        // (stats, the encoder) sees it as it is.
+        .with(
+            Slot::from(PACING_UP_SLOT),
+            Hook::new(Action::ScaleEstimate(PACING_FACTOR)),
+        )
+        .with(
+            Slot::from(PACING_DOWN_SLOT),
+            Hook::new(Action::ScaleEstimate(1.0 / PACING_FACTOR)),
+        )
+        .with(
+            Slot::from(KEYFRAME_REQUESTS_SLOT),
+            Hook::new(Action::ForwardKeyframeRequests),
+        ))
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Action {
+    /// Multiplies the congestion controller's estimate riding on incoming packets.
+    ScaleEstimate(f64),
+    /// Marks incoming PLI and FIR for delivery to the application (`TrackLocal::poll`).
+    /// Everything else passes through unchanged: the congestion controller's estimate
+    /// travels on TWCC feedback and must not be dropped.
+    ForwardKeyframeRequests,
+}
+
+/// An interceptor that does one [`Action`] to incoming packets and passes outgoing ones.
+struct Hook {
+    action: Action,
+    reads: VecDeque<TaggedPacket>,
+    writes: VecDeque<TaggedPacket>,
+}
+
+impl Hook {
+    fn new(action: Action) -> Hook {
+        Hook {
+            action,
+            reads: VecDeque::new(),
+            writes: VecDeque::new(),
+        }
+    }
+}
+
+fn is_keyframe_request(packet: &dyn rtc::rtcp::Packet) -> bool {
+    packet.as_any().is::<PictureLossIndication>() || packet.as_any().is::<FullIntraRequest>()
+}
+
+impl Protocol<TaggedPacket, TaggedPacket, ()> for Hook {
+    type Rout = TaggedPacket;
+    type Wout = TaggedPacket;
+    type Eout = ();
+    type Error = webrtc::error::Error;
+    type Time = Instant;
+
+    fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
+        match self.action {
+            Action::ScaleEstimate(factor) => {
+                for attribute in &mut msg.message.attributes {
+                    if let Attribute::TargetBitrateChanged { bits_per_second } = attribute {
+                        *bits_per_second *= factor;
+                    }
+                }
+            }
+            Action::ForwardKeyframeRequests => {
+                if let Packet::Rtcp(packets) = &msg.message.packet
+                    && packets.iter().any(|p| is_keyframe_request(p.as_ref()))
+                {
+                    let requests = packets
+                        .iter()
+                        .filter(|p| is_keyframe_request(p.as_ref()))
+                        .cloned()
+                        .collect();
+                    msg.message.packet = Packet::Rtcp(requests);
+                    msg.message.add(Attribute::DeliverToApplication);
+                }
+            }
+        }
+        self.reads.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_read(&mut self) -> Option<TaggedPacket> {
+        self.reads.pop_front()
+    }
+
+    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
+        self.writes.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_write(&mut self) -> Option<TaggedPacket> {
+        self.writes.pop_front()
+    }
+}
+
+impl Interceptor for Hook {
+    fn bind_local_stream(&mut self, _: &StreamInfo) {}
+    fn unbind_local_stream(&mut self, _: &StreamInfo) {}
+    fn bind_remote_stream(&mut self, _: &StreamInfo) {}
+    fn unbind_remote_stream(&mut self, _: &StreamInfo) {}
+}
