@@ -1,5 +1,5 @@
-//! Twenty calls in a row leave nothing behind: threads, file descriptors and memory come
-//! back to where they were after the first call. Its own test binary, so that nothing else
+//! Twenty calls in a row leave nothing behind: threads, file descriptors and the live heap
+//! come back to where they were after three warm-up calls. Its own test binary, so that nothing else
 //! runs in the process while it counts.
 
 mod support;

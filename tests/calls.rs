@@ -131,13 +131,8 @@ async fn a_call_carries_video_audio_and_chat_both_ways() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn decline_busy_and_cancel_end_calls_with_their_reasons() {
     let server = Server::start().await;
-    let quiet = PeerSetup {
-        render_video: false,
-        ..PeerSetup::default()
-    };
-    let mut alice = Peer::join(&server, "Alice", quiet.clone()).await;
-    let mut bob = Peer::join(&server, "Bob", quiet.clone()).await;
-    let mut carol = Peer::join(&server, "Carol", quiet).await;
+    let (mut alice, mut bob) = support::alice_and_bob(&server, PeerSetup::quiet()).await;
+    let mut carol = Peer::join(&server, "Carol", PeerSetup::quiet()).await;
     let bob_id = alice.sees("Bob").await;
 
     // Declined.
@@ -183,12 +178,7 @@ async fn decline_busy_and_cancel_end_calls_with_their_reasons() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn glare_ends_in_one_connected_call() {
     let server = Server::start().await;
-    let setup = PeerSetup {
-        render_video: false,
-        ..PeerSetup::default()
-    };
-    let mut alice = Peer::join(&server, "Alice", setup.clone()).await;
-    let mut bob = Peer::join(&server, "Bob", setup).await;
+    let (mut alice, mut bob) = support::alice_and_bob(&server, PeerSetup::quiet()).await;
     let bob_id = alice.sees("Bob").await;
     let alice_id = bob.sees("Alice").await;
     // Both call at once.
@@ -207,15 +197,13 @@ async fn glare_ends_in_one_connected_call() {
 async fn an_unanswered_call_times_out_on_both_sides() {
     let server = Server::start().await;
     let setup = PeerSetup {
-        render_video: false,
         timeouts: Timeouts {
             ring: Duration::from_secs(1),
             ..Timeouts::default()
         },
-        ..PeerSetup::default()
+        ..PeerSetup::quiet()
     };
-    let mut alice = Peer::join(&server, "Alice", setup.clone()).await;
-    let mut bob = Peer::join(&server, "Bob", setup).await;
+    let (mut alice, mut bob) = support::alice_and_bob(&server, setup).await;
     let bob_id = alice.sees("Bob").await;
     alice.send(Command::Call { peer: bob_id });
     bob.incoming().await;
@@ -298,12 +286,7 @@ async fn the_call_outlives_the_server_and_a_killed_peer_ends_it_as_failed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hanging_up_without_a_server_says_bye_over_the_data_channel() {
     let server = Server::start().await;
-    let setup = PeerSetup {
-        render_video: false,
-        ..PeerSetup::default()
-    };
-    let mut alice = Peer::join(&server, "Alice", setup.clone()).await;
-    let mut bob = Peer::join(&server, "Bob", setup).await;
+    let (mut alice, mut bob) = support::alice_and_bob(&server, PeerSetup::quiet()).await;
     connect(&mut alice, &mut bob).await;
     server.shutdown().await;
     for peer in [&mut alice, &mut bob] {

@@ -83,6 +83,23 @@ impl Default for PeerSetup {
     }
 }
 
+impl PeerSetup {
+    /// Sends media but does not convert received frames for display.
+    pub fn quiet() -> PeerSetup {
+        PeerSetup {
+            render_video: false,
+            ..PeerSetup::default()
+        }
+    }
+}
+
+/// Alice and Bob, both online with `setup`.
+pub async fn alice_and_bob(server: &Server, setup: PeerSetup) -> (Peer, Peer) {
+    let alice = Peer::join(server, "Alice", setup.clone()).await;
+    let bob = Peer::join(server, "Bob", setup).await;
+    (alice, bob)
+}
+
 pub struct Peer {
     pub name: String,
     pub engine: Engine,
