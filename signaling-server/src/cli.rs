@@ -226,10 +226,15 @@ async fn shutdown_signal() {
     }
 }
 
-/// Logs to stderr, filtered by `RUST_LOG` (default `info`).
+/// The log filter when `RUST_LOG` is not set.
+const DEFAULT_LOG_FILTER: &str =
+    "info,webrtc=warn,rtc=warn,rtc_ice=warn,rtc_dtls=warn,rtc_sctp=warn,rtc_srtp=warn";
+
+/// Logs to stderr, filtered by `RUST_LOG` (default: `info`, but only warnings from the
+/// WebRTC stack, which narrates every state change at `info`).
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
