@@ -71,6 +71,32 @@ async fn a_call_carries_video_audio_and_chat_both_ways() {
         "frame numbers went back: {numbers:?}"
     );
 
+    // Stats, once a second: what the app's stats overlay shows.
+    let stats = bob
+        .wait_for(|e| match e {
+            EngineEvent::Stats(s) if s.video_in.is_some() && s.rtt_ms.is_some() => Some(s.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(stats.state, "connected");
+    let video_in = stats.video_in.unwrap();
+    assert_eq!((video_in.width, video_in.height), (640, 480));
+    assert!(video_in.fps > 15.0, "{stats:?}");
+    assert!(stats.video_out.is_some_and(|v| v.width == 640), "{stats:?}");
+    assert!(
+        stats.bitrate_in_bps > 100_000 && stats.bitrate_out_bps > 100_000,
+        "{stats:?}"
+    );
+    assert!(stats.target_bitrate_bps.is_some(), "{stats:?}");
+    assert!(
+        stats
+            .local_candidate
+            .as_deref()
+            .is_some_and(|c| c.contains("host")),
+        "{stats:?}"
+    );
+    assert!(stats.remote_candidate.is_some(), "{stats:?}");
+
     // Chat both ways, with delivery receipts.
     alice.send(Command::SendChat("hello Bob".into()));
     let sent = alice.chat(|c| matches!(c, ChatEvent::Sent { .. })).await;
