@@ -1,4 +1,5 @@
-//! Mid-call controls: mute, camera off and on, a resolution change, without renegotiation.
+//! Mid-call controls: mute, camera off and on, a resolution change, another audio input,
+//! without renegotiation.
 //! Its own test binary, because it counts this process's capture threads.
 
 mod support;
@@ -27,7 +28,8 @@ fn next_frame(peer: &Peer) -> std::sync::Arc<confab_call::RemoteVideoFrame> {
         .expect("a remote frame")
 }
 
-/// Mute, camera off and on, and a resolution change, mid-call and without renegotiation.
+/// Mute, camera off and on, a resolution change and another audio input, mid-call and
+/// without renegotiation.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mid_call_controls_change_what_the_peer_receives() {
     let server = Server::start().await;
@@ -88,6 +90,13 @@ async fn mid_call_controls_change_what_the_peer_receives() {
     alice
         .wait_for(|e| matches!(e, EngineEvent::Stats(_)).then_some(()))
         .await;
+    // Another input (a different tone stands in for another microphone) for two periods.
+    alice.send(Command::SetAudioInput(AudioInput::Tone(880.0)));
+    for _ in 0..2 {
+        alice
+            .wait_for(|e| matches!(e, EngineEvent::Stats(_)).then_some(()))
+            .await;
+    }
     alice.send(Command::HangUp);
     bob.ended().await;
     alice.shutdown().await;
@@ -100,4 +109,13 @@ async fn mid_call_controls_change_what_the_peer_receives() {
     let tone = analysis::level(&samples).peak_dbfs();
     assert!(tone > -20.0, "no tone at all: peak {tone} dBFS");
     assert!(silence > 1.5, "muting left only {silence} s of silence");
+    // The last second before hanging up carries the new input.
+    let second = SAMPLE_RATE as usize;
+    let end = samples.len().saturating_sub(second / 4);
+    let last = &samples[end.saturating_sub(second)..end];
+    let heard = analysis::dominant_frequency(last, SAMPLE_RATE);
+    assert!(
+        (heard - 880.0).abs() < 9.0,
+        "after switching inputs: {heard} Hz"
+    );
 }
