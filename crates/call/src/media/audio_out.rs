@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, warn};
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 
-use super::{Counters, Encoded, MediaProblem, write_samples};
+use super::{Counters, Encoded, MediaProblem, next_source, write_samples};
 
 /// Opus packets waiting for the writer: 200 ms.
 const PACKET_QUEUE: usize = 10;
@@ -86,12 +86,7 @@ fn send_loop(
     let mut pacer = Pacer::new(50);
     let mut frame = [0.0f32; FRAME_SAMPLES];
     loop {
-        let command = match &source {
-            Some(_) => sources
-                .try_recv()
-                .map_err(|e| matches!(e, std_mpsc::TryRecvError::Disconnected)),
-            None => sources.recv().map_err(|_| true),
-        };
+        let command = next_source(&sources, source.is_some());
         match command {
             Ok(new_source) => {
                 source = new_source;

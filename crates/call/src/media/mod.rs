@@ -223,3 +223,19 @@ pub(crate) async fn write_samples(
         }
     }
 }
+
+/// The next instruction for a sending thread: `Ok` with a new source (`None`: stop sending).
+/// A thread that has a source only looks (`Err(false)`: nothing new); one without waits.
+/// `Err(true)`: the engine is gone and the thread should end.
+pub(crate) fn next_source<T>(
+    sources: &std::sync::mpsc::Receiver<Option<T>>,
+    has_source: bool,
+) -> Result<Option<T>, bool> {
+    if has_source {
+        sources
+            .try_recv()
+            .map_err(|e| matches!(e, std::sync::mpsc::TryRecvError::Disconnected))
+    } else {
+        sources.recv().map_err(|_| true)
+    }
+}

@@ -20,7 +20,7 @@ use tracing::warn;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 
-use super::{Counters, Encoded, write_samples};
+use super::{Counters, Encoded, next_source, write_samples};
 
 /// Encoded frames waiting for the writer. Short: a stalled network must not build a video
 /// backlog (the encoder blocks, the capture slot keeps only the newest frame).
@@ -123,12 +123,7 @@ fn encode_loop(
     let mut bitrate = encoder.config().bitrate_bps;
     loop {
         // New instructions first; without a source, wait for one.
-        let command = match &source {
-            Some(_) => sources
-                .try_recv()
-                .map_err(|e| matches!(e, std_mpsc::TryRecvError::Disconnected)),
-            None => sources.recv().map_err(|_| true),
-        };
+        let command = next_source(&sources, source.is_some());
         match command {
             Ok(new_source) => {
                 source = new_source;
