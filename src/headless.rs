@@ -193,19 +193,13 @@ pub async fn run(args: HeadlessArgs) -> anyhow::Result<()> {
     outcome
 }
 
-/// What happened to each call.
-struct Outcome {
-    summaries: Vec<confab_call::CallSummary>,
-}
-
 async fn drive(
     args: &HeadlessArgs,
     engine: &Engine,
     events: &mut UnboundedReceiver<EngineEvent>,
 ) -> anyhow::Result<()> {
-    let mut outcome = Outcome {
-        summaries: Vec::new(),
-    };
+    // What happened to each call so far.
+    let mut summaries: Vec<confab_call::CallSummary> = Vec::new();
     let mut called = false;
     let peer_deadline = tokio::time::Instant::now() + PEER_WAIT;
     let mut hang_up_at: Option<tokio::time::Instant> = None;
@@ -266,12 +260,12 @@ async fn drive(
             EngineEvent::Problem(problem) => eprintln!("problem: {problem}"),
             EngineEvent::Stats(stats) => tracing::debug!(?stats, "call stats"),
             EngineEvent::Summary(summary) => {
-                outcome.summaries.push(summary);
+                summaries.push(summary);
                 if let Some(path) = &args.stats {
-                    write_stats(path, &outcome.summaries)?;
+                    write_stats(path, &summaries)?;
                 }
-                let done = args.calls != 0 && outcome.summaries.len() >= args.calls as usize;
-                let last = outcome.summaries.last();
+                let done = args.calls != 0 && summaries.len() >= args.calls as usize;
+                let last = summaries.last();
                 let clean = last.is_some_and(|s| {
                     s.connect_ms.is_some() && s.end_reason.as_deref() == Some("ended")
                 });

@@ -484,6 +484,8 @@ class Peer:
                 if self.chat.bufferedAmount == 0:
                     break
                 await asyncio.sleep(0.01)
+            # bufferedAmount 0 only means SCTP took the bye; aiortc exposes no
+            # acknowledgement to wait for, so give it one flush interval on the wire.
             await asyncio.sleep(0.1)
         if self.stats["hangup_received"] is None:
             await self.send({"type": "hangup", "to": self.remote_id, "call_id": self.call_id,
@@ -577,9 +579,11 @@ class Peer:
                 if self.stats["bye_received"]:
                     break
                 await asyncio.sleep(0.02)
-        if self.sent_chat_ids and self.stats["acks_received"] < len(self.sent_chat_ids):
-            # An ack may still be in flight right at a hang-up.
-            await asyncio.sleep(0.2)
+        # An ack may still be in flight right at a hang-up: wait for it, briefly.
+        for _ in range(20):
+            if self.stats["acks_received"] >= len(self.sent_chat_ids):
+                break
+            await asyncio.sleep(0.01)
 
     async def wait_or_end(self, event):
         ended = asyncio.ensure_future(self.ended.wait())
