@@ -36,7 +36,7 @@ pub fn i420_len(width: u32, height: u32) -> usize {
     w * h + 2 * (w / 2) * (h / 2)
 }
 
-fn check_size(width: u32, height: u32) -> Result<(), VideoError> {
+pub(crate) fn check_size(width: u32, height: u32) -> Result<(), VideoError> {
     if width == 0
         || height == 0
         || !width.is_multiple_of(2)

@@ -234,7 +234,7 @@ impl DecodedFrame<'_> {
     pub fn copy_to(&self, frame: &mut I420Frame) {
         let (w, h) = (self.width(), self.height());
         if frame.width() != w || frame.height() != h {
-            // The decoder only outputs even, bounded sizes.
+            // `decode` only returns pictures of valid I420Frame sizes.
             *frame = I420Frame::black(w, h).expect("decoded pictures have valid sizes");
         }
         let (stride_y, stride_u, stride_v) = self.yuv.strides();
@@ -291,7 +291,17 @@ impl H264Decoder {
             self.need_keyframe = false;
         }
         match self.decoder.decode(access_unit) {
-            Ok(picture) => Ok(picture.map(|yuv| DecodedFrame { yuv })),
+            Ok(Some(yuv)) => {
+                // The sender chose the size: refuse what an I420Frame cannot hold (odd or
+                // giant), so every DecodedFrame converts without failing.
+                let (w, h) = yuv.dimensions();
+                if let Err(err) = super::frame::check_size(w as u32, h as u32) {
+                    self.need_keyframe = true;
+                    return Err(CodecError::Corrupt(err.to_string()));
+                }
+                Ok(Some(DecodedFrame { yuv }))
+            }
+            Ok(None) => Ok(None),
             Err(err) => {
                 self.need_keyframe = true;
                 Err(CodecError::Corrupt(err.to_string()))
