@@ -138,6 +138,8 @@ pub struct Engine {
     pub local_video: Arc<FrameSlot>,
     /// Mute switch and microphone level.
     pub input: Arc<InputControl>,
+    /// The level of the peer's audio as it is played.
+    pub remote_audio: Arc<InputControl>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -156,6 +158,7 @@ impl Engine {
         let remote_video = Arc::new(LatestSlot::new());
         let local_video = Arc::new(FrameSlot::new());
         let input = Arc::new(InputControl::new());
+        let remote_audio = Arc::new(InputControl::new());
         let (problems, problem_rx) = mpsc::unbounded_channel();
         let driver = Driver {
             machine: CallMachine::new(config.timeouts),
@@ -170,6 +173,7 @@ impl Engine {
             remote_video: remote_video.clone(),
             local_video: local_video.clone(),
             input: input.clone(),
+            remote_audio: remote_audio.clone(),
             problems,
         };
         let task =
@@ -179,6 +183,7 @@ impl Engine {
             remote_video,
             local_video,
             input,
+            remote_audio,
             task,
         };
         (engine, event_rx)
@@ -221,6 +226,7 @@ struct Driver {
     remote_video: Arc<LatestSlot<Arc<RemoteVideoFrame>>>,
     local_video: Arc<FrameSlot>,
     input: Arc<InputControl>,
+    remote_audio: Arc<InputControl>,
     problems: mpsc::UnboundedSender<MediaProblem>,
 }
 
@@ -485,7 +491,12 @@ impl Driver {
         while let Some(action) = queue.pop_front() {
             match action {
                 Action::Signal(msg) => self.signal(msg),
-                Action::State(state) => self.emit(EngineEvent::Call(state)),
+                Action::State(state) => {
+                    if let CallState::Connected { peer_name, .. } = &state {
+                        info!(peer = %peer_name, "call connected");
+                    }
+                    self.emit(EngineEvent::Call(state))
+                }
                 Action::StartPeer {
                     role,
                     peer,
@@ -547,7 +558,10 @@ impl Driver {
             .ice_servers
             .splice(0..0, self.server_ice.iter().cloned());
         let (peer_tx, peer_events) = mpsc::unbounded_channel();
-        let counters = Arc::new(Counters::default());
+        let counters = Arc::new(Counters {
+            remote_level: self.remote_audio.clone(),
+            ..Counters::default()
+        });
         self.call = Some(ActiveCall {
             session: None,
             peer_events,

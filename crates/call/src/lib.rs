@@ -27,7 +27,7 @@ pub mod stats;
 pub use engine::{ChatEvent, Command, Engine, EngineConfig, EngineEvent, ServerStatus, Wake};
 pub use error::CallError;
 pub use machine::{CallEnd, CallState, Timeouts};
-pub use media::{AudioInput, AudioOutput, RemoteVideoFrame, VideoInput};
+pub use media::{AudioInput, AudioOutput, RemoteVideoFrame, VideoInput, open_video};
 pub use peer::NetworkConfig;
 pub use signaling::SignalingConfig;
 pub use stats::{CallStats, CallSummary, VideoFlow};

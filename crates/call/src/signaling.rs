@@ -30,7 +30,7 @@ const OUTGOING_QUEUE: usize = 256;
 /// The largest message accepted from the server: a welcome listing every peer online.
 const MAX_SERVER_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignalingConfig {
     /// `ws://host:port/ws` or `wss://...`.
     pub url: String,

@@ -123,6 +123,7 @@ fn playout_loop(
             }
         };
         Counters::add(&counters.audio_frames_played, 1);
+        counters.remote_level.process(&mut frame);
         if let Some(output) = &mut sink
             && let Err(err) = output.write(&frame)
         {

@@ -11,12 +11,13 @@ mod video_in;
 mod video_out;
 
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use confab_media::audio::{
-    AudioSink, AudioSource, MicrophoneSource, SpeakerSink, ToneSource, WavSink, WavSource,
+    AudioSink, AudioSource, InputControl, MicrophoneSource, SpeakerSink, ToneSource, WavSink,
+    WavSource,
 };
 use confab_media::video::{
     CameraSelector, CameraSource, TestPattern, VideoCapture, VideoFormat, Y4mSource,
@@ -62,8 +63,9 @@ pub enum AudioOutput {
     File(PathBuf),
 }
 
-/// Starts capturing `input` at `format`; `None` for no video.
-pub(crate) fn open_video(
+/// Starts capturing `input` at `format`; `None` for no video. Blocks until the source is
+/// open: call it from a worker thread, not a UI thread.
+pub fn open_video(
     input: &VideoInput,
     format: VideoFormat,
 ) -> Result<Option<VideoCapture>, CallError> {
@@ -136,6 +138,8 @@ pub(crate) struct Counters {
     pub last_stamp_frame: AtomicU64,
     pub latency: Mutex<Latency>,
     pub first_frame_at: Mutex<Option<Instant>>,
+    /// The level of the peer's audio as it is played (for a speaking indicator).
+    pub remote_level: Arc<InputControl>,
 }
 
 impl Counters {

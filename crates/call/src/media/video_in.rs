@@ -43,6 +43,8 @@ const FRAME_POOL: usize = 3;
 enum DecodeInput {
     Unit(AccessUnit),
     Lost,
+    /// The receiver is being dropped: end now.
+    Stop,
 }
 
 /// Where decoded video goes.
@@ -57,6 +59,10 @@ pub(crate) struct VideoOutput {
 pub(crate) struct VideoReceiver {
     thread: Option<JoinHandle<()>>,
     reader: tokio::task::JoinHandle<()>,
+    /// To tell the decoder to stop: the reader's own sender lives on until the runtime
+    /// gets round to dropping the aborted task, which it cannot do while every worker
+    /// is busy dropping receivers (two calls ending at once on a two-worker runtime).
+    units: std_mpsc::SyncSender<DecodeInput>,
 }
 
 impl VideoReceiver {
@@ -97,18 +103,21 @@ impl VideoReceiver {
                     crate::CallError::WebRtc(format!("cannot start the decoder thread: {err}"))
                 })?
         };
-        let reader = tokio::spawn(read_loop(track, units, needs_keyframe, counters));
+        let reader = tokio::spawn(read_loop(track, units.clone(), needs_keyframe, counters));
         Ok(VideoReceiver {
             thread: Some(thread),
             reader,
+            units,
         })
     }
 }
 
 impl Drop for VideoReceiver {
     fn drop(&mut self) {
-        // The reader owns the decoder's input; ending it ends the decoder loop.
         self.reader.abort();
+        // The decoder drains at most DECODE_QUEUE units before it sees this; an error
+        // means it has already ended.
+        let _ = self.units.send(DecodeInput::Stop);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
@@ -191,6 +200,7 @@ fn decode_loop(
                 decoder.expect_keyframe();
                 continue;
             }
+            DecodeInput::Stop => break,
         };
         let picture = match decoder.decode(&unit.data) {
             Ok(Some(picture)) => picture,
