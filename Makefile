@@ -8,7 +8,7 @@ ARGS ?=
 # The interop test's Python environment (aiortc), kept outside the clone like a cache.
 INTEROP_VENV ?= $(HOME)/.cache/confab/interop-venv
 
-.PHONY: run test deps build check bench interop
+.PHONY: run demo test deps build check bench interop screenshots measure-app
 
 deps:
 	@scripts/install-deps.sh
@@ -16,8 +16,28 @@ deps:
 build: deps
 	$(CARGO) build --release --workspace
 
+# The app; it starts the bundled signaling server itself when none runs here. Without a
+# display (a server machine) it runs the signaling server alone.
 run: build
-	$(CARGO) run --release --bin confab -- server $(ARGS)
+	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ]; then \
+		$(CARGO) run --release --bin confab -- $(ARGS); \
+	else \
+		echo "no display: starting the signaling server only (confab server)"; \
+		$(CARGO) run --release --bin confab -- server $(ARGS); \
+	fi
+
+# The app plus an "Echo bot" to call: a newcomer's first call, no second person needed.
+demo: build
+	$(CARGO) run --release --bin confab -- demo $(ARGS)
+
+# Pictures of the app in a call for the README, and the UI's frame time, CPU and memory
+# (docs/performance.md), on a virtual display.
+screenshots:
+	@scripts/install-deps.sh screenshots
+	scripts/app-on-xvfb.sh screenshots
+
+measure-app: deps
+	scripts/app-on-xvfb.sh measure
 
 test: deps
 	$(CARGO) fmt --all --check

@@ -16,7 +16,17 @@ packages=(
   pulseaudio pulseaudio-utils libasound2-plugins alsa-utils
   # The interop test's second WebRTC stack (aiortc, from PyPI) runs in a venv.
   python3 python3-venv
+  # The window: winit loads the X11 libraries at run time; Mesa renders in software
+  # (llvmpipe/lavapipe) where there is no GPU, for the app and the UI snapshot tests.
+  libx11-xcb1 libxcursor1 libxi6 libxrandr2 libxkbcommon-x11-0
+  libgl1-mesa-dri libegl1 mesa-vulkan-drivers
+  # A virtual display for the app on machines without one (screenshots, measurements).
+  xvfb xauth
 )
+# `install-deps.sh screenshots`: also what takes pictures of that display.
+if [ "${1:-}" = "screenshots" ]; then
+  packages+=(imagemagick)
+fi
 
 missing=()
 for pkg in "${packages[@]}"; do

@@ -1,26 +1,25 @@
-//! Lists the cameras, microphones and speakers Confab can use.
-//!
-//! ```text
-//! cargo run --example devices
-//! ```
+//! `confab devices`: the cameras, microphones and speakers Confab can use.
 
 use confab_media::audio::list_devices;
 use confab_media::video::list_cameras;
 
-fn main() -> anyhow::Result<()> {
+pub fn print() -> anyhow::Result<()> {
     println!("Cameras:");
-    let cameras = list_cameras()?;
-    if cameras.is_empty() {
-        println!("  (none)");
-    }
-    for camera in cameras {
-        println!("  #{} {}", camera.index, camera.name);
-        for mode in camera.modes {
-            println!(
-                "      {}x{} @ {} fps, {:?}",
-                mode.width, mode.height, mode.fps, mode.pixels
-            );
+    // No camera is an answer, not an error: say so and go on to the audio devices.
+    match list_cameras() {
+        Ok(cameras) if cameras.is_empty() => println!("  (none)"),
+        Ok(cameras) => {
+            for camera in cameras {
+                println!("  #{} {}", camera.index, camera.name);
+                for mode in camera.modes {
+                    println!(
+                        "      {}x{} @ {} fps, {:?}",
+                        mode.width, mode.height, mode.fps, mode.pixels
+                    );
+                }
+            }
         }
+        Err(err) => println!("  (cannot list cameras: {err})"),
     }
     let audio = list_devices()?;
     for (title, names) in [("Microphones", audio.inputs), ("Speakers", audio.outputs)] {

@@ -5,9 +5,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use confab_signaling::cli::{ServerArgs, init_logging, serve};
 
-mod headless;
+use confab::{app, devices, headless};
 
-/// Confab: peer-to-peer video chat.
 /// jemalloc returns freed memory to the system far better than glibc's allocator after
 /// bursts (a roster fan-out, say): with ten thousand idle clients the server's resident
 /// memory is about 40% lower (docs/performance.md).
@@ -16,14 +15,27 @@ mod headless;
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 #[derive(Parser)]
-#[command(name = "confab", version, about, arg_required_else_help = true)]
+#[command(
+    name = "confab",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+    /// With no command: open the window.
+    #[command(flatten)]
+    app: app::AppArgs,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Open the window with an "Echo bot" to call: it answers with a test pattern and a
+    /// tone, and echoes chat.
+    Demo(app::AppArgs),
+    /// List cameras, microphones and speakers.
+    Devices,
     /// Run the bundled signaling server (the same as `confab-signaling`).
     Server(ServerArgs),
     /// Run a peer without a window: call someone or answer calls, with test media.
@@ -34,8 +46,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
     let result = match cli.command {
-        Command::Server(args) => run_async(serve(args)),
-        Command::Headless(args) => run_async(async { headless::run(args).await.map_err(Reason) }),
+        None => app::run(cli.app, false),
+        Some(Command::Demo(args)) => app::run(args, true),
+        Some(Command::Devices) => devices::print(),
+        Some(Command::Server(args)) => run_async(serve(args)),
+        Some(Command::Headless(args)) => {
+            run_async(async { headless::run(args).await.map_err(Reason) })
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -112,9 +112,14 @@ pub struct Peer {
 impl Peer {
     /// Starts an engine and waits until it is online.
     pub async fn join(server: &Server, name: &str, setup: PeerSetup) -> Peer {
+        Peer::join_url(&server.url(), name, setup).await
+    }
+
+    /// Like [`Peer::join`], for a server the test did not start.
+    pub async fn join_url(url: &str, name: &str, setup: PeerSetup) -> Peer {
         let config = EngineConfig {
             signaling: SignalingConfig {
-                url: server.url(),
+                url: url.into(),
                 name: name.into(),
                 token: None,
             },

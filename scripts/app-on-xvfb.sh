@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Runs the real app (release build) on a virtual X display, in a call with the echo bot,
+# with settings kept in a throwaway HOME.
+#
+#   scripts/app-on-xvfb.sh screenshots   writes docs/screenshots/*.png
+#   scripts/app-on-xvfb.sh measure       prints the UI's frame times, CPU and memory during
+#                                        a 640x480@30 call (docs/performance.md)
+#
+# Needs the packages from `scripts/install-deps.sh screenshots` (Xvfb, ImageMagick).
+set -euo pipefail
+mode=${1:-screenshots}
+cd "$(dirname "$0")/.."
+
+cargo build --release --locked --bin confab
+target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+confab="$target_dir/release/confab"
+
+work=$(mktemp -d)
+export HOME="$work/home" XDG_RUNTIME_DIR="$work/run"
+mkdir -p "$HOME" "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
+display=:$((90 + RANDOM % 9))
+Xvfb "$display" -screen 0 1280x800x24 -nolisten tcp >"$work/xvfb.log" 2>&1 &
+xvfb=$!
+trap 'kill $xvfb 2>/dev/null || true; rm -rf "$work"' EXIT
+export DISPLAY=$display
+for _ in $(seq 100); do xdpyinfo >/dev/null 2>&1 && break; sleep 0.1; done 2>/dev/null || true
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+common=(demo --name Alice --server "ws://127.0.0.1:$port/ws" --test-pattern --call "Echo bot")
+
+# The app logs "connected" when the call is up; wait for that, not for a guess.
+wait_connected() {
+  for _ in $(seq 300); do
+    grep -q "call connected" "$work/app.log" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "the call did not connect; log:" >&2; cat "$work/app.log" >&2; return 1
+}
+
+case "$mode" in
+screenshots)
+  RUST_LOG=confab_call=info "$confab" "${common[@]}" --chat "Hi! Is this thing on?" \
+    --chat "Video and sound look good here." --quit-after 20 >"$work/app.log" 2>&1 &
+  app=$!
+  wait_connected
+  # Let the video settle and the echoes arrive before the picture is taken.
+  sleep 6
+  mkdir -p docs/screenshots
+  import -window root docs/screenshots/call.png
+  kill "$app" 2>/dev/null || true; wait "$app" 2>/dev/null || true
+  echo "wrote docs/screenshots/call.png"
+  ;;
+measure)
+  secs=${MEASURE_SECS:-30}
+  RUST_LOG=confab_call=info "$confab" "${common[@]}" --frame-stats "$work/frames.json" \
+    --quit-after "$((secs + 5))" >"$work/app.log" 2>&1 &
+  app=$!
+  wait_connected
+  sleep 3 # past the first keyframe and congestion control's first steps
+  ticks0=$(awk '{print $14+$15}' "/proc/$app/stat")
+  start=$(date +%s.%N)
+  max_rss=0
+  for _ in $(seq "$secs"); do
+    rss=$(awk '/VmRSS/ {print $2}' "/proc/$app/status")
+    [ "$rss" -gt "$max_rss" ] && max_rss=$rss
+    sleep 1
+  done
+  ticks1=$(awk '{print $14+$15}' "/proc/$app/stat")
+  end=$(date +%s.%N)
+  hz=$(getconf CLK_TCK)
+  wait "$app" || true
+  python3 - "$ticks0" "$ticks1" "$start" "$end" "$hz" "$max_rss" "$work/frames.json" <<'PY'
+import json, sys
+t0, t1, s0, s1, hz, rss, frames = sys.argv[1:]
+cpu = (int(t1) - int(t0)) / int(hz) / (float(s1) - float(s0)) * 100
+stats = json.load(open(frames))
+print(f"app (UI + engine + in-process server + echo bot): {cpu:.1f}% of one core, peak RSS {int(rss)/1024:.0f} MB")
+print(f"UI frames: {stats['frames']}, CPU per frame p50 {stats['p50_ms']:.2f} ms, p95 {stats['p95_ms']:.2f} ms, max {stats['max_ms']:.2f} ms")
+PY
+  ;;
+*) echo "usage: $0 screenshots|measure" >&2; exit 2 ;;
+esac

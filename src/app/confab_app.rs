@@ -1,0 +1,578 @@
+//! The app: owns the engine handle, the model, the textures and the device threads, and
+//! runs one frame at a time: take what arrived (events, frames, device lists), draw, then
+//! apply what the user asked for. Nothing here waits: the engine and every device live on
+//! other threads and answer through channels and latest-value slots.
+
+use std::time::{Duration, Instant};
+
+use confab_call::{CallState, Command, Engine, EngineEvent, Wake};
+use egui::ViewportCommand;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use super::devices::{DeviceWatcher, Preview};
+use super::local_server::{self, LocalServer};
+use super::model::{Model, Severity};
+use super::settings::Settings;
+use super::sound::{Sound, SoundPlayer};
+use super::ui::{self, CallMedia, DeviceLists, SettingsView, UiAction, UiState};
+use super::video::VideoTexture;
+
+/// Options that are not settings: they come from the command line, for one run.
+#[derive(Debug, Clone, Default)]
+pub struct Launch {
+    /// Call this peer (by name) as soon as they are online.
+    pub call: Option<String>,
+    /// Send these chat messages when a call's chat opens.
+    pub chat: Vec<String>,
+    /// Close the window after this long (for measurements).
+    pub quit_after: Option<Duration>,
+    /// Never start the bundled server, even for a local URL that nobody answers.
+    pub no_bundled_server: bool,
+    /// Write frame times here at exit (for measurements).
+    pub frame_stats: Option<std::path::PathBuf>,
+}
+
+/// The engine, once started, and its event stream.
+struct Running {
+    engine: Engine,
+    events: mpsc::UnboundedReceiver<EngineEvent>,
+}
+
+pub struct ConfabApp {
+    runtime: tokio::runtime::Handle,
+    wake: Wake,
+    /// What the engine runs with, plus device changes applied since.
+    settings: Settings,
+    launch: Launch,
+    started: Instant,
+    model: Model,
+    ui: UiState,
+    running: Option<Running>,
+    /// The local-server check that runs before the engine starts.
+    pending_start: Option<oneshot::Receiver<LocalServer>>,
+    /// Stops the bundled server, if we started one.
+    server_stop: CancellationToken,
+    muted: bool,
+    camera_on: bool,
+    remote: VideoTexture,
+    local: VideoTexture,
+    preview_texture: VideoTexture,
+    preview: Option<Preview>,
+    preview_problem: Option<String>,
+    devices: DeviceWatcher,
+    device_lists: Option<DeviceLists>,
+    sound: SoundPlayer,
+    called: bool,
+    /// CPU time of each frame, seconds (only with `Launch::frame_stats`).
+    frame_times: Vec<f32>,
+}
+
+impl ConfabApp {
+    /// Starts everything the app needs; `runtime` runs the engine and the bundled server.
+    pub fn new(
+        ctx: &egui::Context,
+        runtime: tokio::runtime::Handle,
+        settings: Settings,
+        launch: Launch,
+    ) -> ConfabApp {
+        let repaint = ctx.clone();
+        let wake: Wake = std::sync::Arc::new(move || repaint.request_repaint());
+        let mut model = Model::new();
+        model.set_chat_open(settings.chat_open);
+        let mut app = ConfabApp {
+            runtime,
+            devices: DeviceWatcher::start(wake.clone()),
+            sound: SoundPlayer::start(wake.clone()),
+            wake,
+            settings,
+            launch,
+            started: Instant::now(),
+            model,
+            ui: UiState::default(),
+            running: None,
+            pending_start: None,
+            server_stop: CancellationToken::new(),
+            muted: false,
+            camera_on: true,
+            remote: VideoTexture::new("remote-video"),
+            local: VideoTexture::new("self-view"),
+            preview_texture: VideoTexture::new("camera-preview"),
+            preview: None,
+            preview_problem: None,
+            device_lists: None,
+            called: false,
+            frame_times: Vec::new(),
+        };
+        app.connect();
+        app
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// The engine, once it runs (tests read its slots and send it commands).
+    pub fn engine(&self) -> Option<&Engine> {
+        self.running.as_ref().map(|r| &r.engine)
+    }
+
+    /// Looks for (or starts) a local server, then starts the engine (`poll_start`).
+    fn connect(&mut self) {
+        if let Some(problem) = self.settings.problem() {
+            self.model.connection = super::model::Connection::Refused(problem.clone());
+            self.model.notify(problem, Severity::Error, Instant::now());
+            return;
+        }
+        self.model.connection = super::model::Connection::Connecting;
+        let (done, result) = oneshot::channel();
+        let url = self.settings.server_url.clone();
+        let stop = self.server_stop.clone();
+        let wake = self.wake.clone();
+        let bundled = !self.launch.no_bundled_server;
+        self.runtime.spawn(async move {
+            let outcome = if bundled {
+                local_server::ensure(&url, stop).await
+            } else {
+                LocalServer::Remote
+            };
+            let _ = done.send(outcome);
+            wake();
+        });
+        self.pending_start = Some(result);
+    }
+
+    fn poll_start(&mut self, now: Instant) {
+        let Some(pending) = &mut self.pending_start else {
+            return;
+        };
+        let outcome = match pending.try_recv() {
+            Ok(outcome) => outcome,
+            Err(oneshot::error::TryRecvError::Empty) => return,
+            Err(oneshot::error::TryRecvError::Closed) => LocalServer::Remote,
+        };
+        self.pending_start = None;
+        match outcome {
+            LocalServer::Started { port } => self.model.notify(
+                format!("Started the bundled signaling server on port {port} (others on this network can use it too)"),
+                Severity::Info,
+                now,
+            ),
+            LocalServer::Failed(reason) => self.model.notify(reason, Severity::Error, now),
+            LocalServer::Remote | LocalServer::AlreadyRunning => {}
+        }
+        let _guard = self.runtime.enter();
+        let mut config = self.settings.engine_config();
+        if !self.camera_on {
+            config.video_input = confab_call::VideoInput::None;
+        }
+        let (engine, events) = Engine::start(config, Some(self.wake.clone()));
+        engine.input.set_muted(self.muted);
+        self.running = Some(Running { engine, events });
+    }
+
+    /// Logs out and in again with the current settings.
+    fn reconnect(&mut self) {
+        if let Some(running) = self.running.take() {
+            // Shutting down hangs up and says goodbye: let it finish in the background.
+            self.runtime.spawn(running.engine.shutdown());
+        }
+        self.model.roster.clear();
+        self.model.call = CallState::Idle;
+        self.called = false;
+        self.remote.clear();
+        self.local.clear();
+        self.connect();
+    }
+
+    /// One frame: take news, draw, act.
+    pub fn show(&mut self, ui: &mut egui::Ui) {
+        let now = Instant::now();
+        let ctx = ui.ctx().clone();
+        self.poll_start(now);
+        self.take_events(now);
+        self.take_device_news(now);
+        self.update_video(&ctx);
+        self.update_preview(&ctx);
+
+        let mut actions = Vec::new();
+        self.shortcuts(&ctx, &mut actions);
+        self.draw(ui, now, &mut actions);
+        for action in actions {
+            self.apply(action, &ctx, now);
+        }
+        self.schedule_repaint(&ctx, now);
+    }
+
+    fn take_events(&mut self, now: Instant) {
+        let Some(running) = &mut self.running else {
+            return;
+        };
+        let mut events = Vec::new();
+        while let Ok(event) = running.events.try_recv() {
+            events.push(event);
+        }
+        for event in events {
+            if let EngineEvent::Call(state) = &event {
+                self.call_changed(state);
+            }
+            if let EngineEvent::Roster(peers) = &event
+                && let Some(name) = &self.launch.call
+                && !self.called
+                && let Some(peer) = peers.iter().find(|p| p.name.eq_ignore_ascii_case(name))
+            {
+                self.called = true;
+                self.send(Command::Call {
+                    peer: peer.id.clone(),
+                });
+            }
+            if event == EngineEvent::Chat(confab_call::ChatEvent::Open) {
+                for text in &self.launch.chat {
+                    self.send(Command::SendChat(text.clone()));
+                }
+            }
+            self.model.apply(event, now);
+        }
+    }
+
+    /// Side effects of a new call state: the ringtone, the previews, old pictures.
+    fn call_changed(&mut self, state: &CallState) {
+        match state {
+            // Audio off means no sound devices at all, the ringtone included.
+            CallState::Incoming { .. } if self.settings.audio_enabled => {
+                self.sound.play(Sound::Ringtone, self.speaker());
+            }
+            _ => {
+                if self.sound.playing() == Some(Sound::Ringtone) {
+                    self.sound.stop();
+                }
+            }
+        }
+        match state {
+            CallState::Outgoing { .. } | CallState::Incoming { .. } => {
+                // The camera is about to be the call's: release the preview's hold on it.
+                self.preview = None;
+                self.remote.clear();
+                self.local.clear();
+            }
+            CallState::Ended(_) => {
+                self.remote.clear();
+                self.local.clear();
+            }
+            _ => {}
+        }
+    }
+
+    fn speaker(&self) -> Option<String> {
+        self.settings.speaker.clone()
+    }
+
+    fn take_device_news(&mut self, now: Instant) {
+        if let Some(problem) = self.sound.problems.take() {
+            self.model.notify(problem, Severity::Error, now);
+        }
+        if let Some(lists) = self.devices.lists.take() {
+            self.device_lists = Some(lists);
+        }
+        if let Some(preview) = &self.preview
+            && let Some(problem) = preview.problems.take()
+        {
+            self.preview_problem = Some(problem);
+        }
+    }
+
+    fn update_video(&mut self, ctx: &egui::Context) {
+        let Some(running) = &self.running else {
+            return;
+        };
+        self.remote.update_remote(ctx, &running.engine.remote_video);
+        self.local.update_local(ctx, &running.engine.local_video);
+    }
+
+    /// The settings' camera and microphone preview runs while they are open outside a call.
+    fn update_preview(&mut self, ctx: &egui::Context) {
+        let wanted = self.ui.settings_open && !self.model.busy();
+        self.devices.set_active(self.ui.settings_open);
+        if !wanted {
+            self.preview = None;
+            self.preview_texture.clear();
+            self.preview_problem = None;
+            return;
+        }
+        let settings = self.ui.settings_draft.as_ref().unwrap_or(&self.settings);
+        if !self.preview.as_ref().is_some_and(|p| p.matches(settings)) {
+            self.preview = None;
+            self.preview_texture.clear();
+            self.preview_problem = None;
+            self.preview = Some(Preview::start(settings, self.wake.clone()));
+        }
+        if let Some(preview) = &self.preview {
+            self.preview_texture.update_local(ctx, &preview.frames);
+        }
+    }
+
+    fn shortcuts(&mut self, ctx: &egui::Context, actions: &mut Vec<UiAction>) {
+        ctx.input_mut(|input| {
+            if self.model.in_call() {
+                if input.consume_shortcut(&ui::MUTE) {
+                    actions.push(UiAction::SetMuted(!self.muted));
+                }
+                if input.consume_shortcut(&ui::CAMERA) {
+                    actions.push(UiAction::SetCamera(!self.camera_on));
+                }
+                if input.consume_shortcut(&ui::STATS) {
+                    self.ui.show_stats = !self.ui.show_stats;
+                }
+            }
+            if self.model.busy() && input.consume_shortcut(&ui::HANG_UP) {
+                actions.push(UiAction::Engine(Command::HangUp));
+            }
+            if input.consume_shortcut(&ui::FOCUS_CHAT) {
+                actions.push(UiAction::SetChatOpen(true));
+                self.ui.focus_chat = true;
+            }
+            if input.consume_shortcut(&ui::FULLSCREEN) {
+                actions.push(UiAction::SetFullscreen(!self.ui.fullscreen));
+            }
+        });
+    }
+
+    fn draw(&mut self, ui: &mut egui::Ui, now: Instant, actions: &mut Vec<UiAction>) {
+        let ctx = ui.ctx().clone();
+        if !self.ui.fullscreen {
+            egui::Panel::top("top-bar").show(ui, |ui| {
+                ui::top_bar_ui(ui, &self.model, &self.settings, &mut self.ui, now, actions);
+            });
+            egui::Panel::left("peers")
+                .default_size(220.0)
+                .size_range(180.0..=360.0)
+                .show(ui, |ui| {
+                    ui::peers_ui(ui, &self.model, &mut self.ui, actions)
+                });
+            if self.model.chat_open {
+                egui::Panel::right("chat")
+                    .default_size(300.0)
+                    .size_range(220.0..=480.0)
+                    .show(ui, |ui| ui::chat_ui(ui, &self.model, &mut self.ui, actions));
+            }
+        }
+        let media = self.call_media();
+        egui::CentralPanel::default().show(ui, |ui| {
+            ui::call_ui(ui, &self.model, &media, &mut self.ui, now, actions);
+        });
+        ui::dialogs_ui(&ctx, &self.model, actions);
+        self.settings_window(&ctx, actions);
+        ui::toasts_ui(&ctx, &self.model, now);
+    }
+
+    fn call_media(&self) -> CallMedia {
+        let engine = self.engine();
+        CallMedia {
+            remote: self.remote.picture(),
+            local: self.local.picture(),
+            muted: self.muted,
+            camera_on: self.camera_on,
+            self_view: self.settings.self_view,
+            me_speaking: engine.is_some_and(|e| e.input.is_speaking()),
+            peer_speaking: engine.is_some_and(|e| e.remote_audio.is_speaking()),
+        }
+    }
+
+    fn settings_window(&mut self, ctx: &egui::Context, actions: &mut Vec<UiAction>) {
+        if !self.ui.settings_open {
+            if let Some(draft) = self.ui.settings_draft.take()
+                && self.settings.needs_reconnect(&draft)
+                && draft.problem().is_none()
+            {
+                // Closing the window keeps what was typed: log in with it.
+                actions.push(UiAction::ChangeSettings(draft));
+                actions.push(UiAction::Reconnect);
+            }
+            return;
+        }
+        let mut draft = self
+            .ui
+            .settings_draft
+            .take()
+            .unwrap_or_else(|| self.settings.clone());
+        let input_level = match (&self.preview, self.engine()) {
+            (Some(preview), _) => preview.level.level().rms,
+            (None, Some(engine)) if self.model.in_call() => engine.input.level().rms,
+            _ => 0.0,
+        };
+        let view = SettingsView {
+            devices: self.device_lists.as_ref(),
+            preview: self.preview_texture.picture(),
+            preview_problem: self.preview_problem.as_deref(),
+            // RMS of speech sits around 0.05-0.2: scale so talking fills most of the bar.
+            input_level: (input_level * 5.0).sqrt(),
+            applied: Some(&self.settings),
+            busy: self.model.busy(),
+        };
+        ui::settings_ui(ctx, &mut self.ui.settings_open, &mut draft, &view, actions);
+        self.ui.settings_draft = Some(draft);
+    }
+
+    fn send(&self, command: Command) {
+        if let Some(running) = &self.running {
+            running.engine.send(command);
+        }
+    }
+
+    fn apply(&mut self, action: UiAction, ctx: &egui::Context, now: Instant) {
+        match action {
+            UiAction::Engine(command) => {
+                if self.running.is_none() {
+                    self.model
+                        .notify("Not connected to the server yet.", Severity::Error, now);
+                }
+                self.send(command);
+            }
+            UiAction::SetMuted(muted) => {
+                self.muted = muted;
+                self.send(Command::SetMuted(muted));
+            }
+            UiAction::SetCamera(on) => {
+                self.camera_on = on;
+                self.send(Command::SetCamera(on));
+                if !on {
+                    self.local.clear();
+                }
+            }
+            UiAction::SetChatOpen(open) => {
+                self.model.set_chat_open(open);
+                self.settings.chat_open = open;
+            }
+            UiAction::SetSelfView(on) => self.settings.self_view = on,
+            UiAction::SetFullscreen(on) => {
+                self.ui.fullscreen = on;
+                ctx.send_viewport_cmd(ViewportCommand::Fullscreen(on));
+            }
+            UiAction::ChangeSettings(new) => self.change_devices(new),
+            UiAction::Reconnect => {
+                if let Some(draft) = &self.ui.settings_draft {
+                    self.settings = draft.clone();
+                }
+                self.reconnect();
+            }
+            UiAction::TestSound => {
+                let speaker = self
+                    .ui
+                    .settings_draft
+                    .as_ref()
+                    .unwrap_or(&self.settings)
+                    .speaker
+                    .clone();
+                self.sound.play(Sound::Chime, speaker);
+            }
+        }
+    }
+
+    /// Device choices apply at once (for the next call, or this one); identity and
+    /// network wait for a reconnect.
+    fn change_devices(&mut self, new: Settings) {
+        let old = self.settings.clone();
+        if (new.camera.clone(), new.video_format()) != (old.camera.clone(), old.video_format()) {
+            self.send(Command::SetVideoInput(new.camera.video_input()));
+            self.send(Command::SetVideoFormat(new.video_format()));
+        }
+        if new.audio_input() != old.audio_input() {
+            self.send(Command::SetAudioInput(new.audio_input()));
+        }
+        if new.audio_output() != old.audio_output() {
+            self.send(Command::SetAudioOutput(new.audio_output()));
+        }
+        let settings = &mut self.settings;
+        settings.camera = new.camera;
+        (settings.width, settings.height) = (new.width, new.height);
+        settings.microphone = new.microphone;
+        settings.speaker = new.speaker;
+        settings.audio_enabled = new.audio_enabled;
+    }
+
+    fn schedule_repaint(&mut self, ctx: &egui::Context, now: Instant) {
+        if let Some(after) = self.launch.quit_after
+            && now.duration_since(self.started) >= after
+        {
+            ctx.send_viewport_cmd(ViewportCommand::Close);
+        }
+        let mut next = self.model.expire_toasts(now).map(|at| at - now);
+        let mut soon = |wait: Duration| next = Some(next.map_or(wait, |n| n.min(wait)));
+        // Clocks on screen: the call duration and the retry countdown tick each second.
+        if self.model.connected_at.is_some()
+            || matches!(
+                self.model.connection,
+                super::model::Connection::Offline { .. }
+            )
+        {
+            soon(Duration::from_secs(1));
+        }
+        // The level meter and speaking indicators move continuously.
+        if self.ui.settings_open || self.model.in_call() {
+            soon(Duration::from_millis(100));
+        }
+        if let Some(after) = self.launch.quit_after {
+            soon(after.saturating_sub(now.duration_since(self.started)));
+        }
+        if let Some(wait) = next {
+            ctx.request_repaint_after(wait);
+        }
+    }
+
+    /// Hangs up, logs out and stops the bundled server; waits at most `limit`.
+    pub fn shutdown(&mut self, limit: Duration) {
+        self.sound.stop();
+        self.preview = None;
+        if let Some(running) = self.running.take() {
+            let _ = self
+                .runtime
+                .block_on(async { tokio::time::timeout(limit, running.engine.shutdown()).await });
+        }
+        self.server_stop.cancel();
+    }
+}
+
+impl eframe::App for ConfabApp {
+    fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
+        if self.launch.frame_stats.is_some()
+            && let Some(cpu) = frame.info().cpu_usage
+        {
+            self.frame_times.push(cpu);
+        }
+        self.show(ui);
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(storage, super::settings::STORAGE_KEY, &self.settings);
+    }
+
+    fn on_exit(&mut self) {
+        // Said once, at exit: give the peer a clean hang-up rather than a timeout.
+        self.shutdown(Duration::from_secs(2));
+        if let Some(path) = &self.launch.frame_stats
+            && let Err(err) = write_frame_stats(path, &mut self.frame_times)
+        {
+            tracing::warn!("cannot write {}: {err}", path.display());
+        }
+    }
+}
+
+/// Frame CPU times as JSON: count, p50, p95 and max in milliseconds.
+fn write_frame_stats(path: &std::path::Path, times: &mut [f32]) -> std::io::Result<()> {
+    times.sort_by(f32::total_cmp);
+    let at = |q: f64| {
+        let index = ((times.len() as f64 - 1.0) * q).round() as usize;
+        times.get(index).map_or(0.0, |t| f64::from(*t) * 1000.0)
+    };
+    let json = serde_json::json!({
+        "frames": times.len(),
+        "p50_ms": at(0.50),
+        "p95_ms": at(0.95),
+        "max_ms": at(1.0),
+    });
+    std::fs::write(path, json.to_string())
+}

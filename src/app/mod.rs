@@ -1,0 +1,128 @@
+//! The desktop app (eframe/egui over the call engine).
+//!
+//! - `confab_app.rs`: the frame loop: news in, draw, actions out; owns every runtime handle.
+//! - `model.rs`: what the app knows, built from engine events (no I/O, unit-tested).
+//! - `ui/`: drawing; each `*_ui` function returns actions and touches nothing else.
+//! - `settings.rs`: what persists, and how it becomes the engine's configuration.
+//! - `video.rs`, `sound.rs`, `devices.rs`: frames to textures, the ringtone, device lists
+//!   and previews, each fed by its own thread.
+//! - `local_server.rs`: the bundled signaling server, started when it should be here.
+
+mod confab_app;
+pub mod devices;
+pub mod local_server;
+pub mod model;
+pub mod settings;
+pub mod sound;
+pub mod ui;
+pub mod video;
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Args;
+
+pub use confab_app::{ConfabApp, Launch};
+pub use settings::Settings;
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct AppArgs {
+    /// Use this display name (saved in the settings).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Use this signaling server, ws://HOST:PORT/ws (saved in the settings).
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+    /// Send the test pattern instead of the camera (saved in the settings).
+    #[arg(long)]
+    pub test_pattern: bool,
+    /// Keep settings apart from other Confabs on this machine (two users, one computer).
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Call this peer (by name) as soon as they are online.
+    #[arg(long, value_name = "PEER_NAME")]
+    pub call: Option<String>,
+    /// Send this chat message when a call's chat opens (repeatable).
+    #[arg(long, value_name = "TEXT", hide = true)]
+    pub chat: Vec<String>,
+    /// Do not start the bundled signaling server, even when the server URL is local.
+    #[arg(long)]
+    pub no_bundled_server: bool,
+    /// Close the window after this many seconds (for measurements and screenshots).
+    #[arg(long, value_name = "SECS", hide = true)]
+    pub quit_after: Option<f64>,
+    /// Write the UI's frame times (JSON) here at exit.
+    #[arg(long, value_name = "FILE.json", hide = true)]
+    pub frame_stats: Option<std::path::PathBuf>,
+}
+
+/// Opens the window and runs until it is closed.
+///
+/// `demo` adds the echo bot (`confab demo`), which logs in to the same server.
+pub fn run(args: AppArgs, demo: bool) -> anyhow::Result<()> {
+    if std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
+        anyhow::bail!(
+            "no display to open a window on (DISPLAY and WAYLAND_DISPLAY are unset); \
+             on a machine without one, run `xvfb-run confab`, `confab server` or `confab headless`"
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("confab-engine")
+        .enable_all()
+        .build()
+        .context("cannot start the engine's runtime")?;
+    let handle = runtime.handle().clone();
+    let app_id = match &args.profile {
+        Some(profile) => format!("confab-{profile}"),
+        None => "confab".to_owned(),
+    };
+    let options = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("Confab")
+            .with_app_id(app_id.clone())
+            .with_inner_size([1200.0, 760.0])
+            .with_min_inner_size([720.0, 480.0]),
+        persistence_path: eframe::storage_dir(&app_id).map(|dir| dir.join("settings.ron")),
+        ..Default::default()
+    };
+    let launch = Launch {
+        call: args.call.clone(),
+        chat: args.chat.clone(),
+        quit_after: args.quit_after.map(Duration::from_secs_f64),
+        no_bundled_server: args.no_bundled_server,
+        frame_stats: args.frame_stats.clone(),
+    };
+    eframe::run_native(
+        "Confab",
+        options,
+        Box::new(move |cc| {
+            let mut settings: Settings = cc
+                .storage
+                .and_then(|storage| eframe::get_value(storage, settings::STORAGE_KEY))
+                .unwrap_or_default();
+            if let Some(name) = args.name {
+                settings.name = name;
+            }
+            if let Some(server) = args.server {
+                settings.server_url = server;
+            }
+            if args.test_pattern {
+                settings.camera = settings::CameraChoice::TestPattern;
+            }
+            if demo {
+                handle.spawn(crate::headless::echo_bot(settings.server_url.clone()));
+            }
+            Ok(Box::new(ConfabApp::new(
+                &cc.egui_ctx,
+                handle,
+                settings,
+                launch,
+            )))
+        }),
+    )
+    .map_err(|err| anyhow::anyhow!("the window failed: {err}"))?;
+    // Whatever is still running (a shutdown handed to the runtime) gets a moment.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    Ok(())
+}

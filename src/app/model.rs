@@ -1,0 +1,452 @@
+//! What the app knows, built only from the engine's events and the clock passed in: the
+//! server connection, the roster, the call, its chat and stats, and the notices to show.
+//! No I/O and no egui here, so every rule is a plain unit test.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use confab_call::{CallState, CallStats, ChatEvent, EngineEvent, ServerStatus};
+use confab_protocol::{ErrorCode, PeerInfo};
+
+/// How long a notice stays on screen.
+pub const TOAST_TIME: Duration = Duration::from_secs(6);
+/// Notices shown at once; older ones go first.
+const MAX_TOASTS: usize = 4;
+/// Chat messages kept for one call; the oldest go first. Far more than a call's worth.
+const MAX_CHAT_MESSAGES: usize = 2_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Info,
+    Error,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Toast {
+    pub text: String,
+    pub severity: Severity,
+    pub until: Instant,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// Sent, not confirmed yet.
+    Sent,
+    /// The peer confirmed it.
+    Delivered,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatLine {
+    /// The message id; empty for lines that never left (see `failed`).
+    pub id: String,
+    /// `None` for our own messages.
+    pub from: Option<String>,
+    pub text: String,
+    /// Sender's clock, ms since the Unix epoch.
+    pub sent_at_ms: u64,
+    /// Our messages only.
+    pub delivery: Option<Delivery>,
+}
+
+/// The server connection as a person reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Connection {
+    Connecting,
+    Online,
+    /// Lost; the engine retries by itself at `retry_at`.
+    Offline {
+        reason: String,
+        retry_at: Instant,
+    },
+    /// Refused for good: the settings must change.
+    Refused(String),
+}
+
+#[derive(Debug)]
+pub struct Model {
+    pub connection: Connection,
+    pub roster: Vec<PeerInfo>,
+    pub call: CallState,
+    /// When the current call connected, for its duration.
+    pub connected_at: Option<Instant>,
+    pub stats: Option<CallStats>,
+    pub chat: Vec<ChatLine>,
+    pub chat_open: bool,
+    /// Received while the chat pane was closed.
+    pub unread: usize,
+    pub toasts: VecDeque<Toast>,
+}
+
+impl Default for Model {
+    fn default() -> Self {
+        Model::new()
+    }
+}
+
+impl Model {
+    pub fn new() -> Model {
+        Model {
+            connection: Connection::Connecting,
+            roster: Vec::new(),
+            call: CallState::Idle,
+            connected_at: None,
+            stats: None,
+            chat: Vec::new(),
+            chat_open: false,
+            unread: 0,
+            toasts: VecDeque::new(),
+        }
+    }
+
+    pub fn apply(&mut self, event: EngineEvent, now: Instant) {
+        match event {
+            EngineEvent::Server(status) => self.server(status, now),
+            EngineEvent::Roster(peers) => self.roster = peers,
+            EngineEvent::Call(state) => self.call_state(state, now),
+            EngineEvent::Chat(chat) => self.chat_event(chat, now),
+            EngineEvent::Stats(stats) => self.stats = Some(stats),
+            EngineEvent::Summary(_) => {}
+            EngineEvent::Problem(problem) => self.notify(problem, Severity::Error, now),
+        }
+    }
+
+    fn server(&mut self, status: ServerStatus, now: Instant) {
+        self.connection = match status {
+            ServerStatus::Connecting { .. } => Connection::Connecting,
+            ServerStatus::Online { .. } => Connection::Online,
+            ServerStatus::Offline { reason, retry_in } => {
+                self.roster.clear();
+                Connection::Offline {
+                    reason: format!("Cannot reach the server: {reason}"),
+                    retry_at: now + retry_in,
+                }
+            }
+            ServerStatus::Refused { code, message } => {
+                self.roster.clear();
+                let text = refusal(code, &message);
+                self.notify(text.clone(), Severity::Error, now);
+                Connection::Refused(text)
+            }
+        };
+    }
+
+    fn call_state(&mut self, state: CallState, now: Instant) {
+        match &state {
+            CallState::Outgoing { .. } | CallState::Incoming { .. } => {
+                // A new call: a fresh chat and stats.
+                self.chat.clear();
+                self.unread = 0;
+                self.stats = None;
+                self.connected_at = None;
+            }
+            CallState::Connected { .. } => self.connected_at = Some(now),
+            CallState::Ended(end) => {
+                self.connected_at = None;
+                self.notify(end.describe(), Severity::Info, now);
+            }
+            CallState::Idle | CallState::Connecting { .. } => {}
+        }
+        self.call = state;
+    }
+
+    fn chat_event(&mut self, event: ChatEvent, now: Instant) {
+        match event {
+            ChatEvent::Open => {}
+            ChatEvent::Sent {
+                id,
+                text,
+                sent_at_ms,
+            } => self.push_line(ChatLine {
+                id,
+                from: None,
+                text,
+                sent_at_ms,
+                delivery: Some(Delivery::Sent),
+            }),
+            ChatEvent::Delivered { id } => {
+                if let Some(line) = self
+                    .chat
+                    .iter_mut()
+                    .rev()
+                    .find(|line| line.from.is_none() && line.id == id)
+                {
+                    line.delivery = Some(Delivery::Delivered);
+                }
+            }
+            ChatEvent::Received {
+                id,
+                text,
+                sent_at_ms,
+            } => {
+                let from = self.peer_name().unwrap_or("Peer").to_owned();
+                self.push_line(ChatLine {
+                    id,
+                    from: Some(from),
+                    text,
+                    sent_at_ms,
+                    delivery: None,
+                });
+                if !self.chat_open {
+                    self.unread += 1;
+                }
+            }
+            ChatEvent::Failed { reason, .. } => {
+                self.notify(format!("Message not sent: {reason}"), Severity::Error, now)
+            }
+        }
+    }
+
+    fn push_line(&mut self, line: ChatLine) {
+        if self.chat.len() >= MAX_CHAT_MESSAGES {
+            self.chat.remove(0);
+        }
+        self.chat.push(line);
+    }
+
+    pub fn set_chat_open(&mut self, open: bool) {
+        self.chat_open = open;
+        if open {
+            self.unread = 0;
+        }
+    }
+
+    pub fn notify(&mut self, text: impl Into<String>, severity: Severity, now: Instant) {
+        let text = text.into();
+        // The same notice twice in a row (a retry loop, say) shows once, for longer.
+        self.toasts.retain(|toast| toast.text != text);
+        if self.toasts.len() >= MAX_TOASTS {
+            self.toasts.pop_front();
+        }
+        self.toasts.push_back(Toast {
+            text,
+            severity,
+            until: now + TOAST_TIME,
+        });
+    }
+
+    /// Drops notices whose time is up; returns when the next one expires.
+    pub fn expire_toasts(&mut self, now: Instant) -> Option<Instant> {
+        self.toasts.retain(|toast| toast.until > now);
+        self.toasts.iter().map(|toast| toast.until).min()
+    }
+
+    /// The other party of the current or last call.
+    pub fn peer_name(&self) -> Option<&str> {
+        match &self.call {
+            CallState::Outgoing { peer_name, .. }
+            | CallState::Incoming { peer_name, .. }
+            | CallState::Connecting { peer_name, .. }
+            | CallState::Connected { peer_name, .. } => Some(peer_name),
+            CallState::Ended(end) => Some(&end.peer_name),
+            CallState::Idle => None,
+        }
+    }
+
+    /// In a call that has been accepted (connecting or connected).
+    pub fn in_call(&self) -> bool {
+        matches!(
+            self.call,
+            CallState::Connecting { .. } | CallState::Connected { .. }
+        )
+    }
+
+    /// Any call at all, ringing included.
+    pub fn busy(&self) -> bool {
+        !matches!(self.call, CallState::Idle | CallState::Ended(_))
+    }
+
+    pub fn call_duration(&self, now: Instant) -> Option<Duration> {
+        self.connected_at
+            .map(|at| now.saturating_duration_since(at))
+    }
+}
+
+/// Why the server refused us, and what to do about it.
+fn refusal(code: ErrorCode, message: &str) -> String {
+    match code {
+        ErrorCode::NameTaken => {
+            "That name is already taken on this server: choose another in Settings.".into()
+        }
+        ErrorCode::NameInvalid => format!("The server does not accept that name: {message}"),
+        ErrorCode::Unauthorized => "The server needs the right token: set it in Settings.".into(),
+        ErrorCode::ProtocolMismatch => {
+            format!("This server speaks another version of Confab: {message}")
+        }
+        ErrorCode::ServerFull => "The server is full; try again later.".into(),
+        _ => format!("The server refused us: {message}"),
+    }
+}
+
+/// `mm:ss`, or `h:mm:ss` from an hour.
+pub fn format_duration(duration: Duration) -> String {
+    let secs = duration.as_secs();
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    if h > 0 {
+        format!("{h}:{m:02}:{s:02}")
+    } else {
+        format!("{m:02}:{s:02}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use confab_call::CallEnd;
+    use confab_protocol::{HangupReason, PeerId};
+
+    use super::*;
+
+    fn incoming(name: &str) -> EngineEvent {
+        EngineEvent::Call(CallState::Incoming {
+            peer: PeerId::new("p1").expect("valid id"),
+            peer_name: name.into(),
+        })
+    }
+
+    fn sent(id: &str, text: &str) -> EngineEvent {
+        EngineEvent::Chat(ChatEvent::Sent {
+            id: id.into(),
+            text: text.into(),
+            sent_at_ms: 1,
+        })
+    }
+
+    fn received(id: &str, text: &str) -> EngineEvent {
+        EngineEvent::Chat(ChatEvent::Received {
+            id: id.into(),
+            text: text.into(),
+            sent_at_ms: 2,
+        })
+    }
+
+    #[test]
+    fn acks_tick_the_right_message() {
+        let now = Instant::now();
+        let mut model = Model::new();
+        model.apply(incoming("Bob"), now);
+        model.apply(sent("a", "one"), now);
+        model.apply(sent("b", "two"), now);
+        model.apply(
+            EngineEvent::Chat(ChatEvent::Delivered { id: "b".into() }),
+            now,
+        );
+        let ticks: Vec<_> = model.chat.iter().map(|l| l.delivery.clone()).collect();
+        assert_eq!(
+            ticks,
+            [Some(Delivery::Sent), Some(Delivery::Delivered)],
+            "only b is delivered"
+        );
+        // An ack for an id the peer sent us does not tick anything.
+        model.apply(received("c", "hi"), now);
+        model.apply(
+            EngineEvent::Chat(ChatEvent::Delivered { id: "c".into() }),
+            now,
+        );
+        assert_eq!(model.chat[2].delivery, None);
+        assert_eq!(model.chat[2].from.as_deref(), Some("Bob"));
+    }
+
+    #[test]
+    fn unread_counts_only_while_the_pane_is_closed() {
+        let now = Instant::now();
+        let mut model = Model::new();
+        model.apply(incoming("Bob"), now);
+        model.set_chat_open(false);
+        model.apply(received("1", "hi"), now);
+        model.apply(received("2", "there"), now);
+        assert_eq!(model.unread, 2);
+        model.set_chat_open(true);
+        assert_eq!(model.unread, 0);
+        model.apply(received("3", "again"), now);
+        assert_eq!(model.unread, 0);
+    }
+
+    #[test]
+    fn a_new_call_starts_a_fresh_chat_but_the_ended_call_keeps_its_history() {
+        let now = Instant::now();
+        let mut model = Model::new();
+        model.apply(incoming("Bob"), now);
+        model.apply(received("1", "hi"), now);
+        model.apply(
+            EngineEvent::Call(CallState::Ended(CallEnd {
+                peer_name: "Bob".into(),
+                reason: HangupReason::Ended,
+                by_peer: true,
+                detail: None,
+            })),
+            now,
+        );
+        assert_eq!(model.chat.len(), 1, "history stays readable after the call");
+        assert!(model.toasts.iter().any(|t| t.text == "Bob hung up"));
+        model.apply(incoming("Carol"), now);
+        assert!(model.chat.is_empty());
+    }
+
+    #[test]
+    fn refusals_say_what_to_do() {
+        let now = Instant::now();
+        let mut model = Model::new();
+        model.apply(
+            EngineEvent::Server(ServerStatus::Refused {
+                code: ErrorCode::NameTaken,
+                message: "taken".into(),
+            }),
+            now,
+        );
+        let Connection::Refused(text) = &model.connection else {
+            panic!("expected refused, got {:?}", model.connection);
+        };
+        assert!(text.contains("choose another"), "{text}");
+        assert_eq!(model.toasts.len(), 1);
+    }
+
+    #[test]
+    fn offline_empties_the_roster_and_says_when_it_retries() {
+        let now = Instant::now();
+        let mut model = Model::new();
+        model.apply(
+            EngineEvent::Roster(vec![PeerInfo {
+                id: PeerId::new("p1").expect("valid id"),
+                name: "Bob".into(),
+                busy: false,
+            }]),
+            now,
+        );
+        model.apply(
+            EngineEvent::Server(ServerStatus::Offline {
+                reason: "connection refused".into(),
+                retry_in: Duration::from_secs(2),
+            }),
+            now,
+        );
+        assert!(model.roster.is_empty());
+        assert_eq!(
+            model.connection,
+            Connection::Offline {
+                reason: "Cannot reach the server: connection refused".into(),
+                retry_at: now + Duration::from_secs(2)
+            }
+        );
+    }
+
+    #[test]
+    fn toasts_expire_dedupe_and_are_capped() {
+        let now = Instant::now();
+        let mut model = Model::new();
+        for i in 0..6 {
+            model.notify(format!("n{i}"), Severity::Info, now);
+        }
+        model.notify("n5", Severity::Info, now);
+        let texts: Vec<_> = model.toasts.iter().map(|t| t.text.as_str()).collect();
+        assert_eq!(texts, ["n2", "n3", "n4", "n5"]);
+        assert_eq!(model.expire_toasts(now), Some(now + TOAST_TIME));
+        assert_eq!(model.expire_toasts(now + TOAST_TIME), None);
+        assert!(model.toasts.is_empty());
+    }
+
+    #[test]
+    fn durations_read_like_a_clock() {
+        assert_eq!(format_duration(Duration::from_secs(65)), "01:05");
+        assert_eq!(format_duration(Duration::from_secs(3_725)), "1:02:05");
+    }
+}

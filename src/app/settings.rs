@@ -1,0 +1,273 @@
+//! What the user chooses and keeps across restarts (eframe storage), and how it becomes the
+//! engine's configuration. Runtime handles (the engine, devices, textures) live elsewhere.
+
+use confab_call::{
+    AudioInput, AudioOutput, EngineConfig, NetworkConfig, SignalingConfig, Timeouts, VideoInput,
+};
+use confab_media::video::{CameraSelector, VideoFormat};
+use confab_protocol::IceServer;
+use serde::{Deserialize, Serialize};
+
+/// The eframe storage key the settings live under.
+pub const STORAGE_KEY: &str = "confab-settings";
+
+/// The server `make run` starts, and where a fresh install looks first.
+pub const DEFAULT_SERVER_URL: &str = "ws://127.0.0.1:8787/ws";
+
+/// A public STUN server, so calls across NATs work out of the box; users may remove it.
+pub const DEFAULT_STUN: &str = "stun:stun.l.google.com:19302";
+
+/// Video sizes offered in the settings.
+pub const RESOLUTIONS: [(u32, u32); 4] = [(320, 240), (640, 480), (960, 540), (1280, 720)];
+
+/// Where our video comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CameraChoice {
+    /// A camera by name; `None` for the system's first camera.
+    Camera(Option<String>),
+    /// The moving test card: for demos and machines without a camera.
+    TestPattern,
+    /// Send no video.
+    Off,
+}
+
+impl CameraChoice {
+    pub fn label(&self) -> String {
+        match self {
+            CameraChoice::Camera(None) => "Default camera".into(),
+            CameraChoice::Camera(Some(name)) => name.clone(),
+            CameraChoice::TestPattern => "Test pattern".into(),
+            CameraChoice::Off => "No video".into(),
+        }
+    }
+
+    pub fn video_input(&self) -> VideoInput {
+        match self {
+            CameraChoice::Camera(None) => VideoInput::Camera(CameraSelector::Default),
+            CameraChoice::Camera(Some(name)) => {
+                VideoInput::Camera(CameraSelector::Name(name.clone()))
+            }
+            CameraChoice::TestPattern => VideoInput::TestPattern,
+            CameraChoice::Off => VideoInput::None,
+        }
+    }
+}
+
+/// One STUN or TURN server the user entered.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IceEntry {
+    /// `stun:host:port` or `turn:host:port?transport=udp`.
+    pub url: String,
+    pub username: String,
+    pub credential: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    pub name: String,
+    pub server_url: String,
+    /// Empty when the server needs none.
+    pub token: String,
+    pub camera: CameraChoice,
+    pub width: u32,
+    pub height: u32,
+    /// Microphone by name; `None` for the default one.
+    pub microphone: Option<String>,
+    /// Speaker by name; `None` for the default one.
+    pub speaker: Option<String>,
+    /// Audio on: send the microphone and play the peer.
+    pub audio_enabled: bool,
+    pub ice_servers: Vec<IceEntry>,
+    /// Only TURN relays: the peer never learns our address.
+    pub relay_only: bool,
+    /// Show the picture-in-picture self-view.
+    pub self_view: bool,
+    /// The chat pane is open.
+    pub chat_open: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            name: default_name(),
+            server_url: DEFAULT_SERVER_URL.into(),
+            token: String::new(),
+            camera: CameraChoice::Camera(None),
+            width: 640,
+            height: 480,
+            microphone: None,
+            speaker: None,
+            audio_enabled: true,
+            ice_servers: vec![IceEntry {
+                url: DEFAULT_STUN.into(),
+                ..IceEntry::default()
+            }],
+            relay_only: false,
+            self_view: true,
+            chat_open: true,
+        }
+    }
+}
+
+/// The login name, else a neutral one; the user changes it in the settings.
+fn default_name() -> String {
+    let user = std::env::var("USER").unwrap_or_default();
+    let user = user.trim();
+    if user.is_empty() || user == "root" {
+        "Guest".into()
+    } else {
+        user.into()
+    }
+}
+
+impl Settings {
+    pub fn video_format(&self) -> VideoFormat {
+        VideoFormat {
+            width: self.width,
+            height: self.height,
+            fps: 30,
+        }
+    }
+
+    pub fn audio_input(&self) -> AudioInput {
+        if self.audio_enabled {
+            AudioInput::Microphone(self.microphone.clone())
+        } else {
+            AudioInput::None
+        }
+    }
+
+    pub fn audio_output(&self) -> AudioOutput {
+        if self.audio_enabled {
+            AudioOutput::Speaker(self.speaker.clone())
+        } else {
+            AudioOutput::None
+        }
+    }
+
+    /// Changing these means logging in again.
+    pub fn signaling(&self) -> SignalingConfig {
+        SignalingConfig {
+            url: self.server_url.trim().to_owned(),
+            name: self.name.trim().to_owned(),
+            token: Some(self.token.trim().to_owned()).filter(|t| !t.is_empty()),
+        }
+    }
+
+    pub fn network(&self) -> NetworkConfig {
+        let ice_servers = self
+            .ice_servers
+            .iter()
+            .filter(|entry| !entry.url.trim().is_empty())
+            .map(|entry| IceServer {
+                urls: vec![entry.url.trim().to_owned()],
+                username: Some(entry.username.clone()).filter(|u| !u.is_empty()),
+                credential: Some(entry.credential.clone()).filter(|c| !c.is_empty()),
+            })
+            .collect();
+        NetworkConfig {
+            ice_servers,
+            relay_only: self.relay_only,
+            ..NetworkConfig::default()
+        }
+    }
+
+    pub fn engine_config(&self) -> EngineConfig {
+        EngineConfig {
+            signaling: self.signaling(),
+            network: self.network(),
+            video_input: self.camera.video_input(),
+            video_format: self.video_format(),
+            audio_input: self.audio_input(),
+            audio_output: self.audio_output(),
+            record_video: None,
+            render_video: true,
+            timeouts: Timeouts::default(),
+        }
+    }
+
+    /// Whether going from `self` to `other` means logging in again (the engine takes
+    /// identity and network settings at start; devices change by command).
+    pub fn needs_reconnect(&self, other: &Settings) -> bool {
+        let key = |s: &Settings| (s.signaling(), s.ice_servers.clone(), s.relay_only);
+        key(self) != key(other)
+    }
+
+    /// What is wrong with these settings, in words, before the server says so.
+    pub fn problem(&self) -> Option<String> {
+        if self.name.trim().is_empty() {
+            return Some("Choose a display name in Settings.".into());
+        }
+        let url = self.server_url.trim();
+        if !(url.starts_with("ws://") || url.starts_with("wss://")) {
+            return Some("The server URL must start with ws:// or wss://.".into());
+        }
+        if self.relay_only && !self.ice_servers.iter().any(|e| e.url.starts_with("turn")) {
+            return Some("Relay-only needs a TURN server (turn:...) in Settings.".into());
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn old_or_partial_settings_load_with_defaults() {
+        let loaded: Settings = serde_json::from_str(r#"{"name":"Ada"}"#).expect("valid JSON");
+        assert_eq!(loaded.name, "Ada");
+        assert_eq!(loaded.server_url, DEFAULT_SERVER_URL);
+        assert!(loaded.audio_enabled);
+    }
+
+    #[test]
+    fn audio_off_means_no_devices() {
+        let settings = Settings {
+            audio_enabled: false,
+            ..Settings::default()
+        };
+        assert_eq!(settings.audio_input(), AudioInput::None);
+        assert_eq!(settings.audio_output(), AudioOutput::None);
+    }
+
+    #[test]
+    fn ice_entries_become_servers_and_blank_ones_are_skipped() {
+        let settings = Settings {
+            ice_servers: vec![
+                IceEntry {
+                    url: " turn:relay.example:3478 ".into(),
+                    username: "u".into(),
+                    credential: "p".into(),
+                },
+                IceEntry::default(),
+            ],
+            ..Settings::default()
+        };
+        let network = settings.network();
+        assert_eq!(network.ice_servers.len(), 1);
+        assert_eq!(network.ice_servers[0].urls, ["turn:relay.example:3478"]);
+        assert_eq!(network.ice_servers[0].username.as_deref(), Some("u"));
+    }
+
+    #[test]
+    fn problems_are_named() {
+        let blank = Settings {
+            name: " ".into(),
+            ..Settings::default()
+        };
+        assert!(blank.problem().is_some_and(|p| p.contains("display name")));
+        let http = Settings {
+            server_url: "http://x".into(),
+            ..Settings::default()
+        };
+        assert!(http.problem().is_some_and(|p| p.contains("ws://")));
+        let relay = Settings {
+            relay_only: true,
+            ..Settings::default()
+        };
+        assert!(relay.problem().is_some_and(|p| p.contains("TURN")));
+        assert_eq!(Settings::default().problem(), None);
+    }
+}

@@ -1,0 +1,341 @@
+//! The call view: the peer's video scaled to fit, the mirrored self-view
+//! picture-in-picture, name and duration, speaking indicators, the controls and the stats
+//! overlay. Outside a call: what to do next.
+
+use std::time::Instant;
+
+use confab_call::{CallState, CallStats, Command};
+use egui::{Align2, Color32, Pos2, Rect, RichText, Vec2, pos2, vec2};
+
+use super::{CAMERA, FULLSCREEN, HANG_UP, MUTE, STATS, UiAction, UiState, with_shortcut};
+use crate::app::model::{Model, format_duration};
+
+/// A texture and its picture size in pixels.
+#[derive(Debug, Clone, Copy)]
+pub struct Picture {
+    pub texture: egui::TextureId,
+    pub size: [usize; 2],
+}
+
+/// The media side of the call view, read from the engine each frame.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CallMedia {
+    pub remote: Option<Picture>,
+    pub local: Option<Picture>,
+    pub muted: bool,
+    pub camera_on: bool,
+    pub self_view: bool,
+    pub me_speaking: bool,
+    pub peer_speaking: bool,
+}
+
+const CONTROLS_HEIGHT: f32 = 44.0;
+const SPEAKING: Color32 = Color32::from_rgb(60, 190, 90);
+
+pub fn call_ui(
+    ui: &mut egui::Ui,
+    model: &Model,
+    media: &CallMedia,
+    state: &mut UiState,
+    now: Instant,
+    actions: &mut Vec<UiAction>,
+) {
+    let (peer_name, connected) = match &model.call {
+        CallState::Connecting { peer_name, .. } => (peer_name.as_str(), false),
+        CallState::Connected { peer_name, .. } => (peer_name.as_str(), true),
+        _ => return idle_ui(ui, model),
+    };
+    let full = ui.available_rect_before_wrap();
+    let video_rect = Rect::from_min_max(full.min, pos2(full.max.x, full.max.y - CONTROLS_HEIGHT));
+    ui.painter()
+        .rect_filled(video_rect, 4.0, Color32::from_gray(16));
+
+    match media.remote {
+        Some(picture) => {
+            let shown = fit(picture.size, video_rect);
+            let response = ui.put(
+                shown,
+                egui::Image::new((picture.texture, shown.size())).sense(egui::Sense::hover()),
+            );
+            response.widget_info(|| {
+                egui::WidgetInfo::labeled(egui::Role::Image, true, format!("Video of {peer_name}"))
+            });
+        }
+        None => {
+            let text = if connected {
+                format!("Waiting for {peer_name}'s video…")
+            } else {
+                format!("Connecting to {peer_name}…")
+            };
+            ui.painter().text(
+                video_rect.center(),
+                Align2::CENTER_CENTER,
+                text,
+                egui::FontId::proportional(18.0),
+                Color32::from_gray(200),
+            );
+        }
+    }
+
+    // Name, duration and whether the peer is speaking, over the video's top-left corner.
+    let mut title = peer_name.to_owned();
+    if let Some(duration) = model.call_duration(now) {
+        title.push_str(&format!("  ·  {}", format_duration(duration)));
+    }
+    let title_pos = video_rect.left_top() + vec2(12.0, 10.0);
+    let title_color = if media.peer_speaking {
+        SPEAKING
+    } else {
+        Color32::WHITE
+    };
+    let title = if media.peer_speaking {
+        format!("🔊 {title} (speaking)")
+    } else {
+        title
+    };
+    let galley =
+        ui.painter()
+            .layout_no_wrap(title.clone(), egui::FontId::proportional(16.0), title_color);
+    let backdrop = Rect::from_min_size(title_pos, galley.size()).expand(6.0);
+    ui.painter()
+        .rect_filled(backdrop, 4.0, Color32::from_black_alpha(150));
+    ui.painter().galley(title_pos, galley, title_color);
+    // Painted text has no widget: give screen readers (and tests) the title.
+    ui.interact(
+        backdrop,
+        ui.scope_id().with("call-title"),
+        egui::Sense::hover(),
+    )
+    .widget_info(|| egui::WidgetInfo::labeled(egui::Role::Label, true, &title));
+
+    if state.show_stats
+        && let Some(stats) = &model.stats
+    {
+        stats_overlay(ui, stats, video_rect);
+    }
+    if media.self_view {
+        self_view_ui(ui, media, video_rect);
+    }
+
+    let controls = Rect::from_min_max(pos2(full.min.x, video_rect.max.y), full.max);
+    ui.scope_builder(egui::UiBuilder::new().max_rect(controls), |ui| {
+        ui.add_space(6.0);
+        ui.horizontal(|ui| controls_ui(ui, media, state, actions));
+    });
+    ui.allocate_rect(full, egui::Sense::hover());
+}
+
+fn controls_ui(
+    ui: &mut egui::Ui,
+    media: &CallMedia,
+    state: &mut UiState,
+    actions: &mut Vec<UiAction>,
+) {
+    let ctx = ui.ctx().clone();
+    let (mute_label, mute_hint) = if media.muted {
+        ("🔇 Unmute", "Let the other side hear you")
+    } else {
+        ("🎤 Mute", "Stop sending your microphone")
+    };
+    let mute = ui
+        .button(mute_label)
+        .on_hover_text(with_shortcut(&ctx, mute_hint, &MUTE));
+    if mute.clicked() {
+        actions.push(UiAction::SetMuted(!media.muted));
+    }
+    if media.me_speaking && !media.muted {
+        ui.label(RichText::new("speaking").small().color(SPEAKING));
+    } else if media.me_speaking {
+        ui.label(
+            RichText::new("you are muted")
+                .small()
+                .color(ui.visuals().warn_fg_color),
+        );
+    }
+    let (camera_label, camera_hint) = if media.camera_on {
+        ("📷 Camera off", "Stop sending video and release the camera")
+    } else {
+        ("📷 Camera on", "Send video again")
+    };
+    if ui
+        .button(camera_label)
+        .on_hover_text(with_shortcut(&ctx, camera_hint, &CAMERA))
+        .clicked()
+    {
+        actions.push(UiAction::SetCamera(!media.camera_on));
+    }
+    let hang_up = egui::Button::new(RichText::new("Hang up").color(Color32::WHITE))
+        .fill(Color32::from_rgb(200, 50, 45));
+    if ui
+        .add(hang_up)
+        .on_hover_text(with_shortcut(&ctx, "End the call", &HANG_UP))
+        .clicked()
+    {
+        actions.push(UiAction::Engine(Command::HangUp));
+    }
+    ui.separator();
+    let fullscreen_label = if state.fullscreen {
+        "Leave fullscreen"
+    } else {
+        "Fullscreen"
+    };
+    if ui
+        .button(fullscreen_label)
+        .on_hover_text(with_shortcut(&ctx, "Video fills the screen", &FULLSCREEN))
+        .clicked()
+    {
+        actions.push(UiAction::SetFullscreen(!state.fullscreen));
+    }
+    if ui
+        .selectable_label(media.self_view, "Self-view")
+        .on_hover_text("Show or hide your own picture")
+        .clicked()
+    {
+        actions.push(UiAction::SetSelfView(!media.self_view));
+    }
+    ui.toggle_value(&mut state.show_stats, "Stats")
+        .on_hover_text(with_shortcut(
+            &ctx,
+            "Resolution, frame rate, bitrate, round trip, loss",
+            &STATS,
+        ));
+}
+
+/// The mirrored self-view in the bottom-right corner of the video (hidden from the
+/// controls).
+fn self_view_ui(ui: &mut egui::Ui, media: &CallMedia, video_rect: Rect) {
+    let width = (video_rect.width() / 4.0).clamp(120.0, 320.0);
+    let size = match media.local {
+        Some(picture) if picture.size[0] > 0 => vec2(
+            width,
+            width * picture.size[1] as f32 / picture.size[0] as f32,
+        ),
+        _ => vec2(width, width * 0.75),
+    };
+    let corner = Rect::from_min_size(
+        video_rect.right_bottom() - size - vec2(16.0, 16.0),
+        size + vec2(4.0, 4.0),
+    );
+    ui.scope_builder(egui::UiBuilder::new().max_rect(corner), |ui| {
+        let frame = egui::Frame::new()
+            .stroke(egui::Stroke::new(
+                2.0,
+                if media.me_speaking && !media.muted {
+                    SPEAKING
+                } else {
+                    Color32::from_gray(90)
+                },
+            ))
+            .fill(Color32::from_gray(30));
+        frame.show(ui, |ui| match media.local {
+            Some(picture) if media.camera_on => {
+                // Mirrored, like a mirror: what people expect of their own picture.
+                let image = egui::Image::new((picture.texture, size))
+                    .uv(Rect::from_min_max(pos2(1.0, 0.0), pos2(0.0, 1.0)));
+                ui.add(image).widget_info(|| {
+                    egui::WidgetInfo::labeled(egui::Role::Image, true, "Your video")
+                });
+            }
+            _ => {
+                let (rect, _) = ui.allocate_exact_size(size, egui::Sense::hover());
+                ui.painter().text(
+                    rect.center(),
+                    Align2::CENTER_CENTER,
+                    if media.camera_on {
+                        "No camera"
+                    } else {
+                        "Camera off"
+                    },
+                    egui::FontId::proportional(14.0),
+                    Color32::from_gray(200),
+                );
+            }
+        });
+    });
+}
+
+fn stats_overlay(ui: &mut egui::Ui, stats: &CallStats, video_rect: Rect) {
+    let mut lines = Vec::new();
+    for (label, flow) in [
+        ("Sending", &stats.video_out),
+        ("Receiving", &stats.video_in),
+    ] {
+        if let Some(flow) = flow {
+            lines.push(format!(
+                "{label} {}x{} @ {:.0} fps",
+                flow.width, flow.height, flow.fps
+            ));
+        }
+    }
+    lines.push(format!(
+        "Bitrate out {} / in {}",
+        kbps(stats.bitrate_out_bps),
+        kbps(stats.bitrate_in_bps)
+    ));
+    lines.push(match stats.rtt_ms {
+        Some(rtt) => format!("Round trip {rtt:.0} ms"),
+        None => "Round trip unknown".into(),
+    });
+    lines.push(format!("Loss {:.1}%", stats.packet_loss_percent));
+    lines.push(format!(
+        "Path {} → {}",
+        stats.local_candidate.as_deref().unwrap_or("?"),
+        stats.remote_candidate.as_deref().unwrap_or("?")
+    ));
+    let text = lines.join("\n");
+    let galley =
+        ui.painter()
+            .layout_no_wrap(text, egui::FontId::monospace(12.0), Color32::from_gray(230));
+    let pos: Pos2 = video_rect.right_top() + vec2(-galley.size().x - 16.0, 10.0);
+    let backdrop = Rect::from_min_size(pos, galley.size()).expand(6.0);
+    ui.painter()
+        .rect_filled(backdrop, 4.0, Color32::from_black_alpha(170));
+    ui.painter().galley(pos, galley, Color32::WHITE);
+}
+
+fn kbps(bps: u64) -> String {
+    format!("{:.0} kbit/s", bps as f64 / 1000.0)
+}
+
+/// The largest rectangle of the picture's aspect ratio that fits in `area`, centred.
+pub fn fit(size: [usize; 2], area: Rect) -> Rect {
+    let [w, h] = size;
+    if w == 0 || h == 0 {
+        return area;
+    }
+    let scale = (area.width() / w as f32).min(area.height() / h as f32);
+    Rect::from_center_size(area.center(), Vec2::new(w as f32, h as f32) * scale)
+}
+
+fn idle_ui(ui: &mut egui::Ui, model: &Model) {
+    ui.vertical_centered(|ui| {
+        ui.add_space(ui.available_height() / 3.0);
+        if let CallState::Ended(end) = &model.call {
+            ui.label(RichText::new(end.describe()).size(18.0));
+            ui.add_space(8.0);
+        }
+        ui.label(
+            RichText::new("Pick someone on the left to call.")
+                .size(16.0)
+                .weak(),
+        );
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fit_keeps_the_aspect_ratio_and_centres() {
+        let area = Rect::from_min_size(Pos2::ZERO, vec2(800.0, 400.0));
+        let shown = fit([640, 480], area);
+        assert!((shown.size() - vec2(400.0 * 4.0 / 3.0, 400.0)).length() < 0.01);
+        assert_eq!(shown.center(), area.center());
+        let tall = fit(
+            [480, 640],
+            Rect::from_min_size(Pos2::ZERO, vec2(300.0, 1000.0)),
+        );
+        assert_eq!(tall.size(), vec2(300.0, 400.0));
+    }
+}

@@ -1,0 +1,142 @@
+//! The chat pane: bubbles with sender and time, delivery ticks, the message box (Enter
+//! sends, Shift+Enter starts a new line) and the length limit. Text is shown as plain
+//! text: nothing a message names is ever fetched or opened.
+
+use confab_call::Command;
+use confab_protocol::chat::MAX_CHAT_CHARS;
+use egui::{Align, Color32, Key, Layout, Modifiers, RichText};
+
+use super::{UiAction, UiState};
+use crate::app::model::{ChatLine, Delivery, Model};
+
+pub const CHAT_INPUT_ID: &str = "chat-input";
+
+pub fn chat_ui(ui: &mut egui::Ui, model: &Model, state: &mut UiState, actions: &mut Vec<UiAction>) {
+    ui.horizontal(|ui| {
+        ui.heading("Chat");
+        ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
+            if ui
+                .button("Hide")
+                .on_hover_text("Close the chat pane")
+                .clicked()
+            {
+                actions.push(UiAction::SetChatOpen(false));
+            }
+        });
+    });
+    ui.separator();
+
+    let can_send = model.in_call();
+    let input_height = 96.0;
+    egui::ScrollArea::vertical()
+        .auto_shrink([false, false])
+        .stick_to_bottom(true)
+        .max_height((ui.available_height() - input_height).max(40.0))
+        .show(ui, |ui| {
+            if model.chat.is_empty() {
+                ui.label(
+                    RichText::new(if can_send {
+                        "No messages yet. Say hello!"
+                    } else {
+                        "Messages appear here during a call."
+                    })
+                    .weak(),
+                );
+            }
+            for line in &model.chat {
+                bubble_ui(ui, line);
+            }
+        });
+    ui.separator();
+
+    let id = egui::Id::unique(CHAT_INPUT_ID);
+    let focused = ui.memory(|m| m.has_focus(id));
+    // Enter sends; Shift+Enter falls through to the text box as a new line.
+    let send_by_enter = focused && ui.input_mut(|i| i.consume_key(Modifiers::NONE, Key::Enter));
+    let input = egui::TextEdit::multiline(&mut state.draft)
+        .id(id)
+        .hint_text(if can_send {
+            "Message (Enter sends, Shift+Enter new line)"
+        } else {
+            "Chat opens when a call connects"
+        })
+        .char_limit(MAX_CHAT_CHARS)
+        .desired_rows(2)
+        .desired_width(f32::INFINITY);
+    let response = ui.add_enabled(can_send, input);
+    response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::TextInput, can_send, "Message"));
+    if state.focus_chat {
+        response.request_focus();
+        state.focus_chat = false;
+    }
+    ui.horizontal(|ui| {
+        let count = state.draft.chars().count();
+        let counter = RichText::new(format!("{count} / {MAX_CHAT_CHARS}")).small();
+        ui.label(if count >= MAX_CHAT_CHARS {
+            counter.color(ui.visuals().warn_fg_color)
+        } else {
+            counter.weak()
+        });
+        ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
+            let ready = can_send && !state.draft.trim().is_empty();
+            let clicked = ui.add_enabled(ready, egui::Button::new("Send")).clicked();
+            if ready && (clicked || send_by_enter) {
+                let text = std::mem::take(&mut state.draft);
+                actions.push(UiAction::Engine(Command::SendChat(
+                    text.trim_end().to_owned(),
+                )));
+                response.request_focus();
+            }
+        });
+    });
+}
+
+fn bubble_ui(ui: &mut egui::Ui, line: &ChatLine) {
+    let mine = line.from.is_none();
+    let layout = if mine {
+        Layout::top_down(Align::Max)
+    } else {
+        Layout::top_down(Align::Min)
+    };
+    ui.with_layout(layout, |ui| {
+        let fill = if mine {
+            Color32::from_rgb(40, 80, 130)
+        } else {
+            ui.visuals().faint_bg_color
+        };
+        egui::Frame::new()
+            .fill(fill)
+            .corner_radius(8.0)
+            .inner_margin(egui::Margin::symmetric(8, 5))
+            .show(ui, |ui| {
+                ui.set_max_width(ui.available_width() * 0.85);
+                let who = line.from.as_deref().unwrap_or("You");
+                let mut meta = format!("{who} · {}", clock_time(line.sent_at_ms));
+                match line.delivery {
+                    Some(Delivery::Sent) => meta.push_str(" · ✔ sent"),
+                    Some(Delivery::Delivered) => meta.push_str(" · ✔✔ delivered"),
+                    None => {}
+                }
+                ui.label(RichText::new(meta).small().weak());
+                let text = RichText::new(&line.text);
+                ui.add(
+                    egui::Label::new(if mine {
+                        text.color(Color32::WHITE)
+                    } else {
+                        text
+                    })
+                    .wrap(),
+                );
+            });
+    });
+    ui.add_space(4.0);
+}
+
+/// The local wall-clock time of a message, `HH:MM`.
+fn clock_time(ms: u64) -> String {
+    use chrono::{Local, TimeZone};
+    match Local.timestamp_millis_opt(ms as i64) {
+        chrono::LocalResult::Single(time) => time.format("%H:%M").to_string(),
+        _ => "--:--".into(),
+    }
+}

@@ -1,0 +1,75 @@
+//! Ringing dialogs (incoming: Accept / Decline; outgoing: Cancel) and the notices in the
+//! bottom-right corner.
+
+use std::time::Instant;
+
+use confab_call::{CallState, Command};
+use egui::{Align2, Color32, RichText, vec2};
+
+use super::UiAction;
+use crate::app::model::{Model, Severity};
+
+pub fn dialogs_ui(ctx: &egui::Context, model: &Model, actions: &mut Vec<UiAction>) {
+    match &model.call {
+        CallState::Incoming { peer_name, .. } => {
+            egui::Modal::new(egui::Id::unique("incoming-call")).show(ctx, |ui| {
+                ui.set_width(320.0);
+                ui.heading(format!("{peer_name} is calling"));
+                ui.label("Video call");
+                ui.add_space(12.0);
+                ui.horizontal(|ui| {
+                    let accept = egui::Button::new(RichText::new("Accept").color(Color32::WHITE))
+                        .fill(Color32::from_rgb(45, 150, 75));
+                    if ui.add(accept).on_hover_text("Answer with video").clicked() {
+                        actions.push(UiAction::Engine(Command::Accept));
+                    }
+                    let decline = egui::Button::new(RichText::new("Decline").color(Color32::WHITE))
+                        .fill(Color32::from_rgb(200, 50, 45));
+                    if ui.add(decline).on_hover_text("Say no").clicked() {
+                        actions.push(UiAction::Engine(Command::Decline));
+                    }
+                });
+            });
+        }
+        CallState::Outgoing { peer_name, .. } => {
+            egui::Modal::new(egui::Id::unique("outgoing-call")).show(ctx, |ui| {
+                ui.set_width(320.0);
+                ui.heading(format!("Calling {peer_name}…"));
+                ui.label("Waiting for an answer");
+                ui.add_space(12.0);
+                if ui.button("Cancel").on_hover_text("Stop calling").clicked() {
+                    actions.push(UiAction::Engine(Command::HangUp));
+                }
+            });
+        }
+        _ => {}
+    }
+}
+
+pub fn toasts_ui(ctx: &egui::Context, model: &Model, now: Instant) {
+    if model.toasts.is_empty() {
+        return;
+    }
+    egui::Area::new(egui::Id::unique("toasts"))
+        // Top right, under the bar: clear of the call controls and the chat box.
+        .anchor(Align2::RIGHT_TOP, vec2(-12.0, 40.0))
+        .order(egui::Order::Foreground)
+        .interactable(false)
+        .show(ctx, |ui| {
+            ui.set_max_width(360.0);
+            for toast in model.toasts.iter().filter(|t| t.until > now) {
+                let (fill, text) = match toast.severity {
+                    Severity::Info => (Color32::from_rgb(40, 60, 90), Color32::WHITE),
+                    Severity::Error => (Color32::from_rgb(120, 35, 35), Color32::WHITE),
+                };
+                egui::Frame::new()
+                    .fill(fill)
+                    .corner_radius(6.0)
+                    .inner_margin(egui::Margin::symmetric(10, 6))
+                    .show(ui, |ui| {
+                        ui.add(egui::Label::new(RichText::new(&toast.text).color(text)).wrap());
+                    });
+                ui.add_space(6.0);
+            }
+        });
+}

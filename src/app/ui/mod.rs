@@ -1,0 +1,71 @@
+//! Drawing. Every `*_ui` function reads the model and pushes [`UiAction`]s; it never talks
+//! to the engine, a device or the network itself. The app applies the actions after the
+//! frame (`confab_app.rs`). View-only state (text being typed, which window is open) lives in
+//! [`UiState`].
+
+pub mod call;
+mod chat;
+mod dialogs;
+mod peers;
+mod settings;
+mod top_bar;
+
+use confab_call::Command;
+use egui::{Key, KeyboardShortcut, Modifiers};
+
+pub use call::{CallMedia, Picture, call_ui};
+pub use chat::chat_ui;
+pub use dialogs::{dialogs_ui, toasts_ui};
+pub use peers::peers_ui;
+pub use settings::{DeviceLists, SettingsView, settings_ui};
+pub use top_bar::top_bar_ui;
+
+use super::settings::Settings;
+
+/// What the user asked for; applied by the app after drawing.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UiAction {
+    /// Straight to the engine (call, accept, decline, hang up, chat).
+    Engine(Command),
+    SetMuted(bool),
+    SetCamera(bool),
+    SetChatOpen(bool),
+    SetFullscreen(bool),
+    SetSelfView(bool),
+    /// The edited settings: devices apply at once, the rest on `Reconnect`.
+    ChangeSettings(Settings),
+    /// Log in again with the current settings.
+    Reconnect,
+    /// Play a short sound on the chosen speaker.
+    TestSound,
+}
+
+/// View state: what is being typed and what is open. Not persisted (except through
+/// `Settings`), not seen by the engine.
+#[derive(Debug, Default)]
+pub struct UiState {
+    pub filter: String,
+    pub draft: String,
+    pub settings_open: bool,
+    /// A copy of the settings being edited.
+    pub settings_draft: Option<Settings>,
+    pub show_stats: bool,
+    pub fullscreen: bool,
+    /// Move keyboard focus to the chat box on the next frame.
+    pub focus_chat: bool,
+}
+
+pub const MUTE: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::D);
+pub const CAMERA: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::E);
+pub const HANG_UP: KeyboardShortcut =
+    KeyboardShortcut::new(Modifiers::COMMAND.plus(Modifiers::SHIFT), Key::H);
+pub const FOCUS_CHAT: KeyboardShortcut =
+    KeyboardShortcut::new(Modifiers::COMMAND.plus(Modifiers::SHIFT), Key::C);
+pub const STATS: KeyboardShortcut =
+    KeyboardShortcut::new(Modifiers::COMMAND.plus(Modifiers::SHIFT), Key::S);
+pub const FULLSCREEN: KeyboardShortcut = KeyboardShortcut::new(Modifiers::NONE, Key::F11);
+
+/// "Mute (Ctrl+D)": a tooltip naming the shortcut.
+pub fn with_shortcut(ctx: &egui::Context, text: &str, shortcut: &KeyboardShortcut) -> String {
+    format!("{text} ({})", ctx.format_shortcut(shortcut))
+}

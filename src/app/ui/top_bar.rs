@@ -1,0 +1,76 @@
+//! The top bar: server connection (with retry), my name, the server address, and the
+//! buttons that open the chat and the settings.
+
+use std::time::Instant;
+
+use egui::{Color32, RichText};
+
+use super::{FOCUS_CHAT, UiAction, UiState, with_shortcut};
+use crate::app::model::{Connection, Model};
+use crate::app::settings::Settings;
+
+pub fn top_bar_ui(
+    ui: &mut egui::Ui,
+    model: &Model,
+    settings: &Settings,
+    state: &mut UiState,
+    now: Instant,
+    actions: &mut Vec<UiAction>,
+) {
+    ui.horizontal(|ui| {
+        ui.heading("Confab");
+        ui.separator();
+        let (dot, text) = match &model.connection {
+            Connection::Connecting => (Color32::from_rgb(230, 180, 40), "Connecting…".to_owned()),
+            Connection::Online => (Color32::from_rgb(60, 190, 90), "Online".to_owned()),
+            Connection::Offline { retry_at, .. } => {
+                let secs = retry_at.saturating_duration_since(now).as_secs_f32().ceil();
+                (
+                    Color32::from_rgb(220, 70, 60),
+                    format!("Offline, retrying in {secs:.0} s"),
+                )
+            }
+            Connection::Refused(_) => (Color32::from_rgb(220, 70, 60), "Refused".to_owned()),
+        };
+        let (rect, _) = ui.allocate_exact_size(egui::vec2(12.0, 12.0), egui::Sense::hover());
+        ui.painter().circle_filled(rect.center(), 5.0, dot);
+        let status = ui.label(format!("{text} as {}", settings.name.trim()));
+        match &model.connection {
+            Connection::Offline { reason, .. } | Connection::Refused(reason) => {
+                status.on_hover_text(reason);
+                if ui
+                    .button("Retry now")
+                    .on_hover_text("Connect to the server again")
+                    .clicked()
+                {
+                    actions.push(UiAction::Reconnect);
+                }
+            }
+            _ => {}
+        }
+        ui.label(RichText::new(settings.server_url.trim()).weak())
+            .on_hover_text("Signaling server");
+
+        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+            if ui
+                .selectable_label(state.settings_open, "⚙ Settings")
+                .on_hover_text("Name, server, camera, microphone and speaker")
+                .clicked()
+            {
+                state.settings_open = !state.settings_open;
+            }
+            let chat_label = match (model.chat_open, model.unread) {
+                (false, unread) if unread > 0 => format!("💬 Chat ({unread} new)"),
+                _ => "💬 Chat".to_owned(),
+            };
+            let hint = with_shortcut(ui.ctx(), "Show or hide the chat", &FOCUS_CHAT);
+            if ui
+                .selectable_label(model.chat_open, chat_label)
+                .on_hover_text(hint)
+                .clicked()
+            {
+                actions.push(UiAction::SetChatOpen(!model.chat_open));
+            }
+        });
+    });
+}

@@ -1,0 +1,90 @@
+//! Video on screen: takes the newest frame from a latest-frame slot (never waits) and
+//! updates one texture in place. A frame that arrives between two repaints replaces the
+//! older one in the slot; nothing queues.
+
+use std::sync::Arc;
+
+use confab_call::RemoteVideoFrame;
+use confab_media::slot::LatestSlot;
+use confab_media::video::{FrameSlot, I420Frame};
+use egui::{ColorImage, TextureHandle, TextureOptions};
+
+use super::ui::call::Picture;
+
+/// One texture fed from frames of any size.
+pub struct VideoTexture {
+    name: &'static str,
+    texture: Option<TextureHandle>,
+    size: [usize; 2],
+    /// Reused for I420 -> RGBA conversion.
+    rgba: Vec<u8>,
+}
+
+impl VideoTexture {
+    pub fn new(name: &'static str) -> VideoTexture {
+        VideoTexture {
+            name,
+            texture: None,
+            size: [0, 0],
+            rgba: Vec::new(),
+        }
+    }
+
+    /// The picture to draw, if a frame has arrived since the last `clear`.
+    pub fn picture(&self) -> Option<Picture> {
+        self.texture.as_ref().map(|texture| Picture {
+            texture: texture.id(),
+            size: self.size,
+        })
+    }
+
+    /// Forgets the last picture (a call ended: do not show its last frame next time).
+    pub fn clear(&mut self) {
+        self.texture = None;
+    }
+
+    /// Shows the newest decoded remote frame, if there is one. True if it changed.
+    pub fn update_remote(
+        &mut self,
+        ctx: &egui::Context,
+        slot: &LatestSlot<Arc<RemoteVideoFrame>>,
+    ) -> bool {
+        let Some(frame) = slot.take() else {
+            return false;
+        };
+        let size = [frame.width as usize, frame.height as usize];
+        if frame.rgba.len() != size[0] * size[1] * 4 {
+            return false;
+        }
+        let image = ColorImage::from_rgba_unmultiplied(size, &frame.rgba);
+        self.set(ctx, size, image);
+        true
+    }
+
+    /// Shows the newest captured frame, if there is one. True if it changed.
+    pub fn update_local(&mut self, ctx: &egui::Context, slot: &FrameSlot) -> bool {
+        let Some(frame) = slot.take() else {
+            return false;
+        };
+        self.show_i420(ctx, &frame)
+    }
+
+    fn show_i420(&mut self, ctx: &egui::Context, frame: &I420Frame) -> bool {
+        if frame.write_rgba(&mut self.rgba).is_err() {
+            return false;
+        }
+        let size = [frame.width() as usize, frame.height() as usize];
+        let image = ColorImage::from_rgba_unmultiplied(size, &self.rgba);
+        self.set(ctx, size, image);
+        true
+    }
+
+    fn set(&mut self, ctx: &egui::Context, size: [usize; 2], image: ColorImage) {
+        self.size = size;
+        match &mut self.texture {
+            // In place: the same texture id, new pixels.
+            Some(texture) => texture.set(image, TextureOptions::LINEAR),
+            None => self.texture = Some(ctx.load_texture(self.name, image, TextureOptions::LINEAR)),
+        }
+    }
+}

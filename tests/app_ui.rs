@@ -1,0 +1,440 @@
+//! The desktop app's main flows, driven through its real UI code with egui_kittest: a real
+//! signaling server on port 0, the app's own engine, and other peers as engines with test
+//! media, all over loopback. Snapshots of the main screens live in `tests/snapshots/`
+//! (`UPDATE_SNAPSHOTS=1` rewrites them); parts that change from run to run (video, clocks,
+//! the random port) are masked.
+
+mod support;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use confab::app::settings::{CameraChoice, STORAGE_KEY, Settings};
+use confab::app::{ConfabApp, Launch};
+use confab_call::{CallState, ChatEvent, Command};
+use confab_protocol::HangupReason;
+use egui::{Key, Modifiers, vec2};
+use egui_kittest::kittest::{NodeT, Queryable};
+use egui_kittest::{Harness, SnapshotOptions};
+use support::{PATIENCE, Peer, PeerSetup, Server};
+use tokio::runtime::Runtime;
+
+/// The window size the snapshots are taken at.
+const WINDOW: egui::Vec2 = vec2(1200.0, 760.0);
+
+fn runtime() -> Runtime {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// Alice's settings: this server, the test pattern, no sound devices, no STUN.
+fn settings(url: &str) -> Settings {
+    Settings {
+        name: "Alice".into(),
+        server_url: url.into(),
+        camera: CameraChoice::TestPattern,
+        audio_enabled: false,
+        ice_servers: Vec::new(),
+        ..Settings::default()
+    }
+}
+
+fn open_app(runtime: &Runtime, settings: Settings, launch: Launch) -> Harness<'static, ConfabApp> {
+    let handle = runtime.handle().clone();
+    Harness::builder()
+        .with_size(WINDOW)
+        .build_eframe(move |cc| ConfabApp::new(&cc.egui_ctx, handle, settings, launch))
+}
+
+/// Runs frames until `done` holds; fails the test after [`PATIENCE`]. The short pause
+/// between frames only keeps the loop from spinning while the engine works.
+fn until(
+    harness: &mut Harness<'_, ConfabApp>,
+    what: &str,
+    mut done: impl FnMut(&Harness<'_, ConfabApp>) -> bool,
+) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        harness.step();
+        if done(harness) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn shows(harness: &Harness<'_, ConfabApp>, label: &str) -> bool {
+    harness.query_all_by_label(label).next().is_some()
+}
+
+fn shows_part(harness: &Harness<'_, ConfabApp>, label: &str) -> bool {
+    harness.query_all_by_label_contains(label).next().is_some()
+}
+
+/// Clicks the widget labelled `label` and runs the frames that deliver the click.
+fn click(harness: &mut Harness<'_, ConfabApp>, label: &str) {
+    harness.get_by_label(label).click();
+    harness.run_steps(2);
+}
+
+/// Focuses the text box labelled `label` and types `text` into it.
+fn type_into(harness: &mut Harness<'_, ConfabApp>, label: &str, text: &str) {
+    harness.get_by_label(label).focus();
+    harness.run_steps(1);
+    harness.get_by_label(label).type_text(text);
+    harness.run_steps(2);
+}
+
+fn online(harness: &mut Harness<'_, ConfabApp>, peer: &str) {
+    let button = format!("📞 Call {peer}");
+    until(harness, &format!("{peer} in the list"), |h| {
+        shows(h, &button)
+    });
+}
+
+/// Hides what differs between runs before a snapshot.
+fn mask_labels(harness: &mut Harness<'_, ConfabApp>, parts: &[&str]) {
+    let rects: Vec<_> = parts
+        .iter()
+        .flat_map(|part| {
+            harness
+                .query_all_by_label_contains(part)
+                .map(|n| n.rect())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    for rect in rects {
+        harness.mask(rect);
+    }
+}
+
+fn snapshot(harness: &mut Harness<'_, ConfabApp>, name: &str, masks: &[&str]) {
+    harness.run_steps(2);
+    mask_labels(harness, masks);
+    harness.snapshot_options(name, &SnapshotOptions::new().max_failed_pixels(8));
+}
+
+fn close(mut harness: Harness<'_, ConfabApp>) {
+    harness.state_mut().shutdown(Duration::from_secs(2));
+}
+
+#[test]
+fn joining_lists_peers_with_a_filter_and_busy_badges() {
+    let rt = runtime();
+    let server = rt.block_on(Server::start());
+    let mut harness = open_app(&rt, settings(&server.url()), Launch::default());
+    until(&mut harness, "online", |h| shows_part(h, "Online as Alice"));
+    assert!(shows(&harness, "Nobody else is online yet."));
+
+    let mut bob = rt.block_on(Peer::join(&server, "Bob", PeerSetup::quiet()));
+    let mut carol = rt.block_on(Peer::join(&server, "Carol", PeerSetup::quiet()));
+    online(&mut harness, "Bob");
+    online(&mut harness, "Carol");
+    snapshot(&mut harness, "peer_list", &[&server.url()]);
+
+    // Bob and Carol in a call with each other: both show as busy and cannot be called.
+    rt.block_on(support::connect(&mut bob, &mut carol));
+    until(&mut harness, "busy badges", |h| {
+        h.query_all_by_label("busy").count() == 2
+    });
+    let bob_button = harness.get_by_label("📞 Call Bob");
+    assert!(
+        bob_button.accesskit_node().is_disabled(),
+        "busy peers cannot be called"
+    );
+
+    type_into(&mut harness, "Filter", "car");
+    assert!(!shows(&harness, "📞 Call Bob"), "filtered out");
+    assert!(shows(&harness, "📞 Call Carol"));
+    type_into(&mut harness, "Filter", "zz");
+    assert!(shows(&harness, "Nobody matches \"carzz\"."));
+
+    close(harness);
+    rt.block_on(async {
+        bob.shutdown().await;
+        carol.shutdown().await;
+        server.shutdown().await;
+    });
+}
+
+#[test]
+fn calling_shows_who_is_called_and_the_outcome() {
+    let rt = runtime();
+    let server = rt.block_on(Server::start());
+    let mut bob = rt.block_on(Peer::join(&server, "Bob", PeerSetup::quiet()));
+    let mut harness = open_app(&rt, settings(&server.url()), Launch::default());
+    online(&mut harness, "Bob");
+
+    // Cancelled by us.
+    click(&mut harness, "📞 Call Bob");
+    until(&mut harness, "the outgoing dialog", |h| {
+        shows(h, "Calling Bob…")
+    });
+    assert_eq!(rt.block_on(bob.incoming()), "Alice");
+    click(&mut harness, "Cancel");
+    let end = rt.block_on(bob.ended());
+    assert_eq!(end.reason, HangupReason::Cancelled);
+    until(&mut harness, "the cancel notice", |h| {
+        shows(h, "You cancelled the call to Bob")
+    });
+
+    // Declined by Bob: the reason is shown.
+    online(&mut harness, "Bob");
+    click(&mut harness, "📞 Call Bob");
+    rt.block_on(bob.incoming());
+    bob.send(Command::Decline);
+    until(&mut harness, "the decline notice", |h| {
+        shows(h, "Bob declined the call")
+    });
+    assert!(!shows(&harness, "Calling Bob…"), "the dialog closed");
+
+    close(harness);
+    rt.block_on(async {
+        bob.shutdown().await;
+        server.shutdown().await;
+    });
+}
+
+#[test]
+fn an_incoming_call_accepted_shows_video_and_chat_goes_both_ways() {
+    let rt = runtime();
+    let server = rt.block_on(Server::start());
+    let mut bob = rt.block_on(Peer::join(&server, "Bob", PeerSetup::quiet()));
+    let mut harness = open_app(&rt, settings(&server.url()), Launch::default());
+    until(&mut harness, "online", |h| shows_part(h, "Online as Alice"));
+
+    let alice = rt.block_on(bob.sees("Alice"));
+    bob.send(Command::Call { peer: alice });
+    until(&mut harness, "the incoming dialog", |h| {
+        shows(h, "Bob is calling")
+    });
+    snapshot(&mut harness, "incoming_call", &[&server.url()]);
+    click(&mut harness, "Accept");
+    rt.block_on(bob.connected());
+    until(&mut harness, "Bob's video", |h| shows(h, "Video of Bob"));
+    until(&mut harness, "the self-view", |h| shows(h, "Your video"));
+
+    // Chat: Enter sends, the tick turns to delivered on the ack; Bob's reply shows.
+    until(&mut harness, "the chat box", |h| {
+        h.query_by_label("Message")
+            .is_some_and(|n| !n.accesskit_node().is_disabled())
+    });
+    type_into(&mut harness, "Message", "hello Bob");
+    harness.key_press(Key::Enter);
+    harness.run_steps(2);
+    let got = rt.block_on(bob.chat(|c| matches!(c, ChatEvent::Received { .. })));
+    assert!(matches!(got, ChatEvent::Received { text, .. } if text == "hello Bob"));
+    until(&mut harness, "the delivered tick", |h| {
+        shows_part(h, "✔✔ delivered")
+    });
+    bob.send(Command::SendChat("hi Alice".into()));
+    until(&mut harness, "Bob's message", |h| shows(h, "hi Alice"));
+    assert_eq!(harness.state().model().chat.len(), 2);
+
+    let masks = [
+        "Video of Bob",
+        "Your video",
+        "Bob  ·",
+        "You ·",
+        "Bob ·",
+        &server.url(),
+    ];
+    snapshot(&mut harness, "in_call", &masks);
+
+    // Ctrl+D mutes (the engine's switch, the button's label), Ctrl+Shift+H hangs up.
+    harness.key_press_modifiers(Modifiers::COMMAND, Key::D);
+    until(&mut harness, "muted", |h| shows(h, "🔇 Unmute"));
+    let muted = harness.state().engine().is_some_and(|e| e.input.is_muted());
+    assert!(muted, "the engine mutes the microphone");
+    harness.key_press_modifiers(Modifiers::COMMAND | Modifiers::SHIFT, Key::H);
+    harness.run_steps(2);
+    let end = rt.block_on(bob.ended());
+    assert_eq!((end.reason, end.by_peer), (HangupReason::Ended, true));
+    until(&mut harness, "the call view closes", |h| {
+        matches!(h.state().model().call, CallState::Ended(_)) && !shows(h, "Video of Bob")
+    });
+
+    close(harness);
+    rt.block_on(async {
+        bob.shutdown().await;
+        server.shutdown().await;
+    });
+}
+
+#[test]
+fn an_incoming_call_declined_tells_the_caller() {
+    let rt = runtime();
+    let server = rt.block_on(Server::start());
+    let mut bob = rt.block_on(Peer::join(&server, "Bob", PeerSetup::quiet()));
+    let mut harness = open_app(&rt, settings(&server.url()), Launch::default());
+    until(&mut harness, "online", |h| shows_part(h, "Online as Alice"));
+
+    let alice = rt.block_on(bob.sees("Alice"));
+    bob.send(Command::Call { peer: alice });
+    until(&mut harness, "the incoming dialog", |h| {
+        shows(h, "Bob is calling")
+    });
+    click(&mut harness, "Decline");
+    let end = rt.block_on(bob.ended());
+    assert_eq!((end.reason, end.by_peer), (HangupReason::Declined, true));
+    until(&mut harness, "the dialog closes", |h| {
+        !shows(h, "Bob is calling")
+    });
+    assert!(shows(&harness, "You declined Bob's call"));
+
+    close(harness);
+    rt.block_on(async {
+        bob.shutdown().await;
+        server.shutdown().await;
+    });
+}
+
+/// eframe's storage, in memory.
+#[derive(Default)]
+struct MemoryStorage(HashMap<String, String>);
+
+impl eframe::Storage for MemoryStorage {
+    fn get_string(&self, key: &str) -> Option<String> {
+        self.0.get(key).cloned()
+    }
+    fn set_string(&mut self, key: &str, value: String) {
+        self.0.insert(key.into(), value);
+    }
+    fn remove_string(&mut self, key: &str) {
+        self.0.remove(key);
+    }
+    fn flush(&mut self) {}
+}
+
+#[test]
+fn settings_choose_devices_show_a_preview_and_persist() {
+    let rt = runtime();
+    let server = rt.block_on(Server::start());
+    let start = Settings {
+        camera: CameraChoice::Camera(None),
+        ..settings(&server.url())
+    };
+    let mut harness = open_app(&rt, start, Launch::default());
+    until(&mut harness, "online", |h| shows_part(h, "Online as Alice"));
+    click(&mut harness, "⚙ Settings");
+    until(&mut harness, "the settings window", |h| {
+        shows(h, "Display name")
+    });
+
+    // There is no camera here: the preview says so in words.
+    until(&mut harness, "the no-camera message", |h| {
+        shows_part(h, "Camera: ")
+    });
+    until(&mut harness, "the device lists", |h| {
+        shows_part(h, "No camera found")
+    });
+
+    // Pick the test pattern: it applies at once and the preview shows it.
+    harness
+        .get_by_role_and_label(egui::accesskit::Role::ComboBox, "Camera")
+        .click();
+    harness.run_steps(2);
+    click(&mut harness, "Test pattern");
+    until(&mut harness, "the preview", |h| shows(h, "Camera preview"));
+    assert_eq!(harness.state().settings().camera, CameraChoice::TestPattern);
+
+    // And the resolution.
+    harness
+        .get_by_role_and_label(egui::accesskit::Role::ComboBox, "Resolution")
+        .click();
+    harness.run_steps(2);
+    click(&mut harness, "1280x720");
+    harness.run_steps(2);
+    assert_eq!(
+        (
+            harness.state().settings().width,
+            harness.state().settings().height
+        ),
+        (1280, 720)
+    );
+    until(&mut harness, "the preview at the new size", |h| {
+        shows(h, "Camera preview")
+    });
+    snapshot(
+        &mut harness,
+        "settings",
+        &["Camera preview", "Server URL", &server.url()],
+    );
+
+    // Saved and read back as eframe does across restarts.
+    let mut storage = MemoryStorage::default();
+    eframe::App::save(harness.state_mut(), &mut storage);
+    let restored: Settings = eframe::get_value(&storage, STORAGE_KEY).expect("saved settings");
+    assert_eq!(&restored, harness.state().settings());
+
+    close(harness);
+    rt.block_on(server.shutdown());
+}
+
+#[test]
+fn an_unreachable_server_is_reported_and_retry_connects() {
+    let rt = runtime();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    drop(listener);
+    let url = format!("ws://{addr}/ws");
+    let launch = Launch {
+        no_bundled_server: true,
+        ..Launch::default()
+    };
+    let mut harness = open_app(&rt, settings(&url), launch);
+    until(&mut harness, "offline", |h| {
+        shows_part(h, "Offline, retrying in")
+    });
+    assert!(shows(&harness, "Retry now"));
+    assert!(
+        harness.state().model().toasts.is_empty(),
+        "a retrying connection is shown in the bar, not as a pile of notices"
+    );
+
+    // The server comes up on that address; "Retry now" connects without waiting.
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind(addr))
+        .expect("rebind");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = rt.spawn(confab_signaling::run(listener, Default::default(), async {
+        let _ = stopped.await;
+    }));
+    click(&mut harness, "Retry now");
+    until(&mut harness, "online", |h| shows_part(h, "Online as Alice"));
+
+    close(harness);
+    let _ = stop.send(());
+    let _ = rt.block_on(task);
+}
+
+#[test]
+fn a_local_server_url_nobody_answers_starts_the_bundled_server() {
+    let rt = runtime();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let url = format!("ws://127.0.0.1:{port}/ws");
+    let mut harness = open_app(&rt, settings(&url), Launch::default());
+    until(&mut harness, "online", |h| shows_part(h, "Online as Alice"));
+    assert!(shows_part(&harness, "Started the bundled signaling server"));
+
+    // Another peer finds Alice there.
+    let mut bob = rt.block_on(Peer::join_url(&url, "Bob", PeerSetup::quiet()));
+    rt.block_on(bob.sees("Alice"));
+    online(&mut harness, "Bob");
+
+    close(harness);
+    rt.block_on(bob.shutdown());
+}
