@@ -19,14 +19,23 @@ work=$(mktemp -d)
 export HOME="$work/home" XDG_RUNTIME_DIR="$work/run"
 mkdir -p "$HOME" "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
 display=:$((90 + RANDOM % 9))
-Xvfb "$display" -screen 0 1280x800x24 -nolisten tcp >"$work/xvfb.log" 2>&1 &
+Xvfb "$display" -screen 0 1200x760x24 -nolisten tcp >"$work/xvfb.log" 2>&1 &
 xvfb=$!
-trap 'kill $xvfb 2>/dev/null || true; rm -rf "$work"' EXIT
+# A real sound server with a virtual speaker whose monitor is the microphone
+# (../shared/TESTING.md): the app plays the bot's tone and hears it back.
+pulseaudio -n --daemonize=no --exit-idle-time=-1 -L module-native-protocol-unix \
+  -L "module-null-sink sink_name=vsink rate=48000 channels=2" \
+  -L "module-remap-source source_name=vmic master=vsink.monitor" >"$work/pulse.log" 2>&1 &
+pulse=$!
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+for _ in $(seq 100); do pactl info >/dev/null 2>&1 && break; sleep 0.1; done
+pactl set-default-sink vsink && pactl set-default-source vmic
 export DISPLAY=$display
-for _ in $(seq 100); do xdpyinfo >/dev/null 2>&1 && break; sleep 0.1; done 2>/dev/null || true
+for _ in $(seq 100); do [ -S "/tmp/.X11-unix/X${display#:}" ] && break; sleep 0.1; done
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-common=(demo --name Alice --server "ws://127.0.0.1:$port/ws" --test-pattern --call "Echo bot")
+server="ws://127.0.0.1:$port/ws"
+app_args=(--name Alice --server "$server" --test-pattern --call "Echo bot")
 
 # The app logs "connected" when the call is up; wait for that, not for a guess.
 wait_connected() {
@@ -37,9 +46,16 @@ wait_connected() {
   echo "the call did not connect; log:" >&2; cat "$work/app.log" >&2; return 1
 }
 
+# CPU ticks per thread name (threads of one name summed).
+threads() {
+  for task in /proc/"$1"/task/*; do
+    echo "$(tr ' ' '_' <"$task/comm") $(sed 's/.*) //' "$task/stat" | awk '{print $12+$13}')"
+  done | awk '{t[$1]+=$2} END {for (n in t) print n, t[n]}'
+}
+
 case "$mode" in
 screenshots)
-  RUST_LOG=confab_call=info "$confab" "${common[@]}" --chat "Hi! Is this thing on?" \
+  RUST_LOG=confab_call=info "$confab" demo "${app_args[@]}" --chat "Hi! Is this thing on?" \
     --chat "Video and sound look good here." --quit-after 20 >"$work/app.log" 2>&1 &
   app=$!
   wait_connected
@@ -52,12 +68,17 @@ screenshots)
   ;;
 measure)
   secs=${MEASURE_SECS:-30}
-  RUST_LOG=confab_call=info "$confab" "${common[@]}" --frame-stats "$work/frames.json" \
+  # The bot runs as its own process here, so that what is measured is the app alone
+  # (UI, renderer, engine, and the bundled server it starts).
+  "$confab" headless --server "$server" --name "Echo bot" --answer --echo-chat --calls 0 \
+    >"$work/bot.log" 2>&1 &
+  RUST_LOG=confab_call=info "$confab" "${app_args[@]}" --frame-stats "$work/frames.json" \
     --quit-after "$((secs + 5))" >"$work/app.log" 2>&1 &
   app=$!
   wait_connected
   sleep 3 # past the first keyframe and congestion control's first steps
   ticks0=$(awk '{print $14+$15}' "/proc/$app/stat")
+  threads "$app" >"$work/threads0"
   start=$(date +%s.%N)
   max_rss=0
   for _ in $(seq "$secs"); do
@@ -66,15 +87,22 @@ measure)
     sleep 1
   done
   ticks1=$(awk '{print $14+$15}' "/proc/$app/stat")
+  threads "$app" >"$work/threads1"
   end=$(date +%s.%N)
   hz=$(getconf CLK_TCK)
   wait "$app" || true
-  python3 - "$ticks0" "$ticks1" "$start" "$end" "$hz" "$max_rss" "$work/frames.json" <<'PY'
+  python3 - "$ticks0" "$ticks1" "$start" "$end" "$hz" "$max_rss" "$work/frames.json" \
+    "$work/threads0" "$work/threads1" <<'PY'
 import json, sys
-t0, t1, s0, s1, hz, rss, frames = sys.argv[1:]
+t0, t1, s0, s1, hz, rss, frames, th0, th1 = sys.argv[1:]
 cpu = (int(t1) - int(t0)) / int(hz) / (float(s1) - float(s0)) * 100
 stats = json.load(open(frames))
-print(f"app (UI + engine + in-process server + echo bot): {cpu:.1f}% of one core, peak RSS {int(rss)/1024:.0f} MB")
+print(f"app (UI, renderer, engine, bundled server): {cpu:.1f}% of one core, peak RSS {int(rss)/1024:.0f} MB")
+def load(path):
+    return dict((name, int(ticks)) for name, ticks in (line.split() for line in open(path)))
+before, after = load(th0), load(th1)
+busy = sorted(((after[n] - before.get(n, 0)) / int(hz) / (float(s1) - float(s0)) * 100, n) for n in after)
+print("by thread:", ", ".join(f"{name} {pct:.1f}%" for pct, name in reversed(busy) if pct >= 0.5))
 print(f"UI frames: {stats['frames']}, CPU per frame p50 {stats['p50_ms']:.2f} ms, p95 {stats['p95_ms']:.2f} ms, max {stats['max_ms']:.2f} ms")
 PY
   ;;

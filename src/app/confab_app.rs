@@ -76,8 +76,7 @@ impl ConfabApp {
         settings: Settings,
         launch: Launch,
     ) -> ConfabApp {
-        let repaint = ctx.clone();
-        let wake: Wake = std::sync::Arc::new(move || repaint.request_repaint());
+        let wake = paced_wake(ctx.clone());
         let mut model = Model::new();
         model.set_chat_open(settings.chat_open);
         let mut app = ConfabApp {
@@ -534,6 +533,31 @@ impl ConfabApp {
         }
         self.server_stop.cancel();
     }
+}
+
+/// Other threads wake the UI at most this often. Two 30 fps streams (the peer and the
+/// self-view) then cost 30 repaints a second instead of up to 60; events wait at most
+/// this long too.
+const MIN_REPAINT_INTERVAL: Duration = Duration::from_millis(33);
+
+/// A wake callback that asks for a repaint no sooner than [`MIN_REPAINT_INTERVAL`]
+/// after the previous one it asked for. Lock-free: frame threads call it.
+fn paced_wake(ctx: egui::Context) -> Wake {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let epoch = Instant::now();
+    let last_ms = AtomicU64::new(0);
+    let interval_ms = MIN_REPAINT_INTERVAL.as_millis() as u64;
+    std::sync::Arc::new(move || {
+        let now_ms = epoch.elapsed().as_millis() as u64;
+        let due_ms = last_ms.load(Ordering::Relaxed) + interval_ms;
+        if now_ms >= due_ms {
+            last_ms.store(now_ms, Ordering::Relaxed);
+            ctx.request_repaint();
+        } else {
+            // egui keeps the earliest request: a burst of wakes is one repaint.
+            ctx.request_repaint_after(Duration::from_millis(due_ms - now_ms));
+        }
+    })
 }
 
 impl eframe::App for ConfabApp {
