@@ -23,6 +23,7 @@ use tokio::runtime::Runtime;
 const WINDOW: egui::Vec2 = vec2(1200.0, 760.0);
 
 fn runtime() -> Runtime {
+    // RUST_LOG=confab_call=debug shows the engines' side of a failing test.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
@@ -126,6 +127,47 @@ fn close(mut harness: Harness<'_, ConfabApp>) {
     harness.state_mut().shutdown(Duration::from_secs(2));
 }
 
+/// Alice's app and Bob's engine, both online on a real server.
+struct Scene {
+    rt: Runtime,
+    server: Server,
+    bob: Peer,
+    harness: Harness<'static, ConfabApp>,
+}
+
+impl Scene {
+    fn start() -> Scene {
+        let rt = runtime();
+        let server = rt.block_on(Server::start());
+        let bob = rt.block_on(Peer::join(&server, "Bob", PeerSetup::quiet()));
+        let mut harness = open_app(&rt, settings(&server.url()), Launch::default());
+        until(&mut harness, "online", |h| shows_part(h, "Online as Alice"));
+        Scene {
+            rt,
+            server,
+            bob,
+            harness,
+        }
+    }
+
+    /// Bob calls Alice; returns once the app rings.
+    fn bob_calls(&mut self) {
+        let alice = self.rt.block_on(self.bob.sees("Alice"));
+        self.bob.send(Command::Call { peer: alice });
+        until(&mut self.harness, "the incoming dialog", |h| {
+            shows(h, "Bob is calling")
+        });
+    }
+
+    fn finish(self) {
+        close(self.harness);
+        self.rt.block_on(async {
+            self.bob.shutdown().await;
+            self.server.shutdown().await;
+        });
+    }
+}
+
 #[test]
 fn joining_lists_peers_with_a_filter_and_busy_badges() {
     let rt = runtime();
@@ -167,76 +209,65 @@ fn joining_lists_peers_with_a_filter_and_busy_badges() {
 
 #[test]
 fn calling_shows_who_is_called_and_the_outcome() {
-    let rt = runtime();
-    let server = rt.block_on(Server::start());
-    let mut bob = rt.block_on(Peer::join(&server, "Bob", PeerSetup::quiet()));
-    let mut harness = open_app(&rt, settings(&server.url()), Launch::default());
-    online(&mut harness, "Bob");
+    let mut scene = Scene::start();
+    let Scene {
+        rt, bob, harness, ..
+    } = &mut scene;
+    online(harness, "Bob");
 
     // Cancelled by us.
-    click(&mut harness, "📞 Call Bob");
-    until(&mut harness, "the outgoing dialog", |h| {
-        shows(h, "Calling Bob…")
-    });
+    click(harness, "📞 Call Bob");
+    until(harness, "the outgoing dialog", |h| shows(h, "Calling Bob…"));
     assert_eq!(rt.block_on(bob.incoming()), "Alice");
-    click(&mut harness, "Cancel");
+    click(harness, "Cancel");
     let end = rt.block_on(bob.ended());
     assert_eq!(end.reason, HangupReason::Cancelled);
-    until(&mut harness, "the cancel notice", |h| {
+    until(harness, "the cancel notice", |h| {
         shows(h, "You cancelled the call to Bob")
     });
 
     // Declined by Bob: the reason is shown.
-    online(&mut harness, "Bob");
-    click(&mut harness, "📞 Call Bob");
+    online(harness, "Bob");
+    click(harness, "📞 Call Bob");
     rt.block_on(bob.incoming());
     bob.send(Command::Decline);
-    until(&mut harness, "the decline notice", |h| {
+    until(harness, "the decline notice", |h| {
         shows(h, "Bob declined the call")
     });
-    assert!(!shows(&harness, "Calling Bob…"), "the dialog closed");
+    assert!(!shows(harness, "Calling Bob…"), "the dialog closed");
 
-    close(harness);
-    rt.block_on(async {
-        bob.shutdown().await;
-        server.shutdown().await;
-    });
+    scene.finish();
 }
 
 #[test]
 fn an_incoming_call_accepted_shows_video_and_chat_goes_both_ways() {
-    let rt = runtime();
-    let server = rt.block_on(Server::start());
-    let mut bob = rt.block_on(Peer::join(&server, "Bob", PeerSetup::quiet()));
-    let mut harness = open_app(&rt, settings(&server.url()), Launch::default());
-    until(&mut harness, "online", |h| shows_part(h, "Online as Alice"));
-
-    let alice = rt.block_on(bob.sees("Alice"));
-    bob.send(Command::Call { peer: alice });
-    until(&mut harness, "the incoming dialog", |h| {
-        shows(h, "Bob is calling")
-    });
-    snapshot(&mut harness, "incoming_call", &[&server.url()]);
-    click(&mut harness, "Accept");
+    let mut scene = Scene::start();
+    scene.bob_calls();
+    let url = scene.server.url();
+    let Scene {
+        rt, bob, harness, ..
+    } = &mut scene;
+    snapshot(harness, "incoming_call", &[&url]);
+    click(harness, "Accept");
     rt.block_on(bob.connected());
-    until(&mut harness, "Bob's video", |h| shows(h, "Video of Bob"));
-    until(&mut harness, "the self-view", |h| shows(h, "Your video"));
+    until(harness, "Bob's video", |h| shows(h, "Video of Bob"));
+    until(harness, "the self-view", |h| shows(h, "Your video"));
 
     // Chat: Enter sends, the tick turns to delivered on the ack; Bob's reply shows.
-    until(&mut harness, "the chat box", |h| {
+    until(harness, "the chat box", |h| {
         h.query_by_label("Message")
             .is_some_and(|n| !n.accesskit_node().is_disabled())
     });
-    type_into(&mut harness, "Message", "hello Bob");
+    type_into(harness, "Message", "hello Bob");
     harness.key_press(Key::Enter);
     harness.run_steps(2);
     let got = rt.block_on(bob.chat(|c| matches!(c, ChatEvent::Received { .. })));
     assert!(matches!(got, ChatEvent::Received { text, .. } if text == "hello Bob"));
-    until(&mut harness, "the delivered tick", |h| {
+    until(harness, "the delivered tick", |h| {
         shows_part(h, "✔✔ delivered")
     });
     bob.send(Command::SendChat("hi Alice".into()));
-    until(&mut harness, "Bob's message", |h| shows(h, "hi Alice"));
+    until(harness, "Bob's message", |h| shows(h, "hi Alice"));
     assert_eq!(harness.state().model().chat.len(), 2);
 
     let masks = [
@@ -245,56 +276,42 @@ fn an_incoming_call_accepted_shows_video_and_chat_goes_both_ways() {
         "Bob  ·",
         "You ·",
         "Bob ·",
-        &server.url(),
+        &url,
     ];
-    snapshot(&mut harness, "in_call", &masks);
+    snapshot(harness, "in_call", &masks);
 
     // Ctrl+D mutes (the engine's switch, the button's label), Ctrl+Shift+H hangs up.
     harness.key_press_modifiers(Modifiers::COMMAND, Key::D);
-    until(&mut harness, "muted", |h| shows(h, "🔇 Unmute"));
+    until(harness, "muted", |h| shows(h, "🔇 Unmute"));
     let muted = harness.state().engine().is_some_and(|e| e.input.is_muted());
     assert!(muted, "the engine mutes the microphone");
     harness.key_press_modifiers(Modifiers::COMMAND | Modifiers::SHIFT, Key::H);
     harness.run_steps(2);
     let end = rt.block_on(bob.ended());
     assert_eq!((end.reason, end.by_peer), (HangupReason::Ended, true));
-    until(&mut harness, "the call view closes", |h| {
+    until(harness, "the call view closes", |h| {
         matches!(h.state().model().call, CallState::Ended(_)) && !shows(h, "Video of Bob")
     });
 
-    close(harness);
-    rt.block_on(async {
-        bob.shutdown().await;
-        server.shutdown().await;
-    });
+    scene.finish();
 }
 
 #[test]
 fn an_incoming_call_declined_tells_the_caller() {
-    let rt = runtime();
-    let server = rt.block_on(Server::start());
-    let mut bob = rt.block_on(Peer::join(&server, "Bob", PeerSetup::quiet()));
-    let mut harness = open_app(&rt, settings(&server.url()), Launch::default());
-    until(&mut harness, "online", |h| shows_part(h, "Online as Alice"));
-
-    let alice = rt.block_on(bob.sees("Alice"));
-    bob.send(Command::Call { peer: alice });
-    until(&mut harness, "the incoming dialog", |h| {
-        shows(h, "Bob is calling")
-    });
-    click(&mut harness, "Decline");
+    let mut scene = Scene::start();
+    scene.bob_calls();
+    let Scene {
+        rt, bob, harness, ..
+    } = &mut scene;
+    click(harness, "Decline");
     let end = rt.block_on(bob.ended());
     assert_eq!((end.reason, end.by_peer), (HangupReason::Declined, true));
-    until(&mut harness, "the dialog closes", |h| {
+    until(harness, "the dialog closes", |h| {
         !shows(h, "Bob is calling")
     });
-    assert!(shows(&harness, "You declined Bob's call"));
+    assert!(shows(harness, "You declined Bob's call"));
 
-    close(harness);
-    rt.block_on(async {
-        bob.shutdown().await;
-        server.shutdown().await;
-    });
+    scene.finish();
 }
 
 /// eframe's storage, in memory.
