@@ -280,6 +280,14 @@ fn an_incoming_call_accepted_shows_video_and_chat_goes_both_ways() {
     ];
     snapshot(harness, "in_call", &masks);
 
+    // With the pane closed, a new message shows as a count on the Chat button.
+    click(harness, "Hide");
+    bob.send(Command::SendChat("are you there?".into()));
+    until(harness, "the unread count", |h| shows(h, "💬 Chat (1 new)"));
+    click(harness, "💬 Chat (1 new)");
+    until(harness, "the message", |h| shows(h, "are you there?"));
+    assert_eq!(harness.state().model().unread, 0);
+
     // Ctrl+D mutes (the engine's switch, the button's label), Ctrl+Shift+H hangs up.
     harness.key_press_modifiers(Modifiers::COMMAND, Key::D);
     until(harness, "muted", |h| shows(h, "🔇 Unmute"));

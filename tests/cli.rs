@@ -28,6 +28,53 @@ fn help_lists_the_server() {
 }
 
 #[test]
+fn help_lists_every_command() {
+    let out = confab().arg("--help").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    for command in [
+        "demo",
+        "devices",
+        "server",
+        "headless",
+        "--profile",
+        "--name",
+    ] {
+        assert!(text.contains(command), "{command} missing from:\n{text}");
+    }
+}
+
+#[test]
+fn devices_lists_what_there_is_and_says_none_for_the_rest() {
+    // This machine has no camera: the list says so and the command still succeeds.
+    let out = confab().arg("devices").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    let cameras = text.find("Cameras:").expect("a camera section");
+    let microphones = text.find("Microphones:").expect("a microphone section");
+    assert!(
+        text.find("Speakers:").is_some_and(|at| at > microphones),
+        "{text}"
+    );
+    assert!(text[cameras..microphones].contains("(none)"), "{text}");
+}
+
+#[test]
+fn the_window_without_a_display_is_a_clear_error() {
+    let out = confab()
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("no display"), "{text}");
+    assert!(
+        text.contains("confab server"),
+        "says what to run instead: {text}"
+    );
+}
+
+#[test]
 fn bad_flags_are_clear_errors() {
     for (args, expected) in [
         (
