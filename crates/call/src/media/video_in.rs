@@ -61,7 +61,8 @@ pub(crate) struct VideoReceiver {
     reader: tokio::task::JoinHandle<()>,
     /// To tell the decoder to stop: the reader's own sender lives on until the runtime
     /// gets round to dropping the aborted task, which it cannot do while every worker
-    /// is busy dropping receivers (two calls ending at once on a two-worker runtime).
+    /// is inside a receiver's drop (two calls ending at once on two workers, or any call
+    /// on one).
     units: std_mpsc::SyncSender<DecodeInput>,
 }
 
