@@ -288,11 +288,27 @@ fn an_incoming_call_accepted_shows_video_and_chat_goes_both_ways() {
     until(harness, "the message", |h| shows(h, "are you there?"));
     assert_eq!(harness.state().model().unread, 0);
 
+    // Ctrl+Shift+S shows the stats overlay; F11 goes fullscreen without the side panes.
+    harness.key_press_modifiers(Modifiers::COMMAND | Modifiers::SHIFT, Key::S);
+    until(harness, "the stats overlay", |h| {
+        shows_part(h, "Call stats: Sending 640x480") && shows_part(h, "Receiving 640x480")
+    });
+    harness.key_press(Key::F11);
+    until(harness, "fullscreen", |h| shows(h, "Leave fullscreen"));
+    assert!(
+        !shows(harness, "People") && !shows(harness, "Chat"),
+        "side panes hidden"
+    );
+    click(harness, "Leave fullscreen");
+    until(harness, "the side panes", |h| shows(h, "People"));
+
     // Ctrl+D mutes (the engine's switch, the button's label), Ctrl+Shift+H hangs up.
     harness.key_press_modifiers(Modifiers::COMMAND, Key::D);
-    until(harness, "muted", |h| shows(h, "🔇 Unmute"));
-    let muted = harness.state().engine().is_some_and(|e| e.input.is_muted());
-    assert!(muted, "the engine mutes the microphone");
+    until(harness, "the Unmute button", |h| shows(h, "🔇 Unmute"));
+    // The command reaches the engine's task a moment later.
+    until(harness, "the engine mutes the microphone", |h| {
+        h.state().engine().is_some_and(|e| e.input.is_muted())
+    });
     harness.key_press_modifiers(Modifiers::COMMAND | Modifiers::SHIFT, Key::H);
     harness.run_steps(2);
     let end = rt.block_on(bob.ended());

@@ -291,6 +291,18 @@ fn stats_overlay(ui: &mut egui::Ui, stats: &CallStats, video_rect: Rect) {
     ui.painter()
         .rect_filled(backdrop, 4.0, Color32::from_black_alpha(170));
     ui.painter().galley(pos, galley, Color32::WHITE);
+    ui.interact(
+        backdrop,
+        ui.scope_id().with("call-stats"),
+        egui::Sense::hover(),
+    )
+    .widget_info(|| {
+        egui::WidgetInfo::labeled(
+            egui::Role::Label,
+            true,
+            format!("Call stats: {}", lines.join(", ")),
+        )
+    });
 }
 
 fn kbps(bps: u64) -> String {
