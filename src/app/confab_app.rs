@@ -208,14 +208,11 @@ impl ConfabApp {
     }
 
     fn take_events(&mut self, now: Instant) {
-        let Some(running) = &mut self.running else {
-            return;
-        };
-        let mut events = Vec::new();
-        while let Ok(event) = running.events.try_recv() {
-            events.push(event);
-        }
-        for event in events {
+        while let Some(event) = self
+            .running
+            .as_mut()
+            .and_then(|running| running.events.try_recv().ok())
+        {
             if let EngineEvent::Call(state) = &event {
                 self.call_changed(state);
             }
@@ -296,17 +293,17 @@ impl ConfabApp {
     fn update_preview(&mut self, ctx: &egui::Context) {
         let wanted = self.ui.settings_open && !self.model.busy();
         self.devices.set_active(self.ui.settings_open);
-        if !wanted {
+        let settings = self.ui.settings_draft.as_ref().unwrap_or(&self.settings);
+        let current = self.preview.as_ref().is_some_and(|p| p.matches(settings));
+        if !wanted || !current {
             self.preview = None;
             self.preview_texture.clear();
             self.preview_problem = None;
+        }
+        if !wanted {
             return;
         }
-        let settings = self.ui.settings_draft.as_ref().unwrap_or(&self.settings);
-        if !self.preview.as_ref().is_some_and(|p| p.matches(settings)) {
-            self.preview = None;
-            self.preview_texture.clear();
-            self.preview_problem = None;
+        if self.preview.is_none() {
             self.preview = Some(Preview::start(settings, self.wake.clone()));
         }
         if let Some(preview) = &self.preview {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::time::Duration;
 
+use confab_call::Wake;
 use confab_media::audio::{AudioSink, FRAME_SAMPLES, SAMPLE_RATE, SpeakerSink};
 use confab_media::slot::LatestSlot;
 
@@ -38,7 +39,7 @@ pub struct SoundPlayer {
 
 impl SoundPlayer {
     /// Starts the `sound` thread; `wake` is called when a problem is published.
-    pub fn start(wake: Arc<dyn Fn() + Send + Sync>) -> SoundPlayer {
+    pub fn start(wake: Wake) -> SoundPlayer {
         let (requests, rx) = mpsc::channel();
         let problems = Arc::new(LatestSlot::new());
         let thread_problems = problems.clone();

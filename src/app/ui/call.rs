@@ -82,31 +82,19 @@ pub fn call_ui(
     if let Some(duration) = model.call_duration(now) {
         title.push_str(&format!("  ·  {}", format_duration(duration)));
     }
-    let title_pos = video_rect.left_top() + vec2(12.0, 10.0);
-    let title_color = if media.peer_speaking {
-        SPEAKING
+    let (title, title_color) = if media.peer_speaking {
+        (format!("🔊 {title} (speaking)"), SPEAKING)
     } else {
-        Color32::WHITE
+        (title, Color32::WHITE)
     };
-    let title = if media.peer_speaking {
-        format!("🔊 {title} (speaking)")
-    } else {
-        title
-    };
-    let galley =
-        ui.painter()
-            .layout_no_wrap(title.clone(), egui::FontId::proportional(16.0), title_color);
-    let backdrop = Rect::from_min_size(title_pos, galley.size()).expand(6.0);
-    ui.painter()
-        .rect_filled(backdrop, 4.0, Color32::from_black_alpha(150));
-    ui.painter().galley(title_pos, galley, title_color);
-    // Painted text has no widget: give screen readers (and tests) the title.
-    ui.interact(
-        backdrop,
-        ui.scope_id().with("call-title"),
-        egui::Sense::hover(),
-    )
-    .widget_info(|| egui::WidgetInfo::labeled(egui::Role::Label, true, &title));
+    overlay_text(
+        ui,
+        "call-title",
+        video_rect.left_top() + vec2(12.0, 10.0),
+        Align2::LEFT_TOP,
+        (&title, egui::FontId::proportional(16.0), title_color),
+        title.clone(),
+    );
 
     if state.show_stats
         && let Some(stats) = &model.stats
@@ -282,27 +270,38 @@ fn stats_overlay(ui: &mut egui::Ui, stats: &CallStats, video_rect: Rect) {
         stats.local_candidate.as_deref().unwrap_or("?"),
         stats.remote_candidate.as_deref().unwrap_or("?")
     ));
-    let text = lines.join("\n");
-    let galley =
-        ui.painter()
-            .layout_no_wrap(text, egui::FontId::monospace(12.0), Color32::from_gray(230));
-    let pos: Pos2 = video_rect.right_top() + vec2(-galley.size().x - 16.0, 10.0);
-    let backdrop = Rect::from_min_size(pos, galley.size()).expand(6.0);
+    overlay_text(
+        ui,
+        "call-stats",
+        video_rect.right_top() + vec2(-16.0, 10.0),
+        Align2::RIGHT_TOP,
+        (
+            &lines.join("\n"),
+            egui::FontId::monospace(12.0),
+            Color32::from_gray(230),
+        ),
+        format!("Call stats: {}", lines.join(", ")),
+    );
+}
+
+/// Text painted over the video on a dark backdrop, placed by `align` at `anchor`. Painted
+/// text is no widget, so it gets an accessible `label` (for screen readers and tests).
+fn overlay_text(
+    ui: &mut egui::Ui,
+    id_salt: &str,
+    anchor: Pos2,
+    align: Align2,
+    (text, font, color): (&str, egui::FontId, Color32),
+    label: String,
+) {
+    let galley = ui.painter().layout_no_wrap(text.to_owned(), font, color);
+    let at = align.anchor_size(anchor, galley.size());
+    let backdrop = at.expand(6.0);
     ui.painter()
-        .rect_filled(backdrop, 4.0, Color32::from_black_alpha(170));
-    ui.painter().galley(pos, galley, Color32::WHITE);
-    ui.interact(
-        backdrop,
-        ui.scope_id().with("call-stats"),
-        egui::Sense::hover(),
-    )
-    .widget_info(|| {
-        egui::WidgetInfo::labeled(
-            egui::Role::Label,
-            true,
-            format!("Call stats: {}", lines.join(", ")),
-        )
-    });
+        .rect_filled(backdrop, 4.0, Color32::from_black_alpha(160));
+    ui.painter().galley(at.min, galley, color);
+    ui.interact(backdrop, ui.scope_id().with(id_salt), egui::Sense::hover())
+        .widget_info(|| egui::WidgetInfo::labeled(egui::Role::Label, true, &label));
 }
 
 fn kbps(bps: u64) -> String {

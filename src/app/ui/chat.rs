@@ -9,7 +9,7 @@ use egui::{Align, Color32, Key, Layout, Modifiers, RichText};
 use super::{UiAction, UiState};
 use crate::app::model::{ChatLine, Delivery, Model};
 
-pub const CHAT_INPUT_ID: &str = "chat-input";
+const CHAT_INPUT_ID: &str = "chat-input";
 
 pub fn chat_ui(ui: &mut egui::Ui, model: &Model, state: &mut UiState, actions: &mut Vec<UiAction>) {
     ui.horizontal(|ui| {
