@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use confab_call::netsim::SimulatedLink;
 use confab_call::{
     AudioInput, AudioOutput, CallEnd, CallState, ChatEvent, Command, Engine, EngineConfig,
     EngineEvent, NetworkConfig, ServerStatus, SignalingConfig, Timeouts, VideoInput,
@@ -68,6 +69,8 @@ pub struct PeerSetup {
     pub record_audio: Option<PathBuf>,
     pub render_video: bool,
     pub timeouts: Timeouts,
+    /// Everything this peer sends goes through this simulated link.
+    pub link: Option<SimulatedLink>,
 }
 
 impl Default for PeerSetup {
@@ -79,6 +82,7 @@ impl Default for PeerSetup {
             record_audio: None,
             render_video: true,
             timeouts: Timeouts::default(),
+            link: None,
         }
     }
 }
@@ -125,6 +129,7 @@ impl Peer {
             },
             network: NetworkConfig {
                 udp_addrs: vec!["127.0.0.1:0".into()],
+                simulated_link: setup.link,
                 ..NetworkConfig::default()
             },
             video_input: setup.video,

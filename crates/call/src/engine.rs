@@ -562,6 +562,7 @@ impl Driver {
             remote_level: self.remote_audio.clone(),
             ..Counters::default()
         });
+        let session_counters = counters.clone();
         self.call = Some(ActiveCall {
             session: None,
             peer_events,
@@ -574,7 +575,8 @@ impl Driver {
         // The camera comes on with the call (the callee's only once accepted), for the
         // self-view while it connects.
         self.restart_camera();
-        let (session, sdp) = Session::start(role, &network, remote_offer, peer_tx).await?;
+        let (session, sdp) =
+            Session::start(role, &network, remote_offer, peer_tx, session_counters).await?;
         let message = match role {
             Role::Caller => ClientMessage::Offer {
                 to: peer,

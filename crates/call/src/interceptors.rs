@@ -6,31 +6,45 @@
 //! engine feeds to the encoder. (webrtc-rs's default set would add a second TWCC receiver and
 //! simulcast header extensions we do not use.) Plus two small hooks of our own:
 //!
-//! - Incoming PLI and FIR are marked for delivery to the application, so the encoder learns
-//!   a keyframe was asked for.
+//! - Incoming PLI and FIR raise the encoder's keyframe flag right here. (webrtc-rs 0.21
+//!   routes them to a track by SSRC and, once the peer's video arrives on the same
+//!   transceiver, hands them to our *receiving* track instead of the sending one: the
+//!   encoder saw only the first request of a call, and after any loss the video froze.)
 //! - The pacer runs at [`PACING_FACTOR`] times the estimate, as libwebrtc's does. Pacing at
 //!   exactly the estimate queues every frame larger than average (a keyframe, or an encoder
 //!   that overshoots), and the queue becomes seconds of video latency.
 
 use std::collections::VecDeque;
-use std::time::Instant;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
-use rtc::interceptor::{Attribute, Gcc, Interceptor, Packet, StreamInfo, TaggedPacket};
-use rtc::peer_connection::configuration::interceptor_registry::{
-    configure_nack, configure_rtcp_reports,
+use rtc::interceptor::{
+    Attribute, Gcc, Interceptor, NackGeneratorBuilder, NackResponderBuilder, Packet, StreamInfo,
+    TaggedPacket,
 };
+use rtc::peer_connection::configuration::interceptor_registry::configure_rtcp_reports;
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtp_transceiver::rtp_sender::{RTCPFeedback, RtpCodecKind, TYPE_RTCP_FB_NACK};
 use rtc::sansio::Protocol;
 use webrtc::peer_connection::{
     CongestionFeedback, MediaEngine, Registry, Slot, configure_congestion_control,
 };
 
 use crate::CallError;
+use crate::media::Counters;
 
 /// Congestion control bounds, bits per second.
 pub(crate) const START_BITRATE_BPS: f64 = 600_000.0;
 pub(crate) const MIN_BITRATE_BPS: f64 = 100_000.0;
+
+/// A missing video packet is asked for again this often, up to this many times. webrtc-rs's
+/// default (every 100 ms, without limit) asks only once before our depacketizer gives up
+/// on the gap ([`crate::h264_rtp::REORDER_WAIT`], 100 ms), so a lost packet cost a frame
+/// and a keyframe request even though its retransmission was on its way.
+const NACK_INTERVAL: Duration = Duration::from_millis(50);
+const NACKS_PER_PACKET: u16 = 2;
 
 /// The pacer releases packets this much faster than the congestion controller's estimate.
 pub(crate) const PACING_FACTOR: f64 = 2.5;
@@ -47,6 +61,7 @@ const KEYFRAME_REQUESTS_SLOT: usize = 14_000;
 pub(crate) fn registry(
     engine: &mut MediaEngine,
     max_bitrate_bps: u32,
+    counters: Arc<Counters>,
 ) -> Result<Registry, CallError> {
     let gcc = Gcc::new(
         START_BITRATE_BPS,
@@ -69,18 +84,37 @@ pub(crate) fn registry(
         )
         .with(
             Slot::from(KEYFRAME_REQUESTS_SLOT),
-            Hook::new(Action::ForwardKeyframeRequests),
+            Hook::new(Action::RaiseKeyframeRequests(counters)),
         ))
 }
 
-#[derive(Debug, Clone, Copy)]
+/// Retransmission of lost video packets (RFC 4585 NACK), with our timing.
+fn configure_nack(registry: Registry, engine: &mut MediaEngine) -> Registry {
+    for parameter in ["", "pli"] {
+        let feedback = RTCPFeedback {
+            typ: TYPE_RTCP_FB_NACK.to_owned(),
+            parameter: parameter.to_owned(),
+        };
+        engine.register_feedback(feedback, RtpCodecKind::Video);
+    }
+    registry
+        .with(Slot::NackResponder, NackResponderBuilder::new().build())
+        .with(
+            Slot::NackGenerator,
+            NackGeneratorBuilder::new()
+                .with_interval(NACK_INTERVAL)
+                .with_max_nacks_per_packet(NACKS_PER_PACKET)
+                .build(),
+        )
+}
+
+#[derive(Debug)]
 enum Action {
     /// Multiplies the congestion controller's estimate riding on incoming packets.
     ScaleEstimate(f64),
-    /// Marks incoming PLI and FIR for delivery to the application (`TrackLocal::poll`).
-    /// Everything else passes through unchanged: the congestion controller's estimate
-    /// travels on TWCC feedback and must not be dropped.
-    ForwardKeyframeRequests,
+    /// Incoming PLI and FIR raise `Counters::keyframe_wanted` for the encoder. Every packet
+    /// passes through unchanged.
+    RaiseKeyframeRequests(Arc<Counters>),
 }
 
 /// An interceptor that does one [`Action`] to incoming packets and passes outgoing ones.
@@ -112,25 +146,20 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for Hook {
     type Time = Instant;
 
     fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
-        match self.action {
+        match &self.action {
             Action::ScaleEstimate(factor) => {
                 for attribute in &mut msg.message.attributes {
                     if let Attribute::TargetBitrateChanged { bits_per_second } = attribute {
-                        *bits_per_second *= factor;
+                        *bits_per_second *= *factor;
                     }
                 }
             }
-            Action::ForwardKeyframeRequests => {
+            Action::RaiseKeyframeRequests(counters) => {
                 if let Packet::Rtcp(packets) = &msg.message.packet
                     && packets.iter().any(|p| is_keyframe_request(p.as_ref()))
                 {
-                    let requests = packets
-                        .iter()
-                        .filter(|p| is_keyframe_request(p.as_ref()))
-                        .cloned()
-                        .collect();
-                    msg.message.packet = Packet::Rtcp(requests);
-                    msg.message.add(Attribute::DeliverToApplication);
+                    Counters::add(&counters.keyframe_requests_received, 1);
+                    counters.keyframe_wanted.store(true, Ordering::Relaxed);
                 }
             }
         }

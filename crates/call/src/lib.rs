@@ -12,6 +12,7 @@
 //! - `media`: the threads that capture, encode, send, receive, decode and play.
 //! - [`h264_rtp`]: a depacketizer that survives loss and hostile payloads.
 //! - [`stats`]: per-second snapshots and end-of-call summaries.
+//! - [`netsim`]: a simulated lossy, slow or broken network link, for testing.
 
 pub mod engine;
 mod error;
@@ -19,6 +20,7 @@ pub mod h264_rtp;
 mod interceptors;
 pub mod machine;
 mod media;
+pub mod netsim;
 mod peer;
 mod session;
 pub mod signaling;

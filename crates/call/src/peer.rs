@@ -21,6 +21,8 @@ use webrtc::peer_connection::{
 };
 
 use crate::CallError;
+use crate::media::Counters;
+use crate::netsim::SimulatedLink;
 
 /// H.264 payload types and profiles we register, preferred first.
 pub(crate) const H264_PROFILES: [(u8, &str); 2] = [(125, "42e01f"), (102, "42001f")];
@@ -151,6 +153,8 @@ pub struct NetworkConfig {
     pub udp_addrs: Vec<String>,
     /// Ceiling for the congestion controller, bits per second.
     pub max_bitrate_bps: u32,
+    /// Send through a simulated network link instead of straight to the socket (tests).
+    pub simulated_link: Option<SimulatedLink>,
 }
 
 impl Default for NetworkConfig {
@@ -161,6 +165,7 @@ impl Default for NetworkConfig {
             // Loopback too, so two Confabs on one machine can call each other offline.
             udp_addrs: vec!["0.0.0.0:0".into(), "127.0.0.1:0".into()],
             max_bitrate_bps: 2_500_000,
+            simulated_link: None,
         }
     }
 }
@@ -181,9 +186,10 @@ fn rtc_ice_servers(servers: &[IceServer]) -> Vec<RTCIceServer> {
 pub(crate) async fn build(
     network: &NetworkConfig,
     events: mpsc::UnboundedSender<PeerEvent>,
+    counters: Arc<Counters>,
 ) -> Result<Arc<dyn PeerConnection>, CallError> {
     let mut engine = media_engine()?;
-    let registry = crate::interceptors::registry(&mut engine, network.max_bitrate_bps)?;
+    let registry = crate::interceptors::registry(&mut engine, network.max_bitrate_bps, counters)?;
     let mut configuration =
         RTCConfigurationBuilder::new().with_ice_servers(rtc_ice_servers(&network.ice_servers));
     if network.relay_only {
@@ -197,7 +203,11 @@ pub(crate) async fn build(
         )
         .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), Some(ICE_CHECKS_PER_PAIR))
         .build();
-    let pc = PeerConnectionBuilder::new()
+    let mut builder = PeerConnectionBuilder::new();
+    if let Some(link) = &network.simulated_link {
+        builder = builder.with_runtime(link.runtime());
+    }
+    let pc = builder
         .with_configuration(configuration.build())
         .with_media_engine(engine)
         .with_interceptor_registry(registry)

@@ -93,8 +93,9 @@ impl Session {
         network: &NetworkConfig,
         remote_offer: Option<String>,
         events: mpsc::UnboundedSender<PeerEvent>,
+        counters: Arc<Counters>,
     ) -> Result<(Session, String), CallError> {
-        let pc = peer::build(network, events.clone()).await?;
+        let pc = peer::build(network, events.clone(), counters).await?;
         match Session::negotiate(pc.clone(), role, remote_offer, events).await {
             Ok(started) => Ok(started),
             Err(err) => {

@@ -11,7 +11,7 @@ mod video_in;
 mod video_out;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -123,6 +123,9 @@ pub(crate) struct Counters {
     pub video_keyframes_sent: AtomicU64,
     pub video_size_out: AtomicU64,
     pub keyframe_requests_received: AtomicU64,
+    /// Raised by the interceptor chain when the peer asks for a keyframe (PLI/FIR), taken
+    /// by the encoder.
+    pub keyframe_wanted: AtomicBool,
     pub video_frames_received: AtomicU64,
     pub video_frames_decoded: AtomicU64,
     pub video_decode_errors: AtomicU64,

@@ -2,23 +2,20 @@
 //!
 //! The engine owns the capture (the camera) and hands the encoder a slot to read from, so
 //! turning the camera off is dropping the capture: its slot closes and the encoder idles.
-//! Keyframe requests (PLI/FIR) arrive on the track and reach the encoder through an atomic;
-//! so does the congestion controller's target bitrate.
+//! Keyframe requests (PLI/FIR) reach the encoder through an atomic the interceptor chain
+//! raises (`Counters::keyframe_wanted`); so does the congestion controller's target bitrate.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use confab_media::video::{FrameSlot, H264Encoder, H264EncoderConfig};
-use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
-use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use tokio::sync::mpsc;
 use tracing::warn;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
-use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 
 use super::{Counters, Encoded, next_source, write_samples};
 
@@ -29,7 +26,6 @@ const ENCODED_QUEUE: usize = 4;
 /// What the encoder thread is told.
 #[derive(Default)]
 struct Control {
-    keyframe_wanted: AtomicBool,
     target_bitrate_bps: AtomicU32,
 }
 
@@ -68,13 +64,12 @@ impl VideoSender {
                     crate::CallError::WebRtc(format!("cannot start the encoder thread: {err}"))
                 })?
         };
-        let writer = tokio::spawn(write_samples(track.clone(), payload_type, encoded_rx));
-        let watcher = tokio::spawn(watch_keyframe_requests(track, control.clone(), counters));
+        let writer = tokio::spawn(write_samples(track, payload_type, encoded_rx));
         Ok(VideoSender {
             sources: Some(sources),
             control,
             thread: Some(thread),
-            tasks: vec![writer, watcher],
+            tasks: vec![writer],
         })
     }
 
@@ -107,6 +102,9 @@ impl Drop for VideoSender {
     }
 }
 
+/// Keyframes asked for by the peer are at least this far apart.
+const MIN_KEYFRAME_GAP: Duration = Duration::from_millis(500);
+
 /// How long the encoder waits for a frame before checking its commands again.
 const FRAME_WAIT: Duration = Duration::from_millis(50);
 
@@ -121,6 +119,7 @@ fn encode_loop(
     let mut source: Option<Arc<FrameSlot>> = None;
     let mut last_capture: Option<Instant> = None;
     let mut bitrate = encoder.config().bitrate_bps;
+    let mut last_keyframe: Option<Instant> = None;
     loop {
         // New instructions first; without a source, wait for one.
         let command = next_source(&sources, source.is_some());
@@ -142,7 +141,10 @@ fn encode_loop(
             }
             continue;
         };
-        if control.keyframe_wanted.swap(false, Ordering::Relaxed) {
+        // Requests that come sooner after a keyframe wait for the gap: a keyframe still on
+        // its way would otherwise be chased by more, each bigger than what the path carries.
+        let keyframe_allowed = last_keyframe.is_none_or(|at| at.elapsed() >= MIN_KEYFRAME_GAP);
+        if keyframe_allowed && counters.keyframe_wanted.swap(false, Ordering::Relaxed) {
             encoder.request_keyframe();
         }
         let target = control.target_bitrate_bps.load(Ordering::Relaxed);
@@ -169,6 +171,7 @@ fn encode_loop(
         Counters::add(&counters.video_frames_sent, 1);
         Counters::add(&counters.video_bytes_sent, encoded.data.len() as u64);
         if encoded.keyframe {
+            last_keyframe = Some(Instant::now());
             Counters::add(&counters.video_keyframes_sent, 1);
         }
         Counters::set_size(&counters.video_size_out, frame.width(), frame.height());
@@ -178,24 +181,6 @@ fn encode_loop(
         };
         if out.blocking_send(packet).is_err() {
             return;
-        }
-    }
-}
-
-/// PLI and FIR from the receiver become a keyframe on the next frame.
-async fn watch_keyframe_requests(
-    track: Arc<TrackLocalStaticSample>,
-    control: Arc<Control>,
-    counters: Arc<Counters>,
-) {
-    while let Some(event) = track.poll().await {
-        if let TrackLocalEvent::OnRtcpPacket(packets) = event
-            && packets.iter().any(|p| {
-                p.as_any().is::<PictureLossIndication>() || p.as_any().is::<FullIntraRequest>()
-            })
-        {
-            Counters::add(&counters.keyframe_requests_received, 1);
-            control.keyframe_wanted.store(true, Ordering::Relaxed);
         }
     }
 }
