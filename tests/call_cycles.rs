@@ -88,8 +88,11 @@ fn repeated_calls_leave_no_threads_descriptors_or_memory_behind() {
         }
         let after = settled(Some(baseline)).await;
         eprintln!(
-            "after three calls: {baseline:?}; after {cycles} more ({:.0} s): {after:?}",
-            started.elapsed().as_secs_f64()
+            "after three calls: {baseline:?}; after {cycles} more ({:.0} s): {after:?}; \
+             RSS {} -> {} KiB",
+            started.elapsed().as_secs_f64(),
+            baseline.rss_kib,
+            after.rss_kib
         );
         assert!(
             after.threads <= baseline.threads,
