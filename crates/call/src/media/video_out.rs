@@ -33,7 +33,7 @@ pub(crate) struct VideoSender {
     sources: Option<std_mpsc::Sender<Option<Arc<FrameSlot>>>>,
     control: Arc<Control>,
     thread: Option<JoinHandle<()>>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    writer: tokio::task::JoinHandle<()>,
 }
 
 impl VideoSender {
@@ -69,7 +69,7 @@ impl VideoSender {
             sources: Some(sources),
             control,
             thread: Some(thread),
-            tasks: vec![writer],
+            writer,
         })
     }
 
@@ -93,9 +93,7 @@ impl Drop for VideoSender {
         // Closing the source channel ends the encoder loop; aborting the writer drops the
         // encoded queue, which unblocks an encoder waiting on it.
         self.sources.take();
-        for task in &self.tasks {
-            task.abort();
-        }
+        self.writer.abort();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
