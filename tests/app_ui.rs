@@ -423,11 +423,7 @@ fn settings_choose_devices_show_a_preview_and_persist() {
 #[test]
 fn an_unreachable_server_is_reported_and_retry_connects() {
     let rt = runtime();
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    drop(listener);
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], support::unused_port()));
     let url = format!("ws://{addr}/ws");
     let launch = Launch {
         no_bundled_server: true,
@@ -444,28 +440,18 @@ fn an_unreachable_server_is_reported_and_retry_connects() {
     );
 
     // The server comes up on that address; "Retry now" connects without waiting.
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind(addr))
-        .expect("rebind");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = rt.spawn(confab_signaling::run(listener, Default::default(), async {
-        let _ = stopped.await;
-    }));
+    let server = rt.block_on(async { Server::start_at(addr).await });
     click(&mut harness, "Retry now");
     until(&mut harness, "online", |h| shows_part(h, "Online as Alice"));
 
     close(harness);
-    let _ = stop.send(());
-    let _ = rt.block_on(task);
+    rt.block_on(server.shutdown());
 }
 
 #[test]
 fn a_local_server_url_nobody_answers_starts_the_bundled_server() {
     let rt = runtime();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
+    let port = support::unused_port();
     let url = format!("ws://127.0.0.1:{port}/ws");
     let mut harness = open_app(&rt, settings(&url), Launch::default());
     until(&mut harness, "online", |h| shows_part(h, "Online as Alice"));

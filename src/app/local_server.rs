@@ -103,11 +103,11 @@ mod tests {
 
     #[tokio::test]
     async fn starts_once_then_finds_itself_running() {
-        // A free port: bind, note it, release it.
-        let port = {
-            let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-            probe.local_addr().expect("addr").port()
-        };
+        // A free port below the ephemeral range (from 32768), so a parallel test's
+        // connection cannot take it between this check and `ensure`.
+        let port = (24000..32768)
+            .find(|&port| std::net::TcpListener::bind(("0.0.0.0", port)).is_ok())
+            .expect("a free port");
         let url = format!("ws://127.0.0.1:{port}/ws");
         let stop = CancellationToken::new();
         assert_eq!(

@@ -27,6 +27,22 @@ pub const VGA: VideoFormat = VideoFormat {
     fps: 30,
 };
 
+/// A port nothing listens on that the kernel will not hand out meanwhile. A port from
+/// binding port 0 may go to a parallel test's server or outgoing connection before the
+/// app binds it (this failed in CI once), so it comes from below the ephemeral range.
+pub fn unused_port() -> u16 {
+    let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    // Spread parallel runs of this binary over the range below it.
+    let first = 20000 + (std::process::id() % 5000) as u16;
+    (first..ephemeral_start)
+        .chain(10000..first)
+        .find(|&port| std::net::TcpListener::bind(("0.0.0.0", port)).is_ok())
+        .expect("a free port below the ephemeral range")
+}
+
 pub struct Server {
     pub addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
@@ -35,7 +51,12 @@ pub struct Server {
 
 impl Server {
     pub async fn start() -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Server::start_at(SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    /// A server on a chosen address: a restarted one, or one that comes up late.
+    pub async fn start_at(addr: SocketAddr) -> Server {
+        let listener = TcpListener::bind(addr).await.expect("bind the server");
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(confab_signaling::run(listener, Default::default(), async {
