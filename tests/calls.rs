@@ -333,3 +333,77 @@ async fn hanging_up_without_a_server_says_bye_over_the_data_channel() {
     alice.shutdown().await;
     bob.shutdown().await;
 }
+
+/// The signaling server restarts mid-call: media goes on peer to peer, both clients
+/// reconnect on their own, reappear in each other's lists under their new ids, hang up
+/// over the data channel, and call again through the new server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_server_brings_both_back_while_the_call_goes_on() {
+    let server = Server::start().await;
+    let addr = server.addr;
+    let mut alice = Peer::join(&server, "Alice", PeerSetup::default()).await;
+    let mut bob = Peer::join(&server, "Bob", PeerSetup::quiet()).await;
+    let (old_alice, old_bob) = (alice.id.clone(), bob.id.clone());
+    connect(&mut alice, &mut bob).await;
+
+    server.shutdown().await;
+    for peer in [&mut alice, &mut bob] {
+        peer.wait_for(|e| {
+            matches!(e, EngineEvent::Server(ServerStatus::Offline { .. })).then_some(())
+        })
+        .await;
+    }
+    let server = Server::start_at(addr).await;
+    let restarted = Instant::now();
+    for (peer, other, old_id) in [
+        (&mut alice, "Bob", &old_bob),
+        (&mut bob, "Alice", &old_alice),
+    ] {
+        let new_id = peer
+            .wait_for(|e| match e {
+                EngineEvent::Roster(peers) => peers
+                    .iter()
+                    .find(|p| p.name == other && &p.id != old_id)
+                    .map(|p| p.id.clone()),
+                EngineEvent::Call(confab_call::CallState::Ended(end)) => {
+                    panic!("the call ended with the server: {end:?}")
+                }
+                _ => None,
+            })
+            .await;
+        assert_ne!(&new_id, old_id);
+    }
+    eprintln!(
+        "both back in each other's lists {:?} after the restart",
+        restarted.elapsed()
+    );
+
+    // The call never stopped: pictures and chat still flow.
+    let frames = tokio::task::block_in_place(|| {
+        let deadline = Instant::now() + PATIENCE;
+        let mut frames = 0;
+        while frames < 30 && Instant::now() < deadline {
+            frames += usize::from(alice.engine.remote_video.wait_take(PATIENCE).is_some());
+        }
+        frames
+    });
+    assert_eq!(frames, 30, "video stopped after the restart");
+    bob.send(Command::SendChat("still here".into()));
+    alice
+        .chat(|c| matches!(c, ChatEvent::Received { text, .. } if text == "still here"))
+        .await;
+
+    alice.send(Command::HangUp);
+    let end = bob.ended().await;
+    assert_eq!((end.reason, end.by_peer), (HangupReason::Ended, true));
+    alice.ended().await;
+
+    // A new call goes through the new server.
+    connect(&mut alice, &mut bob).await;
+    alice.send(Command::HangUp);
+    bob.ended().await;
+
+    alice.shutdown().await;
+    bob.shutdown().await;
+    server.shutdown().await;
+}

@@ -13,7 +13,7 @@ use confab_call::{
     EngineEvent, NetworkConfig, ServerStatus, SignalingConfig, Timeouts, VideoInput,
 };
 use confab_media::video::VideoFormat;
-use confab_protocol::{PeerId, PeerInfo};
+use confab_protocol::{IceServer, PeerId, PeerInfo};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
@@ -92,6 +92,10 @@ pub struct PeerSetup {
     pub timeouts: Timeouts,
     /// Everything this peer sends goes through this simulated link.
     pub link: Option<SimulatedLink>,
+    /// STUN/TURN servers of the user's own (a test TURN server, say).
+    pub ice_servers: Vec<IceServer>,
+    /// Only TURN relay candidates.
+    pub relay_only: bool,
 }
 
 impl Default for PeerSetup {
@@ -104,6 +108,8 @@ impl Default for PeerSetup {
             render_video: true,
             timeouts: Timeouts::default(),
             link: None,
+            ice_servers: Vec::new(),
+            relay_only: false,
         }
     }
 }
@@ -151,6 +157,8 @@ impl Peer {
             network: NetworkConfig {
                 udp_addrs: vec!["127.0.0.1:0".into()],
                 simulated_link: setup.link,
+                ice_servers: setup.ice_servers,
+                relay_only: setup.relay_only,
                 ..NetworkConfig::default()
             },
             video_input: setup.video,
