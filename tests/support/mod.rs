@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // Each test binary uses a different part of this.
 
+pub mod pulse;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;

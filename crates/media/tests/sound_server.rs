@@ -4,8 +4,6 @@
 //! One test in this binary on purpose: it points the process at its private server through
 //! `PULSE_SERVER` before any audio code runs.
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use confab_media::audio::{
@@ -13,91 +11,14 @@ use confab_media::audio::{
     ToneSource, analysis, list_devices,
 };
 
-struct PulseServer {
-    child: Child,
-    dir: PathBuf,
-}
+#[path = "../../../tests/support/pulse.rs"]
+mod pulse;
 
-impl PulseServer {
-    /// Starts a private PulseAudio, or says why it cannot.
-    fn start() -> Result<PulseServer, String> {
-        let dir = std::env::temp_dir().join(format!("confab-pulse-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-        let socket = dir.join("native");
-        let child = Command::new("pulseaudio")
-            .args([
-                "-n",
-                "--daemonize=no",
-                "--exit-idle-time=-1",
-                "--disable-shm=yes",
-            ])
-            .arg("-L")
-            .arg(format!(
-                "module-native-protocol-unix auth-anonymous=1 socket={}",
-                socket.display()
-            ))
-            .args([
-                "-L",
-                "module-null-sink sink_name=vsink rate=48000 channels=2",
-            ])
-            .args([
-                "-L",
-                "module-remap-source source_name=vmic master=vsink.monitor",
-            ])
-            .env("XDG_RUNTIME_DIR", &dir)
-            .env("HOME", &dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("cannot run pulseaudio ({e}); install pulseaudio"))?;
-        let server = PulseServer { child, dir };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !socket.exists() {
-            if Instant::now() > deadline {
-                return Err("pulseaudio did not create its socket within 10 s".into());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        // SAFETY: the only test in this binary, and no audio code has run yet: no other thread
-        // reads the environment while it changes.
-        unsafe { std::env::set_var("PULSE_SERVER", format!("unix:{}", socket.display())) };
-        for (what, name) in [
-            ("set-default-sink", "vsink"),
-            ("set-default-source", "vmic"),
-        ] {
-            let status = Command::new("pactl")
-                .args([what, name])
-                .status()
-                .map_err(|e| e.to_string())?;
-            if !status.success() {
-                return Err(format!("pactl {what} {name} failed"));
-            }
-        }
-        Ok(server)
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for PulseServer {
-    fn drop(&mut self) {
-        self.stop();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+use pulse::PulseServer;
 
 #[test]
 fn play_a_tone_and_record_it_back_through_a_real_sound_server() {
-    let mut server = match PulseServer::start() {
-        Ok(server) => server,
-        Err(reason) => {
-            eprintln!("SKIPPED: no PulseAudio here: {reason}");
-            return;
-        }
-    };
+    let mut server = PulseServer::start().unwrap_or_else(|reason| panic!("{reason}"));
 
     let devices = list_devices().unwrap();
     assert!(
