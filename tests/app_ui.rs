@@ -320,6 +320,51 @@ fn an_incoming_call_accepted_shows_video_and_chat_goes_both_ways() {
     scene.finish();
 }
 
+/// Chat shows what a peer sends as text: no link previews, no images, nothing fetched,
+/// so a message cannot make the app reveal its address to a server the sender picked.
+#[test]
+fn chat_names_addresses_but_the_app_never_fetches_them() {
+    let trap = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    trap.set_nonblocking(true).expect("nonblocking");
+    let at = trap.local_addr().expect("addr");
+    let mut scene = Scene::start();
+    scene.bob_calls();
+    let Scene {
+        rt, bob, harness, ..
+    } = &mut scene;
+    click(harness, "Accept");
+    rt.block_on(bob.connected());
+    rt.block_on(bob.chat(|c| matches!(c, ChatEvent::Open)));
+
+    let messages = [
+        format!("look http://{at}/preview.png"),
+        format!("![cat](http://{at}/cat.jpg)"),
+        format!("<img src=\"http://{at}/pixel.gif\">"),
+        format!("www.example.invalid and https://{at}/favicon.ico"),
+    ];
+    for text in &messages {
+        bob.send(Command::SendChat(text.clone()));
+        until(harness, "the message, as sent", |h| shows(h, text));
+    }
+    // Give a would-be fetcher every chance: keep drawing the chat a while longer.
+    for _ in 0..30 {
+        harness.step();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    match trap.accept() {
+        Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {}
+        other => panic!("something connected to the address a message named: {other:?}"),
+    }
+    assert!(
+        harness
+            .query_all(egui_kittest::kittest::By::new().role(egui::accesskit::Role::Link))
+            .next()
+            .is_none(),
+        "chat text became a link"
+    );
+    scene.finish();
+}
+
 #[test]
 fn an_incoming_call_declined_tells_the_caller() {
     let mut scene = Scene::start();
