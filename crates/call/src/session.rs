@@ -34,6 +34,9 @@ use crate::media::{
 };
 use crate::peer::{self, NetworkConfig, PeerEvent};
 
+#[cfg(test)]
+mod sdp_fuzz;
+
 /// How long hanging up waits for the peer to acknowledge our `bye`, and how often it looks.
 const BYE_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
 const BYE_POLL: std::time::Duration = std::time::Duration::from_millis(5);
