@@ -4,8 +4,8 @@
 //! caller's [`Session::apply_answer`]. Each must come back with an answer or an error: no
 //! panic (not even in a webrtc-rs task), no hang, and the connection is closed after.
 //!
-//! Bounded for CI (256 cases each, under a second); `PROPTEST_CASES=100000 cargo test -p confab-call
-//! sdp_fuzz` searches longer.
+//! Bounded for CI (256 cases each, under a second); `PROPTEST_CASES=100000 cargo test
+//! -p confab-call sdp_fuzz` searches longer.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
