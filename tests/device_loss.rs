@@ -27,7 +27,7 @@ fn write_video(path: &Path, frames: usize) {
     let (width, height) = (160, 120);
     let frame_len = width * height * 3 / 2;
     let mut file = std::io::BufWriter::new(std::fs::File::create(path).expect("create"));
-    write!(file, "YUV4MPEG2 W{width} H{height} F30:1 C420jpeg\n").expect("write");
+    writeln!(file, "YUV4MPEG2 W{width} H{height} F30:1 C420jpeg").expect("write");
     for n in 0..frames {
         file.write_all(b"FRAME\n").expect("write");
         let luma = (n * 2 % 200) as u8 + 16;

@@ -310,15 +310,15 @@ async fn five_percent_loss() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "fails (issue 6 open): a chat message can stay undelivered for over 20 s, audio \
-            goes silent for up to 0.8 s; see docs/reliability.md, 'Impaired networks'"]
+#[ignore = "fails (issue 6 open): one chat message in 41 stays undelivered for over 20 s \
+            and one freeze lasts 0.7 s; see docs/reliability.md, 'Impaired networks'"]
 async fn ten_percent_loss() {
     lossy_call("10% loss", loss(0.10), 10.0).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "fails (issue 6 open): video falls to about 4 fps with freezes of several \
-            seconds; see docs/reliability.md, 'Impaired networks'"]
+#[ignore = "fails (issue 6 open): 14.6 fps but freezes up to 1.0 s and one chat message \
+            undelivered; see docs/reliability.md, 'Impaired networks'"]
 async fn twenty_percent_loss() {
     lossy_call("20% loss", loss(0.20), 10.0).await;
 }
@@ -417,8 +417,6 @@ async fn a_3_second_outage_heals_and_a_30_second_one_ends_the_call() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "fails (issue 6 open): the sender does not follow the cap and delay grows to \
-            seconds; see docs/reliability.md, 'Impaired networks'"]
 async fn the_sender_follows_a_bandwidth_drop() {
     let _turn = ONE_AT_A_TIME.lock().await;
     let server = Server::start().await;
@@ -450,6 +448,15 @@ async fn the_sender_follows_a_bandwidth_drop() {
             _ => None,
         })
         .collect();
+    let alice_target: Vec<Option<u32>> = stats(
+        events
+            .iter()
+            .filter(|(_, who, _)| *who == Who::Alice)
+            .map(|(_, _, e)| e),
+    )
+    .iter()
+    .map(|s| s.target_bitrate_bps)
+    .collect();
     let bob_latency: Vec<(Duration, f64)> = events
         .iter()
         .filter_map(|(at, who, e)| match (who, e) {
@@ -465,6 +472,7 @@ async fn the_sender_follows_a_bandwidth_drop() {
 
     println!("bandwidth: Alice sent {before:?} bit/s at 2 Mbit/s");
     println!("bandwidth: after the drop to 300 kbit/s, Alice sent {alice_out:?}");
+    println!("bandwidth: the congestion controller's target {alice_target:?}");
     println!("bandwidth: Bob's capture-to-display latency p95 (ms) {bob_latency:?}");
     // Followed: from some second within 10 s on, every second stays near the cap.
     let over = |bps: u64| bps > 330_000;

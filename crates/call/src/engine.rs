@@ -818,9 +818,6 @@ impl Driver {
                 self.machine.state(),
             )
             .await;
-        if let (Some(target), Some(sender)) = (stats.target_bitrate_bps, &session.video_sender) {
-            sender.set_target_bitrate(target.min(self.config.network.max_bitrate_bps));
-        }
         self.emit(EngineEvent::Stats(stats));
     }
 }

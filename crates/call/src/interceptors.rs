@@ -20,7 +20,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use rtc::interceptor::{
-    Attribute, Gcc, Interceptor, NackGeneratorBuilder, NackResponderBuilder, Packet, StreamInfo,
+    Attribute, Interceptor, NackGeneratorBuilder, NackResponderBuilder, Packet, StreamInfo,
     TaggedPacket,
 };
 use rtc::peer_connection::configuration::interceptor_registry::configure_rtcp_reports;
@@ -33,6 +33,7 @@ use webrtc::peer_connection::{
 };
 
 use crate::CallError;
+use crate::congestion::QueueGuard;
 use crate::media::Counters;
 
 /// Congestion control bounds, bits per second.
@@ -63,13 +64,13 @@ pub(crate) fn registry(
     max_bitrate_bps: u32,
     counters: Arc<Counters>,
 ) -> Result<Registry, CallError> {
-    let gcc = Gcc::new(
+    let estimator = QueueGuard::new(
         START_BITRATE_BPS,
         MIN_BITRATE_BPS,
         f64::from(max_bitrate_bps),
     );
     let registry =
-        configure_congestion_control(Registry::new(), gcc, CongestionFeedback::Twcc, engine)?;
+        configure_congestion_control(Registry::new(), estimator, CongestionFeedback::Twcc, engine)?;
     let registry = configure_rtcp_reports(configure_nack(registry, engine));
     Ok(registry
         // The pacer between these two sees the estimate scaled up; everything after them
@@ -84,7 +85,7 @@ pub(crate) fn registry(
         )
         .with(
             Slot::from(KEYFRAME_REQUESTS_SLOT),
-            Hook::new(Action::RaiseKeyframeRequests(counters)),
+            Hook::new(Action::InformEncoder(counters)),
         ))
 }
 
@@ -112,9 +113,10 @@ fn configure_nack(registry: Registry, engine: &mut MediaEngine) -> Registry {
 enum Action {
     /// Multiplies the congestion controller's estimate riding on incoming packets.
     ScaleEstimate(f64),
-    /// Incoming PLI and FIR raise `Counters::keyframe_wanted` for the encoder. Every packet
-    /// passes through unchanged.
-    RaiseKeyframeRequests(Arc<Counters>),
+    /// Tells the encoder what the chain learns: incoming PLI and FIR raise
+    /// `Counters::keyframe_wanted`, a new estimate goes to `Counters::target_bitrate_bps`.
+    /// Every packet passes through unchanged.
+    InformEncoder(Arc<Counters>),
 }
 
 /// An interceptor that does one [`Action`] to incoming packets and passes outgoing ones.
@@ -154,7 +156,14 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for Hook {
                     }
                 }
             }
-            Action::RaiseKeyframeRequests(counters) => {
+            Action::InformEncoder(counters) => {
+                for attribute in &msg.message.attributes {
+                    if let Attribute::TargetBitrateChanged { bits_per_second } = attribute {
+                        counters
+                            .target_bitrate_bps
+                            .store(*bits_per_second as u32, Ordering::Relaxed);
+                    }
+                }
                 if let Packet::Rtcp(packets) = &msg.message.packet
                     && packets.iter().any(|p| is_keyframe_request(p.as_ref()))
                 {

@@ -14,6 +14,7 @@
 //! - [`stats`]: per-second snapshots and end-of-call summaries.
 //! - [`netsim`]: a simulated lossy, slow or broken network link, for testing.
 
+mod congestion;
 pub mod engine;
 mod error;
 pub mod h264_rtp;

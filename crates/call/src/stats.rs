@@ -41,7 +41,8 @@ pub struct CallStats {
     /// Our side of the selected candidate pair: host, srflx, prflx or relay.
     pub local_candidate: Option<String>,
     pub remote_candidate: Option<String>,
-    /// Capture-to-decode latency, when the peer sends the test pattern.
+    /// Capture-to-decode latency of the frames decoded since the last snapshot, when the
+    /// peer sends the test pattern.
     pub latency_p50_ms: Option<f64>,
     pub latency_p95_ms: Option<f64>,
 }
@@ -208,9 +209,8 @@ impl StatsCollector {
                 });
         }
         self.previous = Some(sample);
-        if let Ok(latency) = counters.latency.lock() {
-            stats.latency_p50_ms = latency.quantile(0.5);
-            stats.latency_p95_ms = latency.quantile(0.95);
+        if let Ok(mut latency) = counters.latency.lock() {
+            (stats.latency_p50_ms, stats.latency_p95_ms) = latency.take_recent();
         }
         stats
     }

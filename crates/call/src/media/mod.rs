@@ -126,6 +126,9 @@ pub(crate) struct Counters {
     /// Raised by the interceptor chain when the peer asks for a keyframe (PLI/FIR), taken
     /// by the encoder.
     pub keyframe_wanted: AtomicBool,
+    /// The congestion controller's newest estimate, bits per second (0: none yet), set by
+    /// the interceptor chain as feedback arrives and read by the encoder every frame.
+    pub target_bitrate_bps: AtomicU32,
     pub video_frames_received: AtomicU64,
     pub video_frames_decoded: AtomicU64,
     pub video_decode_errors: AtomicU64,
@@ -170,7 +173,10 @@ impl Counters {
 /// Capture-to-display latency samples from test-pattern stamps (both ends on one clock).
 #[derive(Debug, Default)]
 pub(crate) struct Latency {
+    /// The whole call's, for its summary.
     samples: Vec<f64>,
+    /// Since the last stats tick.
+    recent: Vec<f64>,
 }
 
 /// Latency samples kept: a five-minute call at 30 fps.
@@ -181,25 +187,42 @@ impl Latency {
         let now_us = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_micros() as u64);
-        if now_us >= capture_time_us && self.samples.len() < MAX_LATENCY_SAMPLES {
-            self.samples
-                .push((now_us - capture_time_us) as f64 / 1000.0);
+        if now_us < capture_time_us {
+            return;
+        }
+        let ms = (now_us - capture_time_us) as f64 / 1000.0;
+        if self.samples.len() < MAX_LATENCY_SAMPLES {
+            self.samples.push(ms);
+        }
+        if self.recent.len() < MAX_LATENCY_SAMPLES {
+            self.recent.push(ms);
         }
     }
 
-    /// The `q` quantile (0..=1) in milliseconds.
+    /// The call's `q` quantile (0..=1) in milliseconds.
     pub fn quantile(&self, q: f64) -> Option<f64> {
-        if self.samples.is_empty() {
-            return None;
-        }
-        let mut sorted = self.samples.clone();
-        sorted.sort_by(f64::total_cmp);
-        Some(sorted[((sorted.len() - 1) as f64 * q).round() as usize])
+        quantile(&self.samples, q)
+    }
+
+    /// The median and 95th percentile since the last call, in milliseconds.
+    pub fn take_recent(&mut self) -> (Option<f64>, Option<f64>) {
+        let taken = (quantile(&self.recent, 0.5), quantile(&self.recent, 0.95));
+        self.recent.clear();
+        taken
     }
 
     pub fn count(&self) -> usize {
         self.samples.len()
     }
+}
+
+fn quantile(samples: &[f64], q: f64) -> Option<f64> {
+    if samples.is_empty() {
+        return None;
+    }
+    let mut sorted = samples.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    Some(sorted[((sorted.len() - 1) as f64 * q).round() as usize])
 }
 
 /// Encoded media on its way to a track: a frame (or Opus packet) and how long it lasts.

@@ -6,7 +6,7 @@
 //! raises (`Counters::keyframe_wanted`); so does the congestion controller's target bitrate.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc as std_mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -23,15 +23,8 @@ use super::{Counters, Encoded, next_source, write_samples};
 /// backlog (the encoder blocks, the capture slot keeps only the newest frame).
 const ENCODED_QUEUE: usize = 4;
 
-/// What the encoder thread is told.
-#[derive(Default)]
-struct Control {
-    target_bitrate_bps: AtomicU32,
-}
-
 pub(crate) struct VideoSender {
     sources: Option<std_mpsc::Sender<Option<Arc<FrameSlot>>>>,
-    control: Arc<Control>,
     thread: Option<JoinHandle<()>>,
     writer: tokio::task::JoinHandle<()>,
 }
@@ -45,21 +38,13 @@ impl VideoSender {
         counters: Arc<Counters>,
     ) -> Result<VideoSender, crate::CallError> {
         let encoder = H264Encoder::new(config)?;
-        let control = Arc::new(Control::default());
-        control
-            .target_bitrate_bps
-            .store(config.bitrate_bps, Ordering::Relaxed);
         let (sources, source_rx) = std_mpsc::channel();
         let (encoded_tx, encoded_rx) = mpsc::channel(ENCODED_QUEUE);
         let thread = {
-            let (control, counters) = (control.clone(), counters.clone());
+            let counters = counters.clone();
             std::thread::Builder::new()
                 .name("video-encode".into())
-                .spawn(move || {
-                    encode_loop(
-                        encoder, config.fps, source_rx, encoded_tx, &control, &counters,
-                    )
-                })
+                .spawn(move || encode_loop(encoder, config.fps, source_rx, encoded_tx, &counters))
                 .map_err(|err| {
                     crate::CallError::WebRtc(format!("cannot start the encoder thread: {err}"))
                 })?
@@ -67,7 +52,6 @@ impl VideoSender {
         let writer = tokio::spawn(write_samples(track, payload_type, encoded_rx));
         Ok(VideoSender {
             sources: Some(sources),
-            control,
             thread: Some(thread),
             writer,
         })
@@ -78,13 +62,6 @@ impl VideoSender {
         if let Some(sources) = &self.sources {
             let _ = sources.send(slot);
         }
-    }
-
-    /// The congestion controller's estimate: the encoder aims below it.
-    pub fn set_target_bitrate(&self, bitrate_bps: u32) {
-        self.control
-            .target_bitrate_bps
-            .store(bitrate_bps, Ordering::Relaxed);
     }
 }
 
@@ -111,13 +88,13 @@ fn encode_loop(
     fps: u32,
     sources: std_mpsc::Receiver<Option<Arc<FrameSlot>>>,
     out: mpsc::Sender<Encoded>,
-    control: &Control,
     counters: &Counters,
 ) {
     let mut source: Option<Arc<FrameSlot>> = None;
     let mut last_capture: Option<Instant> = None;
     let mut bitrate = encoder.config().bitrate_bps;
     let mut last_keyframe: Option<Instant> = None;
+    let mut budget = FrameBudget::default();
     loop {
         // New instructions first; without a source, wait for one.
         let command = next_source(&sources, source.is_some());
@@ -139,13 +116,22 @@ fn encode_loop(
             }
             continue;
         };
+        // The congestion controller's estimate (the chain caps it at the configured
+        // maximum), or the starting rate until there is one.
+        let target = match counters.target_bitrate_bps.load(Ordering::Relaxed) {
+            0 => bitrate,
+            estimate => estimate,
+        };
+        let now = Instant::now();
+        if !budget.allows(now, target) {
+            continue;
+        }
         // Requests that come sooner after a keyframe wait for the gap: a keyframe still on
         // its way would otherwise be chased by more, each bigger than what the path carries.
         let keyframe_allowed = last_keyframe.is_none_or(|at| at.elapsed() >= MIN_KEYFRAME_GAP);
         if keyframe_allowed && counters.keyframe_wanted.swap(false, Ordering::Relaxed) {
             encoder.request_keyframe();
         }
-        let target = control.target_bitrate_bps.load(Ordering::Relaxed);
         if target != bitrate {
             if let Err(err) = encoder.set_bitrate(target) {
                 warn!("cannot change the video bitrate: {err}");
@@ -166,6 +152,7 @@ fn encode_loop(
             .unwrap_or(interval)
             .clamp(Duration::from_millis(1), Duration::from_millis(500));
         last_capture = Some(frame.captured_at);
+        budget.spend(now, target, encoded.data.len());
         Counters::add(&counters.video_frames_sent, 1);
         Counters::add(&counters.video_bytes_sent, encoded.data.len() as u64);
         if encoded.keyframe {
@@ -180,5 +167,78 @@ fn encode_loop(
         if out.blocking_send(packet).is_err() {
             return;
         }
+    }
+}
+
+/// Keeps what the encoder sends within the target bitrate by leaving frames out: OpenH264
+/// (frame skipping off) overshoots a low target by 2-3x at 640x480, so under a tight cap
+/// the frame rate drops instead of the path's queue growing. A leaky bucket of bytes.
+#[derive(Debug, Default)]
+struct FrameBudget {
+    /// Bytes sent and not yet drained at the target rate.
+    level: f64,
+    updated: Option<Instant>,
+}
+
+impl FrameBudget {
+    /// How much may be sent ahead of the target rate.
+    const BURST: Duration = Duration::from_millis(200);
+
+    fn drain(&mut self, now: Instant, target_bps: u32) {
+        if let Some(then) = self.updated {
+            let drained =
+                now.saturating_duration_since(then).as_secs_f64() * f64::from(target_bps) / 8.0;
+            self.level = (self.level - drained).max(0.0);
+        }
+        self.updated = Some(now);
+    }
+
+    /// Whether a frame may be encoded now.
+    fn allows(&mut self, now: Instant, target_bps: u32) -> bool {
+        self.drain(now, target_bps);
+        self.level <= Self::BURST.as_secs_f64() * f64::from(target_bps) / 8.0
+    }
+
+    fn spend(&mut self, now: Instant, target_bps: u32, bytes: usize) {
+        self.drain(now, target_bps);
+        self.level += bytes as f64;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Frames of `frame_bytes` offered at 30 fps for 10 s; returns the bits per second sent.
+    fn sent_bps(target_bps: u32, frame_bytes: usize) -> (f64, usize) {
+        let start = Instant::now();
+        let mut budget = FrameBudget::default();
+        let (mut bytes, mut frames) = (0usize, 0usize);
+        for n in 0..300u32 {
+            let now = start + Duration::from_secs(1) / 30 * n;
+            if budget.allows(now, target_bps) {
+                budget.spend(now, target_bps, frame_bytes);
+                bytes += frame_bytes;
+                frames += 1;
+            }
+        }
+        (bytes as f64 * 8.0 / 10.0, frames)
+    }
+
+    #[test]
+    fn frames_within_the_target_all_go() {
+        // 2 KB frames at 30 fps are 480 kbit/s.
+        let (bps, frames) = sent_bps(1_000_000, 2000);
+        assert_eq!(frames, 300);
+        assert!((bps - 480_000.0).abs() < 1.0, "{bps}");
+    }
+
+    #[test]
+    fn frames_over_the_target_are_left_out_and_the_rate_follows() {
+        // The same frames under a 150 kbit/s target: about 9 fps.
+        let (bps, frames) = sent_bps(150_000, 2000);
+        assert!(bps <= 150_000.0 * 1.05, "{bps}");
+        assert!(bps >= 150_000.0 * 0.8, "{bps}");
+        assert!((80..=110).contains(&frames), "{frames} frames");
     }
 }
