@@ -16,6 +16,8 @@ packages=(
   pulseaudio pulseaudio-utils libasound2-plugins alsa-utils
   # The interop test's second WebRTC stack (aiortc, from PyPI) runs in a venv.
   python3 python3-venv
+  # The relay-only test calls through a real TURN server.
+  coturn
   # The window: winit loads the X11 libraries at run time; Mesa renders in software
   # (llvmpipe/lavapipe) where there is no GPU, for the app and the UI snapshot tests.
   libx11-xcb1 libxcursor1 libxi6 libxrandr2 libxkbcommon-x11-0
