@@ -524,8 +524,6 @@ async fn a_relay_only_call_goes_through_turn_and_reveals_only_relay_addresses() 
 /// Chrome, in relay-only mode, sends relay candidates as `raddr 0.0.0.0 rport 0`: the
 /// related address is the one thing in them that is not the relay's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "webrtc-rs 0.21 puts the local socket's address in relay candidates' raddr/rport \
-            (the host candidate relay-only mode hides): the engine does not mask it yet"]
 async fn relay_candidates_do_not_reveal_the_local_address() {
     let turn = TurnServer::start().await;
     let server = Server::start().await;

@@ -112,33 +112,40 @@ pub(crate) enum PeerEvent {
     ChatClosed,
 }
 
-struct Handler(mpsc::UnboundedSender<PeerEvent>);
+struct Handler {
+    events: mpsc::UnboundedSender<PeerEvent>,
+    /// Relay-only: candidates go out without the local address webrtc-rs puts in them.
+    hide_address: bool,
+}
 
 #[async_trait::async_trait]
 impl PeerConnectionEventHandler for Handler {
     async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
-        if let Ok(init) = event.candidate.to_json() {
-            let _ = self.0.send(PeerEvent::LocalCandidate(to_signal(init)));
+        if let Ok(mut init) = event.candidate.to_json() {
+            if self.hide_address {
+                init.candidate = hide_related_address(&init.candidate);
+            }
+            let _ = self.events.send(PeerEvent::LocalCandidate(to_signal(init)));
         }
     }
 
     async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
         // The only end-of-candidates signal webrtc-rs gives.
         if state == RTCIceGatheringState::Complete {
-            let _ = self.0.send(PeerEvent::GatheringComplete);
+            let _ = self.events.send(PeerEvent::GatheringComplete);
         }
     }
 
     async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
-        let _ = self.0.send(PeerEvent::State(state));
+        let _ = self.events.send(PeerEvent::State(state));
     }
 
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
-        let _ = self.0.send(PeerEvent::Track(track));
+        let _ = self.events.send(PeerEvent::Track(track));
     }
 
     async fn on_data_channel(&self, channel: Arc<dyn DataChannel>) {
-        let _ = self.0.send(PeerEvent::DataChannel(channel));
+        let _ = self.events.send(PeerEvent::DataChannel(channel));
     }
 }
 
@@ -195,14 +202,19 @@ pub(crate) async fn build(
     if network.relay_only {
         configuration = configuration.with_ice_transport_policy(RTCIceTransportPolicy::Relay);
     }
-    let settings = SettingEngineBuilder::new()
+    let mut settings = SettingEngineBuilder::new()
         .with_ice_timeouts(
             Some(ICE_DISCONNECTED_AFTER),
             Some(ICE_FAILED_AFTER),
             Some(ICE_KEEPALIVE),
         )
-        .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), Some(ICE_CHECKS_PER_PAIR))
-        .build();
+        .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), Some(ICE_CHECKS_PER_PAIR));
+    if network.relay_only {
+        // ICE waits 2 s before it takes a relay pair, in case a direct one turns up: with
+        // relay only, none will (pion/webrtc#1635).
+        settings = settings.with_relay_acceptance_min_wait(Some(std::time::Duration::ZERO));
+    }
+    let settings = settings.build();
     let mut builder = PeerConnectionBuilder::new();
     if let Some(link) = &network.simulated_link {
         builder = builder.with_runtime(link.runtime());
@@ -212,11 +224,42 @@ pub(crate) async fn build(
         .with_media_engine(engine)
         .with_interceptor_registry(registry)
         .with_setting_engine(settings)
-        .with_handler(Arc::new(Handler(events)))
+        .with_handler(Arc::new(Handler {
+            events,
+            hide_address: network.relay_only,
+        }))
         .with_udp_addrs(network.udp_addrs.clone())
         .build()
         .await?;
     Ok(Arc::new(pc))
+}
+
+/// A candidate line with its related address (`raddr`/`rport`) masked as browsers do in
+/// relay-only mode. webrtc-rs fills it in from the local socket of a relay candidate, which
+/// is the very address relay-only mode exists to hide.
+pub(crate) fn hide_related_address(candidate: &str) -> String {
+    let mut words: Vec<&str> = candidate.split(' ').collect();
+    for i in 1..words.len() {
+        match words[i - 1] {
+            "raddr" => words[i] = "0.0.0.0",
+            "rport" => words[i] = "0",
+            _ => {}
+        }
+    }
+    words.join(" ")
+}
+
+/// Every `a=candidate` line of `sdp` with its related address masked.
+pub(crate) fn hide_related_addresses(sdp: &str) -> String {
+    sdp.split_inclusive('\n')
+        .map(|line| match line.strip_prefix("a=candidate:") {
+            Some(_) => {
+                let body = line.trim_end_matches(['\r', '\n']);
+                format!("{}{}", hide_related_address(body), &line[body.len()..])
+            }
+            None => line.to_owned(),
+        })
+        .collect()
 }
 
 /// A candidate from webrtc-rs, as the signaling protocol carries it.
@@ -248,6 +291,22 @@ pub(crate) fn from_signal(candidate: IceCandidate) -> RTCIceCandidateInit {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn relay_candidates_lose_their_related_address() {
+        let relay = "candidate:1 1 udp 16777215 203.0.113.9 50000 typ relay raddr 192.168.1.20 \
+                     rport 51406";
+        assert_eq!(
+            hide_related_address(relay),
+            "candidate:1 1 udp 16777215 203.0.113.9 50000 typ relay raddr 0.0.0.0 rport 0"
+        );
+        let sdp = format!("v=0\r\na={relay}\r\na=end-of-candidates\r\n");
+        assert_eq!(
+            hide_related_addresses(&sdp),
+            "v=0\r\na=candidate:1 1 udp 16777215 203.0.113.9 50000 typ relay raddr 0.0.0.0 \
+             rport 0\r\na=end-of-candidates\r\n"
+        );
+    }
 
     #[test]
     fn answer_uses_the_profile_the_offer_has() {

@@ -100,6 +100,9 @@ impl Session {
     ) -> Result<(Session, String), CallError> {
         let pc = peer::build(network, events.clone(), counters).await?;
         match Session::negotiate(pc.clone(), role, remote_offer, events).await {
+            Ok((session, sdp)) if network.relay_only => {
+                Ok((session, peer::hide_related_addresses(&sdp)))
+            }
             Ok(started) => Ok(started),
             Err(err) => {
                 // Never leak a half-built connection.
