@@ -285,14 +285,7 @@ async fn the_call_outlives_the_server_and_a_killed_peer_ends_it_as_failed() {
         .wait_for(|e| matches!(e, EngineEvent::Server(ServerStatus::Offline { .. })).then_some(()))
         .await;
     // Frames keep coming after the server is gone.
-    let frames = tokio::task::block_in_place(|| {
-        let deadline = Instant::now() + PATIENCE;
-        let mut frames = 0;
-        while frames < 30 && Instant::now() < deadline {
-            frames += usize::from(alice.engine.remote_video.wait_take(PATIENCE).is_some());
-        }
-        frames
-    });
+    let frames = alice.pictures(30);
     assert_eq!(frames, 30, "video stopped with the server");
 
     bob.kill().unwrap();
@@ -379,14 +372,7 @@ async fn a_restarted_server_brings_both_back_while_the_call_goes_on() {
     );
 
     // The call never stopped: pictures and chat still flow.
-    let frames = tokio::task::block_in_place(|| {
-        let deadline = Instant::now() + PATIENCE;
-        let mut frames = 0;
-        while frames < 30 && Instant::now() < deadline {
-            frames += usize::from(alice.engine.remote_video.wait_take(PATIENCE).is_some());
-        }
-        frames
-    });
+    let frames = alice.pictures(30);
     assert_eq!(frames, 30, "video stopped after the restart");
     bob.send(Command::SendChat("still here".into()));
     alice

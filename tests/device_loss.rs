@@ -17,7 +17,7 @@ use confab_call::{AudioInput, ChatEvent, Command, EngineEvent, VideoInput};
 use confab_media::audio::{SAMPLE_RATE, analysis};
 use confab_protocol::HangupReason;
 use support::pulse::PulseServer;
-use support::{PATIENCE, Peer, PeerSetup, Server, connect, read_wav, temp_path};
+use support::{Peer, PeerSetup, Server, connect, read_wav, temp_path};
 
 /// Frames in the video file: it loops every 2 s.
 const FILE_FRAMES: usize = 60;
@@ -51,23 +51,6 @@ async fn told_about(peer: &mut Peer, device: &str) -> String {
     .await
 }
 
-/// Counts pictures from the peer until `count` arrive; fails after [`PATIENCE`].
-fn pictures(peer: &Peer, count: usize) -> usize {
-    tokio::task::block_in_place(|| {
-        let deadline = Instant::now() + PATIENCE;
-        let mut frames = 0;
-        while frames < count && Instant::now() < deadline {
-            frames += usize::from(
-                peer.engine
-                    .remote_video
-                    .wait_take(Duration::from_millis(200))
-                    .is_some(),
-            );
-        }
-        frames
-    })
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_camera_or_microphone_leaves_the_call_running_and_is_reported() {
     let pulse = PulseServer::start().unwrap_or_else(|reason| panic!("{reason}"));
@@ -97,7 +80,7 @@ async fn a_lost_camera_or_microphone_leaves_the_call_running_and_is_reported() {
     )
     .await;
     connect(&mut alice, &mut bob).await;
-    assert_eq!(pictures(&bob, 10), 10, "Bob never saw Alice's video");
+    assert_eq!(bob.pictures(10), 10, "Bob never saw Alice's video");
 
     // The "camera" goes: Alice is told, Bob's picture of her stops, the call goes on.
     std::fs::remove_file(&video).expect("delete the video file");
@@ -108,7 +91,7 @@ async fn a_lost_camera_or_microphone_leaves_the_call_running_and_is_reported() {
         bob.engine.remote_video.wait_take(Duration::from_secs(1))
     });
     assert!(stalled.is_none(), "Alice's video still arrives");
-    assert_eq!(pictures(&alice, 30), 30, "Bob's video stopped too");
+    assert_eq!(alice.pictures(30), 30, "Bob's video stopped too");
 
     // Bob's microphone vanishes from the sound server. With the sink whose monitor it
     // remaps, so that PulseAudio has no other source to move the stream to.
@@ -125,7 +108,7 @@ async fn a_lost_camera_or_microphone_leaves_the_call_running_and_is_reported() {
     );
 
     // Still a call: Bob's video, Alice's voice and chat both ways.
-    assert_eq!(pictures(&alice, 30), 30, "Bob's video stopped with his mic");
+    assert_eq!(alice.pictures(30), 30, "Bob's video stopped with his mic");
     alice.send(Command::SendChat("hello?".into()));
     bob.chat(|c| matches!(c, ChatEvent::Received { text, .. } if text == "hello?"))
         .await;

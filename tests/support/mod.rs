@@ -260,6 +260,24 @@ impl Peer {
         .await
     }
 
+    /// Takes pictures from the peer until `count` have come or [`PATIENCE`] has passed.
+    /// Returns how many came (`count` unless the time ran out).
+    pub fn pictures(&self, count: usize) -> usize {
+        tokio::task::block_in_place(|| {
+            let deadline = std::time::Instant::now() + PATIENCE;
+            let mut frames = 0;
+            while frames < count && std::time::Instant::now() < deadline {
+                frames += usize::from(
+                    self.engine
+                        .remote_video
+                        .wait_take(Duration::from_millis(200))
+                        .is_some(),
+                );
+            }
+            frames
+        })
+    }
+
     pub fn send(&self, command: Command) {
         assert!(
             self.engine.send(command),
