@@ -2,11 +2,13 @@
 //! tracks and the network.
 //!
 //! NACK (retransmission of lost video packets), RTCP sender and receiver reports, and
-//! send-side congestion control (GCC over TWCC feedback, with a pacer) whose estimate the
-//! engine feeds to the encoder. (webrtc-rs's default set would add a second TWCC receiver and
-//! simulcast header extensions we do not use.) Plus two small hooks of our own:
+//! send-side congestion control (our [`QueueGuard`] over TWCC feedback, with a pacer).
+//! (webrtc-rs's default set would add a second TWCC receiver and simulcast header
+//! extensions we do not use.) Plus two small hooks of our own:
 //!
-//! - Incoming PLI and FIR raise the encoder's keyframe flag right here. (webrtc-rs 0.21
+//! - The encoder hears from the chain directly: each new estimate goes to
+//!   `Counters::target_bitrate_bps`, and incoming PLI and FIR raise its keyframe flag right
+//!   here. (webrtc-rs 0.21
 //!   routes them to a track by SSRC and, once the peer's video arrives on the same
 //!   transceiver, hands them to our *receiving* track instead of the sending one: the
 //!   encoder saw only the first request of a call, and after any loss the video froze.)
@@ -55,7 +57,7 @@ pub(crate) const PACING_FACTOR: f64 = 2.5;
 const PACING_UP_SLOT: usize = 2_500;
 const PACING_DOWN_SLOT: usize = 3_500;
 /// Closest to the application: every built-in interceptor has seen RTCP first.
-const KEYFRAME_REQUESTS_SLOT: usize = 14_000;
+const ENCODER_SLOT: usize = 14_000;
 
 /// The chain for one peer connection. Codecs must be registered in `engine` first: the
 /// helpers add their RTCP feedback to existing codecs.
@@ -84,7 +86,7 @@ pub(crate) fn registry(
             Hook::new(Action::ScaleEstimate(1.0 / PACING_FACTOR)),
         )
         .with(
-            Slot::from(KEYFRAME_REQUESTS_SLOT),
+            Slot::from(ENCODER_SLOT),
             Hook::new(Action::InformEncoder(counters)),
         ))
 }
