@@ -5,7 +5,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use confab_call::{ChatEvent, Command, EngineEvent, ServerStatus, Timeouts};
+use confab_call::netsim::{LinkConditions, SimulatedLink};
+use confab_call::{CallState, ChatEvent, Command, EngineEvent, ServerStatus, Timeouts};
 use confab_protocol::{HangupReason, PeerId};
 
 use support::{PATIENCE, Peer, PeerSetup, Server, connect, temp_path};
@@ -392,4 +393,81 @@ async fn a_restarted_server_brings_both_back_while_the_call_goes_on() {
     alice.shutdown().await;
     bob.shutdown().await;
     server.shutdown().await;
+}
+
+/// The chat channel opens a round trip or two after the call connects. A message typed in
+/// that moment waits for it and is delivered, in order; if the call ends first the user is
+/// told it was not sent. A 100 ms link delay each way makes the moment long enough to hit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_typed_before_the_channel_opens_waits_for_it() {
+    let server = Server::start().await;
+    let slow = || PeerSetup {
+        link: Some(SimulatedLink::new(
+            LinkConditions {
+                delay: Duration::from_millis(100),
+                ..LinkConditions::default()
+            },
+            7,
+        )),
+        ..PeerSetup::quiet()
+    };
+    let mut alice = Peer::join(&server, "Alice", slow()).await;
+    let mut bob = Peer::join(&server, "Bob", slow()).await;
+
+    // Hung up before the channel opened: not sent, and the user hears of it.
+    call_and_accept(&mut alice, &mut bob).await;
+    alice.send(Command::SendChat("lost in the hang-up".into()));
+    alice.send(Command::HangUp);
+    let mut failed = None;
+    let mut ended = false;
+    while failed.is_none() || !ended {
+        match alice.wait_for(|e| Some(e.clone())).await {
+            EngineEvent::Chat(chat @ ChatEvent::Failed { .. }) => failed = Some(chat),
+            EngineEvent::Call(CallState::Ended(_)) => ended = true,
+            _ => {}
+        }
+    }
+    assert!(
+        matches!(&failed, Some(ChatEvent::Failed { text, reason })
+            if text == "lost in the hang-up" && reason.contains("before the chat connected")),
+        "{failed:?}"
+    );
+    bob.ended().await;
+
+    // Typed at once, two messages: both arrive, in order, once the channel is open.
+    call_and_accept(&mut alice, &mut bob).await;
+    alice.send(Command::SendChat("first".into()));
+    alice.send(Command::SendChat("second".into()));
+    let mut alice_chat = Vec::new();
+    while !alice_chat.contains(&ChatEvent::Open) {
+        alice_chat.push(alice.chat(|_| true).await);
+    }
+    assert!(
+        matches!(alice_chat[0], ChatEvent::Sent { .. }),
+        "the channel was already open, so the test proves nothing: {alice_chat:?}"
+    );
+    let mut bob_heard = Vec::new();
+    while bob_heard.len() < 2 {
+        if let ChatEvent::Received { text, .. } =
+            bob.chat(|c| matches!(c, ChatEvent::Received { .. })).await
+        {
+            bob_heard.push(text);
+        }
+    }
+    assert_eq!(bob_heard, ["first", "second"]);
+    alice.send(Command::HangUp);
+    alice.ended().await;
+    alice.shutdown().await;
+    bob.shutdown().await;
+    server.shutdown().await;
+}
+
+/// Alice calls Bob, Bob accepts, and Alice's side is connected (the chat channel may not
+/// be open yet).
+async fn call_and_accept(alice: &mut Peer, bob: &mut Peer) {
+    let bob_id = alice.sees(&bob.name).await;
+    alice.send(Command::Call { peer: bob_id });
+    assert_eq!(bob.incoming().await, alice.name);
+    bob.send(Command::Accept);
+    alice.connected().await;
 }

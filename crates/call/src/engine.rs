@@ -473,6 +473,11 @@ impl Driver {
             }
             PeerEvent::ChatOpen => {
                 self.emit(EngineEvent::Chat(ChatEvent::Open));
+                if let Some(session) = self.session_mut()
+                    && let Err(err) = session.chat_opened().await
+                {
+                    self.emit(EngineEvent::Problem(format!("chat: {err}")));
+                }
                 return;
             }
             PeerEvent::ChatClosed => return,
@@ -725,8 +730,9 @@ impl Driver {
             text: text.clone(),
             sent_at_ms,
         };
-        let result = match self.call.as_ref().and_then(|c| c.session.as_ref()) {
-            Some(session) if self.machine.is_connected() => session.send_chat(&message).await,
+        let connected = self.machine.is_connected();
+        let result = match self.session_mut() {
+            Some(session) if connected => session.send_chat(message).await,
             _ => Err(crate::CallError::NoCall),
         };
         match result {
@@ -763,10 +769,8 @@ impl Driver {
             } => {
                 if let Some(call) = &mut self.call {
                     call.chats_received += 1;
-                    if let Some(session) = &call.session {
-                        let _ = session
-                            .send_chat(&ChatMessage::Ack { id: id.clone() })
-                            .await;
+                    if let Some(session) = &mut call.session {
+                        let _ = session.send_chat(ChatMessage::Ack { id: id.clone() }).await;
                     }
                 }
                 self.emit(EngineEvent::Chat(ChatEvent::Received {
@@ -795,7 +799,13 @@ impl Driver {
             self.machine.state(),
         );
         call.capture = None;
-        if let Some(session) = call.session.take() {
+        if let Some(mut session) = call.session.take() {
+            for text in session.take_unsent_chats() {
+                self.emit(EngineEvent::Chat(ChatEvent::Failed {
+                    text,
+                    reason: crate::CallError::ChatNeverOpened.to_string(),
+                }));
+            }
             session.close(true).await;
         }
         info!("call ended");

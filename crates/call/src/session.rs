@@ -40,6 +40,8 @@ mod sdp_fuzz;
 /// How long hanging up waits for the peer to acknowledge our `bye`, and how often it looks.
 const BYE_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
 const BYE_POLL: std::time::Duration = std::time::Duration::from_millis(5);
+/// How many chat messages wait for the channel to open before more are refused.
+const MAX_CHAT_OUTBOX: usize = 100;
 
 /// A local track and the sender that carries it.
 struct Outgoing {
@@ -53,6 +55,10 @@ pub(crate) struct Session {
     audio: Outgoing,
     chat: Option<Arc<dyn DataChannel>>,
     chat_task: Option<tokio::task::JoinHandle<()>>,
+    chat_open: bool,
+    /// Messages sent before the chat channel opened, in order. The channel opens a round
+    /// trip or two after the call connects (more when a packet of its handshake is lost).
+    chat_outbox: Vec<ChatMessage>,
     events: mpsc::UnboundedSender<PeerEvent>,
     has_remote_description: bool,
     early_candidates: Vec<RTCIceCandidateInit>,
@@ -185,6 +191,8 @@ impl Session {
             },
             chat: None,
             chat_task: None,
+            chat_open: false,
+            chat_outbox: Vec::new(),
             events,
             early_candidates: Vec::new(),
             video_sender: None,
@@ -266,12 +274,40 @@ impl Session {
         self.chat = Some(channel);
     }
 
-    pub async fn send_chat(&self, message: &ChatMessage) -> Result<(), CallError> {
+    /// Sends `message`, or keeps it until the chat channel opens.
+    pub async fn send_chat(&mut self, message: ChatMessage) -> Result<(), CallError> {
+        if !self.chat_open {
+            if self.chat_outbox.len() >= MAX_CHAT_OUTBOX {
+                return Err(CallError::ChatNotOpen);
+            }
+            self.chat_outbox.push(message);
+            return Ok(());
+        }
         let channel = self.chat.as_ref().ok_or(CallError::ChatClosed)?;
         channel
             .send_text(&message.to_json())
             .await
             .map_err(|_| CallError::ChatClosed)
+    }
+
+    /// The chat channel is open: sends what waited for it, in order.
+    pub async fn chat_opened(&mut self) -> Result<(), CallError> {
+        self.chat_open = true;
+        for message in std::mem::take(&mut self.chat_outbox) {
+            self.send_chat(message).await?;
+        }
+        Ok(())
+    }
+
+    /// The texts of chat messages that never went out because the channel never opened.
+    pub fn take_unsent_chats(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.chat_outbox)
+            .into_iter()
+            .filter_map(|message| match message {
+                ChatMessage::Chat { text, .. } => Some(text),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Starts sending once connected (the payload types are settled by then).
