@@ -4,6 +4,7 @@
 #![allow(dead_code)] // Each test binary uses a different part of this.
 
 pub mod pulse;
+pub mod tap;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
