@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use confab_media::audio::extend_seq;
 
 /// How long a missing packet is waited for (a NACK round trip) before it counts as lost.
-pub const REORDER_WAIT: Duration = Duration::from_millis(100);
+pub const REORDER_WAIT: Duration = Duration::from_millis(150);
 /// Packets held waiting for a gap to fill, at most.
 const MAX_PENDING: usize = 1024;
 /// Largest access unit accepted (a 4K keyframe is well under this).

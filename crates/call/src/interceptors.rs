@@ -16,7 +16,7 @@
 //!   exactly the estimate queues every frame larger than average (a keyframe, or an encoder
 //!   that overshoots), and the queue becomes seconds of video latency.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -36,18 +36,20 @@ use webrtc::peer_connection::{
 
 use crate::CallError;
 use crate::congestion::QueueGuard;
+use crate::h264_rtp::REORDER_WAIT;
 use crate::media::Counters;
 
 /// Congestion control bounds, bits per second.
 pub(crate) const START_BITRATE_BPS: f64 = 600_000.0;
 pub(crate) const MIN_BITRATE_BPS: f64 = 100_000.0;
 
-/// A missing video packet is asked for again this often, up to this many times. webrtc-rs's
-/// default (every 100 ms, without limit) asks only once before our depacketizer gives up
-/// on the gap ([`crate::h264_rtp::REORDER_WAIT`], 100 ms), so a lost packet cost a frame
-/// and a keyframe request even though its retransmission was on its way.
-const NACK_INTERVAL: Duration = Duration::from_millis(50);
-const NACKS_PER_PACKET: u16 = 2;
+/// A missing video packet is asked for again this often, up to this many times: five
+/// chances within our depacketizer's wait for a gap ([`REORDER_WAIT`], 150 ms) on a short
+/// path. webrtc-rs's default (every 100 ms, without limit) asked once before the wait was
+/// over, so at 20% loss a keyframe of 40 packets rarely came whole. On a longer path the
+/// [`RetransmitGate`] keeps the repeats from costing bandwidth.
+const NACK_INTERVAL: Duration = Duration::from_millis(20);
+const NACKS_PER_PACKET: u16 = 5;
 
 /// The pacer releases packets this much faster than the congestion controller's estimate.
 pub(crate) const PACING_FACTOR: f64 = 2.5;
@@ -55,6 +57,9 @@ pub(crate) const PACING_FACTOR: f64 = 2.5;
 /// Slots of our hooks. Reads walk from small slots (the network) to large ones (the
 /// application): congestion control (1_000) sets the estimate, the pacer (3_000) reads it.
 const PACING_UP_SLOT: usize = 2_500;
+/// Between the NACK responder (4_000) and the pacer (3_000): sees each packet's first
+/// send and every retransmission.
+const RETRANSMIT_GATE_SLOT: usize = 3_800;
 const PACING_DOWN_SLOT: usize = 3_500;
 /// Closest to the application: every built-in interceptor has seen RTCP first.
 const ENCODER_SLOT: usize = 14_000;
@@ -84,6 +89,13 @@ pub(crate) fn registry(
         .with(
             Slot::from(PACING_DOWN_SLOT),
             Hook::new(Action::ScaleEstimate(1.0 / PACING_FACTOR)),
+        )
+        .with(
+            Slot::from(RETRANSMIT_GATE_SLOT),
+            Hook::new(Action::GateRetransmissions(
+                RetransmitGate::default(),
+                counters.clone(),
+            )),
         )
         .with(
             Slot::from(ENCODER_SLOT),
@@ -119,6 +131,70 @@ enum Action {
     /// `Counters::keyframe_wanted`, a new estimate goes to `Counters::target_bitrate_bps`.
     /// Every packet passes through unchanged.
     InformEncoder(Arc<Counters>),
+    /// Holds back outgoing retransmissions the [`RetransmitGate`] finds useless, using the
+    /// round-trip time in `Counters::rtt_us`.
+    GateRetransmissions(RetransmitGate, Arc<Counters>),
+}
+
+/// Which retransmissions are worth sending. webrtc-rs's NACK responder resends a packet
+/// every time it is asked, and we ask often ([`NACK_INTERVAL`]). A resend is held back when
+/// - one went out less than a round trip ago: it is still on its way, and on a long path
+///   all of a packet's NACKs arrive before the first resend can;
+/// - the packet first went out more than twice [`REORDER_WAIT`] ago: the receiver has given
+///   up on it. After an outage the receiver asks for everything it missed, and those
+///   resends would queue ahead of the keyframe it needs.
+#[derive(Debug, Default)]
+struct RetransmitGate {
+    /// Per SSRC (ours: one video, one audio), the newest packets by sequence number.
+    streams: HashMap<u32, Vec<Option<Sent>>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Sent {
+    seq: u16,
+    first: Instant,
+    last: Instant,
+}
+
+impl RetransmitGate {
+    /// Packets remembered per stream: more than the NACK responder keeps (1024).
+    const HISTORY: usize = 2048;
+
+    /// Records a first send (always passes); decides on a retransmission.
+    fn admit(
+        &mut self,
+        ssrc: u32,
+        seq: u16,
+        retransmission: bool,
+        now: Instant,
+        rtt: Duration,
+    ) -> bool {
+        let history = self
+            .streams
+            .entry(ssrc)
+            .or_insert_with(|| vec![None; Self::HISTORY]);
+        let slot = &mut history[usize::from(seq) % Self::HISTORY];
+        if !retransmission {
+            *slot = Some(Sent {
+                seq,
+                first: now,
+                last: now,
+            });
+            return true;
+        }
+        match slot {
+            Some(sent) if sent.seq == seq => {
+                let wanted = now.saturating_duration_since(sent.first) <= 2 * REORDER_WAIT;
+                let due = now.saturating_duration_since(sent.last) >= rtt;
+                if wanted && due {
+                    sent.last = now;
+                }
+                wanted && due
+            }
+            // Not ours to judge (forgotten already): let the responder decide.
+            _ => true,
+        }
+    }
 }
 
 /// An interceptor that does one [`Action`] to incoming packets and passes outgoing ones.
@@ -173,6 +249,7 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for Hook {
                     counters.keyframe_wanted.store(true, Ordering::Relaxed);
                 }
             }
+            Action::GateRetransmissions(..) => {}
         }
         self.reads.push_back(msg);
         Ok(())
@@ -183,6 +260,17 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for Hook {
     }
 
     fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
+        if let Action::GateRetransmissions(gate, counters) = &mut self.action
+            && let Packet::Rtp(rtp) = &msg.message.packet
+        {
+            let retransmission = msg.message.has(&Attribute::Retransmission);
+            let rtt = Duration::from_micros(counters.rtt_us.load(Ordering::Relaxed).into());
+            let (ssrc, seq) = (rtp.header.ssrc, rtp.header.sequence_number);
+            if !gate.admit(ssrc, seq, retransmission, msg.now, rtt) {
+                Counters::add(&counters.retransmissions_held_back, 1);
+                return Ok(());
+            }
+        }
         self.writes.push_back(msg);
         Ok(())
     }
@@ -197,4 +285,61 @@ impl Interceptor for Hook {
     fn unbind_local_stream(&mut self, _: &StreamInfo) {}
     fn bind_remote_stream(&mut self, _: &StreamInfo) {}
     fn unbind_remote_stream(&mut self, _: &StreamInfo) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RTT: Duration = Duration::from_millis(100);
+
+    #[test]
+    fn a_packet_is_resent_at_most_once_per_round_trip() {
+        let mut gate = RetransmitGate::default();
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        assert!(gate.admit(1, 7, false, t0, RTT));
+        // NACKs every 20 ms: the first resend goes, the next ones wait for the round trip.
+        assert!(gate.admit(1, 7, true, ms(110), RTT));
+        for at in [130, 150, 170, 190] {
+            assert!(!gate.admit(1, 7, true, ms(at), RTT), "at {at} ms");
+        }
+        assert!(gate.admit(1, 7, true, ms(210), RTT));
+        // Another stream's packet with the same number keeps its own record.
+        let rtt = Duration::from_millis(40);
+        assert!(gate.admit(2, 7, false, ms(240), rtt));
+        assert!(gate.admit(1, 7, true, ms(255), rtt));
+        assert!(!gate.admit(2, 7, true, ms(255), rtt));
+    }
+
+    #[test]
+    fn a_short_path_gets_every_resend() {
+        let mut gate = RetransmitGate::default();
+        let t0 = Instant::now();
+        assert!(gate.admit(1, 65_535, false, t0, Duration::ZERO));
+        for n in 1..=5 {
+            let at = t0 + Duration::from_millis(20 * n);
+            assert!(gate.admit(1, 65_535, true, at, Duration::from_millis(1)));
+        }
+    }
+
+    #[test]
+    fn what_the_receiver_gave_up_on_is_not_resent() {
+        let mut gate = RetransmitGate::default();
+        let t0 = Instant::now();
+        for seq in 0..200 {
+            gate.admit(
+                1,
+                seq,
+                false,
+                t0 + Duration::from_millis(u64::from(seq)),
+                RTT,
+            );
+        }
+        // Asked for everything after an outage, 3 s later: nothing goes.
+        let later = t0 + Duration::from_secs(3);
+        assert!((0..200).all(|seq| !gate.admit(1, seq, true, later, RTT)));
+        // A packet the gate never saw is left to the responder.
+        assert!(gate.admit(1, 5_000, true, later, RTT));
+    }
 }

@@ -68,6 +68,9 @@ pub struct CallSummary {
     pub video_losses: u64,
     pub plis_sent: u64,
     pub keyframe_requests_received: u64,
+    /// Retransmissions asked for but not sent: one was already on its way, or the peer
+    /// had given up on the packet.
+    pub retransmissions_held_back: u64,
     pub audio_packets_sent: u64,
     pub audio_packets_received: u64,
     pub audio_concealed: u64,
@@ -148,6 +151,10 @@ impl StatsCollector {
                 .find(|p| p.stats.id == transport.selected_candidate_pair_id)
             {
                 stats.rtt_ms = Some(pair.current_round_trip_time * 1000.0).filter(|rtt| *rtt > 0.0);
+                counters.rtt_us.store(
+                    (pair.current_round_trip_time * 1e6) as u32,
+                    std::sync::atomic::Ordering::Relaxed,
+                );
                 // Pair ids name candidates without the prefix their own entries carry.
                 let candidate_type = |key: String| match report.get(&key) {
                     Some(
@@ -263,6 +270,7 @@ impl StatsCollector {
             video_losses: Counters::get(&counters.video_losses),
             plis_sent: Counters::get(&counters.plis_sent),
             keyframe_requests_received: Counters::get(&counters.keyframe_requests_received),
+            retransmissions_held_back: Counters::get(&counters.retransmissions_held_back),
             audio_packets_sent: Counters::get(&counters.audio_packets_sent),
             audio_packets_received: Counters::get(&counters.audio_packets_received),
             audio_concealed: Counters::get(&counters.audio_concealed),

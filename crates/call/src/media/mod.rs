@@ -129,6 +129,11 @@ pub(crate) struct Counters {
     /// The congestion controller's newest estimate, bits per second (0: none yet), set by
     /// the interceptor chain as feedback arrives and read by the encoder every frame.
     pub target_bitrate_bps: AtomicU32,
+    /// The selected ICE pair's newest round-trip time, microseconds (0: none yet), set by
+    /// the stats and read by the interceptor chain's retransmission gate.
+    pub rtt_us: AtomicU32,
+    /// Retransmissions the gate held back as useless.
+    pub retransmissions_held_back: AtomicU64,
     pub video_frames_received: AtomicU64,
     pub video_frames_decoded: AtomicU64,
     pub video_decode_errors: AtomicU64,
