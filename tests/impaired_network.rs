@@ -233,8 +233,19 @@ async fn first_picture(peer: &mut Peer) {
 }
 
 /// One call under `conditions` on both sides. For [`WINDOW`] Alice sends a chat message
-/// every 200 ms while Bob watches video and records audio; then checks issue 6's criteria.
+/// every 200 ms while Bob watches video and records audio; then checks issue 6's criteria
+/// (frames per second as given, freezes of at most a second).
 async fn lossy_call(name: &str, conditions: LinkConditions, min_fps: f64) {
+    lossy_call_within(name, conditions, min_fps, Duration::from_secs(1)).await;
+}
+
+/// [`lossy_call`], with the longest freeze allowed.
+async fn lossy_call_within(
+    name: &str,
+    conditions: LinkConditions,
+    min_fps: f64,
+    max_freeze: Duration,
+) {
     let _turn = ONE_AT_A_TIME.lock().await;
     let server = Server::start().await;
     let bob_hears = temp_path(&format!("{}.wav", name.replace(' ', "-")));
@@ -285,10 +296,7 @@ async fn lossy_call(name: &str, conditions: LinkConditions, min_fps: f64) {
         counters.datagrams,
     );
     assert!(video.fps >= min_fps, "{name}: {video:?}");
-    assert!(
-        video.longest_freeze <= Duration::from_secs(1),
-        "{name}: {video:?}"
-    );
+    assert!(video.longest_freeze <= max_freeze, "{name}: {video:?}");
     assert_eq!(
         (video.damaged, video.out_of_order),
         (0, 0),
@@ -329,6 +337,20 @@ async fn ten_percent_loss() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_percent_loss() {
     lossy_call("20% loss", loss(0.20), 10.0).await;
+}
+
+/// 5% loss on a path with a 200 ms round trip (not one of issue 6's conditions): a
+/// retransmission takes longer than the short-path wait for a gap, so the wait grows with
+/// the round trip. A lost keyframe packet costs a round trip or two more here, and freezes
+/// are longer: the limit is what we measured, with room, so that it catches a regression.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_percent_loss_on_a_long_path() {
+    let conditions = LinkConditions {
+        delay: Duration::from_millis(100),
+        ..loss(0.05)
+    };
+    let name = "5% loss, 200 ms round trip";
+    lossy_call_within(name, conditions, 15.0, Duration::from_secs(2)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

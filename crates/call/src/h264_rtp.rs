@@ -16,8 +16,17 @@ use std::time::{Duration, Instant};
 
 use confab_media::audio::extend_seq;
 
-/// How long a missing packet is waited for (a NACK round trip) before it counts as lost.
+/// How long a missing packet is waited for before it counts as lost, on a short path:
+/// several NACK rounds. A longer round trip waits longer ([`reorder_wait`]).
 pub const REORDER_WAIT: Duration = Duration::from_millis(150);
+/// The longest wait, however long the round trip: past this, a keyframe is sooner.
+pub const MAX_REORDER_WAIT: Duration = Duration::from_millis(500);
+
+/// The wait for a gap on a path with this round-trip time: two NACK rounds (each a round
+/// trip, plus up to a NACK interval before the request goes out).
+pub fn reorder_wait(rtt: Duration) -> Duration {
+    (rtt * 2 + Duration::from_millis(40)).clamp(REORDER_WAIT, MAX_REORDER_WAIT)
+}
 /// Packets held waiting for a gap to fill, at most.
 const MAX_PENDING: usize = 1024;
 /// Largest access unit accepted (a 4K keyframe is well under this).
@@ -63,6 +72,8 @@ pub struct H264Depacketizer {
     frame_broken: bool,
     /// A fragmented NAL unit is open (its FU-A start was seen, not its end).
     in_fragment: bool,
+    /// The path's round-trip time (zero until known), which sets the wait for gaps.
+    rtt: Duration,
     /// Counters, for stats.
     pub frames: u64,
     pub losses: u64,
@@ -117,13 +128,19 @@ impl H264Depacketizer {
         self.drain(now)
     }
 
-    /// Gives up on gaps older than [`REORDER_WAIT`]. Call periodically (every 20-50 ms).
+    /// The path's newest round-trip time: gaps are waited for [`reorder_wait`] of it.
+    pub fn set_rtt(&mut self, rtt: Duration) {
+        self.rtt = rtt;
+    }
+
+    /// Gives up on gaps older than the wait. Call periodically (every 20-50 ms).
     pub fn poll(&mut self, now: Instant) -> Vec<Output> {
         self.drain(now)
     }
 
     fn drain(&mut self, now: Instant) -> Vec<Output> {
         let mut out = Vec::new();
+        let wait = reorder_wait(self.rtt);
         while let Some(next) = self.next {
             if let Some(packet) = self.pending.remove(&next) {
                 self.next = Some(next + 1);
@@ -132,9 +149,7 @@ impl H264Depacketizer {
             }
             // A gap. Wait for it, unless the oldest packet behind it has waited long enough.
             match self.pending.first_key_value() {
-                Some((&after, oldest))
-                    if now.saturating_duration_since(oldest.arrived) >= REORDER_WAIT =>
-                {
+                Some((&after, oldest)) if now.saturating_duration_since(oldest.arrived) >= wait => {
                     self.skip_gap(&mut out);
                     self.next = Some(after);
                 }
@@ -460,6 +475,24 @@ mod tests {
             "{out:?}"
         );
         assert_eq!(feed.depack.losses, 1);
+    }
+
+    #[test]
+    fn a_longer_round_trip_waits_longer_for_a_gap() {
+        assert_eq!(reorder_wait(Duration::ZERO), REORDER_WAIT);
+        assert_eq!(
+            reorder_wait(Duration::from_millis(200)),
+            Duration::from_millis(440)
+        );
+        assert_eq!(reorder_wait(Duration::from_secs(3)), MAX_REORDER_WAIT);
+        let mut feed = Feed::new();
+        feed.depack.set_rtt(Duration::from_millis(200));
+        feed.frame(&keyframe(), 0, &[]);
+        assert!(feed.frame(&delta(1), 3000, &[1]).is_empty());
+        assert!(feed.frame(&delta(2), 6000, &[]).is_empty());
+        assert_eq!(feed.depack.poll(feed.t0 + REORDER_WAIT * 2), []);
+        let out = feed.depack.poll(feed.t0 + Duration::from_millis(440));
+        assert_eq!(out.first(), Some(&Output::Lost), "{out:?}");
     }
 
     #[test]

@@ -36,7 +36,7 @@ use webrtc::peer_connection::{
 
 use crate::CallError;
 use crate::congestion::QueueGuard;
-use crate::h264_rtp::REORDER_WAIT;
+use crate::h264_rtp::{REORDER_WAIT, reorder_wait};
 use crate::media::Counters;
 
 /// Congestion control bounds, bits per second.
@@ -140,8 +140,9 @@ enum Action {
 /// every time it is asked, and we ask often ([`NACK_INTERVAL`]). A resend is held back when
 /// - one went out less than a round trip ago: it is still on its way, and on a long path
 ///   all of a packet's NACKs arrive before the first resend can;
-/// - the packet first went out more than twice [`REORDER_WAIT`] ago: the receiver has given
-///   up on it. After an outage the receiver asks for everything it missed, and those
+/// - the packet first went out longer ago than the receiver waits for a gap
+///   ([`reorder_wait`], plus [`REORDER_WAIT`] for time in our pacer's queue): the receiver
+///   has given up on it. After an outage the receiver asks for everything it missed, and those
 ///   resends would queue ahead of the keyframe it needs.
 #[derive(Debug, Default)]
 struct RetransmitGate {
@@ -184,7 +185,8 @@ impl RetransmitGate {
         }
         match slot {
             Some(sent) if sent.seq == seq => {
-                let wanted = now.saturating_duration_since(sent.first) <= 2 * REORDER_WAIT;
+                let wanted =
+                    now.saturating_duration_since(sent.first) <= reorder_wait(rtt) + REORDER_WAIT;
                 let due = now.saturating_duration_since(sent.last) >= rtt;
                 if wanted && due {
                     sent.last = now;

@@ -155,6 +155,8 @@ async fn read_loop(
                         Err(err) => debug!("cannot send PLI: {err}"),
                     }
                 }
+                let rtt = counters.rtt_us.load(Ordering::Relaxed);
+                depacketizer.set_rtt(Duration::from_micros(rtt.into()));
                 depacketizer.poll(Instant::now())
             }
         };
