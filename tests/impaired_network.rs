@@ -504,8 +504,11 @@ async fn the_sender_follows_a_bandwidth_drop() {
     println!("bandwidth: after the drop to 300 kbit/s, Alice sent {alice_out:?}");
     println!("bandwidth: the congestion controller's target {alice_target:?}");
     println!("bandwidth: Bob's capture-to-display latency p95 (ms) {bob_latency:?}");
-    // Followed: from some second within 10 s on, every second stays near the cap.
-    let over = |bps: u64| bps > 330_000;
+    // Followed: from some second within 10 s on, no second is far over the cap, and on
+    // average the sender stays under it. (A sender that tracks the cap climbs back toward it
+    // and may pass it for a second, as one CI run did at 335 kbit/s; the queue that builds
+    // then is what the latency check below is for.)
+    let over = |bps: u64| bps > 360_000;
     let last_over = alice_out
         .iter()
         .rev()
@@ -514,6 +517,16 @@ async fn the_sender_follows_a_bandwidth_drop() {
     assert!(
         last_over <= Duration::from_secs(10),
         "still over the cap {last_over:?} after the drop: {alice_out:?}"
+    );
+    let settled: Vec<u64> = alice_out
+        .iter()
+        .filter(|(at, _)| *at > Duration::from_secs(10))
+        .map(|(_, bps)| *bps)
+        .collect();
+    let mean = settled.iter().sum::<u64>() / settled.len().max(1) as u64;
+    assert!(
+        !settled.is_empty() && mean <= 300_000,
+        "over the cap on average ({mean} bit/s) after 10 s: {alice_out:?}"
     );
     // Delay came back down instead of growing with the queue.
     let end: Vec<f64> = bob_latency
