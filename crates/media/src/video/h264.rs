@@ -8,6 +8,8 @@
 
 use std::ffi::c_void;
 
+use h264_reader::nal::sps::SeqParameterSet;
+use h264_reader::rbsp::{BitReader, decode_nal};
 use openh264::OpenH264API;
 use openh264::decoder::{DecodedYUV, Decoder, DecoderConfig};
 use openh264::encoder::{
@@ -195,14 +197,46 @@ impl H264Encoder {
 
 /// NAL unit types in an Annex B access unit, in order.
 pub fn nal_types(access_unit: &[u8]) -> Vec<u8> {
-    openh264::nal_units(access_unit)
-        .filter_map(|nal| {
-            // Each unit starts with its 00 00 01 start code (a 4-byte code leaves its first
-            // zero on the previous unit).
-            let start = nal.windows(3).position(|w| w == [0, 0, 1])? + 3;
-            nal.get(start).map(|header| header & 0x1f)
-        })
-        .collect()
+    nal_units(access_unit).map(|nal| nal[0] & 0x1f).collect()
+}
+
+/// The NAL units of an Annex B access unit, each from its header byte on.
+fn nal_units(access_unit: &[u8]) -> impl Iterator<Item = &[u8]> {
+    openh264::nal_units(access_unit).filter_map(|nal| {
+        // Each unit starts with its 00 00 01 start code (a 4-byte code leaves its first
+        // zero on the previous unit).
+        let start = nal.windows(3).position(|w| w == [0, 0, 1])? + 3;
+        nal.get(start..).filter(|unit| !unit.is_empty())
+    })
+}
+
+/// The most memory a stream's sequence parameters may ask the decoder to hold for its
+/// pictures: (reference frames + 1) x the picture in I420. 1080p with 16 references or 4K
+/// with 4 fits; OpenH264 itself takes about 1.7 times this.
+const MAX_PICTURE_BUFFER_BYTES: u64 = 64 << 20;
+
+/// Refuses a sequence parameter set (NAL type 7) whose pictures the decoder must not
+/// allocate for: a 3 KB fake keyframe claiming 4096x2304 with 16 reference frames made
+/// OpenH264 allocate about 410 MB.
+fn check_sps(nal: &[u8]) -> Result<(), CodecError> {
+    let corrupt = |what: String| CodecError::Corrupt(format!("sequence parameter set: {what}"));
+    let rbsp = decode_nal(nal).map_err(|err| corrupt(err.to_string()))?;
+    let sps = SeqParameterSet::from_bits(BitReader::new(&rbsp[..]))
+        .map_err(|err| corrupt(format!("{err:?}")))?;
+    let (width, height) = sps
+        .pixel_dimensions()
+        .map_err(|err| corrupt(format!("{err:?}")))?;
+    super::frame::check_size(width, height).map_err(|err| corrupt(err.to_string()))?;
+    let pictures = u64::from(sps.max_num_ref_frames) + 1;
+    let bytes = pictures * u64::from(width) * u64::from(height) * 3 / 2;
+    if bytes > MAX_PICTURE_BUFFER_BYTES {
+        return Err(corrupt(format!(
+            "{width}x{height} with {} reference frames needs {} MiB",
+            sps.max_num_ref_frames,
+            bytes >> 20
+        )));
+    }
+    Ok(())
 }
 
 /// Whether an access unit holds an IDR picture (NAL type 5).
@@ -290,6 +324,13 @@ impl H264Decoder {
             }
             self.need_keyframe = false;
         }
+        if let Err(err) = nal_units(access_unit)
+            .filter(|nal| nal[0] & 0x1f == 7)
+            .try_for_each(check_sps)
+        {
+            self.need_keyframe = true;
+            return Err(err);
+        }
         match self.decoder.decode(access_unit) {
             Ok(Some(yuv)) => {
                 // The sender chose the size: refuse what an I420Frame cannot hold (odd or
@@ -369,6 +410,29 @@ mod tests {
             }
         }
         assert!(worst_psnr >= 35.0, "PSNR {worst_psnr:.1} dB");
+    }
+
+    /// SPS NAL units (baseline, level 5.2) for 4096x2304: with 16 reference frames, and
+    /// with 1. Written with the bit writer of tests/hostile_peer.rs.
+    const SPS_4K_16_REFS: [u8; 11] = [
+        0x67, 0x42, 0xc0, 0x34, 0xd8, 0x44, 0x01, 0x00, 0x01, 0x21, 0x90,
+    ];
+    const SPS_4K_1_REF: [u8; 10] = [0x67, 0x42, 0xc0, 0x34, 0xda, 0x00, 0x40, 0x00, 0x48, 0x64];
+
+    #[test]
+    fn parameter_sets_that_would_take_too_much_memory_are_refused() {
+        let err = check_sps(&SPS_4K_16_REFS).unwrap_err().to_string();
+        assert!(err.contains("4096x2304 with 16 reference frames"), "{err}");
+        check_sps(&SPS_4K_1_REF).unwrap();
+        assert!(check_sps(&[0x67, 0x42]).is_err(), "truncated");
+
+        // In a "keyframe", before OpenH264 sees it; the decoder then waits for a real one.
+        let mut decoder = H264Decoder::new().unwrap();
+        let mut fake = vec![0, 0, 0, 1];
+        fake.extend_from_slice(&SPS_4K_16_REFS);
+        fake.extend_from_slice(&[0, 0, 0, 1, 0x65, 0x88, 0x80]);
+        assert!(matches!(decoder.decode(&fake), Err(CodecError::Corrupt(_))));
+        assert!(decoder.needs_keyframe());
     }
 
     #[test]
