@@ -428,7 +428,7 @@ async fn chat_typed_before_the_channel_opens_waits_for_it() {
         }
     }
     assert!(
-        matches!(&failed, Some(ChatEvent::Failed { text, reason })
+        matches!(&failed, Some(ChatEvent::Failed { id: Some(_), text, reason })
             if text == "lost in the hang-up" && reason.contains("before the chat connected")),
         "{failed:?}"
     );

@@ -34,6 +34,8 @@ pub enum Delivery {
     Sent,
     /// The peer confirmed it.
     Delivered,
+    /// It waited for the chat to connect, and the call ended first.
+    NotSent,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,16 +166,7 @@ impl Model {
                 sent_at_ms,
                 delivery: Some(Delivery::Sent),
             }),
-            ChatEvent::Delivered { id } => {
-                if let Some(line) = self
-                    .chat
-                    .iter_mut()
-                    .rev()
-                    .find(|line| line.from.is_none() && line.id == id)
-                {
-                    line.delivery = Some(Delivery::Delivered);
-                }
-            }
+            ChatEvent::Delivered { id } => self.mark_mine(&id, Delivery::Delivered),
             ChatEvent::Received {
                 id,
                 text,
@@ -191,9 +184,24 @@ impl Model {
                     self.unread += 1;
                 }
             }
-            ChatEvent::Failed { reason, .. } => {
+            ChatEvent::Failed { id, reason, .. } => {
+                if let Some(id) = id {
+                    self.mark_mine(&id, Delivery::NotSent);
+                }
                 self.notify(format!("Message not sent: {reason}"), Severity::Error, now)
             }
+        }
+    }
+
+    /// Sets the delivery of our own message `id` (not one the peer sent under that id).
+    fn mark_mine(&mut self, id: &str, delivery: Delivery) {
+        if let Some(line) = self
+            .chat
+            .iter_mut()
+            .rev()
+            .find(|line| line.from.is_none() && line.id == id)
+        {
+            line.delivery = Some(delivery);
         }
     }
 
@@ -317,6 +325,25 @@ mod tests {
             text: text.into(),
             sent_at_ms: 2,
         })
+    }
+
+    #[test]
+    fn a_message_that_never_went_out_is_marked_not_sent() {
+        let now = Instant::now();
+        let mut model = Model::new();
+        model.apply(incoming("Bob"), now);
+        model.apply(sent("a", "one"), now);
+        model.apply(sent("b", "two"), now);
+        model.apply(
+            EngineEvent::Chat(ChatEvent::Failed {
+                id: Some("b".into()),
+                text: "two".into(),
+                reason: "the call ended before the chat connected".into(),
+            }),
+            now,
+        );
+        let ticks: Vec<_> = model.chat.iter().map(|l| l.delivery.clone()).collect();
+        assert_eq!(ticks, [Some(Delivery::Sent), Some(Delivery::NotSent)]);
     }
 
     #[test]

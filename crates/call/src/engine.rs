@@ -108,8 +108,14 @@ pub enum ChatEvent {
         text: String,
         sent_at_ms: u64,
     },
-    /// Could not be sent (too long, no call...).
-    Failed { text: String, reason: String },
+    /// Could not be sent (too long, no call...). `id` is set for a message already
+    /// reported as [`ChatEvent::Sent`] that never went out after all (it waited for the chat
+    /// channel, and the call ended first).
+    Failed {
+        id: Option<String>,
+        text: String,
+        reason: String,
+    },
 }
 
 /// What the engine reports.
@@ -718,6 +724,7 @@ impl Driver {
     async fn send_chat(&mut self, text: String) {
         if let Err(err) = validate_chat_text(&text) {
             self.emit(EngineEvent::Chat(ChatEvent::Failed {
+                id: None,
                 text,
                 reason: err.to_string(),
             }));
@@ -747,6 +754,7 @@ impl Driver {
                 }));
             }
             Err(err) => self.emit(EngineEvent::Chat(ChatEvent::Failed {
+                id: None,
                 text,
                 reason: err.to_string(),
             })),
@@ -800,8 +808,9 @@ impl Driver {
         );
         call.capture = None;
         if let Some(mut session) = call.session.take() {
-            for text in session.take_unsent_chats() {
+            for (id, text) in session.take_unsent_chats() {
                 self.emit(EngineEvent::Chat(ChatEvent::Failed {
+                    id: Some(id),
                     text,
                     reason: crate::CallError::ChatNeverOpened.to_string(),
                 }));

@@ -299,12 +299,13 @@ impl Session {
         Ok(())
     }
 
-    /// The texts of chat messages that never went out because the channel never opened.
-    pub fn take_unsent_chats(&mut self) -> Vec<String> {
+    /// The ids and texts of chat messages that never went out because the channel never
+    /// opened.
+    pub fn take_unsent_chats(&mut self) -> Vec<(String, String)> {
         std::mem::take(&mut self.chat_outbox)
             .into_iter()
             .filter_map(|message| match message {
-                ChatMessage::Chat { text, .. } => Some(text),
+                ChatMessage::Chat { id, text, .. } => Some((id, text)),
                 _ => None,
             })
             .collect()

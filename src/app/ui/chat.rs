@@ -115,6 +115,7 @@ fn bubble_ui(ui: &mut egui::Ui, line: &ChatLine) {
                 match line.delivery {
                     Some(Delivery::Sent) => meta.push_str(" · ✔ sent"),
                     Some(Delivery::Delivered) => meta.push_str(" · ✔✔ delivered"),
+                    Some(Delivery::NotSent) => meta.push_str(" · ✖ not sent"),
                     None => {}
                 }
                 ui.label(RichText::new(meta).small().weak());
