@@ -327,13 +327,23 @@ mod tests {
         })
     }
 
-    #[test]
-    fn a_message_that_never_went_out_is_marked_not_sent() {
-        let now = Instant::now();
+    /// In a call with Bob, two messages sent: `a` and `b`.
+    fn two_sent(now: Instant) -> Model {
         let mut model = Model::new();
         model.apply(incoming("Bob"), now);
         model.apply(sent("a", "one"), now);
         model.apply(sent("b", "two"), now);
+        model
+    }
+
+    fn ticks(model: &Model) -> Vec<Option<Delivery>> {
+        model.chat.iter().map(|l| l.delivery.clone()).collect()
+    }
+
+    #[test]
+    fn a_message_that_never_went_out_is_marked_not_sent() {
+        let now = Instant::now();
+        let mut model = two_sent(now);
         model.apply(
             EngineEvent::Chat(ChatEvent::Failed {
                 id: Some("b".into()),
@@ -342,24 +352,22 @@ mod tests {
             }),
             now,
         );
-        let ticks: Vec<_> = model.chat.iter().map(|l| l.delivery.clone()).collect();
-        assert_eq!(ticks, [Some(Delivery::Sent), Some(Delivery::NotSent)]);
+        assert_eq!(
+            ticks(&model),
+            [Some(Delivery::Sent), Some(Delivery::NotSent)]
+        );
     }
 
     #[test]
     fn acks_tick_the_right_message() {
         let now = Instant::now();
-        let mut model = Model::new();
-        model.apply(incoming("Bob"), now);
-        model.apply(sent("a", "one"), now);
-        model.apply(sent("b", "two"), now);
+        let mut model = two_sent(now);
         model.apply(
             EngineEvent::Chat(ChatEvent::Delivered { id: "b".into() }),
             now,
         );
-        let ticks: Vec<_> = model.chat.iter().map(|l| l.delivery.clone()).collect();
         assert_eq!(
-            ticks,
+            ticks(&model),
             [Some(Delivery::Sent), Some(Delivery::Delivered)],
             "only b is delivered"
         );
