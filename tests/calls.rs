@@ -9,7 +9,7 @@ use confab_call::netsim::{LinkConditions, SimulatedLink};
 use confab_call::{CallState, ChatEvent, Command, EngineEvent, ServerStatus, Timeouts};
 use confab_protocol::{HangupReason, PeerId};
 
-use support::{PATIENCE, Peer, PeerSetup, Server, connect, temp_path};
+use support::{PATIENCE, Peer, PeerSetup, Server, call_and_accept, connect, temp_path};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_carries_video_audio_and_chat_both_ways() {
@@ -130,12 +130,7 @@ async fn a_call_carries_video_audio_and_chat_both_ways() {
     assert_eq!(alice.ended().await.reason, HangupReason::Ended);
     let end = bob.ended().await;
     assert_eq!((end.reason, end.by_peer), (HangupReason::Ended, true));
-    let summary = bob
-        .wait_for(|e| match e {
-            EngineEvent::Summary(s) => Some(s.clone()),
-            _ => None,
-        })
-        .await;
+    let summary = bob.summary().await;
     assert!(summary.video_frames_decoded >= 100, "{summary:?}");
     assert!(summary.audio_packets_received >= 50, "{summary:?}");
     assert_eq!(summary.video_size_in, Some((640, 480)));
@@ -460,14 +455,4 @@ async fn chat_typed_before_the_channel_opens_waits_for_it() {
     alice.shutdown().await;
     bob.shutdown().await;
     server.shutdown().await;
-}
-
-/// Alice calls Bob, Bob accepts, and Alice's side is connected (the chat channel may not
-/// be open yet).
-async fn call_and_accept(alice: &mut Peer, bob: &mut Peer) {
-    let bob_id = alice.sees(&bob.name).await;
-    alice.send(Command::Call { peer: bob_id });
-    assert_eq!(bob.incoming().await, alice.name);
-    bob.send(Command::Accept);
-    alice.connected().await;
 }

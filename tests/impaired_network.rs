@@ -176,13 +176,7 @@ impl Pair {
     async fn hang_up_and_shut_down(mut self) -> Vec<EngineEvent> {
         self.alice.send(Command::HangUp);
         assert_eq!(self.alice.ended().await.reason, HangupReason::Ended);
-        let summary = self
-            .alice
-            .wait_for(|e| match e {
-                EngineEvent::Summary(summary) => Some(summary.clone()),
-                _ => None,
-            })
-            .await;
+        let summary = self.alice.summary().await;
         println!(
             "Alice held back {} of the retransmissions Bob asked for",
             summary.retransmissions_held_back

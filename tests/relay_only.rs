@@ -381,12 +381,7 @@ async fn a_relay_only_call_goes_through_turn_and_reveals_only_relay_addresses() 
     assert_eq!(alice.ended().await.reason, HangupReason::Ended);
     assert_eq!(bob.ended().await.reason, HangupReason::Ended);
     for peer in [&mut alice, &mut bob] {
-        let summary = peer
-            .wait_for(|e| match e {
-                EngineEvent::Summary(s) => Some(s.clone()),
-                _ => None,
-            })
-            .await;
+        let summary = peer.summary().await;
         let name = &peer.name;
         assert!(summary.video_frames_decoded >= 60, "{name}: {summary:?}");
         assert!(summary.audio_packets_received >= 50, "{name}: {summary:?}");

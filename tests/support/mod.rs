@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use confab_call::netsim::SimulatedLink;
 use confab_call::{
-    AudioInput, AudioOutput, CallEnd, CallState, ChatEvent, Command, Engine, EngineConfig,
-    EngineEvent, NetworkConfig, ServerStatus, SignalingConfig, Timeouts, VideoInput,
+    AudioInput, AudioOutput, CallEnd, CallState, CallSummary, ChatEvent, Command, Engine,
+    EngineConfig, EngineEvent, NetworkConfig, ServerStatus, SignalingConfig, Timeouts, VideoInput,
 };
 use confab_media::video::VideoFormat;
 use confab_protocol::{IceServer, PeerId, PeerInfo};
@@ -253,6 +253,15 @@ impl Peer {
         }
     }
 
+    /// The totals the engine reports once a call has ended.
+    pub async fn summary(&mut self) -> CallSummary {
+        self.wait_for(|e| match e {
+            EngineEvent::Summary(summary) => Some(summary.clone()),
+            _ => None,
+        })
+        .await
+    }
+
     pub async fn chat(&mut self, mut pick: impl FnMut(&ChatEvent) -> bool) -> ChatEvent {
         self.wait_for(|e| match e {
             EngineEvent::Chat(chat) if pick(chat) => Some(chat.clone()),
@@ -294,12 +303,18 @@ impl Peer {
 
 /// Alice calls Bob, Bob accepts; returns once both are connected.
 pub async fn connect(alice: &mut Peer, bob: &mut Peer) {
+    call_and_accept(alice, bob).await;
+    bob.connected().await;
+}
+
+/// Alice calls Bob, Bob accepts, and Alice's side is connected (the chat channel may not
+/// be open yet).
+pub async fn call_and_accept(alice: &mut Peer, bob: &mut Peer) {
     let bob_id = alice.sees(&bob.name).await;
     alice.send(Command::Call { peer: bob_id });
     assert_eq!(bob.incoming().await, alice.name);
     bob.send(Command::Accept);
     alice.connected().await;
-    bob.connected().await;
 }
 
 pub fn temp_path(name: &str) -> PathBuf {
