@@ -67,7 +67,7 @@ async fn join_peer_list_and_leave() {
     let bob_id = bob.id.clone();
     bob.close().await;
     assert_eq!(alice.recv_type("peer_left").await["id"], bob_id);
-    server.shutdown().await;
+    server.shutdown([alice]).await;
 }
 
 #[tokio::test]
@@ -82,12 +82,12 @@ async fn welcome_lists_the_configured_ice_servers() {
         ..Config::default()
     })
     .await;
-    let (_alice, welcome) = Client::join(&server, "Alice").await;
+    let (alice, welcome) = Client::join(&server, "Alice").await;
     assert_eq!(
         welcome["ice_servers"],
         json!([{"urls":["turn:127.0.0.1:3478"],"username":"user","credential":"secret"}])
     );
-    server.shutdown().await;
+    server.shutdown([alice]).await;
 }
 
 #[tokio::test]
@@ -147,7 +147,7 @@ async fn every_message_type_is_forwarded_with_the_sender_stamped() {
     for _ in 0..2 {
         assert_eq!(carol.recv_type("peer_updated").await["peer"]["busy"], false);
     }
-    server.shutdown().await;
+    server.shutdown([alice, bob, carol]).await;
 }
 
 #[tokio::test]
@@ -161,7 +161,7 @@ async fn a_spoofed_from_is_ignored() {
     let msg = bob.recv_type("offer").await;
     assert_eq!(msg["from"], mallory.id);
     assert_eq!(msg["from_name"], "Mallory");
-    server.shutdown().await;
+    server.shutdown([alice, bob, mallory]).await;
 }
 
 #[tokio::test]
@@ -186,7 +186,7 @@ async fn unknown_peer_and_unknown_call_are_refused() {
     // Nothing reached Bob: his next message is the one we send now.
     alice.send(offer(&bob.id, "c2")).await;
     assert_eq!(bob.recv_type("offer").await["call_id"], "c2");
-    server.shutdown().await;
+    server.shutdown([alice, bob]).await;
 }
 
 #[tokio::test]
@@ -209,7 +209,7 @@ async fn a_third_party_cannot_answer_or_end_someone_elses_call() {
     // The real answer still works, and was the first thing Alice heard.
     bob.send(answer(&alice.id, "c1")).await;
     assert_eq!(alice.recv_type("answer").await["from"], bob.id);
-    server.shutdown().await;
+    server.shutdown([alice, bob, mallory]).await;
 }
 
 #[tokio::test]
@@ -224,36 +224,36 @@ async fn messages_before_hello_are_refused() {
         .send(json!({"type":"hello","protocol":1,"name":"Late"}))
         .await;
     client.recv_type("welcome").await;
-    server.shutdown().await;
+    server.shutdown([client]).await;
 }
 
 #[tokio::test]
 async fn bad_hellos() {
     let server = TestServer::default().await;
-    let mut client = Client::connect(&server).await;
-    client.send(json!({"type":"hello","protocol":1})).await;
-    let err = client.recv_error("bad_message").await;
+    let mut nameless = Client::connect(&server).await;
+    nameless.send(json!({"type":"hello","protocol":1})).await;
+    let err = nameless.recv_error("bad_message").await;
     assert!(err["message"].as_str().unwrap().contains("name"), "{err}");
 
-    let mut client = Client::connect(&server).await;
-    client
+    let mut future = Client::connect(&server).await;
+    future
         .send(json!({"type":"hello","protocol":2,"name":"Future"}))
         .await;
-    client.recv_error("protocol_mismatch").await;
-    client.expect_close_code(CloseCode::Protocol).await;
+    future.recv_error("protocol_mismatch").await;
+    future.expect_close_code(CloseCode::Protocol).await;
 
     let (mut alice, _) = Client::join(&server, "Alice").await;
     alice
         .send(json!({"type":"hello","protocol":1,"name":"Again"}))
         .await;
     alice.recv_error("bad_message").await;
-    server.shutdown().await;
+    server.shutdown([nameless, alice]).await;
 }
 
 #[tokio::test]
 async fn name_rules() {
     let server = TestServer::default().await;
-    let (_alice, _) = Client::join(&server, "Alice").await;
+    let (alice, _) = Client::join(&server, "Alice").await;
     let mut client = Client::connect(&server).await;
     for (name, code) in [
         ("", "name_invalid"),
@@ -275,7 +275,7 @@ async fn name_rules() {
         .await;
     let welcome = client.recv_type("welcome").await;
     assert_eq!(welcome["peers"][0]["name"], "Alice");
-    server.shutdown().await;
+    server.shutdown([alice, client]).await;
 }
 
 #[tokio::test]
@@ -301,7 +301,7 @@ async fn oversized_message_closes_with_1009() {
     // The ringing call c1 ends with the connection, then Alice leaves the roster.
     assert_eq!(bob.recv_type("hangup").await["reason"], "failed");
     assert_eq!(bob.recv_type("peer_left").await["id"], alice.id);
-    server.shutdown().await;
+    server.shutdown([bob]).await;
 }
 
 #[tokio::test]
@@ -346,7 +346,7 @@ async fn rate_limit_refuses_then_disconnects_a_flood() {
     ended.sort();
     assert_eq!(ended, ["c0", "c1", "c2", "c3"]);
     assert_eq!(bob.recv_type("peer_left").await["id"], alice.id);
-    server.shutdown().await;
+    server.shutdown([bob]).await;
 }
 
 #[tokio::test]
@@ -371,7 +371,7 @@ async fn token_is_required_when_configured() {
         .send(json!({"type":"hello","protocol":1,"name":"Alice","token":"open sesame"}))
         .await;
     client.recv_type("welcome").await;
-    server.shutdown().await;
+    server.shutdown([client]).await;
 }
 
 #[tokio::test]
@@ -385,7 +385,7 @@ async fn silent_connection_is_closed_after_the_hello_timeout() {
     let mut client = Client::connect(&server).await;
     client.expect_close_code(CloseCode::Policy).await;
     assert!(started.elapsed() >= Duration::from_millis(300));
-    server.shutdown().await;
+    server.shutdown([]).await;
 }
 
 #[tokio::test]
@@ -448,7 +448,7 @@ async fn server_pings_and_drops_a_client_that_never_answers() {
     let (pings, events) = watcher.await.unwrap();
     assert_eq!(events, ["peer_joined", "peer_left"]);
     assert!(pings >= 3, "only {pings} pings in over 500 ms");
-    server.shutdown().await;
+    server.shutdown([]).await;
 }
 
 fn masked_text_frame(payload: &[u8]) -> Vec<u8> {
@@ -482,7 +482,7 @@ async fn disconnecting_mid_call_hangs_up_the_other_side() {
     let msg = bob.recv_type("hangup").await;
     assert_eq!(msg["reason"], "failed");
     assert_eq!(msg["from"], alice_id);
-    server.shutdown().await;
+    server.shutdown([bob]).await;
 }
 
 #[tokio::test]
@@ -508,18 +508,16 @@ async fn unanswered_call_times_out_for_both_sides() {
     // The call is gone.
     bob.send(answer(&alice.id, "c1")).await;
     bob.recv_error("unknown_call").await;
-    server.shutdown().await;
+    server.shutdown([alice, bob]).await;
 }
 
 #[tokio::test]
 async fn graceful_shutdown_sends_close_frames() {
     let server = TestServer::default().await;
-    let (mut alice, _) = Client::join(&server, "Alice").await;
-    let mut lurker = Client::connect(&server).await;
-    let shutdown = tokio::spawn(server.shutdown());
-    alice.expect_close_code(CloseCode::Away).await;
-    lurker.expect_close_code(CloseCode::Away).await;
-    shutdown.await.unwrap();
+    let (alice, _) = Client::join(&server, "Alice").await;
+    let lurker = Client::connect(&server).await;
+    // Each must receive a close frame with 1001 (going away) for the shutdown to pass.
+    server.shutdown([alice, lurker]).await;
 }
 
 #[tokio::test]
@@ -572,7 +570,7 @@ async fn bad_input_gets_an_error_and_nobody_else_notices() {
     alice.expect_close_code(CloseCode::Invalid).await;
     assert_eq!(bob.recv_type("hangup").await["call_id"], "c-ok");
     assert_eq!(bob.recv_type("peer_left").await["id"], alice.id);
-    server.shutdown().await;
+    server.shutdown([bob]).await;
 }
 
 #[tokio::test]
@@ -582,7 +580,7 @@ async fn connections_beyond_the_limit_are_told_server_full() {
         ..Limits::default()
     })
     .await;
-    let (_alice, _) = Client::join(&server, "Alice").await;
+    let (alice, _) = Client::join(&server, "Alice").await;
     let (bob, _) = Client::join(&server, "Bob").await;
     let mut carol = Client::connect(&server).await;
     carol.recv_error("server_full").await;
@@ -603,7 +601,7 @@ async fn connections_beyond_the_limit_are_told_server_full() {
         dave = Client::connect(&server).await;
     };
     assert_eq!(welcome["peers"].as_array().unwrap().len(), 1);
-    server.shutdown().await;
+    server.shutdown([alice, dave]).await;
 }
 
 #[tokio::test]
@@ -651,7 +649,7 @@ async fn a_client_that_never_reads_is_dropped() {
     };
     assert_eq!(msg["id"], sleeper.id);
     drop(sleeper);
-    server.shutdown().await;
+    server.shutdown([observer, sender]).await;
 }
 
 #[tokio::test]
@@ -679,5 +677,5 @@ async fn health_check_and_http_routing() {
             assert!(response.ends_with("ok\n"));
         }
     }
-    server.shutdown().await;
+    server.shutdown([]).await;
 }

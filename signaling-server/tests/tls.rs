@@ -61,7 +61,8 @@ async fn clients_connect_over_tls() {
     // A plain-text client cannot talk to the TLS port.
     let plain = tokio_tungstenite::connect_async(format!("ws://{}/ws", server.addr)).await;
     assert!(plain.is_err());
-    server.shutdown().await;
+    drop(ws);
+    server.shutdown([]).await;
     std::fs::remove_dir_all(dir).unwrap();
 }
 

@@ -56,11 +56,14 @@ impl TestServer {
         format!("ws://{}/ws", self.addr)
     }
 
-    /// Triggers a graceful shutdown and waits for `run` to return.
-    pub async fn shutdown(mut self) {
+    /// Triggers a graceful shutdown and waits for `run` to return. The clients still
+    /// connected answer the server's close frame, as real clients do; a client left
+    /// unread would hold each session for the server's whole close timeout (2 s).
+    pub async fn shutdown(mut self, connected: impl IntoIterator<Item = Client>) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+        futures_util::future::join_all(connected.into_iter().map(Client::answer_shutdown)).await;
         tokio::time::timeout(PATIENCE * 2, &mut self.task)
             .await
             .expect("server did not shut down in time")
@@ -169,6 +172,13 @@ impl Client {
     pub async fn expect_close_code(&mut self, code: CloseCode) {
         let frame = self.recv_close().await.expect("close frame without a code");
         assert_eq!(frame.code, code, "close reason: {}", frame.reason);
+    }
+
+    /// Reads up to the server's going-away close frame, then on to the end of the
+    /// connection, which sends the client's close reply.
+    pub async fn answer_shutdown(mut self) {
+        self.expect_close_code(CloseCode::Away).await;
+        while let Ok(Some(Ok(_))) = tokio::time::timeout(PATIENCE, self.ws.next()).await {}
     }
 
     pub async fn close(mut self) {
