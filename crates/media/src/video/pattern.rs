@@ -18,6 +18,8 @@ const CELLS_PER_ROW: u32 = 40;
 const BITS: usize = 32 + 64 + 16;
 const LUMA_ZERO: u8 = 16;
 const LUMA_ONE: u8 = 235;
+/// The background gradient's luma repeats every this many pixels along a diagonal.
+const GRADIENT_PERIOD: usize = 192;
 
 /// What a test pattern frame says about itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,19 +109,28 @@ impl TestPattern {
         let (y_plane, u_plane, v_plane) = frame.planes_mut_slices();
         let (wu, hu) = (w as usize, h as usize);
 
-        // Scrolling diagonal gradient.
+        // Scrolling diagonal gradient: luma 32 + (x + y + shift) % 192, chroma U varying
+        // across and V down. Built from rows that are copied or filled whole rather than
+        // pixel by pixel: in unoptimised test builds the per-pixel loops took a third of a
+        // test call's CPU.
         let shift = (n as usize).wrapping_mul(4);
+        let ramp: Vec<u8> = (0..wu + GRADIENT_PERIOD)
+            .map(|i| 32 + (i % GRADIENT_PERIOD) as u8)
+            .collect();
         for (y, row) in y_plane.chunks_exact_mut(wu).enumerate() {
-            for (x, px) in row.iter_mut().enumerate() {
-                *px = 32 + ((x + y + shift) % 192) as u8;
-            }
+            let start = (y + shift) % GRADIENT_PERIOD;
+            row.copy_from_slice(&ramp[start..start + wu]);
         }
         let (cw, ch) = (wu / 2, hu / 2);
-        for y in 0..ch {
-            for x in 0..cw {
-                u_plane[y * cw + x] = 64 + ((x * 128 / cw + n as usize) % 128) as u8;
-                v_plane[y * cw + x] = 64 + ((y * 128 / ch + 2 * n as usize) % 128) as u8;
-            }
+        let u_row: Vec<u8> = (0..cw)
+            .map(|x| 64 + ((x * 128 / cw + n as usize) % 128) as u8)
+            .collect();
+        let chroma_rows = u_plane
+            .chunks_exact_mut(cw)
+            .zip(v_plane.chunks_exact_mut(cw));
+        for (y, (u, v)) in chroma_rows.enumerate() {
+            u.copy_from_slice(&u_row);
+            v.fill(64 + ((y * 128 / ch + 2 * n as usize) % 128) as u8);
         }
 
         // A box bouncing below the band.
@@ -241,6 +252,41 @@ mod tests {
                 capture_time_us: 1_790_000_000_123_456,
             };
             assert_eq!(read_stamp(&pattern.render(stamp)), Some(stamp), "{w}x{h}");
+        }
+    }
+
+    #[test]
+    fn below_the_band_every_pixel_is_the_gradient_or_the_box() {
+        let (w, h) = (640, 480);
+        let pattern = TestPattern::new(format(w as u32, h as u32)).unwrap();
+        let band = (band_rows(w as u32) * cell_size(w as u32)) as usize;
+        let box_side = h / 6;
+        for n in [0, 1, 47, 1000, u32::MAX] {
+            let frame = pattern.render(PatternStamp {
+                frame_number: n,
+                capture_time_us: 7,
+            });
+            let n = n as usize;
+            let mut box_pixels = 0;
+            for y in band..h {
+                for x in 0..w {
+                    let luma = frame.y()[y * w + x];
+                    if luma == 235 {
+                        box_pixels += 1; // The gradient stays within 32..=223.
+                    } else {
+                        assert_eq!(luma, 32 + ((x + y + n * 4) % 192) as u8, "({x}, {y})");
+                    }
+                }
+            }
+            assert_eq!(box_pixels, box_side * box_side, "frame {n}");
+            let (cw, ch) = (w / 2, h / 2);
+            for y in band / 2..ch {
+                for x in 0..cw {
+                    let (u, v) = (frame.u()[y * cw + x], frame.v()[y * cw + x]);
+                    assert_eq!(u, 64 + ((x * 128 / cw + n) % 128) as u8, "U ({x}, {y})");
+                    assert_eq!(v, 64 + ((y * 128 / ch + 2 * n) % 128) as u8, "V ({x}, {y})");
+                }
+            }
         }
     }
 
