@@ -23,7 +23,6 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 use webrtc::peer_connection::RTCPeerConnectionState;
 
-use crate::machine::{Action, CallMachine, CallState, Role, Timeouts};
 use crate::media::{
     self, AudioInput, AudioOutput, Counters, MediaProblem, RemoteVideoFrame, VideoInput,
     VideoOutput,
@@ -32,6 +31,7 @@ use crate::peer::{NetworkConfig, PeerEvent};
 use crate::session::Session;
 use crate::signaling::{self, SignalingConfig, SignalingEvent, SignalingHandle};
 use crate::stats::{CallStats, CallSummary, StatsCollector};
+use confab_call_core::machine::{Action, CallMachine, CallState, Role, Timeouts};
 
 /// Everything the engine needs to know at start; devices can change later by command.
 #[derive(Debug, Clone)]

@@ -16,14 +16,14 @@
 //!   exactly the estimate queues every frame larger than average (a keyframe, or an encoder
 //!   that overshoots), and the queue becomes seconds of video latency.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use rtc::interceptor::{
-    Attribute, Interceptor, NackGeneratorBuilder, NackResponderBuilder, Packet, StreamInfo,
-    TaggedPacket,
+    Attribute, BandwidthEstimator, Interceptor, NackGeneratorBuilder, NackResponderBuilder, Packet,
+    PacketReport, StreamInfo, TaggedPacket,
 };
 use rtc::peer_connection::configuration::interceptor_registry::configure_rtcp_reports;
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
@@ -35,16 +35,16 @@ use webrtc::peer_connection::{
 };
 
 use crate::CallError;
-use crate::congestion::QueueGuard;
-use crate::h264_rtp::{REORDER_WAIT, reorder_wait};
 use crate::media::Counters;
+use confab_call_core::congestion::{PacketFeedback, QueueGuard};
+use confab_call_core::retransmit::RetransmitGate;
 
 /// Congestion control bounds, bits per second.
 pub(crate) const START_BITRATE_BPS: f64 = 600_000.0;
 pub(crate) const MIN_BITRATE_BPS: f64 = 100_000.0;
 
 /// A missing video packet is asked for again this often, up to this many times: five
-/// chances within our depacketizer's wait for a gap ([`REORDER_WAIT`], 150 ms) on a short
+/// chances within our depacketizer's wait for a gap (`h264_rtp::REORDER_WAIT`, 150 ms) on a short
 /// path. webrtc-rs's default (every 100 ms, without limit) asked once before the wait was
 /// over, so at 20% loss a keyframe of 40 packets rarely came whole. On a longer path the
 /// [`RetransmitGate`] keeps the repeats from costing bandwidth.
@@ -71,11 +71,11 @@ pub(crate) fn registry(
     max_bitrate_bps: u32,
     counters: Arc<Counters>,
 ) -> Result<Registry, CallError> {
-    let estimator = QueueGuard::new(
+    let estimator = Estimator(QueueGuard::new(
         START_BITRATE_BPS,
         MIN_BITRATE_BPS,
         f64::from(max_bitrate_bps),
-    );
+    ));
     let registry =
         configure_congestion_control(Registry::new(), estimator, CongestionFeedback::Twcc, engine)?;
     let registry = configure_rtcp_reports(configure_nack(registry, engine));
@@ -101,6 +101,27 @@ pub(crate) fn registry(
             Slot::from(ENCODER_SLOT),
             Hook::new(Action::InformEncoder(counters)),
         ))
+}
+
+/// The core's [`QueueGuard`] as webrtc-rs's estimator: TWCC reports in, a target out.
+struct Estimator(QueueGuard);
+
+impl BandwidthEstimator for Estimator {
+    fn on_reports(&mut self, now: Instant, reports: &[PacketReport]) {
+        let feedback: Vec<PacketFeedback> = reports
+            .iter()
+            .map(|report| PacketFeedback {
+                departure: report.departure,
+                arrival: report.arrival.filter(|_| report.arrived),
+                size: report.size,
+            })
+            .collect();
+        self.0.on_feedback(now, &feedback);
+    }
+
+    fn target_bitrate(&self) -> f64 {
+        self.0.target_bitrate()
+    }
 }
 
 /// Retransmission of lost video packets (RFC 4585 NACK), with our timing.
@@ -134,69 +155,6 @@ enum Action {
     /// Holds back outgoing retransmissions the [`RetransmitGate`] finds useless, using the
     /// round-trip time in `Counters::rtt_us`.
     GateRetransmissions(RetransmitGate, Arc<Counters>),
-}
-
-/// Which retransmissions are worth sending. webrtc-rs's NACK responder resends a packet
-/// every time it is asked, and we ask often ([`NACK_INTERVAL`]). A resend is held back when
-/// - one went out less than a round trip ago: it is still on its way, and on a long path
-///   all of a packet's NACKs arrive before the first resend can;
-/// - the packet first went out longer ago than the receiver waits for a gap
-///   ([`reorder_wait`], plus [`REORDER_WAIT`] for time in our pacer's queue): the receiver
-///   has given up on it. After an outage the receiver asks for everything it missed, and those
-///   resends would queue ahead of the keyframe it needs.
-#[derive(Debug, Default)]
-struct RetransmitGate {
-    /// Per SSRC (ours: one video, one audio), the newest packets by sequence number.
-    streams: HashMap<u32, Vec<Option<Sent>>>,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Sent {
-    seq: u16,
-    first: Instant,
-    last: Instant,
-}
-
-impl RetransmitGate {
-    /// Packets remembered per stream: more than the NACK responder keeps (1024).
-    const HISTORY: usize = 2048;
-
-    /// Records a first send (always passes); decides on a retransmission.
-    fn admit(
-        &mut self,
-        ssrc: u32,
-        seq: u16,
-        retransmission: bool,
-        now: Instant,
-        rtt: Duration,
-    ) -> bool {
-        let history = self
-            .streams
-            .entry(ssrc)
-            .or_insert_with(|| vec![None; Self::HISTORY]);
-        let slot = &mut history[usize::from(seq) % Self::HISTORY];
-        if !retransmission {
-            *slot = Some(Sent {
-                seq,
-                first: now,
-                last: now,
-            });
-            return true;
-        }
-        match slot {
-            Some(sent) if sent.seq == seq => {
-                let wanted =
-                    now.saturating_duration_since(sent.first) <= reorder_wait(rtt) + REORDER_WAIT;
-                let due = now.saturating_duration_since(sent.last) >= rtt;
-                if wanted && due {
-                    sent.last = now;
-                }
-                wanted && due
-            }
-            // Not ours to judge (forgotten already): let the responder decide.
-            _ => true,
-        }
-    }
 }
 
 /// An interceptor that does one [`Action`] to incoming packets and passes outgoing ones.
@@ -287,61 +245,4 @@ impl Interceptor for Hook {
     fn unbind_local_stream(&mut self, _: &StreamInfo) {}
     fn bind_remote_stream(&mut self, _: &StreamInfo) {}
     fn unbind_remote_stream(&mut self, _: &StreamInfo) {}
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const RTT: Duration = Duration::from_millis(100);
-
-    #[test]
-    fn a_packet_is_resent_at_most_once_per_round_trip() {
-        let mut gate = RetransmitGate::default();
-        let t0 = Instant::now();
-        let ms = |n| t0 + Duration::from_millis(n);
-        assert!(gate.admit(1, 7, false, t0, RTT));
-        // NACKs every 20 ms: the first resend goes, the next ones wait for the round trip.
-        assert!(gate.admit(1, 7, true, ms(110), RTT));
-        for at in [130, 150, 170, 190] {
-            assert!(!gate.admit(1, 7, true, ms(at), RTT), "at {at} ms");
-        }
-        assert!(gate.admit(1, 7, true, ms(210), RTT));
-        // Another stream's packet with the same number keeps its own record.
-        let rtt = Duration::from_millis(40);
-        assert!(gate.admit(2, 7, false, ms(240), rtt));
-        assert!(gate.admit(1, 7, true, ms(255), rtt));
-        assert!(!gate.admit(2, 7, true, ms(255), rtt));
-    }
-
-    #[test]
-    fn a_short_path_gets_every_resend() {
-        let mut gate = RetransmitGate::default();
-        let t0 = Instant::now();
-        assert!(gate.admit(1, 65_535, false, t0, Duration::ZERO));
-        for n in 1..=5 {
-            let at = t0 + Duration::from_millis(20 * n);
-            assert!(gate.admit(1, 65_535, true, at, Duration::from_millis(1)));
-        }
-    }
-
-    #[test]
-    fn what_the_receiver_gave_up_on_is_not_resent() {
-        let mut gate = RetransmitGate::default();
-        let t0 = Instant::now();
-        for seq in 0..200 {
-            gate.admit(
-                1,
-                seq,
-                false,
-                t0 + Duration::from_millis(u64::from(seq)),
-                RTT,
-            );
-        }
-        // Asked for everything after an outage, 3 s later: nothing goes.
-        let later = t0 + Duration::from_secs(3);
-        assert!((0..200).all(|seq| !gate.admit(1, seq, true, later, RTT)));
-        // A packet the gate never saw is left to the responder.
-        assert!(gate.admit(1, 5_000, true, later, RTT));
-    }
 }

@@ -28,11 +28,11 @@ use webrtc::peer_connection::{PeerConnection, RTCIceCandidateInit, RTCSessionDes
 use webrtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit, RtpSender};
 
 use crate::CallError;
-use crate::machine::Role;
 use crate::media::{
     AudioReceiver, AudioSender, Counters, MediaProblem, VideoOutput, VideoReceiver, VideoSender,
 };
 use crate::peer::{self, NetworkConfig, PeerEvent};
+use confab_call_core::machine::Role;
 
 #[cfg(test)]
 mod sdp_fuzz;

@@ -11,8 +11,8 @@ use std::time::Instant;
 use serde::Serialize;
 use webrtc::peer_connection::{PeerConnection, RTCStatsReportEntry, StatsSelector};
 
-use crate::machine::CallState;
 use crate::media::Counters;
+use confab_call_core::machine::CallState;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 
 /// One video direction.

@@ -9,7 +9,7 @@
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use confab_call::h264_rtp::{H264Depacketizer, MAX_ACCESS_UNIT_BYTES, Output};
+use confab_call_core::h264_rtp::{H264Depacketizer, MAX_ACCESS_UNIT_BYTES, Output};
 use confab_media::video::{
     H264Decoder, H264Encoder, H264EncoderConfig, TestPattern, VideoFormat, VideoSource,
 };

@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use confab_media::audio::{AudioSink, FRAME_SAMPLES, JitterBuffer, OpusDecoder, Playout};
+use confab_call_core::jitter::{JitterBuffer, Playout};
+use confab_media::audio::{AudioSink, FRAME_SAMPLES, OpusDecoder};
 use confab_media::pacer::Pacer;
 use tokio::sync::mpsc;
 use tracing::warn;

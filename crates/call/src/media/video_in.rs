@@ -17,7 +17,7 @@ use tracing::{debug, warn};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
 use super::{Counters, MediaProblem};
-use crate::h264_rtp::{AccessUnit, H264Depacketizer, Output};
+use confab_call_core::h264_rtp::{AccessUnit, H264Depacketizer, Output};
 
 /// A decoded picture for display.
 #[derive(Debug, Clone, PartialEq, Eq)]

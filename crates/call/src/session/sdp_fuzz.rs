@@ -15,8 +15,8 @@ use proptest::prelude::*;
 use tokio::sync::mpsc;
 
 use super::Session;
-use crate::machine::Role;
 use crate::peer::NetworkConfig;
+use confab_call_core::machine::Role;
 
 /// How long one hostile description may take before it counts as a hang.
 const PATIENCE: Duration = Duration::from_secs(5);

@@ -1,10 +1,9 @@
 //! Audio: 48 kHz mono in 20 ms frames, from microphones, tones and WAV files, to speakers
-//! and WAV files, through Opus and a jitter buffer.
+//! and WAV files, through Opus. (The jitter buffer is in `confab-call-core`.)
 
 pub mod analysis;
 mod convert;
 mod device;
-mod jitter;
 mod level;
 mod opus_codec;
 mod synth;
@@ -13,7 +12,6 @@ use std::path::PathBuf;
 
 pub use convert::{DeviceToMono, MonoToDevice, Resample};
 pub use device::{AudioDevices, MicrophoneSource, SpeakerSink, list_devices};
-pub use jitter::{JitterBuffer, JitterStats, Playout, extend_seq};
 pub use level::{InputControl, Level};
 pub use opus_codec::{OpusDecoder, OpusEncoder};
 pub use synth::{ToneSource, WavSink, WavSource};

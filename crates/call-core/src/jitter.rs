@@ -13,7 +13,11 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Instant;
 
+use crate::rtp::extend_seq;
+
 const FRAME_MS: f64 = 20.0;
+/// The RTP clock rate of Opus, whatever the rate of the audio itself.
+const OPUS_CLOCK_HZ: u32 = 48_000;
 const MIN_TARGET_MS: f64 = 20.0;
 const MAX_TARGET_MS: f64 = 200.0;
 /// Transit samples kept for the delay estimate: the last 2 s.
@@ -126,7 +130,7 @@ impl JitterBuffer {
         let ts = self.newest_ts + i64::from(step);
         self.newest_ts = self.newest_ts.max(ts);
         let arrival_ms = signed_ms(now, ref_time);
-        let sent_ms = ts as f64 / (f64::from(super::SAMPLE_RATE) / 1000.0);
+        let sent_ms = ts as f64 / (f64::from(OPUS_CLOCK_HZ) / 1000.0);
         if self.transits.len() == WINDOW {
             self.transits.pop_front();
         }
@@ -233,19 +237,6 @@ impl JitterBuffer {
 
     pub fn stats(&self) -> JitterStats {
         self.stats
-    }
-}
-
-/// Turns a 16-bit RTP sequence number into a 64-bit one that keeps counting through
-/// wrap-around, given the highest extended number seen so far.
-pub fn extend_seq(highest: Option<u64>, seq: u16) -> u64 {
-    match highest {
-        // Start far from zero so sequence numbers before the first stay positive.
-        None => (1 << 32) + u64::from(seq),
-        Some(highest) => {
-            let delta = seq.wrapping_sub(highest as u16) as i16;
-            highest.saturating_add_signed(i64::from(delta))
-        }
     }
 }
 

@@ -13,12 +13,23 @@
 //! neither does random loss (sending less does not make a lossy radio lose less); loss
 //! from a full queue comes with the queue, which is what it reacts to.
 //!
-//! Sans-I/O: reports and instants in, a number out.
+//! Sans-I/O: feedback and instants in, a number out. The driver adapts its transport's
+//! feedback reports (TWCC) into [`PacketFeedback`].
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use rtc::interceptor::{BandwidthEstimator, PacketReport};
+/// What the receiver's feedback says about one packet we sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PacketFeedback {
+    /// When it left here (released by the pacer, not queued for it).
+    pub departure: Instant,
+    /// When it arrived, on the receiver's clock (an offset from an epoch of its own);
+    /// `None` when the receiver reports it missing.
+    pub arrival: Option<Duration>,
+    /// Size on the wire, in bytes.
+    pub size: usize,
+}
 
 /// Queueing delay above which the guard cuts.
 const HIGH_QUEUE: Duration = Duration::from_millis(120);
@@ -38,7 +49,7 @@ const RATE_WINDOW: Duration = Duration::from_millis(500);
 /// The lowest one-way offset is remembered this long (bounds clock drift and route changes).
 const BASE_WINDOW: Duration = Duration::from_secs(30);
 
-pub(crate) struct QueueGuard {
+pub struct QueueGuard {
     target: f64,
     min_bps: f64,
     max_bps: f64,
@@ -54,7 +65,7 @@ pub(crate) struct QueueGuard {
 }
 
 impl QueueGuard {
-    pub(crate) fn new(start_bps: f64, min_bps: f64, max_bps: f64) -> Self {
+    pub fn new(start_bps: f64, min_bps: f64, max_bps: f64) -> Self {
         QueueGuard {
             target: start_bps.clamp(min_bps, max_bps),
             min_bps,
@@ -80,7 +91,7 @@ impl QueueGuard {
         Some(bytes as f64 * 8.0 / span)
     }
 
-    fn observe(&mut self, now: Instant, reports: &[PacketReport]) {
+    fn observe(&mut self, now: Instant, reports: &[PacketFeedback]) {
         let epoch = *self.epoch.get_or_insert(now);
         // Seconds from the epoch, negative for packets that left before it.
         let since_epoch = |at: Instant| match at.checked_duration_since(epoch) {
@@ -90,7 +101,7 @@ impl QueueGuard {
         let mut lowest = f64::INFINITY;
         let mut newest_offset = None;
         for report in reports {
-            let Some(arrival) = report.arrival.filter(|_| report.arrived) else {
+            let Some(arrival) = report.arrival else {
                 continue;
             };
             let offset = arrival.as_secs_f64() - since_epoch(report.departure);
@@ -153,8 +164,9 @@ impl QueueGuard {
     }
 }
 
-impl BandwidthEstimator for QueueGuard {
-    fn on_reports(&mut self, now: Instant, reports: &[PacketReport]) {
+impl QueueGuard {
+    /// Feedback arrived at `now` about these packets, in send order.
+    pub fn on_feedback(&mut self, now: Instant, reports: &[PacketFeedback]) {
         if reports.is_empty() {
             return;
         }
@@ -162,7 +174,8 @@ impl BandwidthEstimator for QueueGuard {
         self.steer(now);
     }
 
-    fn target_bitrate(&self) -> f64 {
+    /// The bitrate to send at, bits per second.
+    pub fn target_bitrate(&self) -> f64 {
         self.target
     }
 }
@@ -177,8 +190,7 @@ mod tests {
         start: Instant,
         now: f64,
         link_free: f64,
-        id: u64,
-        in_flight: Vec<PacketReport>,
+        in_flight: Vec<PacketFeedback>,
     }
 
     impl Path {
@@ -187,7 +199,6 @@ mod tests {
                 start: Instant::now(),
                 now: 0.0,
                 link_free: 0.0,
-                id: 0,
                 in_flight: Vec::new(),
             }
         }
@@ -202,19 +213,11 @@ mod tests {
             let mut longest = Duration::ZERO;
             while self.now < end {
                 self.link_free = self.link_free.max(self.now) + SIZE as f64 * 8.0 / link_bps;
-                self.in_flight.push(PacketReport {
-                    ssrc: 1,
-                    id: self.id,
-                    rtp_sequence_number: self.id as u16,
-                    is_twcc: true,
-                    twcc_sequence_number: self.id as u16,
+                self.in_flight.push(PacketFeedback {
                     size: SIZE,
-                    arrived: true,
                     departure: self.start + Duration::from_secs_f64(self.now),
                     arrival: Some(receiver_clock(self.link_free + 0.02)),
-                    ecn: Default::default(),
                 });
-                self.id += 1;
                 self.now += SIZE as f64 * 8.0 / guard.target_bitrate();
                 if self.now >= next_feedback {
                     let now = receiver_clock(self.now);
@@ -222,8 +225,8 @@ mod tests {
                         .into_iter()
                         .partition(|r| r.arrival.is_some_and(|a| a <= now));
                     self.in_flight = waiting;
-                    let arrived: Vec<PacketReport> = arrived;
-                    guard.on_reports(self.start + Duration::from_secs_f64(self.now), &arrived);
+                    let arrived: Vec<PacketFeedback> = arrived;
+                    guard.on_feedback(self.start + Duration::from_secs_f64(self.now), &arrived);
                     longest = longest.max(guard.queue);
                     next_feedback += 0.1;
                 }

@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use confab_media::audio::extend_seq;
+use crate::rtp::extend_seq;
 
 /// How long a missing packet is waited for before it counts as lost, on a short path:
 /// several NACK rounds. A longer round trip waits longer ([`reorder_wait`]).
@@ -35,6 +35,8 @@ pub const MAX_ACCESS_UNIT_BYTES: usize = 4 * 1024 * 1024;
 const START_CODE: [u8; 4] = [0, 0, 0, 1];
 const STAP_A: u8 = 24;
 const FU_A: u8 = 28;
+/// NAL unit type of an IDR picture (a keyframe).
+const NAL_IDR: u8 = 5;
 
 /// One complete picture, ready for the decoder.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +74,8 @@ pub struct H264Depacketizer {
     frame_broken: bool,
     /// A fragmented NAL unit is open (its FU-A start was seen, not its end).
     in_fragment: bool,
+    /// The frame being assembled holds an IDR picture.
+    frame_has_idr: bool,
     /// The path's round-trip time (zero until known), which sets the wait for gaps.
     rtt: Duration,
     /// Counters, for stats.
@@ -171,6 +175,7 @@ impl H264Depacketizer {
 
     fn reset_frame(&mut self) {
         self.frame.clear();
+        self.frame_has_idr = false;
         self.frame_timestamp = None;
         self.frame_broken = false;
         self.in_fragment = false;
@@ -208,7 +213,7 @@ impl H264Depacketizer {
             self.frames += 1;
             let data = std::mem::take(&mut self.frame);
             out.push(Output::Frame(AccessUnit {
-                keyframe: confab_media::video::contains_idr(&data),
+                keyframe: self.frame_has_idr,
                 data,
                 timestamp: self.frame_timestamp.unwrap_or_default(),
             }));
@@ -273,7 +278,9 @@ impl H264Depacketizer {
 
     fn push_nal(&mut self, nal: &[u8]) -> Result<(), ()> {
         self.extend(&START_CODE)?;
-        self.extend(nal)
+        self.extend(nal)?;
+        self.frame_has_idr |= nal.first().is_some_and(|header| header & 0x1f == NAL_IDR);
+        Ok(())
     }
 
     fn extend(&mut self, bytes: &[u8]) -> Result<(), ()> {

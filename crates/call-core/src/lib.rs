@@ -1,0 +1,21 @@
+//! Confab's call core: the decisions of a call, with no I/O. Nothing in here (or in its
+//! dependencies) runs an async runtime, opens a socket or reads the clock: the driver
+//! (`confab-call`) passes in what happened and the current time, and performs what comes out.
+//! That makes every rule testable with fake time, and keeps one place for each decision.
+//!
+//! - [`machine`]: the call state machine: consent, busy, glare, timeouts, which remote
+//!   messages belong to the call.
+//! - [`h264_rtp`]: the H.264 depacketizer, which survives loss and hostile payloads.
+//! - [`jitter`]: the adaptive audio jitter buffer.
+//! - [`congestion`]: how fast to send ([`congestion::QueueGuard`]), from transport feedback.
+//! - [`retransmit`]: which retransmissions are worth sending.
+//! - [`budget`]: the encoder's frame budget (frames left out rather than overshoot).
+//! - [`rtp`]: RTP sequence numbers extended past 16 bits.
+
+pub mod budget;
+pub mod congestion;
+pub mod h264_rtp;
+pub mod jitter;
+pub mod machine;
+pub mod retransmit;
+pub mod rtp;
