@@ -3,8 +3,11 @@
 //! (`confab-call`) passes in what happened and the current time, and performs what comes out.
 //! That makes every rule testable with fake time, and keeps one place for each decision.
 //!
-//! - [`machine`]: the call state machine: consent, busy, glare, timeouts, which remote
-//!   messages belong to the call.
+//! - [`call`]: [`CallCore`], every decision of a call: commands, signaling and link events
+//!   in with the time; signaling, link actions, device switches and news for the user out.
+//! - [`machine`]: the call state machine inside it: consent, busy, glare, timeouts, which
+//!   remote messages belong to the call.
+//! - [`chat`]: one link's chat: messages waiting for the channel, acknowledgements.
 //! - [`h264_rtp`]: the H.264 depacketizer, which survives loss and hostile payloads.
 //! - [`jitter`]: the adaptive audio jitter buffer.
 //! - [`congestion`]: how fast to send ([`congestion::QueueGuard`]), from transport feedback.
@@ -13,9 +16,17 @@
 //! - [`rtp`]: RTP sequence numbers extended past 16 bits.
 
 pub mod budget;
+pub mod call;
+pub mod chat;
 pub mod congestion;
 pub mod h264_rtp;
 pub mod jitter;
 pub mod machine;
 pub mod retransmit;
 pub mod rtp;
+
+pub use call::{
+    CallCore, Command, Event, Input, LinkAction, LinkClosed, LinkEvent, LinkId, Output, Problem,
+    Randomness, Signaling,
+};
+pub use chat::ChatEvent;
