@@ -1,23 +1,29 @@
-//! The engine: one driver task that owns the signaling client, the call state machine, the
-//! current call's session and the camera, and turns commands and events into actions.
+//! The engine: one driver task that owns the signaling client, the call's links (peer
+//! connections), the camera and the media threads, and performs what the call core
+//! (`confab_call_core::CallCore`) decides. Every decision is the core's: this task feeds it
+//! commands, signaling and link events with the time, and carries out its outputs.
 //!
 //! The application holds an [`Engine`] (commands in) and a receiver of [`EngineEvent`]s
 //! (news out), plus latest-frame slots for the remote video and the self-view. Nothing the
 //! application calls blocks: commands are queued, events are polled, frames are taken from
 //! slots, and an optional wake callback says when to look.
 
-use std::collections::VecDeque;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+pub use confab_call_core::ChatEvent;
+use confab_call_core::machine::{CallState, Role, Timeouts};
+use confab_call_core::{
+    CallCore, Event, Input, LinkAction, LinkClosed, LinkEvent, LinkId, Output, Randomness,
+    Signaling,
+};
 use confab_media::audio::InputControl;
 use confab_media::slot::LatestSlot;
 use confab_media::video::{FrameSlot, H264EncoderConfig, VideoCapture, VideoFormat};
-use confab_protocol::chat::{CHAT_CHANNEL_LABEL, ChatMessage, validate_chat_text};
-use confab_protocol::{
-    CallId, ClientMessage, ErrorCode, IceServer, PeerId, PeerInfo, ServerMessage,
-};
+use confab_protocol::chat::CHAT_CHANNEL_LABEL;
+use confab_protocol::{ClientMessage, ErrorCode, IceServer, PeerId, PeerInfo, ServerMessage};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -27,11 +33,10 @@ use crate::media::{
     self, AudioInput, AudioOutput, Counters, MediaProblem, RemoteVideoFrame, VideoInput,
     VideoOutput,
 };
-use crate::peer::{NetworkConfig, PeerEvent};
+use crate::peer::{NetworkConfig, PeerEvent, PeerEvents};
 use crate::session::Session;
 use crate::signaling::{self, SignalingConfig, SignalingEvent, SignalingHandle};
 use crate::stats::{CallStats, CallSummary, StatsCollector};
-use confab_call_core::machine::{Action, CallMachine, CallState, Role, Timeouts};
 
 /// Everything the engine needs to know at start; devices can change later by command.
 #[derive(Debug, Clone)]
@@ -91,33 +96,6 @@ pub enum ServerStatus {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ChatEvent {
-    /// The chat channel is open: messages can be sent.
-    Open,
-    /// Our message left (not yet delivered).
-    Sent {
-        id: String,
-        text: String,
-        sent_at_ms: u64,
-    },
-    /// The peer confirmed it.
-    Delivered { id: String },
-    Received {
-        id: String,
-        text: String,
-        sent_at_ms: u64,
-    },
-    /// Could not be sent (too long, no call...). `id` is set for a message already
-    /// reported as [`ChatEvent::Sent`] that never went out after all (it waited for the chat
-    /// channel, and the call ended first).
-    Failed {
-        id: Option<String>,
-        text: String,
-        reason: String,
-    },
-}
-
 /// What the engine reports.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EngineEvent {
@@ -166,24 +144,30 @@ impl Engine {
         let input = Arc::new(InputControl::new());
         let remote_audio = Arc::new(InputControl::new());
         let (problems, problem_rx) = mpsc::unbounded_channel();
+        let (link_events, link_event_rx) = mpsc::unbounded_channel();
         let driver = Driver {
-            machine: CallMachine::new(config.timeouts),
+            core: CallCore::new(config.timeouts, Box::new(OsRandomness)),
             config,
             signaling,
             events,
             wake,
             server_ice: Vec::new(),
-            roster: Vec::new(),
-            call: None,
-            camera_on: true,
+            links: HashMap::new(),
+            link_events,
+            capture: None,
             remote_video: remote_video.clone(),
             local_video: local_video.clone(),
             input: input.clone(),
             remote_audio: remote_audio.clone(),
             problems,
         };
-        let task =
-            tokio::spawn(driver.run(command_rx, signal_rx, problem_rx, stop, signaling_task));
+        let inputs = Inputs {
+            commands: command_rx,
+            signaling: signal_rx,
+            links: link_event_rx,
+            problems: problem_rx,
+        };
+        let task = tokio::spawn(driver.run(inputs, stop, signaling_task));
         let engine = Engine {
             commands,
             remote_video,
@@ -207,28 +191,42 @@ impl Engine {
     }
 }
 
-/// The current call's resources.
-struct ActiveCall {
+/// Fresh random ids from the operating system.
+struct OsRandomness;
+
+impl Randomness for OsRandomness {
+    fn random_u128(&mut self) -> u128 {
+        uuid::Uuid::new_v4().as_u128()
+    }
+}
+
+/// A link of the call: its peer connection (once created) and what its media counts.
+struct LinkDriver {
     session: Option<Session>,
-    peer_events: mpsc::UnboundedReceiver<PeerEvent>,
-    capture: Option<VideoCapture>,
     counters: Arc<Counters>,
     stats: StatsCollector,
-    /// The peer accepted our chat messages so far (for the summary).
-    chats_sent: u64,
-    chats_received: u64,
+}
+
+/// Everything the driver task listens to.
+struct Inputs {
+    commands: mpsc::UnboundedReceiver<Command>,
+    signaling: mpsc::UnboundedReceiver<SignalingEvent>,
+    links: mpsc::UnboundedReceiver<(LinkId, PeerEvent)>,
+    problems: mpsc::UnboundedReceiver<MediaProblem>,
 }
 
 struct Driver {
     config: EngineConfig,
+    core: CallCore,
     signaling: SignalingHandle,
     events: mpsc::UnboundedSender<EngineEvent>,
     wake: Option<Wake>,
-    machine: CallMachine,
     server_ice: Vec<IceServer>,
-    roster: Vec<PeerInfo>,
-    call: Option<ActiveCall>,
-    camera_on: bool,
+    links: HashMap<LinkId, LinkDriver>,
+    /// Every link's peer connection reports here, tagged with its link.
+    link_events: mpsc::UnboundedSender<(LinkId, PeerEvent)>,
+    /// The camera (or other video source), while the core wants it open.
+    capture: Option<VideoCapture>,
     remote_video: Arc<LatestSlot<Arc<RemoteVideoFrame>>>,
     local_video: Arc<FrameSlot>,
     input: Arc<InputControl>,
@@ -247,39 +245,36 @@ fn now_ms() -> u64 {
 impl Driver {
     async fn run(
         mut self,
-        mut commands: mpsc::UnboundedReceiver<Command>,
-        mut signaling: mpsc::UnboundedReceiver<SignalingEvent>,
-        mut problems: mpsc::UnboundedReceiver<MediaProblem>,
+        mut inputs: Inputs,
         stop: CancellationToken,
         signaling_task: tokio::task::JoinHandle<()>,
     ) {
         let mut stats_tick = tokio::time::interval(STATS_INTERVAL);
         loop {
-            let deadline = self
-                .machine
-                .next_deadline()
-                .map(tokio::time::Instant::from_std);
+            let deadline = self.core.poll_timeout().map(tokio::time::Instant::from_std);
             tokio::select! {
-                command = commands.recv() => match command {
+                command = inputs.commands.recv() => match command {
                     Some(Command::Shutdown) | None => break,
-                    Some(command) => self.command(command).await,
+                    Some(command) => self.command(command),
                 },
-                Some(event) = signaling.recv() => self.signaling_event(event).await,
-                Some(event) = next_peer_event(&mut self.call) => self.peer_event(event).await,
-                Some(problem) = problems.recv() => self.problem(problem),
-                () = sleep_until(deadline) => {
-                    let actions = self.machine.tick(Instant::now());
-                    self.perform(actions).await;
-                }
+                Some(event) = inputs.signaling.recv() => self.signaling_event(event),
+                Some((link, event)) = inputs.links.recv() => self.link_event(link, event).await,
+                Some(problem) = inputs.problems.recv() => self.problem(problem),
+                () = sleep_until(deadline) => self.core.handle_timeout(Instant::now()),
                 _ = stats_tick.tick() => self.stats().await,
             }
+            self.perform().await;
         }
         // Leaving: end the call properly; the signaling client sends what is queued (the
         // hangup) before it disconnects.
-        let actions = self.machine.hang_up();
-        self.perform(actions).await;
+        self.feed(Input::Command(confab_call_core::Command::HangUp));
+        self.perform().await;
         stop.cancel();
         let _ = signaling_task.await;
+    }
+
+    fn feed(&mut self, input: Input) {
+        self.core.handle(input, Instant::now());
     }
 
     fn emit(&self, event: EngineEvent) {
@@ -305,351 +300,250 @@ impl Driver {
         }
     }
 
-    async fn command(&mut self, command: Command) {
-        let now = Instant::now();
-        let actions = match command {
-            Command::Call { peer } => {
-                let Some(info) = self.roster.iter().find(|p| p.id == peer) else {
-                    self.emit(EngineEvent::Problem(
-                        "that person is no longer online".into(),
-                    ));
-                    return;
-                };
-                let call_id = CallId::new(uuid::Uuid::new_v4().to_string())
-                    .expect("a UUID is a valid call id");
-                self.machine.call(peer, info.name.clone(), call_id, now)
-            }
-            Command::Accept => self.machine.accept(now),
-            Command::Decline => self.machine.decline(),
-            Command::HangUp => self.machine.hang_up(),
-            Command::SendChat(text) => {
-                self.send_chat(text).await;
-                Vec::new()
-            }
-            Command::SetMuted(muted) => {
-                self.input.set_muted(muted);
-                Vec::new()
-            }
-            Command::SetCamera(on) => {
-                self.camera_on = on;
-                self.restart_camera();
-                Vec::new()
-            }
+    fn command(&mut self, command: Command) {
+        use confab_call_core::Command as Core;
+        let core = match command {
+            Command::Call { peer } => Core::Call { peer },
+            Command::Accept => Core::Accept,
+            Command::Decline => Core::Decline,
+            Command::HangUp => Core::HangUp,
+            Command::SendChat(text) => Core::SendChat {
+                text,
+                sent_at_ms: now_ms(),
+            },
+            Command::SetMuted(muted) => return self.input.set_muted(muted),
+            Command::SetCamera(on) => Core::SetCamera(on),
             Command::SetVideoInput(input) => {
                 self.config.video_input = input;
-                self.restart_camera();
-                Vec::new()
+                Core::VideoSourceChanged
             }
             Command::SetVideoFormat(format) => {
                 self.config.video_format = format;
-                self.restart_camera();
-                Vec::new()
+                Core::VideoSourceChanged
             }
             Command::SetAudioInput(input) => {
                 self.config.audio_input = input;
-                self.restart_microphone().await;
-                Vec::new()
+                Core::AudioSourceChanged
             }
-            Command::SetAudioOutput(output) => {
-                self.config.audio_output = output;
-                Vec::new()
-            }
-            Command::Shutdown => Vec::new(),
+            Command::SetAudioOutput(output) => return self.config.audio_output = output,
+            Command::Shutdown => return,
         };
-        self.perform(actions).await;
+        self.feed(Input::Command(core));
     }
 
-    async fn signaling_event(&mut self, event: SignalingEvent) {
-        let now = Instant::now();
-        let actions = match event {
+    fn signaling_event(&mut self, event: SignalingEvent) {
+        let input = match event {
             SignalingEvent::Connecting { attempt } => {
                 self.emit(EngineEvent::Server(ServerStatus::Connecting { attempt }));
                 return;
             }
             SignalingEvent::Online { my_id, ice_servers } => {
-                self.machine.set_my_id(my_id.clone());
                 self.server_ice = ice_servers;
-                self.emit(EngineEvent::Server(ServerStatus::Online { my_id }));
-                return;
+                self.emit(EngineEvent::Server(ServerStatus::Online {
+                    my_id: my_id.clone(),
+                }));
+                Signaling::Online { my_id }
             }
             SignalingEvent::Offline { reason, retry_in } => {
                 self.emit(EngineEvent::Server(ServerStatus::Offline {
                     reason,
                     retry_in,
                 }));
-                // Answered calls go on (media is peer to peer); ringing ones cannot.
-                self.machine.on_signaling_lost()
+                Signaling::Offline
             }
             SignalingEvent::Refused { code, message } => {
                 self.emit(EngineEvent::Server(ServerStatus::Refused { code, message }));
                 return;
             }
             SignalingEvent::Roster(peers) => {
-                self.roster = peers.clone();
-                self.emit(EngineEvent::Roster(peers));
-                return;
+                self.emit(EngineEvent::Roster(peers.clone()));
+                Signaling::Roster(peers)
             }
-            SignalingEvent::Message(msg) => match msg {
-                ServerMessage::Offer {
-                    from,
-                    from_name,
-                    call_id,
-                    sdp,
-                } => self.machine.on_offer(from, from_name, call_id, sdp, now),
-                ServerMessage::Answer { from, call_id, sdp } => {
-                    self.machine.on_answer(&from, &call_id, sdp, now)
-                }
-                ServerMessage::Candidate {
-                    from,
-                    call_id,
-                    candidate,
-                } => self.machine.on_candidate(&from, &call_id, candidate),
-                ServerMessage::Hangup {
-                    from,
-                    call_id,
-                    reason,
-                } => self.machine.on_hangup(&from, &call_id, reason),
-                ServerMessage::Error {
+            SignalingEvent::Message(msg) => {
+                if let ServerMessage::Error {
                     message,
-                    call_id: Some(call_id),
+                    call_id: None,
                     ..
-                } => self.machine.on_signal_error(&call_id, &message),
-                ServerMessage::Error { message, .. } => {
+                } = &msg
+                {
                     warn!("signaling server: {message}");
-                    return;
                 }
-                _ => return,
-            },
+                Signaling::Message(msg)
+            }
         };
-        self.perform(actions).await;
+        self.feed(Input::Signaling(input));
     }
 
-    async fn peer_event(&mut self, event: PeerEvent) {
-        let Some((call_id, peer)) = self.machine.current().map(|(c, p)| (c.clone(), p.clone()))
-        else {
-            return;
+    async fn link_event(&mut self, id: LinkId, event: PeerEvent) {
+        let Some(link) = self.links.get_mut(&id) else {
+            return; // A closed link's late news.
         };
-        let now = Instant::now();
-        let actions = match event {
-            PeerEvent::LocalCandidate(candidate) => {
-                self.signal(ClientMessage::Candidate {
-                    to: peer,
-                    call_id,
-                    candidate: Some(candidate),
-                });
-                return;
-            }
-            PeerEvent::GatheringComplete => {
-                self.signal(ClientMessage::Candidate {
-                    to: peer,
-                    call_id,
-                    candidate: None,
-                });
-                return;
-            }
+        let event = match event {
+            PeerEvent::LocalCandidate(candidate) => LinkEvent::LocalCandidate(Some(candidate)),
+            PeerEvent::GatheringComplete => LinkEvent::LocalCandidate(None),
             PeerEvent::State(RTCPeerConnectionState::Connected) => {
-                if let Some(call) = &mut self.call {
-                    call.stats.connected(now);
-                }
-                let actions = self.machine.on_connected(now);
-                self.start_media().await;
-                actions
+                link.stats.connected(Instant::now());
+                LinkEvent::Connected
             }
-            PeerEvent::State(RTCPeerConnectionState::Disconnected) => {
-                self.machine.on_disconnected(now)
-            }
-            PeerEvent::State(RTCPeerConnectionState::Failed) => {
-                self.machine.on_failed("the connection failed")
-            }
-            PeerEvent::State(_) => return,
-            PeerEvent::Track(track) => {
-                self.receive_track(track).await;
-                return;
-            }
+            PeerEvent::State(RTCPeerConnectionState::Disconnected) => LinkEvent::Disconnected,
+            PeerEvent::State(RTCPeerConnectionState::Failed) => LinkEvent::Failed,
+            PeerEvent::State(_) | PeerEvent::ChatClosed => return,
+            PeerEvent::Track(track) => return self.receive_track(id, track).await,
             PeerEvent::DataChannel(channel) => {
                 if channel
                     .label()
                     .await
                     .is_ok_and(|label| label == CHAT_CHANNEL_LABEL)
-                    && let Some(session) = self.session_mut()
+                    && let Some(session) = &mut link.session
                 {
                     session.attach_chat(channel);
                 }
                 return;
             }
-            PeerEvent::ChatOpen => {
-                self.emit(EngineEvent::Chat(ChatEvent::Open));
-                if let Some(session) = self.session_mut()
-                    && let Err(err) = session.chat_opened().await
-                {
-                    self.emit(EngineEvent::Problem(format!("chat: {err}")));
-                }
-                return;
-            }
-            PeerEvent::ChatClosed => return,
-            PeerEvent::ChatMessage(bytes) => self.chat_message(&bytes).await,
+            PeerEvent::ChatOpen => LinkEvent::ChatOpen,
+            PeerEvent::ChatMessage(bytes) => LinkEvent::ChatMessage(bytes),
         };
-        self.perform(actions).await;
+        self.feed(Input::Link(id, event));
     }
 
-    fn session_mut(&mut self) -> Option<&mut Session> {
-        self.call.as_mut().and_then(|c| c.session.as_mut())
-    }
-
-    /// Performs the machine's actions, and any they lead to.
-    async fn perform(&mut self, actions: Vec<Action>) {
-        let mut queue: VecDeque<Action> = actions.into();
-        while let Some(action) = queue.pop_front() {
-            match action {
-                Action::Signal(msg) => self.signal(msg),
-                Action::State(state) => {
+    /// Performs what the core decided, in order, and what that leads to.
+    async fn perform(&mut self) {
+        while let Some(output) = self.core.poll_output() {
+            match output {
+                Output::Signal(msg) => self.signal(msg),
+                Output::Event(Event::Call(state)) => {
                     if let CallState::Connected { peer_name, .. } = &state {
                         info!(peer = %peer_name, "call connected");
                     }
-                    self.emit(EngineEvent::Call(state))
+                    self.emit(EngineEvent::Call(state));
                 }
-                Action::StartPeer {
-                    role,
-                    peer,
-                    call_id,
-                    remote_offer,
-                } => {
-                    if let Err(err) = self.start_peer(role, peer, call_id, remote_offer).await {
-                        warn!("starting the call failed: {err}");
-                        queue.extend(self.machine.on_failed(&err.to_string()));
-                    }
+                Output::Event(Event::Chat(chat)) => self.emit(EngineEvent::Chat(chat)),
+                Output::Event(Event::Problem(problem)) => {
+                    self.emit(EngineEvent::Problem(problem.to_string()));
                 }
-                Action::ApplyAnswer(sdp) => {
-                    let result = match self.session_mut() {
-                        Some(session) => session.apply_answer(sdp).await,
-                        None => Ok(()),
-                    };
-                    if let Err(err) = result {
-                        queue.extend(self.machine.on_failed(&format!("bad answer: {err}")));
-                    }
-                }
-                Action::ApplyOffer(sdp) => {
-                    let answer = match self.session_mut() {
-                        Some(session) => session.apply_offer(sdp).await.map(Some),
-                        None => Ok(None),
-                    };
-                    match (answer, self.machine.current()) {
-                        (Ok(Some(sdp)), Some((call_id, peer))) => {
-                            self.signal(ClientMessage::Answer {
-                                to: peer.clone(),
-                                call_id: call_id.clone(),
-                                sdp,
-                            })
-                        }
-                        (Err(err), _) => warn!("renegotiation failed: {err}"),
-                        _ => {}
-                    }
-                }
-                Action::AddCandidate(candidate) => {
-                    if let Some(session) = self.session_mut()
-                        && let Err(err) = session.add_candidate(candidate).await
-                    {
-                        debug!("a remote candidate was refused: {err}");
-                    }
-                }
-                Action::ClosePeer => self.close_call().await,
+                Output::OpenCamera => self.open_camera(),
+                Output::CloseCamera => self.close_camera(),
+                Output::OpenMicrophone => self.open_microphone().await,
+                Output::Link(id, action) => self.link_action(id, action).await,
             }
         }
     }
 
-    async fn start_peer(
-        &mut self,
-        role: Role,
-        peer: PeerId,
-        call_id: CallId,
-        remote_offer: Option<String>,
-    ) -> Result<(), crate::CallError> {
+    async fn link_action(&mut self, id: LinkId, action: LinkAction) {
+        if let LinkAction::Start { role, remote_offer } = action {
+            return self.start_link(id, role, remote_offer).await;
+        }
+        if let LinkAction::Close(closed) = action {
+            return self.close_link(id, closed).await;
+        }
+        let Some(session) = self.links.get_mut(&id).and_then(|l| l.session.as_mut()) else {
+            debug!("{id} has no connection for {action:?}");
+            return;
+        };
+        match action {
+            LinkAction::ApplyAnswer(sdp) => {
+                if let Err(err) = session.apply_answer(sdp).await {
+                    let reason = format!("bad answer: {err}");
+                    self.feed(Input::Link(id, LinkEvent::SetupFailed(reason)));
+                }
+            }
+            LinkAction::ApplyOffer(sdp) => match session.apply_offer(sdp).await {
+                Ok(answer) => self.feed(Input::Link(id, LinkEvent::LocalDescription(answer))),
+                Err(err) => warn!("renegotiation failed: {err}"),
+            },
+            LinkAction::AddCandidate(candidate) => {
+                if let Err(err) = session.add_candidate(candidate).await {
+                    debug!("a remote candidate was refused: {err}");
+                }
+            }
+            LinkAction::StartMedia => self.start_media(id).await,
+            LinkAction::SendChat(message) => {
+                if session.send_chat(&message).await.is_err() {
+                    self.feed(Input::Link(id, LinkEvent::ChatNotSent(message)));
+                }
+            }
+            LinkAction::Start { .. } | LinkAction::Close(_) => {}
+        }
+    }
+
+    async fn start_link(&mut self, id: LinkId, role: Role, remote_offer: Option<String>) {
         let mut network = self.config.network.clone();
         network
             .ice_servers
             .splice(0..0, self.server_ice.iter().cloned());
-        let (peer_tx, peer_events) = mpsc::unbounded_channel();
         let counters = Arc::new(Counters {
             remote_level: self.remote_audio.clone(),
             ..Counters::default()
         });
-        let session_counters = counters.clone();
-        self.call = Some(ActiveCall {
+        let link = LinkDriver {
             session: None,
-            peer_events,
-            capture: None,
+            counters: counters.clone(),
             stats: StatsCollector::new(Instant::now()),
-            counters,
-            chats_sent: 0,
-            chats_received: 0,
-        });
-        // The camera comes on with the call (the callee's only once accepted), for the
-        // self-view while it connects.
-        self.restart_camera();
-        let (session, sdp) =
-            Session::start(role, &network, remote_offer, peer_tx, session_counters).await?;
-        let message = match role {
-            Role::Caller => ClientMessage::Offer {
-                to: peer,
-                call_id,
-                sdp,
-            },
-            Role::Callee => ClientMessage::Answer {
-                to: peer,
-                call_id,
-                sdp,
-            },
         };
-        self.signal(message);
-        if let Some(call) = &mut self.call {
-            call.session = Some(session);
-        }
-        Ok(())
+        self.links.insert(id, link);
+        let events = PeerEvents {
+            link: id,
+            to: self.link_events.clone(),
+        };
+        let event = match Session::start(role, &network, remote_offer, events, counters).await {
+            Ok((session, sdp)) => {
+                if let Some(link) = self.links.get_mut(&id) {
+                    link.session = Some(session);
+                }
+                LinkEvent::LocalDescription(sdp)
+            }
+            Err(err) => {
+                warn!("starting the call failed: {err}");
+                LinkEvent::SetupFailed(err.to_string())
+            }
+        };
+        self.feed(Input::Link(id, event));
     }
 
     /// Connected: start sending what the user has switched on.
-    async fn start_media(&mut self) {
+    async fn start_media(&mut self, id: LinkId) {
         let encoder = H264EncoderConfig {
             bitrate_bps: crate::interceptors::START_BITRATE_BPS as u32,
             fps: self.config.video_format.fps,
             keyframe_interval: None,
         };
-        let Some(call) = &mut self.call else { return };
-        let Some(session) = &mut call.session else {
+        let Some(link) = self.links.get_mut(&id) else {
+            return;
+        };
+        let Some(session) = &mut link.session else {
             return;
         };
         if let Err(err) = session
-            .start_sending(encoder, self.input.clone(), &call.counters, &self.problems)
+            .start_sending(encoder, self.input.clone(), &link.counters, &self.problems)
             .await
         {
             warn!("cannot start sending: {err}");
             self.emit(EngineEvent::Problem(format!("cannot send media: {err}")));
             return;
         }
-        if let (Some(capture), Some(sender)) = (&call.capture, &session.video_sender) {
+        if let (Some(capture), Some(sender)) = (&self.capture, &session.video_sender) {
             sender.set_source(Some(capture.subscribe()));
         }
-        self.restart_microphone().await;
     }
 
-    /// (Re)opens the camera as configured, or releases it.
-    fn restart_camera(&mut self) {
-        let Some(call) = &mut self.call else { return };
+    /// The video senders of every link.
+    fn video_senders(&self) -> impl Iterator<Item = &media::VideoSender> {
+        self.links
+            .values()
+            .filter_map(|l| l.session.as_ref()?.video_sender.as_ref())
+    }
+
+    /// (Re)opens the camera as configured.
+    fn open_camera(&mut self) {
         // Release the old device before opening the new one.
-        if let Some(sender) = call.session.as_ref().and_then(|s| s.video_sender.as_ref()) {
-            sender.set_source(None);
-        }
-        call.capture = None;
-        if !self.camera_on {
-            return;
-        }
+        self.close_camera();
         match media::open_video(&self.config.video_input, self.config.video_format) {
             Ok(Some(capture)) => {
                 capture.attach(self.local_video.clone(), self.wake.clone());
-                if let Some(sender) = call.session.as_ref().and_then(|s| s.video_sender.as_ref()) {
+                for sender in self.video_senders() {
                     sender.set_source(Some(capture.subscribe()));
                 }
-                call.capture = Some(capture);
+                self.capture = Some(capture);
             }
             Ok(None) => {}
             Err(err) => {
@@ -658,39 +552,46 @@ impl Driver {
         }
     }
 
-    /// The current call's audio sender, once its media runs.
-    fn audio_sender(&self) -> Option<&media::AudioSender> {
-        self.call
-            .as_ref()
-            .and_then(|c| c.session.as_ref())
-            .and_then(|s| s.audio_sender.as_ref())
+    fn close_camera(&mut self) {
+        for sender in self.video_senders() {
+            sender.set_source(None);
+        }
+        self.capture = None;
     }
 
-    /// (Re)opens the microphone (or other audio input) for a call that is sending.
-    async fn restart_microphone(&mut self) {
-        let Some(sender) = self.audio_sender() else {
-            return;
-        };
-        sender.set_source(None);
-        let input = self.config.audio_input.clone();
-        // Opening a device may block (a sound server handshake): not on the runtime.
-        let opened = tokio::task::spawn_blocking(move || media::open_audio_input(&input)).await;
-        let Some(sender) = self.audio_sender() else {
-            return;
-        };
-        match opened {
-            Ok(Ok(source)) => sender.set_source(source),
-            Ok(Err(err)) => {
-                let _ = self
-                    .problems
-                    .send(MediaProblem::Microphone(err.to_string()));
+    /// (Re)opens the microphone (or other audio input) for every link that sends.
+    async fn open_microphone(&mut self) {
+        let ids: Vec<LinkId> = self.links.keys().copied().collect();
+        for id in ids {
+            let Some(sender) = self.audio_sender(id) else {
+                continue;
+            };
+            sender.set_source(None);
+            let input = self.config.audio_input.clone();
+            // Opening a device may block (a sound server handshake): not on the runtime.
+            let opened = tokio::task::spawn_blocking(move || media::open_audio_input(&input)).await;
+            let Some(sender) = self.audio_sender(id) else {
+                continue;
+            };
+            match opened {
+                Ok(Ok(source)) => sender.set_source(source),
+                Ok(Err(err)) => {
+                    let _ = self
+                        .problems
+                        .send(MediaProblem::Microphone(err.to_string()));
+                }
+                Err(err) => warn!("opening the microphone panicked: {err}"),
             }
-            Err(err) => warn!("opening the microphone panicked: {err}"),
         }
+    }
+
+    fn audio_sender(&self, id: LinkId) -> Option<&media::AudioSender> {
+        self.links.get(&id)?.session.as_ref()?.audio_sender.as_ref()
     }
 
     async fn receive_track(
         &mut self,
+        id: LinkId,
         track: Arc<dyn webrtc::media_stream::track_remote::TrackRemote>,
     ) {
         let output = self.config.audio_output.clone();
@@ -709,112 +610,31 @@ impl Driver {
             render: self.config.render_video,
             record: self.config.record_video.clone(),
         };
-        let Some(call) = &mut self.call else { return };
-        let Some(session) = &mut call.session else {
+        let Some(link) = self.links.get_mut(&id) else {
+            return;
+        };
+        let Some(session) = &mut link.session else {
             return;
         };
         if let Err(err) = session
-            .receive(track, video, sink, &call.counters, &self.problems)
+            .receive(track, video, sink, &link.counters, &self.problems)
             .await
         {
             self.emit(EngineEvent::Problem(format!("cannot receive media: {err}")));
         }
     }
 
-    async fn send_chat(&mut self, text: String) {
-        if let Err(err) = validate_chat_text(&text) {
-            self.emit(EngineEvent::Chat(ChatEvent::Failed {
-                id: None,
-                text,
-                reason: err.to_string(),
-            }));
-            return;
-        }
-        let id = uuid::Uuid::new_v4().to_string();
-        let sent_at_ms = now_ms();
-        let message = ChatMessage::Chat {
-            id: id.clone(),
-            text: text.clone(),
-            sent_at_ms,
-        };
-        let connected = self.machine.is_connected();
-        let result = match self.session_mut() {
-            Some(session) if connected => session.send_chat(message).await,
-            _ => Err(crate::CallError::NoCall),
-        };
-        match result {
-            Ok(()) => {
-                if let Some(call) = &mut self.call {
-                    call.chats_sent += 1;
-                }
-                self.emit(EngineEvent::Chat(ChatEvent::Sent {
-                    id,
-                    text,
-                    sent_at_ms,
-                }));
-            }
-            Err(err) => self.emit(EngineEvent::Chat(ChatEvent::Failed {
-                id: None,
-                text,
-                reason: err.to_string(),
-            })),
-        }
-    }
-
-    async fn chat_message(&mut self, bytes: &[u8]) -> Vec<Action> {
-        let message = match ChatMessage::parse(bytes) {
-            Ok(message) => message,
-            Err(err) => {
-                debug!("ignoring a chat message from the peer: {err}");
-                return Vec::new();
-            }
-        };
-        match message {
-            ChatMessage::Chat {
-                id,
-                text,
-                sent_at_ms,
-            } => {
-                if let Some(call) = &mut self.call {
-                    call.chats_received += 1;
-                    if let Some(session) = &mut call.session {
-                        let _ = session.send_chat(ChatMessage::Ack { id: id.clone() }).await;
-                    }
-                }
-                self.emit(EngineEvent::Chat(ChatEvent::Received {
-                    id,
-                    text,
-                    sent_at_ms,
-                }));
-                Vec::new()
-            }
-            ChatMessage::Ack { id } => {
-                self.emit(EngineEvent::Chat(ChatEvent::Delivered { id }));
-                Vec::new()
-            }
-            ChatMessage::Bye => self.machine.on_bye(),
-        }
-    }
-
-    async fn close_call(&mut self) {
-        let Some(mut call) = self.call.take() else {
+    async fn close_link(&mut self, id: LinkId, closed: LinkClosed) {
+        let Some(mut link) = self.links.remove(&id) else {
             return;
         };
-        let summary = call.stats.summary(
-            &call.counters,
-            call.chats_sent,
-            call.chats_received,
-            self.machine.state(),
+        let summary = link.stats.summary(
+            &link.counters,
+            closed.chats_sent,
+            closed.chats_received,
+            &closed.state,
         );
-        call.capture = None;
-        if let Some(mut session) = call.session.take() {
-            for (id, text) in session.take_unsent_chats() {
-                self.emit(EngineEvent::Chat(ChatEvent::Failed {
-                    id: Some(id),
-                    text,
-                    reason: crate::CallError::ChatNeverOpened.to_string(),
-                }));
-            }
+        if let Some(session) = link.session.take() {
             session.close(true).await;
         }
         info!("call ended");
@@ -822,29 +642,26 @@ impl Driver {
     }
 
     async fn stats(&mut self) {
-        let Some(call) = &mut self.call else { return };
-        if let Some(capture) = &call.capture
+        if let Some(capture) = &self.capture
             && let Some(err) = capture.take_error()
         {
             let _ = self.problems.send(MediaProblem::Camera(err.to_string()));
         }
-        let Some(session) = &call.session else { return };
-        let stats = call
-            .stats
-            .collect(
-                session.peer_connection(),
-                &call.counters,
-                self.machine.state(),
-            )
-            .await;
-        self.emit(EngineEvent::Stats(stats));
-    }
-}
-
-async fn next_peer_event(call: &mut Option<ActiveCall>) -> Option<PeerEvent> {
-    match call {
-        Some(call) => call.peer_events.recv().await,
-        None => std::future::pending().await,
+        let state = self.core.state().clone();
+        let mut snapshots = Vec::new();
+        for link in self.links.values_mut() {
+            let Some(session) = &link.session else {
+                continue;
+            };
+            let stats = link
+                .stats
+                .collect(session.peer_connection(), &link.counters, &state)
+                .await;
+            snapshots.push(stats);
+        }
+        for stats in snapshots {
+            self.emit(EngineEvent::Stats(stats));
+        }
     }
 }
 

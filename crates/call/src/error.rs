@@ -17,14 +17,8 @@ pub enum CallError {
     Codec(#[from] CodecError),
     #[error(transparent)]
     Chat(#[from] ChatError),
-    #[error("not in a call")]
-    NoCall,
     #[error("the chat connection is closed")]
     ChatClosed,
-    #[error("the chat is still connecting and too many messages are waiting")]
-    ChatNotOpen,
-    #[error("the call ended before the chat connected")]
-    ChatNeverOpened,
     #[error("cannot write {path}: {reason}")]
     Record {
         path: std::path::PathBuf,

@@ -8,6 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use confab_call_core::LinkId;
 use confab_protocol::{IceCandidate, IceServer};
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS};
 use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind};
@@ -100,6 +101,21 @@ fn media_engine() -> Result<MediaEngine, CallError> {
     Ok(engine)
 }
 
+/// Where a link's peer connection (and its chat channel) reports to: one channel for every
+/// link of the engine, each event tagged with its link.
+#[derive(Clone)]
+pub(crate) struct PeerEvents {
+    pub link: LinkId,
+    pub to: mpsc::UnboundedSender<(LinkId, PeerEvent)>,
+}
+
+impl PeerEvents {
+    /// False once the engine no longer listens.
+    pub fn send(&self, event: PeerEvent) -> bool {
+        self.to.send((self.link, event)).is_ok()
+    }
+}
+
 /// What the peer connection (and its chat channel) reports.
 pub(crate) enum PeerEvent {
     LocalCandidate(IceCandidate),
@@ -113,7 +129,7 @@ pub(crate) enum PeerEvent {
 }
 
 struct Handler {
-    events: mpsc::UnboundedSender<PeerEvent>,
+    events: PeerEvents,
     /// Relay-only: candidates go out without the local address webrtc-rs puts in them.
     hide_address: bool,
 }
@@ -125,27 +141,27 @@ impl PeerConnectionEventHandler for Handler {
             if self.hide_address {
                 init.candidate = hide_related_address(&init.candidate);
             }
-            let _ = self.events.send(PeerEvent::LocalCandidate(to_signal(init)));
+            self.events.send(PeerEvent::LocalCandidate(to_signal(init)));
         }
     }
 
     async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
         // The only end-of-candidates signal webrtc-rs gives.
         if state == RTCIceGatheringState::Complete {
-            let _ = self.events.send(PeerEvent::GatheringComplete);
+            self.events.send(PeerEvent::GatheringComplete);
         }
     }
 
     async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
-        let _ = self.events.send(PeerEvent::State(state));
+        self.events.send(PeerEvent::State(state));
     }
 
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
-        let _ = self.events.send(PeerEvent::Track(track));
+        self.events.send(PeerEvent::Track(track));
     }
 
     async fn on_data_channel(&self, channel: Arc<dyn DataChannel>) {
-        let _ = self.events.send(PeerEvent::DataChannel(channel));
+        self.events.send(PeerEvent::DataChannel(channel));
     }
 }
 
@@ -192,7 +208,7 @@ fn rtc_ice_servers(servers: &[IceServer]) -> Vec<RTCIceServer> {
 /// it leaks its task and sockets.
 pub(crate) async fn build(
     network: &NetworkConfig,
-    events: mpsc::UnboundedSender<PeerEvent>,
+    events: PeerEvents,
     counters: Arc<Counters>,
 ) -> Result<Arc<dyn PeerConnection>, CallError> {
     let mut engine = media_engine()?;

@@ -3,7 +3,8 @@
 //!
 //! Video and audio transceivers are always negotiated (send and receive), whatever the user
 //! has switched on, so the camera and microphone can come and go mid-call without
-//! renegotiation. The caller creates the `chat` data channel. Remote candidates that come
+//! renegotiation. The caller creates the `chat` data channel (what goes on it is the call
+//! core's business: `confab_call_core::chat`). Remote candidates that come
 //! before the remote description are held until it is set. [`Session::close`] releases
 //! everything: threads, tracks, sockets.
 
@@ -20,7 +21,9 @@ use rtc::rtp_transceiver::rtp_sender::{
 };
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
-use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
+use webrtc::data_channel::{
+    DataChannel, DataChannelEvent, RTCDataChannelInit, RTCDataChannelState,
+};
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_remote::TrackRemote;
@@ -31,7 +34,7 @@ use crate::CallError;
 use crate::media::{
     AudioReceiver, AudioSender, Counters, MediaProblem, VideoOutput, VideoReceiver, VideoSender,
 };
-use crate::peer::{self, NetworkConfig, PeerEvent};
+use crate::peer::{self, NetworkConfig, PeerEvent, PeerEvents};
 use confab_call_core::machine::Role;
 
 #[cfg(test)]
@@ -40,8 +43,6 @@ mod sdp_fuzz;
 /// How long hanging up waits for the peer to acknowledge our `bye`, and how often it looks.
 const BYE_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
 const BYE_POLL: std::time::Duration = std::time::Duration::from_millis(5);
-/// How many chat messages wait for the channel to open before more are refused.
-const MAX_CHAT_OUTBOX: usize = 100;
 
 /// A local track and the sender that carries it.
 struct Outgoing {
@@ -55,11 +56,7 @@ pub(crate) struct Session {
     audio: Outgoing,
     chat: Option<Arc<dyn DataChannel>>,
     chat_task: Option<tokio::task::JoinHandle<()>>,
-    chat_open: bool,
-    /// Messages sent before the chat channel opened, in order. The channel opens a round
-    /// trip or two after the call connects (more when a packet of its handshake is lost).
-    chat_outbox: Vec<ChatMessage>,
-    events: mpsc::UnboundedSender<PeerEvent>,
+    events: PeerEvents,
     has_remote_description: bool,
     early_candidates: Vec<RTCIceCandidateInit>,
     pub video_sender: Option<VideoSender>,
@@ -101,7 +98,7 @@ impl Session {
         role: Role,
         network: &NetworkConfig,
         remote_offer: Option<String>,
-        events: mpsc::UnboundedSender<PeerEvent>,
+        events: PeerEvents,
         counters: Arc<Counters>,
     ) -> Result<(Session, String), CallError> {
         let pc = peer::build(network, events.clone(), counters).await?;
@@ -122,7 +119,7 @@ impl Session {
         pc: Arc<dyn PeerConnection>,
         role: Role,
         remote_offer: Option<String>,
-        events: mpsc::UnboundedSender<PeerEvent>,
+        events: PeerEvents,
     ) -> Result<(Session, String), CallError> {
         let profile = peer::h264_profile_for(remote_offer.as_deref());
         let video_track = local_track(RtpCodecKind::Video, "video", peer::h264_codec(profile))?;
@@ -191,8 +188,6 @@ impl Session {
             },
             chat: None,
             chat_task: None,
-            chat_open: false,
-            chat_outbox: Vec::new(),
             events,
             early_candidates: Vec::new(),
             video_sender: None,
@@ -265,50 +260,22 @@ impl Session {
                     DataChannelEvent::OnClose => break,
                     _ => continue,
                 };
-                if events.send(forward).is_err() {
+                if !events.send(forward) {
                     return;
                 }
             }
-            let _ = events.send(PeerEvent::ChatClosed);
+            events.send(PeerEvent::ChatClosed);
         }));
         self.chat = Some(channel);
     }
 
-    /// Sends `message`, or keeps it until the chat channel opens.
-    pub async fn send_chat(&mut self, message: ChatMessage) -> Result<(), CallError> {
-        if !self.chat_open {
-            if self.chat_outbox.len() >= MAX_CHAT_OUTBOX {
-                return Err(CallError::ChatNotOpen);
-            }
-            self.chat_outbox.push(message);
-            return Ok(());
-        }
+    /// Sends `message` on the chat channel (the core sends only once it is open).
+    pub async fn send_chat(&self, message: &ChatMessage) -> Result<(), CallError> {
         let channel = self.chat.as_ref().ok_or(CallError::ChatClosed)?;
         channel
             .send_text(&message.to_json())
             .await
             .map_err(|_| CallError::ChatClosed)
-    }
-
-    /// The chat channel is open: sends what waited for it, in order.
-    pub async fn chat_opened(&mut self) -> Result<(), CallError> {
-        self.chat_open = true;
-        for message in std::mem::take(&mut self.chat_outbox) {
-            self.send_chat(message).await?;
-        }
-        Ok(())
-    }
-
-    /// The ids and texts of chat messages that never went out because the channel never
-    /// opened.
-    pub fn take_unsent_chats(&mut self) -> Vec<(String, String)> {
-        std::mem::take(&mut self.chat_outbox)
-            .into_iter()
-            .filter_map(|message| match message {
-                ChatMessage::Chat { id, text, .. } => Some((id, text)),
-                _ => None,
-            })
-            .collect()
     }
 
     /// Starts sending once connected (the payload types are settled by then).
@@ -377,12 +344,17 @@ impl Session {
         &self.pc
     }
 
-    /// Says goodbye on the chat channel (when it is open), then releases everything.
+    /// Says goodbye on the chat channel, then releases everything. A call hung up just
+    /// after it connected may not have its channel open yet: the bye waits for it, within
+    /// the same [`BYE_WAIT`].
     pub async fn close(mut self, say_bye: bool) {
         if say_bye && let Some(chat) = &self.chat {
             // `send_text` only queues; closing the channel at once would drop the bye. Wait
             // (briefly) until the peer has acknowledged everything we sent.
             let delivered = async {
+                while chat.ready_state().await? == RTCDataChannelState::Connecting {
+                    tokio::time::sleep(BYE_POLL).await;
+                }
                 chat.send_text(&ChatMessage::Bye.to_json()).await?;
                 while chat.outstanding_bytes().await? > 0 {
                     tokio::time::sleep(BYE_POLL).await;

@@ -48,7 +48,11 @@ fn network() -> NetworkConfig {
 }
 
 async fn start(role: Role, offer: Option<String>) -> Result<(Session, String), crate::CallError> {
-    let (events, _) = mpsc::unbounded_channel();
+    let (to, _) = mpsc::unbounded_channel();
+    let events = crate::peer::PeerEvents {
+        link: confab_call_core::LinkId::first(),
+        to,
+    };
     Session::start(role, &network(), offer, events, Arc::default()).await
 }
 
