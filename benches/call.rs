@@ -8,6 +8,14 @@
 //!
 //! `cargo bench --bench call` (release build). Prints a report for docs/performance.md.
 
+// A benchmark: it may panic (see [workspace.lints]).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 #[path = "../tests/support/mod.rs"]
 mod support;
 

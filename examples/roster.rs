@@ -7,6 +7,14 @@
 //! Logs in under the given name and prints the roster, then every join, leave and busy
 //! change until Ctrl-C. A minimal client of `docs/protocol.md`.
 
+// An example: it may panic (see [workspace.lints]).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use anyhow::{Context, bail};
 use confab_protocol::{ClientMessage, PROTOCOL_VERSION, ServerMessage, parse_server_message};
 use futures_util::{SinkExt, StreamExt};

@@ -1,5 +1,7 @@
 //! `confab`: the Confab command line.
 
+#![forbid(unsafe_code)]
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};

@@ -4,6 +4,14 @@
 //! (`UPDATE_SNAPSHOTS=1` rewrites them); parts that change from run to run (video, clocks,
 //! the random port) are masked.
 
+// A test: it may panic (see [workspace.lints]).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod support;
 
 use std::collections::HashMap;

@@ -2,6 +2,14 @@
 //! without renegotiation.
 //! Its own test binary, because it counts this process's capture threads.
 
+// A test: it may panic (see [workspace.lints]).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod support;
 
 use std::time::Instant;

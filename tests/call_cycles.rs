@@ -3,6 +3,14 @@
 //! `CONFAB_CALL_CYCLES=200` for issue 6's long run (about 30 s; docs/reliability.md). Its
 //! own test binary, so that nothing else runs in the process while it counts.
 
+// A test: it may panic (see [workspace.lints]).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod support;
 
 /// The allocator the `confab` binary runs with, so that memory is measured as users see it.

@@ -1,6 +1,14 @@
 //! The `confab` binary end to end: help, flag errors, and `confab server` serving real
 //! clients, then shutting down gracefully on SIGTERM.
 
+// A test: it may panic (see [workspace.lints]).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};

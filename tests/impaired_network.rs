@@ -1,10 +1,18 @@
 //! Calls over a bad network: two real call engines, the real signaling server, real
 //! WebRTC and codecs over loopback, with every datagram each side sends going through a
-//! simulated link (`confab_call::netsim`): random and bursty loss, jitter with
+//! simulated link (`confab_netsim`): random and bursty loss, jitter with
 //! reordering, a bandwidth cap that drops, short and long outages.
 //!
 //! The pass criteria are issue 6's. Each test prints what it measured (`--nocapture`);
 //! docs/reliability.md has the numbers.
+
+// A test: it may panic (see [workspace.lints]).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod support;
 
@@ -12,9 +20,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use confab_call::netsim::{LinkConditions, SimulatedLink};
 use confab_call::{CallStats, ChatEvent, Command, EngineEvent};
 use confab_media::audio::SAMPLE_RATE;
+use confab_netsim::{LinkConditions, SimulatedLink};
 use confab_protocol::HangupReason;
 
 use support::{Peer, PeerSetup, Server, connect, temp_path};

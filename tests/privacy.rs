@@ -4,12 +4,20 @@
 //! sends, and every datagram either side sends goes through a simulated link that counts
 //! them.
 
+// A test: it may panic (see [workspace.lints]).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod support;
 
 use std::time::{Duration, Instant};
 
 use confab_call::Command;
-use confab_call::netsim::{LinkConditions, SimulatedLink};
+use confab_netsim::{LinkConditions, SimulatedLink};
 use confab_protocol::{ClientMessage, HangupReason};
 
 use support::tap::SignalingTap;

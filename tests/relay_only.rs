@@ -4,6 +4,14 @@
 //! through a tap (a WebSocket proxy) that keeps what the peer sent, which is exactly what
 //! the server and the other side learn about it.
 
+// A test: it may panic (see [workspace.lints]).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod support;
 
 use std::fs::File;

@@ -10,6 +10,14 @@
 //!
 //! Run: `cargo bench -p confab-signaling --bench load` (see docs/performance.md).
 
+// A benchmark: it may panic (see [workspace.lints]).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;

@@ -355,7 +355,8 @@ impl Hub {
         now: Instant,
     ) -> Result<(), Box<Output>> {
         let limit = self.config.max_calls_per_peer;
-        if self.peers[caller].calls.len() >= limit {
+        let calls = |id: &PeerId| self.peers.get(id).map_or(0, |peer| peer.calls.len());
+        if calls(caller) >= limit {
             return Err(Box::new(refuse(
                 caller,
                 ErrorCode::RateLimited,
@@ -363,7 +364,7 @@ impl Hub {
                 Some(key.call_id.clone()),
             )));
         }
-        if self.peers[callee].calls.len() >= limit {
+        if calls(callee) >= limit {
             return Err(Box::new(refuse(
                 caller,
                 ErrorCode::RateLimited,

@@ -13,6 +13,8 @@
 //! accept loop, HTTP and shared state; `session` one connection's read/write task; [`tls`]
 //! loads certificates; [`cli`] the flags.
 
+#![forbid(unsafe_code)]
+
 pub mod cli;
 mod config;
 mod hub;

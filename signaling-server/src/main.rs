@@ -1,5 +1,7 @@
 //! `confab-signaling`: the signaling server on its own.
 
+#![forbid(unsafe_code)]
+
 use std::process::ExitCode;
 
 use clap::Parser;

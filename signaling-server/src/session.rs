@@ -265,6 +265,7 @@ impl Session<'_> {
 }
 
 /// A fresh unguessable peer id: 122 random bits from the operating system.
+#[allow(clippy::expect_used, reason = "32 hex digits are always a valid id")]
 fn new_peer_id() -> PeerId {
     let id = uuid::Uuid::new_v4().simple().to_string();
     PeerId::new(id).expect("a UUID in simple form is 32 hex digits, a valid id")

@@ -1,5 +1,13 @@
 //! The signaling server over real sockets on 127.0.0.1: protocol v1 end to end.
 
+// A test: it may panic (see [workspace.lints]).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod common;
 
 use std::time::Duration;

@@ -139,8 +139,10 @@ fn play(
                 Ok(request) => return Some(request),
                 Err(TryRecvError::Empty) => {}
             }
-            frame[..chunk.len()].copy_from_slice(chunk);
-            frame[chunk.len()..].fill(0.0);
+            // Chunks are at most a frame long; the last one is padded with silence.
+            let (head, tail) = frame.split_at_mut(chunk.len().min(FRAME_SAMPLES));
+            head.copy_from_slice(chunk);
+            tail.fill(0.0);
             // The sink paces us: it returns once the device has room.
             if let Err(err) = sink.write(&frame) {
                 problems.publish(format!("The speaker stopped: {err}"));

@@ -10,12 +10,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use confab_call::netsim::SimulatedLink;
 use confab_call::{
     AudioInput, AudioOutput, CallEnd, CallState, CallSummary, ChatEvent, Command, Engine,
     EngineConfig, EngineEvent, NetworkConfig, ServerStatus, SignalingConfig, Timeouts, VideoInput,
 };
 use confab_media::video::VideoFormat;
+use confab_netsim::SimulatedLink;
 use confab_protocol::{IceServer, PeerId, PeerInfo};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
@@ -159,7 +159,7 @@ impl Peer {
             },
             network: NetworkConfig {
                 udp_addrs: vec!["127.0.0.1:0".into()],
-                simulated_link: setup.link,
+                socket_runtime: setup.link.map(|link| link.runtime()),
                 ice_servers: setup.ice_servers,
                 relay_only: setup.relay_only,
                 ..NetworkConfig::default()

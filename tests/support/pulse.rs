@@ -58,7 +58,10 @@ impl PulseServer {
         }
         // SAFETY: the only test in its binary, and no audio code has run yet: no other
         // thread reads the environment while it changes.
-        unsafe { std::env::set_var("PULSE_SERVER", format!("unix:{}", socket.display())) };
+        #[allow(unsafe_code)]
+        unsafe {
+            std::env::set_var("PULSE_SERVER", format!("unix:{}", socket.display()))
+        };
         server.pactl(&["set-default-sink", "vsink"])?;
         server.pactl(&["set-default-source", "vmic"])?;
         Ok(server)

@@ -238,11 +238,14 @@ impl H264Depacketizer {
                         return Err(());
                     };
                     let len = usize::from(u16::from_be_bytes([*hi, *lo]));
-                    if len == 0 || len > tail.len() {
+                    let Some((nal, after)) = tail.split_at_checked(len) else {
+                        return Err(());
+                    };
+                    if nal.is_empty() {
                         return Err(());
                     }
-                    self.push_nal(&tail[..len])?;
-                    rest = &tail[len..];
+                    self.push_nal(nal)?;
+                    rest = after;
                 }
                 Ok(())
             }

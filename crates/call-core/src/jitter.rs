@@ -146,7 +146,10 @@ impl JitterBuffer {
         let min = self.transits.iter().copied().fold(f64::INFINITY, f64::min);
         let mut spread: Vec<f64> = self.transits.iter().map(|t| t - min).collect();
         spread.sort_by(f64::total_cmp);
-        let p95 = spread[(spread.len() - 1) * 95 / 100];
+        let p95 = spread
+            .get((spread.len() - 1) * 95 / 100)
+            .copied()
+            .unwrap_or_default();
         (p95 + FRAME_MS / 2.0).clamp(MIN_TARGET_MS, MAX_TARGET_MS)
     }
 

@@ -43,7 +43,9 @@ impl RetransmitGate {
             .streams
             .entry(ssrc)
             .or_insert_with(|| vec![None; Self::HISTORY]);
-        let slot = &mut history[usize::from(seq) % Self::HISTORY];
+        let Some(slot) = history.get_mut(usize::from(seq) % Self::HISTORY) else {
+            return true; // Cannot happen: the history has HISTORY slots.
+        };
         if !retransmission {
             *slot = Some(Sent {
                 seq,

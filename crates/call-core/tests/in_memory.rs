@@ -3,6 +3,15 @@
 //! connections (their session descriptions name the link, so the two ends find each
 //! other). No sockets, no sleeps, no clock but the one the test moves.
 
+// A test: it may panic, and it reads the clock once, for the start of its fake time.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+#![allow(clippy::disallowed_methods)]
+
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 

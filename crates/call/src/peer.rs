@@ -20,10 +20,10 @@ use webrtc::peer_connection::{
     RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceGatheringState, RTCIceServer,
     RTCIceTransportPolicy, RTCPeerConnectionIceEvent, RTCPeerConnectionState, SettingEngineBuilder,
 };
+use webrtc::runtime::Runtime;
 
 use crate::CallError;
 use crate::media::Counters;
-use crate::netsim::SimulatedLink;
 
 /// H.264 payload types and profiles we register, preferred first.
 pub(crate) const H264_PROFILES: [(u8, &str); 2] = [(125, "42e01f"), (102, "42001f")];
@@ -176,8 +176,9 @@ pub struct NetworkConfig {
     pub udp_addrs: Vec<String>,
     /// Ceiling for the congestion controller, bits per second.
     pub max_bitrate_bps: u32,
-    /// Send through a simulated network link instead of straight to the socket (tests).
-    pub simulated_link: Option<SimulatedLink>,
+    /// The webrtc-rs runtime whose sockets carry the call instead of tokio's: tests put a
+    /// simulated network here (`confab-netsim`).
+    pub socket_runtime: Option<Arc<dyn Runtime>>,
 }
 
 impl Default for NetworkConfig {
@@ -188,7 +189,7 @@ impl Default for NetworkConfig {
             // Loopback too, so two Confabs on one machine can call each other offline.
             udp_addrs: vec!["0.0.0.0:0".into(), "127.0.0.1:0".into()],
             max_bitrate_bps: 2_500_000,
-            simulated_link: None,
+            socket_runtime: None,
         }
     }
 }
@@ -232,8 +233,8 @@ pub(crate) async fn build(
     }
     let settings = settings.build();
     let mut builder = PeerConnectionBuilder::new();
-    if let Some(link) = &network.simulated_link {
-        builder = builder.with_runtime(link.runtime());
+    if let Some(runtime) = &network.socket_runtime {
+        builder = builder.with_runtime(runtime.clone());
     }
     let pc = builder
         .with_configuration(configuration.build())
@@ -254,14 +255,19 @@ pub(crate) async fn build(
 /// relay-only mode. webrtc-rs fills it in from the local socket of a relay candidate, which
 /// is the very address relay-only mode exists to hide.
 pub(crate) fn hide_related_address(candidate: &str) -> String {
-    let mut words: Vec<&str> = candidate.split(' ').collect();
-    for i in 1..words.len() {
-        match words[i - 1] {
-            "raddr" => words[i] = "0.0.0.0",
-            "rport" => words[i] = "0",
-            _ => {}
-        }
-    }
+    let mut previous = "";
+    let words: Vec<&str> = candidate
+        .split(' ')
+        .map(|word| {
+            let masked = match previous {
+                "raddr" => "0.0.0.0",
+                "rport" => "0",
+                _ => word,
+            };
+            previous = word;
+            masked
+        })
+        .collect();
     words.join(" ")
 }
 

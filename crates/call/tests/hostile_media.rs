@@ -6,6 +6,14 @@
 //! Bounded for CI (a few seconds); `PROPTEST_CASES=100000 cargo test -p confab-call --test
 //! hostile_media` searches longer, `PROPTEST_RNG_SEED=N` replays a run.
 
+// A test: it may panic (see [workspace.lints]).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 

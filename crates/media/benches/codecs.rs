@@ -3,6 +3,14 @@
 //!
 //! Run: `cargo bench -p confab-media --bench codecs` (numbers in docs/performance.md).
 
+// A benchmark: it may panic (see [workspace.lints]).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use std::hint::black_box;
 
 use confab_media::audio::{AudioSource, FRAME_SAMPLES, OpusDecoder, OpusEncoder, ToneSource};

@@ -4,6 +4,14 @@
 //! One test in this binary on purpose: it points the process at its private server through
 //! `PULSE_SERVER` before any audio code runs.
 
+// A test: it may panic (see [workspace.lints]).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use std::time::{Duration, Instant};
 
 use confab_media::audio::{

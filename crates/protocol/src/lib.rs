@@ -17,6 +17,8 @@
 //! assert!(matches!(msg, ClientMessage::Hello { .. }));
 //! ```
 
+#![forbid(unsafe_code)]
+
 pub mod chat;
 mod ids;
 mod message;

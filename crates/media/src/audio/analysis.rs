@@ -44,7 +44,8 @@ pub fn dominant_frequency(samples: &[f32], sample_rate: u32) -> f32 {
     let mean = samples.iter().sum::<f32>() / samples.len().max(1) as f32;
     let mut crossings = Vec::new();
     for (i, pair) in samples.windows(2).enumerate() {
-        let (a, b) = (pair[0] - mean, pair[1] - mean);
+        let &[a, b] = pair else { continue };
+        let (a, b) = (a - mean, b - mean);
         if a < 0.0 && b >= 0.0 {
             crossings.push(i as f32 + a / (a - b));
         }

@@ -80,6 +80,12 @@ impl Resample {
         let Some(resampler) = &mut self.resampler else {
             return;
         };
+        // The chunk buffers are sized from the resampler's own maxima, which bound
+        // `needed`, `produced` and `written`.
+        #[allow(
+            clippy::indexing_slicing,
+            reason = "buffers sized from the resampler's maxima"
+        )]
         loop {
             let needed = resampler.input_frames_next();
             if self.input.len() < needed {

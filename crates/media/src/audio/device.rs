@@ -132,10 +132,9 @@ fn find_device(input: bool, name: Option<&str>) -> Result<(String, cpal::Device)
                 .iter()
                 .position(|(n, _)| n.to_lowercase().contains(&lower))
         });
-    match position {
-        Some(i) => Ok(devices.into_iter().nth(i).expect("position is in range")),
-        None => Err(AudioError::DeviceNotFound(wanted.to_owned())),
-    }
+    position
+        .and_then(|i| devices.into_iter().nth(i))
+        .ok_or_else(|| AudioError::DeviceNotFound(wanted.to_owned()))
 }
 
 /// Maps an error opening `name` to what a user should hear.
@@ -428,7 +427,9 @@ fn build_output(
                 chunk.commit_all();
             }
             if written < out.len() {
-                out[written..].fill(T::EQUILIBRIUM);
+                if let Some(rest) = out.get_mut(written..) {
+                    rest.fill(T::EQUILIBRIUM);
+                }
                 underruns.fetch_add(1, Ordering::Relaxed);
             }
         };

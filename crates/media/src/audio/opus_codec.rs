@@ -60,7 +60,7 @@ impl OpusEncoder {
             .encoder
             .encode_float(frame, &mut self.packet)
             .map_err(codec_error)?;
-        Ok(self.packet[..len].to_vec())
+        Ok(self.packet.get(..len).unwrap_or_default().to_vec())
     }
 }
 
@@ -103,7 +103,9 @@ impl OpusDecoder {
             Ok(n) => {
                 // A packet of another duration: keep what fits, never a short frame.
                 let n = n.min(FRAME_SAMPLES);
-                frame[n..].fill(0.0);
+                if let Some(rest) = frame.get_mut(n..) {
+                    rest.fill(0.0);
+                }
                 Err(AudioError::Codec(format!(
                     "packet held {n} samples, not one 20 ms frame"
                 )))

@@ -109,7 +109,7 @@ impl AudioSource for WavSource {
 
     fn read(&mut self, frame: &mut [f32]) -> Result<(), AudioError> {
         for sample in frame {
-            *sample = self.samples[self.position];
+            *sample = self.samples.get(self.position).copied().unwrap_or_default();
             self.position = (self.position + 1) % self.samples.len();
         }
         Ok(())

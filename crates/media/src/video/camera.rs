@@ -148,7 +148,7 @@ impl CameraSource {
         let cameras = list_cameras()?;
         let info = match selector {
             _ if cameras.is_empty() => return Err(VideoError::NoCamera),
-            CameraSelector::Default => &cameras[0],
+            CameraSelector::Default => cameras.first().ok_or(VideoError::NoCamera)?,
             CameraSelector::Index(i) => cameras
                 .iter()
                 .find(|c| c.index == *i)

@@ -1,6 +1,10 @@
 //! Video frames in I420 (planar YUV 4:2:0, BT.601 limited range) and conversions to and
 //! from the formats around them: RGBA for display, YUYV and NV12 from cameras.
 
+// Plane arithmetic: a frame's planes are sized from its dimensions when it is made
+// (`I420Frame::new` refuses anything else), and the indices here derive from the same.
+#![allow(clippy::indexing_slicing)]
+
 use std::time::Instant;
 
 use yuvutils_rs::{

@@ -92,6 +92,7 @@ fn build_encoder(config: H264EncoderConfig) -> Result<Encoder, CodecError> {
     // we want off). It initialises on the first frame; quiet it before that.
     let mut quiet = openh264_sys2::WELS_LOG_QUIET;
     // SAFETY: the trace level option takes a pointer to an int, valid for the call.
+    #[allow(unsafe_code)]
     unsafe {
         encoder.raw_api().set_option(
             openh264_sys2::ENCODER_OPTION_TRACE_LEVEL,
@@ -157,6 +158,7 @@ impl H264Encoder {
             };
             // SAFETY: the encoder is initialised (it has encoded a frame), and both options
             // take a pointer to an SBitrateInfo that lives for the duration of the call.
+            #[allow(unsafe_code)]
             let status = unsafe {
                 self.encoder
                     .raw_api()
@@ -180,6 +182,7 @@ impl H264Encoder {
         }
         let mut rate = self.config.fps as f32;
         // SAFETY: as in set_bitrate; the option takes a pointer to a float.
+        #[allow(unsafe_code)]
         let status = unsafe {
             self.encoder.raw_api().set_option(
                 openh264_sys2::ENCODER_OPTION_FRAME_RATE,
@@ -197,7 +200,9 @@ impl H264Encoder {
 
 /// NAL unit types in an Annex B access unit, in order.
 pub fn nal_types(access_unit: &[u8]) -> Vec<u8> {
-    nal_units(access_unit).map(|nal| nal[0] & 0x1f).collect()
+    nal_units(access_unit)
+        .filter_map(|nal| Some(nal.first()? & 0x1f))
+        .collect()
 }
 
 /// The NAL units of an Annex B access unit, each from its header byte on.
@@ -265,6 +270,10 @@ impl DecodedFrame<'_> {
     }
 
     /// Copies the picture into `frame`, reusing its allocation when the size matches.
+    #[allow(
+        clippy::expect_used,
+        reason = "the decoder only returns valid I420 sizes"
+    )]
     pub fn copy_to(&self, frame: &mut I420Frame) {
         let (w, h) = (self.width(), self.height());
         if frame.width() != w || frame.height() != h {
@@ -279,6 +288,10 @@ impl DecodedFrame<'_> {
         frame.captured_at = std::time::Instant::now();
     }
 
+    #[allow(
+        clippy::expect_used,
+        reason = "the decoder only returns valid I420 sizes"
+    )]
     pub fn to_frame(&self) -> I420Frame {
         let mut frame = I420Frame::black(self.width(), self.height())
             .expect("decoded pictures have valid sizes");
@@ -287,6 +300,10 @@ impl DecodedFrame<'_> {
     }
 }
 
+#[allow(
+    clippy::indexing_slicing,
+    reason = "the decoder's strides cover its planes"
+)]
 fn copy_plane(src: &[u8], src_stride: usize, dst: &mut [u8], width: usize) {
     for (row, out) in dst.chunks_exact_mut(width).enumerate() {
         out.copy_from_slice(&src[row * src_stride..row * src_stride + width]);
@@ -325,7 +342,7 @@ impl H264Decoder {
             self.need_keyframe = false;
         }
         if let Err(err) = nal_units(access_unit)
-            .filter(|nal| nal[0] & 0x1f == 7)
+            .filter(|nal| nal.first().is_some_and(|byte| byte & 0x1f == 7))
             .try_for_each(check_sps)
         {
             self.need_keyframe = true;

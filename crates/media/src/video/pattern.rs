@@ -8,6 +8,10 @@
 //! them back from the decoded image alone ([`read_stamp`]) to detect drops and freezes and
 //! to measure latency.
 
+// Pixel arithmetic: `TestPattern::new` checks the size, and every index here derives from
+// it (or, in `read_stamp`, from the frame's own dimensions).
+#![allow(clippy::indexing_slicing, clippy::expect_used)]
+
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::{I420Frame, VideoError, VideoFormat, VideoSource};

@@ -5,8 +5,12 @@
 //! It sits behind webrtc-rs's `Runtime` socket hook: every UDP datagram a peer connection
 //! sends (ICE, DTLS, SRTP, SCTP) goes through [`LinkState::admit`], a sans-I/O decision
 //! with time passed in, then waits in a delivery task until its time comes. Conditions can
-//! change while a call runs ([`SimulatedLink::set`]). Used only when
-//! [`crate::NetworkConfig::simulated_link`] is set.
+//! change while a call runs ([`SimulatedLink::set`]). A test hands
+//! [`SimulatedLink::runtime`] to a peer's `confab_call::NetworkConfig::socket_runtime`.
+//!
+//! A test-only crate: nothing that ships depends on it.
+
+#![forbid(unsafe_code)]
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -139,7 +143,7 @@ impl LinkState {
     }
 }
 
-/// A handle to one simulated link: give it to a peer's [`crate::NetworkConfig`], change
+/// A handle to one simulated link: give its runtime to a peer's `NetworkConfig`, change
 /// its conditions at any time, read what it did.
 #[derive(Clone)]
 pub struct SimulatedLink(Arc<Mutex<LinkState>>);
@@ -175,7 +179,7 @@ impl SimulatedLink {
     }
 
     /// The webrtc-rs runtime that sends through this link.
-    pub(crate) fn runtime(&self) -> Arc<dyn Runtime> {
+    pub fn runtime(&self) -> Arc<dyn Runtime> {
         Arc::new(LinkRuntime {
             inner: TokioRuntime,
             link: self.clone(),
