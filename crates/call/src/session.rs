@@ -30,11 +30,9 @@ use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{PeerConnection, RTCIceCandidateInit, RTCSessionDescription};
 use webrtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit, RtpSender};
 
-use crate::CallError;
-use crate::media::{
-    AudioReceiver, AudioSender, Counters, MediaProblem, VideoOutput, VideoReceiver, VideoSender,
-};
+use crate::media::{AudioReceiver, AudioSender, Counters, VideoOutput, VideoReceiver, VideoSender};
 use crate::peer::{self, NetworkConfig, PeerEvent, PeerEvents};
+use crate::{CallError, Problem};
 use confab_call_core::machine::Role;
 
 #[cfg(test)]
@@ -284,7 +282,7 @@ impl Session {
         video: H264EncoderConfig,
         input: Arc<confab_media::audio::InputControl>,
         counters: &Arc<Counters>,
-        problems: &mpsc::UnboundedSender<MediaProblem>,
+        problems: &mpsc::UnboundedSender<Problem>,
     ) -> Result<(), CallError> {
         if self.video_sender.is_none() {
             let pt = negotiated_payload_type(&self.video.sender, MIME_TYPE_H264).await?;
@@ -293,6 +291,7 @@ impl Session {
                 pt,
                 video,
                 counters.clone(),
+                problems,
             )?);
         }
         if self.audio_sender.is_none() {
@@ -316,7 +315,7 @@ impl Session {
         video: VideoOutput,
         audio: Option<Box<dyn confab_media::audio::AudioSink>>,
         counters: &Arc<Counters>,
-        problems: &mpsc::UnboundedSender<MediaProblem>,
+        problems: &mpsc::UnboundedSender<Problem>,
     ) -> Result<(), CallError> {
         match track.kind().await {
             RtpCodecKind::Video if self.video_receiver.is_none() => {

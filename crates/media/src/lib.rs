@@ -6,10 +6,13 @@
 //! - [`audio`]: 48 kHz mono 20 ms frames; microphones and speakers through cpal (any device
 //!   rate and channel count, resampled; real-time callbacks that never lock or allocate);
 //!   tones and WAV files; Opus with in-band FEC; an adaptive jitter buffer; level meters.
+//! - [`thread`]: [`thread::MediaThread`], how every media thread starts, reports a panic
+//!   and ends.
 //!
 //! No WebRTC, no UI and no async runtime in here: the call engine builds on this.
 
 pub mod audio;
 pub mod pacer;
 pub mod slot;
+pub mod thread;
 pub mod video;

@@ -6,7 +6,6 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::thread::JoinHandle;
 use std::time::Instant;
 
 use confab_call_core::jitter::{JitterBuffer, Playout};
@@ -16,13 +15,15 @@ use tokio::sync::mpsc;
 use tracing::warn;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
-use super::{Counters, MediaProblem};
+use confab_media::thread::MediaThread;
+
+use super::{Counters, Problem, spawn_thread};
 
 type Sink = Box<dyn AudioSink>;
 
 pub(crate) struct AudioReceiver {
     stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    thread: Option<MediaThread>,
     reader: tokio::task::JoinHandle<()>,
 }
 
@@ -31,19 +32,16 @@ impl AudioReceiver {
         track: Arc<dyn TrackRemote>,
         sink: Option<Sink>,
         counters: Arc<Counters>,
-        problems: mpsc::UnboundedSender<MediaProblem>,
+        problems: mpsc::UnboundedSender<Problem>,
     ) -> Result<AudioReceiver, crate::CallError> {
         let decoder = OpusDecoder::new()?;
         let jitter = Arc::new(Mutex::new(JitterBuffer::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
             let (jitter, stop, counters) = (jitter.clone(), stop.clone(), counters.clone());
-            std::thread::Builder::new()
-                .name("audio-playout".into())
-                .spawn(move || playout_loop(decoder, &jitter, sink, &stop, &counters, &problems))
-                .map_err(|err| {
-                    crate::CallError::WebRtc(format!("cannot start the playout thread: {err}"))
-                })?
+            spawn_thread("audio-playout", &problems.clone(), move || {
+                playout_loop(decoder, &jitter, sink, &stop, &counters, &problems);
+            })?
         };
         let reader = tokio::spawn(read_loop(track, jitter, counters));
         Ok(AudioReceiver {
@@ -58,9 +56,7 @@ impl Drop for AudioReceiver {
     fn drop(&mut self) {
         self.reader.abort();
         self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        self.thread.take(); // Joins it.
     }
 }
 
@@ -94,7 +90,7 @@ fn playout_loop(
     mut sink: Option<Sink>,
     stop: &AtomicBool,
     counters: &Counters,
-    problems: &mpsc::UnboundedSender<MediaProblem>,
+    problems: &mpsc::UnboundedSender<Problem>,
 ) {
     let mut pacer = Pacer::new(50);
     let mut frame = [0.0f32; FRAME_SAMPLES];
@@ -129,7 +125,7 @@ fn playout_loop(
             && let Err(err) = output.write(&frame)
         {
             warn!("audio output {} stopped: {err}", output.name());
-            let _ = problems.send(MediaProblem::Speaker(err.to_string()));
+            let _ = problems.send(Problem::Speaker(err.to_string()));
             sink = None;
         }
     }

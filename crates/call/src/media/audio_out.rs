@@ -7,7 +7,6 @@
 
 use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
-use std::thread::JoinHandle;
 
 use bytes::Bytes;
 use confab_media::audio::{AudioSource, FRAME_DURATION, FRAME_SAMPLES, InputControl, OpusEncoder};
@@ -16,7 +15,9 @@ use tokio::sync::mpsc;
 use tracing::{debug, warn};
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 
-use super::{Counters, Encoded, MediaProblem, next_source, write_samples};
+use confab_media::thread::MediaThread;
+
+use super::{Counters, Encoded, Problem, next_source, spawn_thread, write_samples};
 
 /// Opus packets waiting for the writer: 200 ms.
 const PACKET_QUEUE: usize = 10;
@@ -27,7 +28,7 @@ type Source = Box<dyn AudioSource>;
 
 pub(crate) struct AudioSender {
     sources: Option<std_mpsc::Sender<Option<Source>>>,
-    thread: Option<JoinHandle<()>>,
+    thread: Option<MediaThread>,
     writer: tokio::task::JoinHandle<()>,
 }
 
@@ -37,17 +38,14 @@ impl AudioSender {
         payload_type: u8,
         control: Arc<InputControl>,
         counters: Arc<Counters>,
-        problems: mpsc::UnboundedSender<MediaProblem>,
+        problems: mpsc::UnboundedSender<Problem>,
     ) -> Result<AudioSender, crate::CallError> {
         let encoder = OpusEncoder::new(OPUS_BITRATE_BPS)?;
         let (sources, source_rx) = std_mpsc::channel();
         let (packets, packet_rx) = mpsc::channel(PACKET_QUEUE);
-        let thread = std::thread::Builder::new()
-            .name("audio-send".into())
-            .spawn(move || send_loop(encoder, source_rx, packets, &control, &counters, &problems))
-            .map_err(|err| {
-                crate::CallError::WebRtc(format!("cannot start the audio thread: {err}"))
-            })?;
+        let thread = spawn_thread("audio-send", &problems.clone(), move || {
+            send_loop(encoder, source_rx, packets, &control, &counters, &problems);
+        })?;
         let writer = tokio::spawn(write_samples(track, payload_type, packet_rx));
         Ok(AudioSender {
             sources: Some(sources),
@@ -68,9 +66,7 @@ impl Drop for AudioSender {
     fn drop(&mut self) {
         self.sources.take();
         self.writer.abort();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        self.thread.take(); // Joins it.
     }
 }
 
@@ -80,7 +76,7 @@ fn send_loop(
     out: mpsc::Sender<Encoded>,
     control: &InputControl,
     counters: &Counters,
-    problems: &mpsc::UnboundedSender<MediaProblem>,
+    problems: &mpsc::UnboundedSender<Problem>,
 ) {
     let mut source: Option<Source> = None;
     let mut pacer = Pacer::new(50);
@@ -102,7 +98,7 @@ fn send_loop(
         }
         if let Err(err) = input.read(&mut frame) {
             warn!("audio input {} stopped: {err}", input.name());
-            let _ = problems.send(MediaProblem::Microphone(err.to_string()));
+            let _ = problems.send(Problem::Microphone(err.to_string()));
             source = None;
             continue;
         }

@@ -32,7 +32,9 @@ pub(crate) use video_out::VideoSender;
 use webrtc::media_stream::Track;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 
-use crate::CallError;
+use confab_media::thread::MediaThread;
+
+use crate::{CallError, Problem};
 
 /// Where outgoing video comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,13 +107,22 @@ pub(crate) fn open_audio_output(
     })
 }
 
-/// A problem with a device or file during the call; the call goes on without it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MediaProblem {
-    Camera(String),
-    Microphone(String),
-    Speaker(String),
-    Recording(String),
+/// Starts a media thread of a call; if it panics, the user is told (as
+/// [`Problem::ThreadFailed`]) and the call goes on without it.
+fn spawn_thread(
+    name: &str,
+    problems: &tokio::sync::mpsc::UnboundedSender<Problem>,
+    body: impl FnOnce() + Send + 'static,
+) -> Result<MediaThread, CallError> {
+    let (problems, thread) = (problems.clone(), name.to_owned());
+    let on_panic = move |reason| {
+        tracing::error!("the {thread} thread panicked: {reason}");
+        let _ = problems.send(Problem::ThreadFailed { thread, reason });
+    };
+    MediaThread::spawn(name, body, on_panic).map_err(|err| CallError::Thread {
+        name: name.to_owned(),
+        reason: err.to_string(),
+    })
 }
 
 /// Counters the media threads update and the stats read, all lock-free but the latency
@@ -227,7 +238,9 @@ fn quantile(samples: &[f64], q: f64) -> Option<f64> {
     }
     let mut sorted = samples.to_vec();
     sorted.sort_by(f64::total_cmp);
-    Some(sorted[((sorted.len() - 1) as f64 * q).round() as usize])
+    sorted
+        .get(((sorted.len() - 1) as f64 * q).round() as usize)
+        .copied()
 }
 
 /// Encoded media on its way to a track: a frame (or Opus packet) and how long it lasts.

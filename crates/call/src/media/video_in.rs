@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc as std_mpsc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use confab_media::slot::LatestSlot;
@@ -16,7 +15,9 @@ use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication
 use tracing::{debug, warn};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
-use super::{Counters, MediaProblem};
+use confab_media::thread::MediaThread;
+
+use super::{Counters, Problem, spawn_thread};
 use confab_call_core::h264_rtp::{AccessUnit, H264Depacketizer, Output};
 
 /// A decoded picture for display.
@@ -57,7 +58,7 @@ pub(crate) struct VideoOutput {
 }
 
 pub(crate) struct VideoReceiver {
-    thread: Option<JoinHandle<()>>,
+    thread: Option<MediaThread>,
     reader: tokio::task::JoinHandle<()>,
     /// To tell the decoder to stop: the reader's own sender lives on until the runtime
     /// gets round to dropping the aborted task, which it cannot do while every worker
@@ -71,7 +72,7 @@ impl VideoReceiver {
         track: Arc<dyn TrackRemote>,
         output: VideoOutput,
         counters: Arc<Counters>,
-        problems: tokio::sync::mpsc::UnboundedSender<MediaProblem>,
+        problems: tokio::sync::mpsc::UnboundedSender<Problem>,
     ) -> Result<VideoReceiver, crate::CallError> {
         let decoder = H264Decoder::new()?;
         let recorder = match &output.record {
@@ -87,22 +88,17 @@ impl VideoReceiver {
         let needs_keyframe = Arc::new(AtomicBool::new(true));
         let thread = {
             let (needs_keyframe, counters) = (needs_keyframe.clone(), counters.clone());
-            std::thread::Builder::new()
-                .name("video-decode".into())
-                .spawn(move || {
-                    decode_loop(
-                        decoder,
-                        unit_rx,
-                        output,
-                        recorder,
-                        &needs_keyframe,
-                        &counters,
-                        &problems,
-                    )
-                })
-                .map_err(|err| {
-                    crate::CallError::WebRtc(format!("cannot start the decoder thread: {err}"))
-                })?
+            spawn_thread("video-decode", &problems.clone(), move || {
+                decode_loop(
+                    decoder,
+                    unit_rx,
+                    output,
+                    recorder,
+                    &needs_keyframe,
+                    &counters,
+                    &problems,
+                );
+            })?
         };
         let reader = tokio::spawn(read_loop(track, units.clone(), needs_keyframe, counters));
         Ok(VideoReceiver {
@@ -119,9 +115,7 @@ impl Drop for VideoReceiver {
         // The decoder drains at most DECODE_QUEUE units before it sees this; an error
         // means it has already ended.
         let _ = self.units.send(DecodeInput::Stop);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        self.thread.take(); // Joins it.
     }
 }
 
@@ -192,9 +186,10 @@ fn decode_loop(
     mut recorder: Option<BufWriter<File>>,
     needs_keyframe: &AtomicBool,
     counters: &Counters,
-    problems: &tokio::sync::mpsc::UnboundedSender<MediaProblem>,
+    problems: &tokio::sync::mpsc::UnboundedSender<Problem>,
 ) {
     let mut pool: Vec<Arc<RemoteVideoFrame>> = Vec::new();
+    #[allow(clippy::expect_used, reason = "2x2 is a valid size")]
     let mut i420 = I420Frame::black(2, 2).expect("2x2 is a valid size");
     while let Ok(input) = units.recv() {
         let unit = match input {
@@ -230,7 +225,7 @@ fn decode_loop(
             && let Err(err) = file.write_all(&unit.data)
         {
             warn!("recording video failed: {err}");
-            let _ = problems.send(MediaProblem::Recording(err.to_string()));
+            let _ = problems.send(Problem::Recording(err.to_string()));
             recorder = None;
         }
         picture.copy_to(&mut i420);
@@ -245,6 +240,7 @@ fn decode_loop(
         }
         if output.render {
             let mut frame = reusable(&mut pool);
+            #[allow(clippy::expect_used, reason = "the pool hands out frames nobody holds")]
             let slot = Arc::get_mut(&mut frame).expect("a pooled frame nobody else holds");
             slot.width = picture.width();
             slot.height = picture.height();

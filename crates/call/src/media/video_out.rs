@@ -8,7 +8,6 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc as std_mpsc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -18,7 +17,10 @@ use tokio::sync::mpsc;
 use tracing::warn;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 
-use super::{Counters, Encoded, next_source, write_samples};
+use confab_media::thread::MediaThread;
+
+use super::{Counters, Encoded, next_source, spawn_thread, write_samples};
+use crate::Problem;
 
 /// Encoded frames waiting for the writer. Short: a stalled network must not build a video
 /// backlog (the encoder blocks, the capture slot keeps only the newest frame).
@@ -26,7 +28,7 @@ const ENCODED_QUEUE: usize = 4;
 
 pub(crate) struct VideoSender {
     sources: Option<std_mpsc::Sender<Option<Arc<FrameSlot>>>>,
-    thread: Option<JoinHandle<()>>,
+    thread: Option<MediaThread>,
     writer: tokio::task::JoinHandle<()>,
 }
 
@@ -37,18 +39,16 @@ impl VideoSender {
         payload_type: u8,
         config: H264EncoderConfig,
         counters: Arc<Counters>,
+        problems: &mpsc::UnboundedSender<Problem>,
     ) -> Result<VideoSender, crate::CallError> {
         let encoder = H264Encoder::new(config)?;
         let (sources, source_rx) = std_mpsc::channel();
         let (encoded_tx, encoded_rx) = mpsc::channel(ENCODED_QUEUE);
         let thread = {
             let counters = counters.clone();
-            std::thread::Builder::new()
-                .name("video-encode".into())
-                .spawn(move || encode_loop(encoder, config.fps, source_rx, encoded_tx, &counters))
-                .map_err(|err| {
-                    crate::CallError::WebRtc(format!("cannot start the encoder thread: {err}"))
-                })?
+            spawn_thread("video-encode", problems, move || {
+                encode_loop(encoder, config.fps, source_rx, encoded_tx, &counters);
+            })?
         };
         let writer = tokio::spawn(write_samples(track, payload_type, encoded_rx));
         Ok(VideoSender {
@@ -72,9 +72,7 @@ impl Drop for VideoSender {
         // encoded queue, which unblocks an encoder waiting on it.
         self.sources.take();
         self.writer.abort();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        self.thread.take(); // Joins it.
     }
 }
 

@@ -4,12 +4,12 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::thread::JoinHandle;
 
 use tracing::warn;
 
 use super::{I420Frame, VideoError, VideoFormat, VideoSource};
 use crate::slot::LatestSlot;
+use crate::thread::MediaThread;
 
 /// Frames as consumers receive them: shared, never copied.
 pub type FrameSlot = LatestSlot<Arc<I420Frame>>;
@@ -42,7 +42,7 @@ struct Shared {
 /// its light goes off).
 pub struct VideoCapture {
     shared: Arc<Shared>,
-    thread: Option<JoinHandle<()>>,
+    thread: Option<MediaThread>,
     name: String,
     format: VideoFormat,
 }
@@ -58,9 +58,10 @@ impl VideoCapture {
         let shared = Arc::new(Shared::default());
         let (opened_tx, opened_rx) = mpsc::sync_channel(1);
         let thread_shared = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name("video-capture".into())
-            .spawn(move || {
+        let panic_shared = shared.clone();
+        let thread = MediaThread::spawn(
+            "video-capture",
+            move || {
                 let source = match open() {
                     Ok(source) => {
                         let _ = opened_tx.send(Ok((source.name(), source.format())));
@@ -72,8 +73,18 @@ impl VideoCapture {
                     }
                 };
                 run(source, &thread_shared);
-            })
-            .map_err(|err| VideoError::Camera(format!("cannot start the capture thread: {err}")))?;
+            },
+            move |message| {
+                // Capture stopped: say why, as a camera that stopped by itself does.
+                let err = VideoError::Camera(format!("the capture thread failed: {message}"));
+                *panic_shared
+                    .error
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = Some(err);
+                finish(&panic_shared);
+            },
+        )
+        .map_err(|err| VideoError::Camera(format!("cannot start the capture thread: {err}")))?;
         let opened = opened_rx
             .recv()
             .map_err(|_| VideoError::Camera("the capture thread ended while opening".into()));
@@ -85,7 +96,7 @@ impl VideoCapture {
                 format,
             }),
             Ok(Err(err)) | Err(err) => {
-                let _ = thread.join();
+                drop(thread);
                 Err(err)
             }
         }
@@ -154,10 +165,8 @@ impl VideoCapture {
 impl Drop for VideoCapture {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            // The source returns within about one frame interval.
-            let _ = thread.join();
-        }
+        // The source returns within about one frame interval; the guard joins it.
+        self.thread.take();
     }
 }
 
@@ -184,7 +193,12 @@ fn run<S: VideoSource>(mut source: S, shared: &Shared) {
             }
         }
     }
-    // Closing the slots wakes consumers waiting for a frame that will not come.
+    finish(shared);
+}
+
+/// Capture is over: closing the slots wakes consumers waiting for a frame that will not
+/// come.
+fn finish(shared: &Shared) {
     let mut subscribers = shared
         .subscribers
         .lock()
@@ -283,5 +297,34 @@ mod tests {
             Some(VideoError::CameraLost(_))
         ));
         assert!(slot.wait_take(Duration::from_millis(1)).is_none());
+    }
+
+    /// A source with a bug: it panics after a few frames.
+    struct Panicking(u32);
+
+    impl VideoSource for Panicking {
+        fn name(&self) -> String {
+            "buggy".into()
+        }
+        fn format(&self) -> VideoFormat {
+            FORMAT
+        }
+        fn next_frame(&mut self) -> Result<I420Frame, VideoError> {
+            assert!(self.0 > 0, "the buggy source ran out");
+            self.0 -= 1;
+            I420Frame::black(320, 240)
+        }
+    }
+
+    #[test]
+    fn a_panic_in_the_source_stops_capture_and_is_reported_with_its_message() {
+        let capture = VideoCapture::start(|| Ok(Panicking(3))).unwrap();
+        let slot = capture.subscribe();
+        while slot.wait_take(Duration::from_secs(5)).is_some() || !slot.is_closed() {}
+        let err = capture.take_error().expect("the panic is reported");
+        assert!(
+            err.to_string().contains("the buggy source ran out"),
+            "{err}"
+        );
     }
 }
