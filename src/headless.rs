@@ -15,8 +15,10 @@ use confab_call::{
     NetworkConfig, ServerStatus, SignalingConfig, VideoInput,
 };
 use confab_media::video::{CameraSelector, VideoFormat};
-use confab_protocol::IceServer;
+use confab_protocol::{HangupReason, IceServer};
 use tokio::sync::mpsc::UnboundedReceiver;
+
+use crate::script::Script;
 
 /// How long `--call` waits for the peer to come online.
 const PEER_WAIT: Duration = Duration::from_secs(30);
@@ -231,7 +233,7 @@ async fn drive(
 ) -> anyhow::Result<()> {
     // What happened to each call so far.
     let mut summaries: Vec<confab_call::CallSummary> = Vec::new();
-    let mut called = false;
+    let mut script = Script::new(args.call.clone(), args.chat.clone());
     let peer_deadline = tokio::time::Instant::now() + PEER_WAIT;
     let mut hang_up_at: Option<tokio::time::Instant> = None;
     loop {
@@ -242,27 +244,19 @@ async fn drive(
                 hang_up_at = None;
                 continue;
             }
-            () = tokio::time::sleep_until(peer_deadline), if args.call.is_some() && !called => {
-                bail!("{} is not online", args.call.as_deref().unwrap_or_default());
+            () = tokio::time::sleep_until(peer_deadline), if script.waiting_to_call().is_some() => {
+                bail!("{} is not online", script.waiting_to_call().unwrap_or_default());
             }
         };
+        for command in script.on_event(&event) {
+            engine.send(command);
+        }
         match event {
             EngineEvent::Server(ServerStatus::Refused { message, .. }) => {
                 bail!("the server refused us: {message}")
             }
-            EngineEvent::Server(ServerStatus::Offline { reason, .. }) if !called => {
+            EngineEvent::Server(ServerStatus::Offline { reason, .. }) => {
                 tracing::info!("signaling offline: {reason}");
-            }
-            EngineEvent::Roster(peers) => {
-                if let Some(name) = &args.call
-                    && !called
-                    && let Some(peer) = peers.iter().find(|p| p.name.eq_ignore_ascii_case(name))
-                {
-                    called = true;
-                    engine.send(Command::Call {
-                        peer: peer.id.clone(),
-                    });
-                }
             }
             EngineEvent::Call(CallState::Incoming { peer_name, .. }) if args.answer => {
                 tracing::info!("answering {peer_name}");
@@ -274,11 +268,6 @@ async fn drive(
                 }
             }
             EngineEvent::Call(CallState::Ended(_)) => hang_up_at = None,
-            EngineEvent::Chat(ChatEvent::Open) => {
-                for text in &args.chat {
-                    engine.send(Command::SendChat(text.clone()));
-                }
-            }
             EngineEvent::Chat(ChatEvent::Received { text, .. }) => {
                 println!("chat: {text}");
                 if args.echo_chat {
@@ -298,7 +287,7 @@ async fn drive(
                 let done = args.calls != 0 && summaries.len() >= args.calls as usize;
                 let last = summaries.last();
                 let clean = last.is_some_and(|s| {
-                    s.connect_ms.is_some() && s.end_reason.as_deref() == Some("ended")
+                    s.connect_ms.is_some() && s.end_reason == Some(HangupReason::Ended)
                 });
                 if !clean {
                     let reason = last.and_then(|s| s.end_description.clone());

@@ -17,6 +17,7 @@ use super::settings::Settings;
 use super::sound::{Sound, SoundPlayer};
 use super::ui::{self, CallMedia, DeviceLists, SettingsView, UiAction, UiState};
 use super::video::VideoTexture;
+use crate::script::Script;
 
 /// Options that are not settings: they come from the command line, for one run.
 #[derive(Debug, Clone, Default)]
@@ -63,7 +64,8 @@ pub struct ConfabApp {
     devices: DeviceWatcher,
     device_lists: Option<DeviceLists>,
     sound: SoundPlayer,
-    called: bool,
+    /// `--call` and `--chat`.
+    script: Script,
     /// CPU time of each frame, seconds (only with `Launch::frame_stats`).
     frame_times: Vec<f32>,
 }
@@ -79,6 +81,7 @@ impl ConfabApp {
         let wake = paced_wake(ctx.clone());
         let mut model = Model::new();
         model.set_chat_open(settings.chat_open);
+        let script = Script::new(launch.call.clone(), launch.chat.clone());
         let mut app = ConfabApp {
             runtime,
             devices: DeviceWatcher::start(wake.clone()),
@@ -100,7 +103,7 @@ impl ConfabApp {
             preview: None,
             preview_problem: None,
             device_lists: None,
-            called: false,
+            script,
             frame_times: Vec::new(),
         };
         app.connect();
@@ -123,11 +126,10 @@ impl ConfabApp {
     /// Looks for (or starts) a local server, then starts the engine (`poll_start`).
     fn connect(&mut self) {
         if let Some(problem) = self.settings.problem() {
-            self.model.connection = super::model::Connection::Refused(problem.clone());
-            self.model.notify(problem, Severity::Error, Instant::now());
+            self.model.cannot_connect(problem, Instant::now());
             return;
         }
-        self.model.connection = super::model::Connection::Connecting;
+        self.model.connecting();
         let (done, result) = oneshot::channel();
         let url = self.settings.server_url.clone();
         let stop = self.server_stop.clone();
@@ -182,7 +184,7 @@ impl ConfabApp {
         }
         self.model.roster.clear();
         self.model.call = CallState::Idle;
-        self.called = false;
+        self.script.restart();
         self.remote.clear();
         self.local.clear();
         self.connect();
@@ -193,12 +195,12 @@ impl ConfabApp {
         let now = Instant::now();
         let ctx = ui.ctx().clone();
         self.poll_start(now);
-        self.take_events(now);
         self.take_device_news(now);
         self.update_video(&ctx);
         self.update_preview(&ctx);
 
         let mut actions = Vec::new();
+        self.take_events(now, &mut actions);
         self.shortcuts(&ctx, &mut actions);
         self.draw(ui, now, &mut actions);
         for action in actions {
@@ -207,7 +209,8 @@ impl ConfabApp {
         self.schedule_repaint(&ctx, now);
     }
 
-    fn take_events(&mut self, now: Instant) {
+    /// Engine news into the model; what `--call` and `--chat` ask for into `actions`.
+    fn take_events(&mut self, now: Instant, actions: &mut Vec<UiAction>) {
         while let Some(event) = self
             .running
             .as_mut()
@@ -216,21 +219,12 @@ impl ConfabApp {
             if let EngineEvent::Call(state) = &event {
                 self.call_changed(state);
             }
-            if let EngineEvent::Roster(peers) = &event
-                && let Some(name) = &self.launch.call
-                && !self.called
-                && let Some(peer) = peers.iter().find(|p| p.name.eq_ignore_ascii_case(name))
-            {
-                self.called = true;
-                self.send(Command::Call {
-                    peer: peer.id.clone(),
-                });
-            }
-            if event == EngineEvent::Chat(confab_call::ChatEvent::Open) {
-                for text in &self.launch.chat {
-                    self.send(Command::SendChat(text.clone()));
-                }
-            }
+            actions.extend(
+                self.script
+                    .on_event(&event)
+                    .into_iter()
+                    .map(UiAction::Engine),
+            );
             self.model.apply(event, now);
         }
     }
@@ -499,12 +493,7 @@ impl ConfabApp {
         let mut next = self.model.expire_toasts(now).map(|at| at - now);
         let mut soon = |wait: Duration| next = Some(next.map_or(wait, |n| n.min(wait)));
         // Clocks on screen: the call duration and the retry countdown tick each second.
-        if self.model.connected_at.is_some()
-            || matches!(
-                self.model.connection,
-                super::model::Connection::Offline { .. }
-            )
-        {
+        if self.model.connected_at.is_some() || self.model.retry_at.is_some() {
             soon(Duration::from_secs(1));
         }
         // The level meter and speaking indicators move continuously.
