@@ -7,13 +7,21 @@
 //! One test in this binary on purpose: it points the process at a private sound server
 //! through `PULSE_SERVER` before any audio code runs.
 
+// A test: it may panic (see [workspace.lints]).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod support;
 
 use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use confab_call::{AudioInput, ChatEvent, Command, EngineEvent, VideoInput};
+use confab_call::{AudioInput, ChatEvent, Command, EngineEvent, Problem, VideoInput};
 use confab_media::audio::{SAMPLE_RATE, analysis};
 use confab_protocol::HangupReason;
 use support::pulse::PulseServer;
@@ -38,11 +46,15 @@ fn write_video(path: &Path, frames: usize) {
     file.flush().expect("flush");
 }
 
-/// Waits for a `Problem` that mentions `device`.
+/// Waits for a `Problem` about `device`, and returns what it says.
 async fn told_about(peer: &mut Peer, device: &str) -> String {
     let name = peer.name.clone();
     peer.wait_for(|e| match e {
-        EngineEvent::Problem(text) if text.contains(device) => Some(text.clone()),
+        EngineEvent::Problem(problem @ (Problem::Camera(_) | Problem::Microphone(_)))
+            if problem.to_string().starts_with(device) =>
+        {
+            Some(problem.to_string())
+        }
         EngineEvent::Call(confab_call::CallState::Ended(end)) => {
             panic!("{name}: the call ended with the {device}: {end:?}")
         }

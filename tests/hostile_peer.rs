@@ -35,6 +35,14 @@
 //!   packets that authenticate, for at most 256 SSRCs (`third_party/rtc-srtp`); see
 //!   [`new_ssrcs_do_not_grow_the_victims_memory`].
 
+// A test: it may panic (see [workspace.lints]).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod support;
 
 /// The allocator the `confab` binary runs with, so the heap is measured as users see it.
@@ -49,7 +57,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use confab_call::{CallEnd, CallState, CallSummary, ChatEvent, Command, EngineEvent};
+use confab_call::{CallEnd, CallState, CallSummary, ChatEvent, Command, EngineEvent, Problem};
 use confab_media::video::{H264Encoder, H264EncoderConfig, PatternStamp, TestPattern, VideoFormat};
 use confab_protocol::chat::{
     CHAT_CHANNEL_LABEL, ChatMessage, MAX_CHAT_CHARS, MAX_CHAT_ID_LEN, MAX_CHAT_MESSAGE_BYTES,
@@ -1234,7 +1242,7 @@ struct Watch {
     sent: u64,
     failed: Vec<String>,
     chat_opens: u64,
-    problems: Vec<String>,
+    problems: Vec<Problem>,
     stats_at: Vec<Instant>,
     last_video_in: Option<confab_call::VideoFlow>,
     states: Vec<CallState>,

@@ -51,23 +51,14 @@ pub struct ChatLine {
     pub delivery: Option<Delivery>,
 }
 
-/// The server connection as a person reads it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Connection {
-    Connecting,
-    Online,
-    /// Lost; the engine retries by itself at `retry_at`.
-    Offline {
-        reason: String,
-        retry_at: Instant,
-    },
-    /// Refused for good: the settings must change.
-    Refused(String),
-}
-
 #[derive(Debug)]
 pub struct Model {
-    pub connection: Connection,
+    /// The server connection, as the engine reports it.
+    pub connection: ServerStatus,
+    /// When the engine retries, while `connection` is `Offline`.
+    pub retry_at: Option<Instant>,
+    /// What in the settings keeps Confab from connecting at all (no engine runs then).
+    pub settings_problem: Option<String>,
     pub roster: Vec<PeerInfo>,
     pub call: CallState,
     /// When the current call connected, for its duration.
@@ -89,7 +80,9 @@ impl Default for Model {
 impl Model {
     pub fn new() -> Model {
         Model {
-            connection: Connection::Connecting,
+            connection: ServerStatus::Connecting { attempt: 0 },
+            retry_at: None,
+            settings_problem: None,
             roster: Vec::new(),
             call: CallState::Idle,
             connected_at: None,
@@ -109,28 +102,55 @@ impl Model {
             EngineEvent::Chat(chat) => self.chat_event(chat, now),
             EngineEvent::Stats(stats) => self.stats = Some(stats),
             EngineEvent::Summary(_) => {}
-            EngineEvent::Problem(problem) => self.notify(problem, Severity::Error, now),
+            EngineEvent::Problem(problem) => self.notify(problem.to_string(), Severity::Error, now),
         }
     }
 
     fn server(&mut self, status: ServerStatus, now: Instant) {
-        self.connection = match status {
-            ServerStatus::Connecting { .. } => Connection::Connecting,
-            ServerStatus::Online { .. } => Connection::Online,
-            ServerStatus::Offline { reason, retry_in } => {
+        self.retry_at = None;
+        match &status {
+            ServerStatus::Connecting { .. } | ServerStatus::Online { .. } => {}
+            ServerStatus::Offline { retry_in, .. } => {
                 self.roster.clear();
-                Connection::Offline {
-                    reason: format!("Cannot reach the server: {reason}"),
-                    retry_at: now + retry_in,
-                }
+                self.retry_at = Some(now + *retry_in);
             }
             ServerStatus::Refused { code, message } => {
                 self.roster.clear();
-                let text = refusal(code, &message);
-                self.notify(text.clone(), Severity::Error, now);
-                Connection::Refused(text)
+                self.notify(refusal(*code, message), Severity::Error, now);
             }
-        };
+        }
+        self.connection = status;
+    }
+
+    /// Connecting anew (the settings allow it).
+    pub fn connecting(&mut self) {
+        self.settings_problem = None;
+        self.retry_at = None;
+        self.connection = ServerStatus::Connecting { attempt: 0 };
+    }
+
+    /// The settings keep Confab from connecting; says so.
+    pub fn cannot_connect(&mut self, problem: String, now: Instant) {
+        self.notify(problem.clone(), Severity::Error, now);
+        self.settings_problem = Some(problem);
+    }
+
+    pub fn is_online(&self) -> bool {
+        self.settings_problem.is_none() && matches!(self.connection, ServerStatus::Online { .. })
+    }
+
+    /// Why Confab is not online, in words for the user; `None` while connecting or online.
+    pub fn connection_problem(&self) -> Option<String> {
+        if let Some(problem) = &self.settings_problem {
+            return Some(problem.clone());
+        }
+        match &self.connection {
+            ServerStatus::Offline { reason, .. } => {
+                Some(format!("Cannot reach the server: {reason}"))
+            }
+            ServerStatus::Refused { code, message } => Some(refusal(*code, message)),
+            ServerStatus::Connecting { .. } | ServerStatus::Online { .. } => None,
+        }
     }
 
     fn call_state(&mut self, state: CallState, now: Instant) {
@@ -428,9 +448,8 @@ mod tests {
             }),
             now,
         );
-        let Connection::Refused(text) = &model.connection else {
-            panic!("expected refused, got {:?}", model.connection);
-        };
+        assert!(matches!(model.connection, ServerStatus::Refused { .. }));
+        let text = model.connection_problem().expect("refused is a problem");
         assert!(text.contains("choose another"), "{text}");
         assert_eq!(model.toasts.len(), 1);
     }
@@ -455,13 +474,12 @@ mod tests {
             now,
         );
         assert!(model.roster.is_empty());
+        assert_eq!(model.retry_at, Some(now + Duration::from_secs(2)));
         assert_eq!(
-            model.connection,
-            Connection::Offline {
-                reason: "Cannot reach the server: connection refused".into(),
-                retry_at: now + Duration::from_secs(2)
-            }
+            model.connection_problem().as_deref(),
+            Some("Cannot reach the server: connection refused")
         );
+        assert!(!model.is_online());
     }
 
     #[test]

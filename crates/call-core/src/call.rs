@@ -106,18 +106,11 @@ pub enum Input {
 }
 
 /// Something the user should know that is not a call state or a chat message.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Problem {
     /// The person called is no longer in the list.
+    #[error("that person is no longer online")]
     PeerOffline,
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Problem::PeerOffline => f.write_str("that person is no longer online"),
-        }
-    }
 }
 
 /// What the user is told.
@@ -257,7 +250,9 @@ impl CallCore {
                     return;
                 };
                 let name = info.name.clone();
-                let call_id = CallId::new(self.uuid()).expect("a UUID is a valid call id");
+                let Ok(call_id) = CallId::new(self.uuid()) else {
+                    return; // Cannot happen: 32 hex digits are a valid call id.
+                };
                 self.machine.call(peer, name, call_id, now)
             }
             Command::Accept => self.machine.accept(now),

@@ -23,19 +23,19 @@ use confab_media::audio::InputControl;
 use confab_media::slot::LatestSlot;
 use confab_media::video::{FrameSlot, H264EncoderConfig, VideoCapture, VideoFormat};
 use confab_protocol::chat::CHAT_CHANNEL_LABEL;
-use confab_protocol::{ClientMessage, ErrorCode, IceServer, PeerId, PeerInfo, ServerMessage};
+use confab_protocol::{ClientMessage, IceServer, PeerId, PeerInfo, ServerMessage};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 use webrtc::peer_connection::RTCPeerConnectionState;
 
+use crate::Problem;
 use crate::media::{
-    self, AudioInput, AudioOutput, Counters, MediaProblem, RemoteVideoFrame, VideoInput,
-    VideoOutput,
+    self, AudioInput, AudioOutput, Counters, RemoteVideoFrame, VideoInput, VideoOutput,
 };
 use crate::peer::{NetworkConfig, PeerEvent, PeerEvents};
 use crate::session::Session;
-use crate::signaling::{self, SignalingConfig, SignalingEvent, SignalingHandle};
+use crate::signaling::{self, ServerStatus, SignalingConfig, SignalingEvent, SignalingHandle};
 use crate::stats::{CallStats, CallSummary, StatsCollector};
 
 /// Everything the engine needs to know at start; devices can change later by command.
@@ -76,26 +76,6 @@ pub enum Command {
     Shutdown,
 }
 
-/// The signaling connection, as the user sees it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ServerStatus {
-    Connecting {
-        attempt: u32,
-    },
-    Online {
-        my_id: PeerId,
-    },
-    Offline {
-        reason: String,
-        retry_in: Duration,
-    },
-    /// Refused for good (wrong token, name taken...): change the settings and restart.
-    Refused {
-        code: ErrorCode,
-        message: String,
-    },
-}
-
 /// What the engine reports.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EngineEvent {
@@ -108,7 +88,7 @@ pub enum EngineEvent {
     /// When a call ends: its totals.
     Summary(CallSummary),
     /// Something the user should know (a device failed, the peer is offline...).
-    Problem(String),
+    Problem(Problem),
 }
 
 pub type Wake = Arc<dyn Fn() + Send + Sync>;
@@ -212,7 +192,7 @@ struct Inputs {
     commands: mpsc::UnboundedReceiver<Command>,
     signaling: mpsc::UnboundedReceiver<SignalingEvent>,
     links: mpsc::UnboundedReceiver<(LinkId, PeerEvent)>,
-    problems: mpsc::UnboundedReceiver<MediaProblem>,
+    problems: mpsc::UnboundedReceiver<Problem>,
 }
 
 struct Driver {
@@ -231,7 +211,7 @@ struct Driver {
     local_video: Arc<FrameSlot>,
     input: Arc<InputControl>,
     remote_audio: Arc<InputControl>,
-    problems: mpsc::UnboundedSender<MediaProblem>,
+    problems: mpsc::UnboundedSender<Problem>,
 }
 
 const STATS_INTERVAL: Duration = Duration::from_secs(1);
@@ -284,14 +264,8 @@ impl Driver {
         }
     }
 
-    fn problem(&self, problem: MediaProblem) {
-        let text = match problem {
-            MediaProblem::Camera(e) => format!("camera: {e}"),
-            MediaProblem::Microphone(e) => format!("microphone: {e}"),
-            MediaProblem::Speaker(e) => format!("speaker: {e}"),
-            MediaProblem::Recording(e) => format!("recording: {e}"),
-        };
-        self.emit(EngineEvent::Problem(text));
+    fn problem(&self, problem: Problem) {
+        self.emit(EngineEvent::Problem(problem));
     }
 
     fn signal(&self, msg: ClientMessage) {
@@ -333,27 +307,22 @@ impl Driver {
 
     fn signaling_event(&mut self, event: SignalingEvent) {
         let input = match event {
-            SignalingEvent::Connecting { attempt } => {
-                self.emit(EngineEvent::Server(ServerStatus::Connecting { attempt }));
+            SignalingEvent::IceServers(servers) => {
+                self.server_ice = servers;
                 return;
             }
-            SignalingEvent::Online { my_id, ice_servers } => {
-                self.server_ice = ice_servers;
-                self.emit(EngineEvent::Server(ServerStatus::Online {
-                    my_id: my_id.clone(),
-                }));
-                Signaling::Online { my_id }
-            }
-            SignalingEvent::Offline { reason, retry_in } => {
-                self.emit(EngineEvent::Server(ServerStatus::Offline {
-                    reason,
-                    retry_in,
-                }));
-                Signaling::Offline
-            }
-            SignalingEvent::Refused { code, message } => {
-                self.emit(EngineEvent::Server(ServerStatus::Refused { code, message }));
-                return;
+            SignalingEvent::Status(status) => {
+                let input = match &status {
+                    ServerStatus::Online { my_id } => Signaling::Online {
+                        my_id: my_id.clone(),
+                    },
+                    ServerStatus::Offline { .. } => Signaling::Offline,
+                    ServerStatus::Connecting { .. } | ServerStatus::Refused { .. } => {
+                        return self.emit(EngineEvent::Server(status));
+                    }
+                };
+                self.emit(EngineEvent::Server(status));
+                input
             }
             SignalingEvent::Roster(peers) => {
                 self.emit(EngineEvent::Roster(peers.clone()));
@@ -418,11 +387,9 @@ impl Driver {
                     self.emit(EngineEvent::Call(state));
                 }
                 Output::Event(Event::Chat(chat)) => self.emit(EngineEvent::Chat(chat)),
-                Output::Event(Event::Problem(problem)) => {
-                    self.emit(EngineEvent::Problem(problem.to_string()));
-                }
-                Output::OpenCamera => self.open_camera(),
-                Output::CloseCamera => self.close_camera(),
+                Output::Event(Event::Problem(problem)) => self.problem(problem.into()),
+                Output::OpenCamera => self.open_camera().await,
+                Output::CloseCamera => self.close_camera().await,
                 Output::OpenMicrophone => self.open_microphone().await,
                 Output::Link(id, action) => self.link_action(id, action).await,
             }
@@ -518,7 +485,7 @@ impl Driver {
             .await
         {
             warn!("cannot start sending: {err}");
-            self.emit(EngineEvent::Problem(format!("cannot send media: {err}")));
+            self.problem(Problem::Sending(err.to_string()));
             return;
         }
         if let (Some(capture), Some(sender)) = (&self.capture, &session.video_sender) {
@@ -533,11 +500,21 @@ impl Driver {
             .filter_map(|l| l.session.as_ref()?.video_sender.as_ref())
     }
 
-    /// (Re)opens the camera as configured.
-    fn open_camera(&mut self) {
+    /// (Re)opens the camera as configured. Opening waits for the device: not on the
+    /// runtime's threads.
+    async fn open_camera(&mut self) {
         // Release the old device before opening the new one.
-        self.close_camera();
-        match media::open_video(&self.config.video_input, self.config.video_format) {
+        self.close_camera().await;
+        let (input, format) = (self.config.video_input.clone(), self.config.video_format);
+        let opened = tokio::task::spawn_blocking(move || media::open_video(&input, format))
+            .await
+            .unwrap_or_else(|err| {
+                Err(crate::CallError::Thread {
+                    name: "camera open".into(),
+                    reason: err.to_string(),
+                })
+            });
+        match opened {
             Ok(Some(capture)) => {
                 capture.attach(self.local_video.clone(), self.wake.clone());
                 for sender in self.video_senders() {
@@ -547,16 +524,19 @@ impl Driver {
             }
             Ok(None) => {}
             Err(err) => {
-                let _ = self.problems.send(MediaProblem::Camera(err.to_string()));
+                let _ = self.problems.send(Problem::Camera(err.to_string()));
             }
         }
     }
 
-    fn close_camera(&mut self) {
+    /// Releases the camera. Closing joins its capture thread: not on the runtime's threads.
+    async fn close_camera(&mut self) {
         for sender in self.video_senders() {
             sender.set_source(None);
         }
-        self.capture = None;
+        if let Some(capture) = self.capture.take() {
+            let _ = tokio::task::spawn_blocking(move || drop(capture)).await;
+        }
     }
 
     /// (Re)opens the microphone (or other audio input) for every link that sends.
@@ -576,9 +556,7 @@ impl Driver {
             match opened {
                 Ok(Ok(source)) => sender.set_source(source),
                 Ok(Err(err)) => {
-                    let _ = self
-                        .problems
-                        .send(MediaProblem::Microphone(err.to_string()));
+                    let _ = self.problems.send(Problem::Microphone(err.to_string()));
                 }
                 Err(err) => warn!("opening the microphone panicked: {err}"),
             }
@@ -599,7 +577,7 @@ impl Driver {
             match tokio::task::spawn_blocking(move || media::open_audio_output(&output)).await {
                 Ok(Ok(sink)) => sink,
                 Ok(Err(err)) => {
-                    let _ = self.problems.send(MediaProblem::Speaker(err.to_string()));
+                    let _ = self.problems.send(Problem::Speaker(err.to_string()));
                     None
                 }
                 Err(_) => None,
@@ -620,7 +598,7 @@ impl Driver {
             .receive(track, video, sink, &link.counters, &self.problems)
             .await
         {
-            self.emit(EngineEvent::Problem(format!("cannot receive media: {err}")));
+            self.problem(Problem::Receiving(err.to_string()));
         }
     }
 
@@ -645,7 +623,7 @@ impl Driver {
         if let Some(capture) = &self.capture
             && let Some(err) = capture.take_error()
         {
-            let _ = self.problems.send(MediaProblem::Camera(err.to_string()));
+            let _ = self.problems.send(Problem::Camera(err.to_string()));
         }
         let state = self.core.state().clone();
         let mut snapshots = Vec::new();

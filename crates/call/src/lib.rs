@@ -11,22 +11,23 @@
 //!   congestion control and pacing, keyframe requests).
 //! - `media`: the threads that capture, encode, send, receive, decode and play.
 //! - [`stats`]: per-second snapshots and end-of-call summaries.
-//! - [`netsim`]: a simulated lossy, slow or broken network link, for testing.
+
+#![forbid(unsafe_code)]
 
 pub mod engine;
 mod error;
 mod interceptors;
 mod media;
-pub mod netsim;
 mod peer;
 mod session;
 pub mod signaling;
 pub mod stats;
 
+pub use confab_call_core::Problem as CallProblem;
 pub use confab_call_core::machine::{CallEnd, CallState, Timeouts};
-pub use engine::{ChatEvent, Command, Engine, EngineConfig, EngineEvent, ServerStatus, Wake};
-pub use error::CallError;
+pub use engine::{ChatEvent, Command, Engine, EngineConfig, EngineEvent, Wake};
+pub use error::{CallError, Problem};
 pub use media::{AudioInput, AudioOutput, RemoteVideoFrame, VideoInput, open_video};
 pub use peer::NetworkConfig;
-pub use signaling::SignalingConfig;
+pub use signaling::{ServerStatus, SignalingConfig};
 pub use stats::{CallStats, CallSummary, VideoFlow};

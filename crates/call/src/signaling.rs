@@ -40,22 +40,28 @@ pub struct SignalingConfig {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum SignalingEvent {
+    /// The connection changed; the engine passes this on to the user as it is.
+    Status(ServerStatus),
+    /// The STUN/TURN servers the server offers, just before [`ServerStatus::Online`].
+    IceServers(Vec<IceServer>),
+    /// Everyone else online, sorted by name; sent whenever it changes.
+    Roster(Vec<PeerInfo>),
+    /// A call message, or an error about one, for the engine.
+    Message(ServerMessage),
+}
+
+/// The signaling connection: the one type for it from this client to the screen.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ServerStatus {
     /// Connecting (again).
     Connecting { attempt: u32 },
     /// Logged in.
-    Online {
-        my_id: PeerId,
-        ice_servers: Vec<IceServer>,
-    },
-    /// Everyone else online, sorted by name; sent whenever it changes.
-    Roster(Vec<PeerInfo>),
+    Online { my_id: PeerId },
     /// The connection is gone; the client retries after `retry_in`.
     Offline { reason: String, retry_in: Duration },
     /// The server refused us for good (wrong token, name taken, other protocol version):
-    /// the client has stopped.
+    /// the client has stopped. Change the settings and start again.
     Refused { code: ErrorCode, message: String },
-    /// A call message, or an error about one, for the engine.
-    Message(ServerMessage),
 }
 
 /// How the engine talks to the signaling task.
@@ -103,7 +109,7 @@ async fn run(
     let mut ever_online = false;
     loop {
         attempt += 1;
-        let _ = events.send(SignalingEvent::Connecting { attempt });
+        let _ = events.send(SignalingEvent::Status(ServerStatus::Connecting { attempt }));
         // Whatever was queued belongs to an earlier session.
         while queue.try_recv().is_ok() {}
         match session(&config, &mut queue, &events, &stop).await {
@@ -114,7 +120,10 @@ async fn run(
                 if !(code == ErrorCode::NameTaken && ever_online) =>
             {
                 warn!("signaling server refused us: {message}");
-                let _ = events.send(SignalingEvent::Refused { code, message });
+                let _ = events.send(SignalingEvent::Status(ServerStatus::Refused {
+                    code,
+                    message,
+                }));
                 return;
             }
             SessionEnd::Refused { message, .. } => retry(&mut attempt, message, false, &events),
@@ -142,7 +151,10 @@ fn retry(
     }
     let retry_in = backoff(*attempt);
     info!("signaling connection lost ({reason}); retrying in {retry_in:?}");
-    let _ = events.send(SignalingEvent::Offline { reason, retry_in });
+    let _ = events.send(SignalingEvent::Status(ServerStatus::Offline {
+        reason,
+        retry_in,
+    }));
 }
 
 async fn session(
@@ -247,10 +259,8 @@ async fn session(
                 info!(%id, %server_version, "signaling online");
                 online = true;
                 roster = peers.into_iter().map(|p| (p.id.clone(), p)).collect();
-                let _ = events.send(SignalingEvent::Online {
-                    my_id: id,
-                    ice_servers,
-                });
+                let _ = events.send(SignalingEvent::IceServers(ice_servers));
+                let _ = events.send(SignalingEvent::Status(ServerStatus::Online { my_id: id }));
                 publish(&roster, events);
             }
             ServerMessage::PeerJoined { peer } | ServerMessage::PeerUpdated { peer } => {

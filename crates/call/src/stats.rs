@@ -13,6 +13,7 @@ use webrtc::peer_connection::{PeerConnection, RTCStatsReportEntry, StatsSelector
 
 use crate::media::Counters;
 use confab_call_core::machine::CallState;
+use confab_protocol::HangupReason;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 
 /// One video direction.
@@ -51,8 +52,8 @@ pub struct CallStats {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct CallSummary {
     pub peer_name: Option<String>,
-    /// declined, busy, cancelled, ended, timeout or failed.
-    pub end_reason: Option<String>,
+    /// Serialized as in the protocol: declined, busy, cancelled, ended, timeout or failed.
+    pub end_reason: Option<HangupReason>,
     pub end_description: Option<String>,
     /// From starting the call (sending the offer, or accepting) to connected.
     pub connect_ms: Option<f64>,
@@ -235,12 +236,7 @@ impl StatsCollector {
         let (peer_name, end_reason, end_description) = match state {
             CallState::Ended(end) => (
                 Some(end.peer_name.clone()),
-                Some(
-                    serde_json::to_value(end.reason)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_owned))
-                        .unwrap_or_default(),
-                ),
+                Some(end.reason),
                 Some(end.describe()),
             ),
             _ => (None, None, None),

@@ -1,9 +1,19 @@
 //! The signaling client against the real server over loopback.
 
+// A test: it may panic (see [workspace.lints]).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use confab_call::signaling::{SignalingConfig, SignalingEvent, SignalingHandle, spawn};
+use confab_call::signaling::{
+    ServerStatus, SignalingConfig, SignalingEvent, SignalingHandle, spawn,
+};
 use confab_protocol::{CallId, ClientMessage, ErrorCode, PeerId, ServerMessage};
 use confab_signaling::Config;
 use tokio::net::TcpListener;
@@ -81,7 +91,7 @@ impl Client {
 
     async fn online(&mut self) -> PeerId {
         self.wait_for(|e| match e {
-            SignalingEvent::Online { my_id, .. } => Some(my_id.clone()),
+            SignalingEvent::Status(ServerStatus::Online { my_id }) => Some(my_id.clone()),
             _ => None,
         })
         .await
@@ -142,7 +152,7 @@ async fn reconnects_after_the_server_restarts() {
     server.shutdown().await;
     let retry_in = alice
         .wait_for(|e| match e {
-            SignalingEvent::Offline { retry_in, .. } => Some(*retry_in),
+            SignalingEvent::Status(ServerStatus::Offline { retry_in, .. }) => Some(*retry_in),
             _ => None,
         })
         .await;
@@ -176,7 +186,7 @@ async fn refusals_stop_the_client_with_the_reason() {
     let mut wrong = Client::start(addr, "Eve", Some("guess"));
     let code = wrong
         .wait_for(|e| match e {
-            SignalingEvent::Refused { code, .. } => Some(*code),
+            SignalingEvent::Status(ServerStatus::Refused { code, .. }) => Some(*code),
             _ => None,
         })
         .await;
@@ -199,7 +209,7 @@ async fn refusals_stop_the_client_with_the_reason() {
     let mut twin = Client::start(addr, "ALICE", Some("secret"));
     let code = twin
         .wait_for(|e| match e {
-            SignalingEvent::Refused { code, .. } => Some(*code),
+            SignalingEvent::Status(ServerStatus::Refused { code, .. }) => Some(*code),
             _ => None,
         })
         .await;
@@ -217,7 +227,9 @@ async fn an_unreachable_server_is_retried_with_backoff() {
         waits.push(
             alice
                 .wait_for(|e| match e {
-                    SignalingEvent::Offline { retry_in, .. } => Some(*retry_in),
+                    SignalingEvent::Status(ServerStatus::Offline { retry_in, .. }) => {
+                        Some(*retry_in)
+                    }
                     _ => None,
                 })
                 .await,

@@ -4,7 +4,7 @@ use confab_call::Command;
 use egui::RichText;
 
 use super::{UiAction, UiState};
-use crate::app::model::{Connection, Model};
+use crate::app::model::Model;
 
 pub fn peers_ui(
     ui: &mut egui::Ui,
@@ -21,7 +21,7 @@ pub fn peers_ui(
     .labelled_by(ui.label("Filter").id);
     ui.separator();
 
-    if model.connection != Connection::Online {
+    if !model.is_online() {
         ui.label(RichText::new("Not connected to the server.").weak());
         ui.label(RichText::new("People appear here once Confab is online.").weak());
         return;

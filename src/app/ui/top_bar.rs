@@ -3,10 +3,11 @@
 
 use std::time::Instant;
 
+use confab_call::ServerStatus;
 use egui::{Color32, RichText};
 
 use super::{FOCUS_CHAT, UiAction, UiState, with_shortcut};
-use crate::app::model::{Connection, Model};
+use crate::app::model::Model;
 use crate::app::settings::Settings;
 
 pub fn top_bar_ui(
@@ -20,33 +21,34 @@ pub fn top_bar_ui(
     ui.horizontal(|ui| {
         ui.heading("Confab");
         ui.separator();
-        let (dot, text) = match &model.connection {
-            Connection::Connecting => (Color32::from_rgb(230, 180, 40), "Connecting…".to_owned()),
-            Connection::Online => (Color32::from_rgb(60, 190, 90), "Online".to_owned()),
-            Connection::Offline { retry_at, .. } => {
-                let secs = retry_at.saturating_duration_since(now).as_secs_f32().ceil();
-                (
-                    Color32::from_rgb(220, 70, 60),
-                    format!("Offline, retrying in {secs:.0} s"),
-                )
+        let red = Color32::from_rgb(220, 70, 60);
+        let (dot, text) = match (&model.settings_problem, &model.connection) {
+            (Some(_), _) | (None, ServerStatus::Refused { .. }) => (red, "Refused".to_owned()),
+            (None, ServerStatus::Connecting { .. }) => {
+                (Color32::from_rgb(230, 180, 40), "Connecting…".to_owned())
             }
-            Connection::Refused(_) => (Color32::from_rgb(220, 70, 60), "Refused".to_owned()),
+            (None, ServerStatus::Online { .. }) => {
+                (Color32::from_rgb(60, 190, 90), "Online".to_owned())
+            }
+            (None, ServerStatus::Offline { .. }) => {
+                let secs = model.retry_at.map_or(0.0, |at| {
+                    at.saturating_duration_since(now).as_secs_f32().ceil()
+                });
+                (red, format!("Offline, retrying in {secs:.0} s"))
+            }
         };
         let (rect, _) = ui.allocate_exact_size(egui::vec2(12.0, 12.0), egui::Sense::hover());
         ui.painter().circle_filled(rect.center(), 5.0, dot);
         let status = ui.label(format!("{text} as {}", settings.name.trim()));
-        match &model.connection {
-            Connection::Offline { reason, .. } | Connection::Refused(reason) => {
-                status.on_hover_text(reason);
-                if ui
-                    .button("Retry now")
-                    .on_hover_text("Connect to the server again")
-                    .clicked()
-                {
-                    actions.push(UiAction::Reconnect);
-                }
+        if let Some(problem) = model.connection_problem() {
+            status.on_hover_text(problem);
+            if ui
+                .button("Retry now")
+                .on_hover_text("Connect to the server again")
+                .clicked()
+            {
+                actions.push(UiAction::Reconnect);
             }
-            _ => {}
         }
         ui.label(RichText::new(settings.server_url.trim()).weak())
             .on_hover_text("Signaling server");
