@@ -410,18 +410,8 @@ async fn a_restarted_server_brings_both_back_while_the_call_goes_on() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_typed_before_the_channel_opens_waits_for_it() {
     let server = Server::start().await;
-    let slow = || PeerSetup {
-        link: Some(SimulatedLink::new(
-            LinkConditions {
-                delay: Duration::from_millis(100),
-                ..LinkConditions::default()
-            },
-            7,
-        )),
-        ..PeerSetup::quiet()
-    };
-    let mut alice = Peer::join(&server, "Alice", slow()).await;
-    let mut bob = Peer::join(&server, "Bob", slow()).await;
+    let mut alice = Peer::join(&server, "Alice", delayed_100_ms()).await;
+    let mut bob = Peer::join(&server, "Bob", delayed_100_ms()).await;
 
     // Hung up before the channel opened: not sent, and the user hears of it.
     call_and_accept(&mut alice, &mut bob).await;
@@ -469,4 +459,43 @@ async fn chat_typed_before_the_channel_opens_waits_for_it() {
     alice.shutdown().await;
     bob.shutdown().await;
     server.shutdown().await;
+}
+
+/// The round trip that paces retransmissions comes from the peer's RTCP reception reports
+/// as they arrive (not from the once-a-second statistics): on a path that delays each
+/// direction by 100 ms, both sides measure about 200 ms.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_round_trip_that_paces_retransmissions_comes_from_reception_reports() {
+    let server = Server::start().await;
+    let mut alice = Peer::join(&server, "Alice", delayed_100_ms()).await;
+    let mut bob = Peer::join(&server, "Bob", delayed_100_ms()).await;
+    connect(&mut alice, &mut bob).await;
+    for peer in [&mut alice, &mut bob] {
+        let rtt = peer
+            .wait_for(|e| match e {
+                EngineEvent::Stats(s) => s.rtcp_rtt_ms,
+                _ => None,
+            })
+            .await;
+        assert!((190.0..400.0).contains(&rtt), "{}: {rtt} ms", peer.name);
+    }
+    alice.send(Command::HangUp);
+    bob.ended().await;
+    alice.shutdown().await;
+    bob.shutdown().await;
+    server.shutdown().await;
+}
+
+/// A quiet peer whose every datagram takes 100 ms longer.
+fn delayed_100_ms() -> PeerSetup {
+    PeerSetup {
+        link: Some(SimulatedLink::new(
+            LinkConditions {
+                delay: Duration::from_millis(100),
+                ..LinkConditions::default()
+            },
+            7,
+        )),
+        ..PeerSetup::quiet()
+    }
 }

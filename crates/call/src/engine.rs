@@ -30,6 +30,7 @@ use tracing::{debug, info, warn};
 use webrtc::peer_connection::RTCPeerConnectionState;
 
 use crate::Problem;
+use crate::control::Controls;
 use crate::media::{
     self, AudioInput, AudioOutput, Counters, RemoteVideoFrame, VideoInput, VideoOutput,
 };
@@ -180,10 +181,12 @@ impl Randomness for OsRandomness {
     }
 }
 
-/// A link of the call: its peer connection (once created) and what its media counts.
+/// A link of the call: its peer connection (once created), what its media counts, and its
+/// control paths.
 struct LinkDriver {
     session: Option<Session>,
     counters: Arc<Counters>,
+    controls: Arc<Controls>,
     stats: StatsCollector,
 }
 
@@ -438,13 +441,12 @@ impl Driver {
         network
             .ice_servers
             .splice(0..0, self.server_ice.iter().cloned());
-        let counters = Arc::new(Counters {
-            remote_level: self.remote_audio.clone(),
-            ..Counters::default()
-        });
+        let counters = Arc::new(Counters::default());
+        let controls = Arc::new(Controls::default());
         let link = LinkDriver {
             session: None,
             counters: counters.clone(),
+            controls: controls.clone(),
             stats: StatsCollector::new(Instant::now()),
         };
         self.links.insert(id, link);
@@ -452,7 +454,8 @@ impl Driver {
             link: id,
             to: self.link_events.clone(),
         };
-        let event = match Session::start(role, &network, remote_offer, events, counters).await {
+        let started = Session::start(role, &network, remote_offer, events, counters, controls);
+        let event = match started.await {
             Ok((session, sdp)) => {
                 if let Some(link) = self.links.get_mut(&id) {
                     link.session = Some(session);
@@ -595,7 +598,14 @@ impl Driver {
             return;
         };
         if let Err(err) = session
-            .receive(track, video, sink, &link.counters, &self.problems)
+            .receive(
+                track,
+                video,
+                sink,
+                self.remote_audio.clone(),
+                &link.counters,
+                &self.problems,
+            )
             .await
         {
             self.problem(Problem::Receiving(err.to_string()));
@@ -633,7 +643,13 @@ impl Driver {
             };
             let stats = link
                 .stats
-                .collect(session.peer_connection(), &link.counters, &state)
+                .collect(
+                    session.peer_connection(),
+                    &link.counters,
+                    link.controls.round_trip.get(),
+                    &state,
+                    Instant::now(),
+                )
                 .await;
             snapshots.push(stats);
         }

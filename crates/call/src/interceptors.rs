@@ -6,20 +6,21 @@
 //! (webrtc-rs's default set would add a second TWCC receiver and simulcast header
 //! extensions we do not use.) Plus two small hooks of our own:
 //!
-//! - The encoder hears from the chain directly: each new estimate goes to
-//!   `Counters::target_bitrate_bps`, and incoming PLI and FIR raise its keyframe flag right
-//!   here. (webrtc-rs 0.21
+//! - The encoder hears from the chain directly through the link's `EncoderControl`: each
+//!   new estimate, and incoming PLI and FIR as a keyframe request, right here. (webrtc-rs 0.21
 //!   routes them to a track by SSRC and, once the peer's video arrives on the same
 //!   transceiver, hands them to our *receiving* track instead of the sending one: the
 //!   encoder saw only the first request of a call, and after any loss the video froze.)
 //! - The pacer runs at [`PACING_FACTOR`] times the estimate, as libwebrtc's does. Pacing at
 //!   exactly the estimate queues every frame larger than average (a keyframe, or an encoder
 //!   that overshoots), and the queue becomes seconds of video latency.
+//! - The peer's reception reports give the round-trip time (RFC 3550 6.4.1) as they arrive:
+//!   it goes to the link's `RoundTrip`, which the retransmission gate here and the
+//!   depacketizer's reorder window read.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rtc::interceptor::{
     Attribute, BandwidthEstimator, Interceptor, NackGeneratorBuilder, NackResponderBuilder, Packet,
@@ -28,6 +29,8 @@ use rtc::interceptor::{
 use rtc::peer_connection::configuration::interceptor_registry::configure_rtcp_reports;
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtcp::receiver_report::ReceiverReport;
+use rtc::rtcp::sender_report::SenderReport;
 use rtc::rtp_transceiver::rtp_sender::{RTCPFeedback, RtpCodecKind, TYPE_RTCP_FB_NACK};
 use rtc::sansio::Protocol;
 use webrtc::peer_connection::{
@@ -35,9 +38,11 @@ use webrtc::peer_connection::{
 };
 
 use crate::CallError;
+use crate::control::Controls;
 use crate::media::Counters;
 use confab_call_core::congestion::{PacketFeedback, QueueGuard};
 use confab_call_core::retransmit::RetransmitGate;
+use confab_call_core::rtp::{compact_ntp, round_trip_from_report};
 
 /// Congestion control bounds, bits per second.
 pub(crate) const START_BITRATE_BPS: f64 = 600_000.0;
@@ -70,6 +75,7 @@ pub(crate) fn registry(
     engine: &mut MediaEngine,
     max_bitrate_bps: u32,
     counters: Arc<Counters>,
+    controls: Arc<Controls>,
 ) -> Result<Registry, CallError> {
     let estimator = Estimator(QueueGuard::new(
         START_BITRATE_BPS,
@@ -92,14 +98,15 @@ pub(crate) fn registry(
         )
         .with(
             Slot::from(RETRANSMIT_GATE_SLOT),
-            Hook::new(Action::GateRetransmissions(
-                RetransmitGate::default(),
-                counters.clone(),
-            )),
+            Hook::new(Action::GateRetransmissions {
+                gate: RetransmitGate::default(),
+                counters: counters.clone(),
+                controls: controls.clone(),
+            }),
         )
         .with(
             Slot::from(ENCODER_SLOT),
-            Hook::new(Action::InformEncoder(counters)),
+            Hook::new(Action::Listen { counters, controls }),
         ))
 }
 
@@ -148,13 +155,20 @@ fn configure_nack(registry: Registry, engine: &mut MediaEngine) -> Registry {
 enum Action {
     /// Multiplies the congestion controller's estimate riding on incoming packets.
     ScaleEstimate(f64),
-    /// Tells the encoder what the chain learns: incoming PLI and FIR raise
-    /// `Counters::keyframe_wanted`, a new estimate goes to `Counters::target_bitrate_bps`.
-    /// Every packet passes through unchanged.
-    InformEncoder(Arc<Counters>),
-    /// Holds back outgoing retransmissions the [`RetransmitGate`] finds useless, using the
-    /// round-trip time in `Counters::rtt_us`.
-    GateRetransmissions(RetransmitGate, Arc<Counters>),
+    /// Passes on what the chain learns: incoming PLI and FIR and each new estimate to the
+    /// encoder, the round trip from reception reports to the link's `RoundTrip`. Every
+    /// packet passes through unchanged.
+    Listen {
+        counters: Arc<Counters>,
+        controls: Arc<Controls>,
+    },
+    /// Holds back outgoing retransmissions the [`RetransmitGate`] finds useless, given the
+    /// link's round trip.
+    GateRetransmissions {
+        gate: RetransmitGate,
+        counters: Arc<Counters>,
+        controls: Arc<Controls>,
+    },
 }
 
 /// An interceptor that does one [`Action`] to incoming packets and passes outgoing ones.
@@ -172,6 +186,29 @@ impl Hook {
             writes: VecDeque::new(),
         }
     }
+}
+
+/// The newest round trip the reception reports among `packets` measure (receiver reports,
+/// and sender reports, which carry them too), on arrival at `now`.
+fn round_trip(packets: &[Box<dyn rtc::rtcp::Packet>], now: SystemTime) -> Option<Duration> {
+    let arrival = compact_ntp(now.duration_since(UNIX_EPOCH).ok()?);
+    packets
+        .iter()
+        .flat_map(|packet| {
+            let any = packet.as_any();
+            let reports = any
+                .downcast_ref::<ReceiverReport>()
+                .map(|rr| rr.reports.as_slice())
+                .or_else(|| {
+                    any.downcast_ref::<SenderReport>()
+                        .map(|sr| sr.reports.as_slice())
+                });
+            reports.unwrap_or_default()
+        })
+        .filter_map(|report| {
+            round_trip_from_report(arrival, report.last_sender_report, report.delay)
+        })
+        .next_back()
 }
 
 fn is_keyframe_request(packet: &dyn rtc::rtcp::Packet) -> bool {
@@ -194,22 +231,23 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for Hook {
                     }
                 }
             }
-            Action::InformEncoder(counters) => {
+            Action::Listen { counters, controls } => {
                 for attribute in &msg.message.attributes {
                     if let Attribute::TargetBitrateChanged { bits_per_second } = attribute {
-                        counters
-                            .target_bitrate_bps
-                            .store(*bits_per_second as u32, Ordering::Relaxed);
+                        controls.encoder.set_target_bitrate(*bits_per_second as u32);
                     }
                 }
-                if let Packet::Rtcp(packets) = &msg.message.packet
-                    && packets.iter().any(|p| is_keyframe_request(p.as_ref()))
-                {
-                    Counters::add(&counters.keyframe_requests_received, 1);
-                    counters.keyframe_wanted.store(true, Ordering::Relaxed);
+                if let Packet::Rtcp(packets) = &msg.message.packet {
+                    if packets.iter().any(|p| is_keyframe_request(p.as_ref())) {
+                        Counters::add(&counters.keyframe_requests_received, 1);
+                        controls.encoder.request_keyframe();
+                    }
+                    if let Some(rtt) = round_trip(packets, SystemTime::now()) {
+                        controls.round_trip.set(rtt);
+                    }
                 }
             }
-            Action::GateRetransmissions(..) => {}
+            Action::GateRetransmissions { .. } => {}
         }
         self.reads.push_back(msg);
         Ok(())
@@ -220,11 +258,15 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for Hook {
     }
 
     fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
-        if let Action::GateRetransmissions(gate, counters) = &mut self.action
+        if let Action::GateRetransmissions {
+            gate,
+            counters,
+            controls,
+        } = &mut self.action
             && let Packet::Rtp(rtp) = &msg.message.packet
         {
             let retransmission = msg.message.has(&Attribute::Retransmission);
-            let rtt = Duration::from_micros(counters.rtt_us.load(Ordering::Relaxed).into());
+            let rtt = controls.round_trip.get();
             let (ssrc, seq) = (rtp.header.ssrc, rtp.header.sequence_number);
             if !gate.admit(ssrc, seq, retransmission, msg.now, rtt) {
                 Counters::add(&counters.retransmissions_held_back, 1);

@@ -14,6 +14,7 @@
 
 #![forbid(unsafe_code)]
 
+mod control;
 pub mod engine;
 mod error;
 mod interceptors;

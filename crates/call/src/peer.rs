@@ -23,6 +23,7 @@ use webrtc::peer_connection::{
 use webrtc::runtime::Runtime;
 
 use crate::CallError;
+use crate::control::Controls;
 use crate::media::Counters;
 
 /// H.264 payload types and profiles we register, preferred first.
@@ -211,9 +212,11 @@ pub(crate) async fn build(
     network: &NetworkConfig,
     events: PeerEvents,
     counters: Arc<Counters>,
+    controls: Arc<Controls>,
 ) -> Result<Arc<dyn PeerConnection>, CallError> {
     let mut engine = media_engine()?;
-    let registry = crate::interceptors::registry(&mut engine, network.max_bitrate_bps, counters)?;
+    let registry =
+        crate::interceptors::registry(&mut engine, network.max_bitrate_bps, counters, controls)?;
     let mut configuration =
         RTCConfigurationBuilder::new().with_ice_servers(rtc_ice_servers(&network.ice_servers));
     if network.relay_only {

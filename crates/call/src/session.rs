@@ -11,6 +11,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use confab_media::audio::InputControl;
 use confab_media::video::H264EncoderConfig;
 use confab_protocol::IceCandidate;
 use confab_protocol::chat::{CHAT_CHANNEL_LABEL, ChatMessage};
@@ -30,6 +31,7 @@ use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{PeerConnection, RTCIceCandidateInit, RTCSessionDescription};
 use webrtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit, RtpSender};
 
+use crate::control::Controls;
 use crate::media::{AudioReceiver, AudioSender, Counters, VideoOutput, VideoReceiver, VideoSender};
 use crate::peer::{self, NetworkConfig, PeerEvent, PeerEvents};
 use crate::{CallError, Problem};
@@ -55,6 +57,8 @@ pub(crate) struct Session {
     chat: Option<Arc<dyn DataChannel>>,
     chat_task: Option<tokio::task::JoinHandle<()>>,
     events: PeerEvents,
+    /// How the chain steers the encoder and tells the receivers the round trip.
+    controls: Arc<Controls>,
     has_remote_description: bool,
     early_candidates: Vec<RTCIceCandidateInit>,
     pub video_sender: Option<VideoSender>,
@@ -98,9 +102,10 @@ impl Session {
         remote_offer: Option<String>,
         events: PeerEvents,
         counters: Arc<Counters>,
+        controls: Arc<Controls>,
     ) -> Result<(Session, String), CallError> {
-        let pc = peer::build(network, events.clone(), counters).await?;
-        match Session::negotiate(pc.clone(), role, remote_offer, events).await {
+        let pc = peer::build(network, events.clone(), counters, controls.clone()).await?;
+        match Session::negotiate(pc.clone(), role, remote_offer, events, controls).await {
             Ok((session, sdp)) if network.relay_only => {
                 Ok((session, peer::hide_related_addresses(&sdp)))
             }
@@ -118,6 +123,7 @@ impl Session {
         role: Role,
         remote_offer: Option<String>,
         events: PeerEvents,
+        controls: Arc<Controls>,
     ) -> Result<(Session, String), CallError> {
         let profile = peer::h264_profile_for(remote_offer.as_deref());
         let video_track = local_track(RtpCodecKind::Video, "video", peer::h264_codec(profile))?;
@@ -187,6 +193,7 @@ impl Session {
             chat: None,
             chat_task: None,
             events,
+            controls,
             early_candidates: Vec::new(),
             video_sender: None,
             audio_sender: None,
@@ -280,7 +287,7 @@ impl Session {
     pub async fn start_sending(
         &mut self,
         video: H264EncoderConfig,
-        input: Arc<confab_media::audio::InputControl>,
+        input: Arc<InputControl>,
         counters: &Arc<Counters>,
         problems: &mpsc::UnboundedSender<Problem>,
     ) -> Result<(), CallError> {
@@ -291,6 +298,7 @@ impl Session {
                 pt,
                 video,
                 counters.clone(),
+                self.controls.clone(),
                 problems,
             )?);
         }
@@ -314,6 +322,7 @@ impl Session {
         track: Arc<dyn TrackRemote>,
         video: VideoOutput,
         audio: Option<Box<dyn confab_media::audio::AudioSink>>,
+        remote_level: Arc<InputControl>,
         counters: &Arc<Counters>,
         problems: &mpsc::UnboundedSender<Problem>,
     ) -> Result<(), CallError> {
@@ -323,6 +332,7 @@ impl Session {
                     track,
                     video,
                     counters.clone(),
+                    self.controls.clone(),
                     problems.clone(),
                 )?);
             }
@@ -330,6 +340,7 @@ impl Session {
                 self.audio_receiver = Some(AudioReceiver::start(
                     track,
                     audio,
+                    remote_level,
                     counters.clone(),
                     problems.clone(),
                 )?);

@@ -6,10 +6,10 @@
 //! receiver reports, so the RTT is the ICE consent round trip of the selected pair.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use webrtc::peer_connection::{PeerConnection, RTCStatsReportEntry, StatsSelector};
+use webrtc::peer_connection::{PeerConnection, RTCStatsReport, RTCStatsReportEntry, StatsSelector};
 
 use crate::media::Counters;
 use confab_call_core::machine::CallState;
@@ -29,7 +29,11 @@ pub struct VideoFlow {
 pub struct CallStats {
     pub state: String,
     pub connected_secs: Option<f64>,
+    /// The selected ICE candidate pair's round trip (its connectivity checks).
     pub rtt_ms: Option<f64>,
+    /// The round trip the peer's RTCP reception reports measure: what paces
+    /// retransmissions and the depacketizer's wait for them.
+    pub rtcp_rtt_ms: Option<f64>,
     pub bitrate_out_bps: u64,
     pub bitrate_in_bps: u64,
     /// The congestion controller's estimate of what the path carries.
@@ -124,17 +128,33 @@ impl StatsCollector {
         }
     }
 
+    /// Asks the peer connection for its report, then builds the snapshot from it.
     pub async fn collect(
         &mut self,
         pc: &Arc<dyn PeerConnection>,
         counters: &Counters,
+        round_trip: Duration,
         state: &CallState,
+        now: Instant,
     ) -> CallStats {
-        let now = Instant::now();
+        let report = pc.get_stats(now, StatsSelector::None).await;
+        let mut stats = self.snapshot(&report, counters, state, now);
+        stats.rtcp_rtt_ms = Some(round_trip.as_secs_f64() * 1000.0).filter(|ms| *ms > 0.0);
+        stats
+    }
+
+    /// The snapshot at `now` from webrtc-rs's report and our counters: statistics only,
+    /// nothing here steers the call. Remembers the totals for the next snapshot's rates.
+    fn snapshot(
+        &mut self,
+        report: &RTCStatsReport,
+        counters: &Counters,
+        state: &CallState,
+        now: Instant,
+    ) -> CallStats {
         if matches!(state, CallState::Connected { .. }) {
             self.connected_at.get_or_insert(now);
         }
-        let report = pc.get_stats(now, StatsSelector::None).await;
         let mut stats = CallStats {
             state: state_name(state).into(),
             connected_secs: self.connected_at.map(|at| ms_between(at, now) / 1000.0),
@@ -152,10 +172,6 @@ impl StatsCollector {
                 .find(|p| p.stats.id == transport.selected_candidate_pair_id)
             {
                 stats.rtt_ms = Some(pair.current_round_trip_time * 1000.0).filter(|rtt| *rtt > 0.0);
-                counters.rtt_us.store(
-                    (pair.current_round_trip_time * 1e6) as u32,
-                    std::sync::atomic::Ordering::Relaxed,
-                );
                 // Pair ids name candidates without the prefix their own entries carry.
                 let candidate_type = |key: String| match report.get(&key) {
                     Some(

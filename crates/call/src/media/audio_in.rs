@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use confab_call_core::jitter::{JitterBuffer, Playout};
-use confab_media::audio::{AudioSink, FRAME_SAMPLES, OpusDecoder};
+use confab_media::audio::{AudioSink, FRAME_SAMPLES, InputControl, OpusDecoder};
 use confab_media::pacer::Pacer;
 use tokio::sync::mpsc;
 use tracing::warn;
@@ -31,6 +31,7 @@ impl AudioReceiver {
     pub fn start(
         track: Arc<dyn TrackRemote>,
         sink: Option<Sink>,
+        level: Arc<InputControl>,
         counters: Arc<Counters>,
         problems: mpsc::UnboundedSender<Problem>,
     ) -> Result<AudioReceiver, crate::CallError> {
@@ -40,7 +41,7 @@ impl AudioReceiver {
         let thread = {
             let (jitter, stop, counters) = (jitter.clone(), stop.clone(), counters.clone());
             spawn_thread("audio-playout", &problems.clone(), move || {
-                playout_loop(decoder, &jitter, sink, &stop, &counters, &problems);
+                playout_loop(decoder, &jitter, sink, &stop, &level, &counters, &problems);
             })?
         };
         let reader = tokio::spawn(read_loop(track, jitter, counters));
@@ -89,6 +90,7 @@ fn playout_loop(
     jitter: &Mutex<JitterBuffer>,
     mut sink: Option<Sink>,
     stop: &AtomicBool,
+    level: &InputControl,
     counters: &Counters,
     problems: &mpsc::UnboundedSender<Problem>,
 ) {
@@ -120,7 +122,7 @@ fn playout_loop(
             }
         };
         Counters::add(&counters.audio_frames_played, 1);
-        counters.remote_level.process(&mut frame);
+        level.process(&mut frame);
         if let Some(output) = &mut sink
             && let Err(err) = output.write(&frame)
         {

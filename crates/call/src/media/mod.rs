@@ -11,13 +11,12 @@ mod video_in;
 mod video_out;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use confab_media::audio::{
-    AudioSink, AudioSource, InputControl, MicrophoneSource, SpeakerSink, ToneSource, WavSink,
-    WavSource,
+    AudioSink, AudioSource, MicrophoneSource, SpeakerSink, ToneSource, WavSink, WavSource,
 };
 use confab_media::video::{
     CameraSelector, CameraSource, TestPattern, VideoCapture, VideoFormat, Y4mSource,
@@ -134,15 +133,6 @@ pub(crate) struct Counters {
     pub video_keyframes_sent: AtomicU64,
     pub video_size_out: AtomicU64,
     pub keyframe_requests_received: AtomicU64,
-    /// Raised by the interceptor chain when the peer asks for a keyframe (PLI/FIR), taken
-    /// by the encoder.
-    pub keyframe_wanted: AtomicBool,
-    /// The congestion controller's newest estimate, bits per second (0: none yet), set by
-    /// the interceptor chain as feedback arrives and read by the encoder every frame.
-    pub target_bitrate_bps: AtomicU32,
-    /// The selected ICE pair's newest round-trip time, microseconds (0: none yet), set by
-    /// the stats and read by the interceptor chain's retransmission gate.
-    pub rtt_us: AtomicU32,
     /// Retransmissions the gate held back as useless.
     pub retransmissions_held_back: AtomicU64,
     pub video_frames_received: AtomicU64,
@@ -160,8 +150,6 @@ pub(crate) struct Counters {
     pub last_stamp_frame: AtomicU64,
     pub latency: Mutex<Latency>,
     pub first_frame_at: Mutex<Option<Instant>>,
-    /// The level of the peer's audio as it is played (for a speaking indicator).
-    pub remote_level: Arc<InputControl>,
 }
 
 impl Counters {

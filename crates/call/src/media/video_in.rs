@@ -18,6 +18,7 @@ use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use confab_media::thread::MediaThread;
 
 use super::{Counters, Problem, spawn_thread};
+use crate::control::Controls;
 use confab_call_core::h264_rtp::{AccessUnit, H264Depacketizer, Output};
 
 /// A decoded picture for display.
@@ -72,6 +73,7 @@ impl VideoReceiver {
         track: Arc<dyn TrackRemote>,
         output: VideoOutput,
         counters: Arc<Counters>,
+        controls: Arc<Controls>,
         problems: tokio::sync::mpsc::UnboundedSender<Problem>,
     ) -> Result<VideoReceiver, crate::CallError> {
         let decoder = H264Decoder::new()?;
@@ -100,7 +102,13 @@ impl VideoReceiver {
                 );
             })?
         };
-        let reader = tokio::spawn(read_loop(track, units.clone(), needs_keyframe, counters));
+        let reader = tokio::spawn(read_loop(
+            track,
+            units.clone(),
+            needs_keyframe,
+            counters,
+            controls,
+        ));
         Ok(VideoReceiver {
             thread: Some(thread),
             reader,
@@ -124,6 +132,7 @@ async fn read_loop(
     units: std_mpsc::SyncSender<DecodeInput>,
     needs_keyframe: Arc<AtomicBool>,
     counters: Arc<Counters>,
+    controls: Arc<Controls>,
 ) {
     let mut depacketizer = H264Depacketizer::new();
     let mut tick = tokio::time::interval(TICK);
@@ -149,8 +158,7 @@ async fn read_loop(
                         Err(err) => debug!("cannot send PLI: {err}"),
                     }
                 }
-                let rtt = counters.rtt_us.load(Ordering::Relaxed);
-                depacketizer.set_rtt(Duration::from_micros(rtt.into()));
+                depacketizer.set_rtt(controls.round_trip.get());
                 depacketizer.poll(Instant::now())
             }
         };

@@ -2,11 +2,10 @@
 //!
 //! The engine owns the capture (the camera) and hands the encoder a slot to read from, so
 //! turning the camera off is dropping the capture: its slot closes and the encoder idles.
-//! Keyframe requests (PLI/FIR) reach the encoder through an atomic the interceptor chain
-//! raises (`Counters::keyframe_wanted`); so does the congestion controller's target bitrate.
+//! Keyframe requests (PLI/FIR) and the congestion controller's target bitrate reach the
+//! encoder from the interceptor chain through the link's `EncoderControl`.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 
@@ -21,6 +20,7 @@ use confab_media::thread::MediaThread;
 
 use super::{Counters, Encoded, next_source, spawn_thread, write_samples};
 use crate::Problem;
+use crate::control::{Controls, EncoderControl};
 
 /// Encoded frames waiting for the writer. Short: a stalled network must not build a video
 /// backlog (the encoder blocks, the capture slot keeps only the newest frame).
@@ -39,6 +39,7 @@ impl VideoSender {
         payload_type: u8,
         config: H264EncoderConfig,
         counters: Arc<Counters>,
+        controls: Arc<Controls>,
         problems: &mpsc::UnboundedSender<Problem>,
     ) -> Result<VideoSender, crate::CallError> {
         let encoder = H264Encoder::new(config)?;
@@ -47,7 +48,14 @@ impl VideoSender {
         let thread = {
             let counters = counters.clone();
             spawn_thread("video-encode", problems, move || {
-                encode_loop(encoder, config.fps, source_rx, encoded_tx, &counters);
+                encode_loop(
+                    encoder,
+                    config.fps,
+                    source_rx,
+                    encoded_tx,
+                    &counters,
+                    &controls.encoder,
+                );
             })?
         };
         let writer = tokio::spawn(write_samples(track, payload_type, encoded_rx));
@@ -88,6 +96,7 @@ fn encode_loop(
     sources: std_mpsc::Receiver<Option<Arc<FrameSlot>>>,
     out: mpsc::Sender<Encoded>,
     counters: &Counters,
+    control: &EncoderControl,
 ) {
     let mut source: Option<Arc<FrameSlot>> = None;
     let mut last_capture: Option<Instant> = None;
@@ -117,10 +126,7 @@ fn encode_loop(
         };
         // The congestion controller's estimate (the chain caps it at the configured
         // maximum), or the starting rate until there is one.
-        let target = match counters.target_bitrate_bps.load(Ordering::Relaxed) {
-            0 => bitrate,
-            estimate => estimate,
-        };
+        let target = control.target_bitrate().unwrap_or(bitrate);
         let now = Instant::now();
         if !budget.allows(now, target) {
             continue;
@@ -128,7 +134,7 @@ fn encode_loop(
         // Requests that come sooner after a keyframe wait for the gap: a keyframe still on
         // its way would otherwise be chased by more, each bigger than what the path carries.
         let keyframe_allowed = last_keyframe.is_none_or(|at| at.elapsed() >= MIN_KEYFRAME_GAP);
-        if keyframe_allowed && counters.keyframe_wanted.swap(false, Ordering::Relaxed) {
+        if keyframe_allowed && control.take_keyframe_request() {
             encoder.request_keyframe();
         }
         if target != bitrate {

@@ -53,7 +53,15 @@ async fn start(role: Role, offer: Option<String>) -> Result<(Session, String), c
         link: confab_call_core::LinkId::first(),
         to,
     };
-    Session::start(role, &network(), offer, events, Arc::default()).await
+    Session::start(
+        role,
+        &network(),
+        offer,
+        events,
+        Arc::default(),
+        Arc::default(),
+    )
+    .await
 }
 
 /// A real offer and the answer to it.

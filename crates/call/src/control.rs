@@ -1,0 +1,104 @@
+//! A link's control paths: how one part of a call steers another, each a typed handle with
+//! one writer and one reader, apart from the statistics (`media::Counters`, which only
+//! count and are only read for reports).
+//!
+//! - [`EncoderControl`]: the interceptor chain tells the video encoder what the network
+//!   asks: a keyframe (the peer sent PLI or FIR) and the congestion controller's target
+//!   bitrate.
+//! - [`RoundTrip`]: the newest round-trip time, measured from the peer's RTCP reception
+//!   reports as they arrive, for the retransmission gate and the depacketizer's reorder
+//!   window.
+//!
+//! Each is a latest-value cell (the readers run on real-time threads and must not wait).
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::Duration;
+
+/// What the network asks of the video encoder.
+#[derive(Debug, Default)]
+pub(crate) struct EncoderControl {
+    keyframe_wanted: AtomicBool,
+    /// Bits per second; 0: no estimate yet.
+    target_bps: AtomicU32,
+}
+
+impl EncoderControl {
+    /// The peer asked for a keyframe.
+    pub fn request_keyframe(&self) {
+        self.keyframe_wanted.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether a keyframe was asked for since the last call.
+    pub fn take_keyframe_request(&self) -> bool {
+        self.keyframe_wanted.swap(false, Ordering::Relaxed)
+    }
+
+    /// The congestion controller's newest estimate.
+    pub fn set_target_bitrate(&self, bits_per_second: u32) {
+        self.target_bps.store(bits_per_second, Ordering::Relaxed);
+    }
+
+    /// The newest estimate, once there is one.
+    pub fn target_bitrate(&self) -> Option<u32> {
+        Some(self.target_bps.load(Ordering::Relaxed)).filter(|bps| *bps > 0)
+    }
+}
+
+/// The newest round-trip time to the peer.
+#[derive(Debug, Default)]
+pub(crate) struct RoundTrip {
+    /// Microseconds; 0: not measured yet.
+    micros: AtomicU32,
+}
+
+impl RoundTrip {
+    pub fn set(&self, rtt: Duration) {
+        let micros = u32::try_from(rtt.as_micros()).unwrap_or(u32::MAX).max(1);
+        self.micros.store(micros, Ordering::Relaxed);
+    }
+
+    /// Zero until the first measurement.
+    pub fn get(&self) -> Duration {
+        Duration::from_micros(self.micros.load(Ordering::Relaxed).into())
+    }
+}
+
+/// Every control path of one link.
+#[derive(Debug, Default)]
+pub(crate) struct Controls {
+    pub encoder: EncoderControl,
+    pub round_trip: RoundTrip,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_keyframe_request_is_taken_once() {
+        let control = EncoderControl::default();
+        assert!(!control.take_keyframe_request());
+        control.request_keyframe();
+        control.request_keyframe();
+        assert!(control.take_keyframe_request());
+        assert!(!control.take_keyframe_request());
+    }
+
+    #[test]
+    fn the_target_bitrate_is_none_until_estimated_then_the_newest() {
+        let control = EncoderControl::default();
+        assert_eq!(control.target_bitrate(), None);
+        control.set_target_bitrate(800_000);
+        control.set_target_bitrate(600_000);
+        assert_eq!(control.target_bitrate(), Some(600_000));
+    }
+
+    #[test]
+    fn the_round_trip_keeps_the_newest_measurement() {
+        let round_trip = RoundTrip::default();
+        assert_eq!(round_trip.get(), Duration::ZERO);
+        round_trip.set(Duration::from_millis(80));
+        round_trip.set(Duration::from_millis(35));
+        assert_eq!(round_trip.get(), Duration::from_millis(35));
+    }
+}
