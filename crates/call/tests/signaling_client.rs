@@ -242,3 +242,34 @@ async fn an_unreachable_server_is_retried_with_backoff() {
     alice.stop.cancel();
     server.shutdown().await;
 }
+
+/// The client's timing in tokio's paused clock: against a port nobody listens on, each
+/// retry starts exactly the announced backoff after the failure, doubling from 500 ms to
+/// the 16 s cap. A minute of backoff runs in no time.
+#[tokio::test(start_paused = true)]
+async fn retries_start_exactly_their_backoff_after_each_failure_in_fake_time() {
+    let addr = free_addr().await;
+    let mut alice = Client::start(addr, "Alice", None);
+    let mut waits = Vec::new();
+    let mut offline_at = None;
+    while waits.len() < 7 {
+        let event = alice.events.recv().await.expect("client stopped");
+        match event {
+            SignalingEvent::Status(ServerStatus::Offline { retry_in, .. }) => {
+                offline_at = Some((tokio::time::Instant::now(), retry_in));
+            }
+            SignalingEvent::Status(ServerStatus::Connecting { attempt }) if attempt > 1 => {
+                let (at, retry_in) = offline_at.take().expect("offline before a retry");
+                assert_eq!(
+                    tokio::time::Instant::now() - at,
+                    retry_in,
+                    "attempt {attempt}"
+                );
+                waits.push(retry_in.as_millis());
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(waits, [500, 1000, 2000, 4000, 8000, 16000, 16000]);
+    alice.stop.cancel();
+}
