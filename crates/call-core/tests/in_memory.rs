@@ -104,6 +104,14 @@ struct World {
 const NAMES: [&str; 3] = ["Alice", "Bob", "Carol"];
 
 impl World {
+    /// Alice and Bob, Alice has called and Bob accepted.
+    fn in_a_call() -> World {
+        let mut w = World::new(2);
+        w.call(ALICE, BOB);
+        w.command(BOB, Command::Accept);
+        w
+    }
+
     fn new(count: usize) -> World {
         let now = Instant::now();
         let mut peers: Vec<Peer> = NAMES[..count]
@@ -512,9 +520,7 @@ fn an_unanswered_call_times_out_after_45_seconds() {
 
 #[test]
 fn chat_goes_both_ways_with_acknowledgements() {
-    let mut w = World::new(2);
-    w.call(ALICE, BOB);
-    w.command(BOB, Command::Accept);
+    let mut w = World::in_a_call();
     w.chat(ALICE, "hello Bob");
     w.chat(BOB, "hi Alice");
     let alice = w.peers[ALICE].chats();
@@ -619,9 +625,7 @@ fn messages_wait_for_a_chat_that_never_opens_and_are_reported_not_sent_at_the_en
 
 #[test]
 fn a_message_the_channel_refuses_is_marked_not_sent() {
-    let mut w = World::new(2);
-    w.call(ALICE, BOB);
-    w.command(BOB, Command::Accept);
+    let mut w = World::in_a_call();
     // The channel closes under Alice: the link reports the message it could not send.
     let link = *w.peers[ALICE].links.keys().next().unwrap();
     w.peers[ALICE].links.get_mut(&link).unwrap().chat_open = false;
@@ -636,9 +640,7 @@ fn a_message_the_channel_refuses_is_marked_not_sent() {
 
 #[test]
 fn a_peer_that_vanishes_ends_the_call_ten_seconds_after_the_connection_drops() {
-    let mut w = World::new(2);
-    w.call(ALICE, BOB);
-    w.command(BOB, Command::Accept);
+    let mut w = World::in_a_call();
     w.vanish(BOB);
     w.advance(Duration::from_secs(9));
     assert!(connected(&w, ALICE), "a blip is not the end");
@@ -687,9 +689,7 @@ fn the_camera_switch_and_device_changes_mid_call() {
 
 #[test]
 fn messages_for_another_call_id_are_ignored() {
-    let mut w = World::new(2);
-    w.call(ALICE, BOB);
-    w.command(BOB, Command::Accept);
+    let mut w = World::in_a_call();
     let from = w.peers[BOB].id.clone();
     let hangup = ServerMessage::Hangup {
         from,
