@@ -19,7 +19,7 @@ use confab_protocol::{CallId, ClientMessage, IceCandidate, PeerId, PeerInfo, Ser
 use tracing::debug;
 
 use crate::chat::{ChatBook, ChatEvent, ChatFailure, Incoming};
-use crate::machine::{Action, CallMachine, CallState, Role, Timeouts};
+use crate::machine::{Action, CallMachine, CallState, MAX_BUFFERED_CANDIDATES, Role, Timeouts};
 
 /// One peer connection of a call. Never reused: events of a closed link are ignored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -183,6 +183,10 @@ struct Link {
     peer: PeerId,
     chat: ChatBook,
     owed: Option<Owed>,
+    /// The peer's candidates, held while the link still owes its description: checks to
+    /// the peer must not overtake our answer (the peer's ICE would see them before it
+    /// knows our credentials, and webrtc-rs then took a second to connect).
+    held_candidates: Vec<Option<IceCandidate>>,
     media_started: bool,
 }
 
@@ -346,7 +350,13 @@ impl CallCore {
                     Some(Owed::Answer) => ClientMessage::Answer { to, call_id, sdp },
                     None => return,
                 };
-                vec![Action::Signal(message)]
+                let held = std::mem::take(&mut link.held_candidates);
+                self.outputs.push_back(Output::Signal(message));
+                for candidate in held {
+                    self.outputs
+                        .push_back(Output::Link(id, LinkAction::AddCandidate(candidate)));
+                }
+                return;
             }
             LinkEvent::SetupFailed(reason) => self.machine.on_failed(&reason),
             LinkEvent::LocalCandidate(candidate) => {
@@ -484,6 +494,7 @@ impl CallCore {
                     peer,
                     chat: ChatBook::default(),
                     owed: Some(owed),
+                    held_candidates: Vec::new(),
                     media_started: false,
                 };
                 self.links.insert(id, link);
@@ -503,9 +514,20 @@ impl CallCore {
                 self.send_to_current_link(LinkAction::ApplyOffer(sdp));
             }
             Action::AddCandidate(candidate) => {
-                self.send_to_current_link(LinkAction::AddCandidate(candidate));
+                let link = self.current_link();
+                match link.and_then(|id| self.links.get_mut(&id)) {
+                    Some(link) if link.owed.is_some() => {
+                        if link.held_candidates.len() < MAX_BUFFERED_CANDIDATES {
+                            link.held_candidates.push(candidate);
+                        }
+                    }
+                    _ => self.send_to_current_link(LinkAction::AddCandidate(candidate)),
+                }
             }
             Action::ClosePeer => {
+                // The camera first: its light goes off at the hang-up, and the link's
+                // summary (the end of the call for whoever waits on it) comes after.
+                self.close_camera();
                 let state = self.machine.state().clone();
                 for (id, mut link) in std::mem::take(&mut self.links) {
                     for event in link.chat.close() {
@@ -519,7 +541,6 @@ impl CallCore {
                     self.outputs
                         .push_back(Output::Link(id, LinkAction::Close(closed)));
                 }
-                self.close_camera();
             }
         }
     }

@@ -36,7 +36,7 @@ impl Default for Timeouts {
 /// the server normally ends an unanswered call).
 const CALLEE_RING_GRACE: Duration = Duration::from_secs(20);
 /// Candidates kept for a call the user has not accepted yet.
-const MAX_BUFFERED_CANDIDATES: usize = 64;
+pub(crate) const MAX_BUFFERED_CANDIDATES: usize = 64;
 
 /// What the UI shows.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -43,7 +43,10 @@ struct FakeLink {
     chat_open: bool,
     media_started: bool,
     remote_candidates: Vec<Option<IceCandidate>>,
+    /// Remote candidates given to the link before its peer sent its offer or answer.
+    candidates_before_description: usize,
     closed: Option<LinkClosed>,
+    camera_open_at_close: bool,
 }
 
 struct Peer {
@@ -339,7 +342,14 @@ impl World {
                 self.send_link_event(i, id, LinkEvent::LocalDescription("renegotiated".into()));
             }
             LinkAction::AddCandidate(candidate) => {
+                let described = self.peers[i].signals_sent.iter().any(|m| {
+                    matches!(
+                        m,
+                        ClientMessage::Offer { .. } | ClientMessage::Answer { .. }
+                    )
+                });
                 let link = self.peers[i].links.get_mut(&id).expect("the link");
+                link.candidates_before_description += usize::from(!described);
                 link.remote_candidates.push(candidate);
             }
             LinkAction::StartMedia => {
@@ -356,8 +366,10 @@ impl World {
                 }
             }
             LinkAction::Close(closed) => {
+                let camera_open = self.peers[i].camera_open;
                 let link = self.peers[i].links.get_mut(&id).expect("the link");
                 assert!(link.closed.is_none(), "closed twice");
+                link.camera_open_at_close = camera_open;
                 link.closed = Some(closed);
                 if let Some((peer, remote)) = link.remote.filter(|_| link.chat_open) {
                     let bye = ChatMessage::Bye.to_json().into_bytes();
@@ -417,6 +429,13 @@ fn a_call_connects_with_offer_answer_and_candidates_then_hangs_up() {
         // The other side's candidate and its end of candidates arrived.
         assert_eq!(link.remote_candidates.len(), 2, "{}", w.peers[peer].name);
         assert!(link.remote_candidates[1].is_none());
+        // Bob's came while he was ringing; they reached his connection only after his
+        // answer went out, so his checks cannot overtake it.
+        assert_eq!(
+            link.candidates_before_description, 0,
+            "{}",
+            w.peers[peer].name
+        );
     }
 
     w.command(ALICE, Command::HangUp);
@@ -429,6 +448,7 @@ fn a_call_connects_with_offer_answer_and_candidates_then_hangs_up() {
     for peer in [ALICE, BOB] {
         assert!(!w.peers[peer].camera_open, "the camera is released");
         let closed = w.peers[peer].links.values().next().unwrap();
+        assert!(!closed.camera_open_at_close, "the camera goes off first");
         assert!(
             matches!(
                 &closed.closed,
