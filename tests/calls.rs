@@ -499,3 +499,48 @@ fn delayed_100_ms() -> PeerSetup {
         ..PeerSetup::quiet()
     }
 }
+
+/// The driver's timing, in tokio's paused clock: it gives the core tokio's time and sleeps
+/// until the core's next deadline, so an unanswered call rings for the real 45 s on both
+/// sides, to the millisecond of fake time, and those 45 s take no time.
+#[tokio::test(start_paused = true)]
+async fn an_unanswered_call_rings_exactly_the_timeout_in_fake_time() {
+    let server = Server::start().await;
+    let (mut alice, mut bob) = support::alice_and_bob(&server, PeerSetup::quiet()).await;
+    let bob_id = alice.sees("Bob").await;
+    let ring = Timeouts::default().ring;
+    let called = tokio::time::Instant::now();
+    let wall = std::time::Instant::now();
+    alice.send(Command::Call { peer: bob_id });
+    bob.incoming().await;
+    for peer in [&mut alice, &mut bob] {
+        // Past PATIENCE in fake time: wait on the events directly.
+        let end = tokio::time::timeout(ring * 2, async {
+            loop {
+                match peer.events.recv().await.expect("the engine stopped") {
+                    EngineEvent::Call(CallState::Ended(end)) => return end,
+                    _ => continue,
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("{}: the call did not time out", peer.name));
+        let rang = tokio::time::Instant::now() - called;
+        assert_eq!(end.reason, HangupReason::Timeout, "{}", peer.name);
+        assert!(
+            rang >= ring && rang < ring + Duration::from_millis(100),
+            "{}: rang {rang:?}",
+            peer.name
+        );
+    }
+    // Had the driver given the core another clock than the one it sleeps on, the ring
+    // would have lasted its 45 s on the wall clock too, the driver spinning all along.
+    assert!(
+        wall.elapsed() < ring / 2,
+        "{:?} of real time",
+        wall.elapsed()
+    );
+    alice.shutdown().await;
+    bob.shutdown().await;
+    server.shutdown().await;
+}

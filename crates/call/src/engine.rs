@@ -219,6 +219,12 @@ struct Driver {
 
 const STATS_INTERVAL: Duration = Duration::from_secs(1);
 
+/// The time the core is given: tokio's clock, which its deadlines are slept on (the same
+/// as the system's monotonic clock, except in tests that pause it).
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -243,7 +249,7 @@ impl Driver {
                 Some(event) = inputs.signaling.recv() => self.signaling_event(event),
                 Some((link, event)) = inputs.links.recv() => self.link_event(link, event).await,
                 Some(problem) = inputs.problems.recv() => self.problem(problem),
-                () = sleep_until(deadline) => self.core.handle_timeout(Instant::now()),
+                () = sleep_until(deadline) => self.core.handle_timeout(now()),
                 _ = stats_tick.tick() => self.stats().await,
             }
             self.perform().await;
@@ -257,7 +263,7 @@ impl Driver {
     }
 
     fn feed(&mut self, input: Input) {
-        self.core.handle(input, Instant::now());
+        self.core.handle(input, now());
     }
 
     fn emit(&self, event: EngineEvent) {
@@ -354,7 +360,7 @@ impl Driver {
             PeerEvent::LocalCandidate(candidate) => LinkEvent::LocalCandidate(Some(candidate)),
             PeerEvent::GatheringComplete => LinkEvent::LocalCandidate(None),
             PeerEvent::State(RTCPeerConnectionState::Connected) => {
-                link.stats.connected(Instant::now());
+                link.stats.connected(now());
                 LinkEvent::Connected
             }
             PeerEvent::State(RTCPeerConnectionState::Disconnected) => LinkEvent::Disconnected,
@@ -447,7 +453,7 @@ impl Driver {
             session: None,
             counters: counters.clone(),
             controls: controls.clone(),
-            stats: StatsCollector::new(Instant::now()),
+            stats: StatsCollector::new(now()),
         };
         self.links.insert(id, link);
         let events = PeerEvents {
@@ -648,7 +654,7 @@ impl Driver {
                     &link.counters,
                     link.controls.round_trip.get(),
                     &state,
-                    Instant::now(),
+                    now(),
                 )
                 .await;
             snapshots.push(stats);
