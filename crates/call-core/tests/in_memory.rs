@@ -84,6 +84,12 @@ impl Peer {
         }
     }
 
+    /// What the driver was told when the call's first link closed.
+    fn first_link_closed(&self) -> LinkClosed {
+        let link = self.links.values().next().expect("a link");
+        link.closed.clone().expect("the link closed")
+    }
+
     fn link(&self) -> &FakeLink {
         let mut open = self.links.values().filter(|l| l.closed.is_none());
         let link = open.next().expect("an open link");
@@ -555,16 +561,7 @@ fn chat_goes_both_ways_with_acknowledgements() {
     assert!(matches!(bob[1], ChatEvent::Received { id: got, .. } if got == id));
 
     w.command(BOB, Command::HangUp);
-    let closed = |p: usize| {
-        w.peers[p]
-            .links
-            .values()
-            .next()
-            .unwrap()
-            .closed
-            .clone()
-            .unwrap()
-    };
+    let closed = |p: usize| w.peers[p].first_link_closed();
     assert_eq!(
         (closed(ALICE).chats_sent, closed(ALICE).chats_received),
         (1, 1)
@@ -629,14 +626,7 @@ fn messages_wait_for_a_chat_that_never_opens_and_are_reported_not_sent_at_the_en
         })
         .collect();
     assert_eq!(without_ids, [expected("first"), expected("second")]);
-    let closed = w.peers[ALICE]
-        .links
-        .values()
-        .next()
-        .unwrap()
-        .closed
-        .clone()
-        .unwrap();
+    let closed = w.peers[ALICE].first_link_closed();
     assert_eq!(
         closed.chats_sent, 2,
         "both were taken, though neither went out"
