@@ -1552,14 +1552,15 @@ async fn a_hostile_peer_cannot_crash_or_freeze_the_app() {
         .unwrap();
     let flood_ended = Instant::now();
     let valid_flood = flood_report.valid as usize;
+    // Says what Mallory managed to send, should Bob fall short.
+    let what = format!(
+        "Bob surfaces every valid flood message ({valid_flood} valid sent, {} sends failed)",
+        flood_report.send_errors
+    );
     watch
-        .wait_for(
-            &mut bob,
-            &mut news,
-            true,
-            "Bob surfaces every valid flood message",
-            |w| w.received_flood >= valid_flood,
-        )
+        .wait_for(&mut bob, &mut news, true, &what, |w| {
+            w.received_flood >= valid_flood
+        })
         .await;
     let drain_lag = watch
         .last_received_at
