@@ -1,16 +1,18 @@
 //! Confab's call engine: it turns the signaling protocol, the media engine and webrtc-rs
 //! into calls. No UI in here: the desktop app and the headless peer drive it the same way.
-//! The decisions that need no I/O (the call state machine, the depacketizer, the jitter
-//! buffer, congestion control) are in `confab-call-core`.
+//! Every decision is `confab-call-core`'s (the call itself, chat, the depacketizer, the
+//! jitter buffer, congestion control); this crate is the driver that performs them.
 //!
 //! - [`engine`]: the [`Engine`] handle (commands in, [`EngineEvent`]s out, latest-frame
-//!   slots for video) and its single driver task.
+//!   slots for video) and its single driver task, which feeds the `CallCore`.
 //! - [`signaling`]: the WebSocket client with reconnect and the roster.
-//! - `session`: one call's peer connection, tracks and chat channel; `peer`: how the peer
+//! - `session`: one link's peer connection, tracks and chat channel; `peer`: how the peer
 //!   connection is built (codecs, ICE); `interceptors`: the RTP/RTCP chain (NACK, reports,
-//!   congestion control and pacing, keyframe requests).
+//!   congestion control and pacing, keyframe requests, the round trip).
+//! - `control`: a link's control paths (encoder control, round trip).
 //! - `media`: the threads that capture, encode, send, receive, decode and play.
 //! - [`stats`]: per-second snapshots and end-of-call summaries.
+//! - `error`: [`CallError`] and the user's [`Problem`]s.
 
 #![forbid(unsafe_code)]
 
