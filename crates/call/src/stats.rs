@@ -45,6 +45,7 @@ pub struct CallStats {
     pub jitter_buffer_ms: u32,
     /// Our side of the selected candidate pair: host, srflx, prflx or relay.
     pub local_candidate: Option<String>,
+    /// The peer's side of it (prflx when the peer's checks taught us the address).
     pub remote_candidate: Option<String>,
     /// Capture-to-decode latency of the frames decoded since the last snapshot, when the
     /// peer sends the test pattern.
@@ -182,10 +183,12 @@ impl StatsCollector {
                 };
                 stats.local_candidate =
                     candidate_type(format!("RTCLocalIceCandidate_{}", pair.local_candidate_id));
-                stats.remote_candidate = candidate_type(format!(
-                    "RTCRemoteIceCandidate_{}",
-                    pair.remote_candidate_id
-                ));
+                // webrtc-rs lists only the remote candidates that came through signaling;
+                // one the pair uses but the report lacks was learned from the peer's own
+                // connectivity check, which makes it peer-reflexive (RFC 8445 7.3.1.3).
+                let remote = format!("RTCRemoteIceCandidate_{}", pair.remote_candidate_id);
+                stats.remote_candidate =
+                    Some(candidate_type(remote).unwrap_or_else(|| "prflx".to_owned()));
             }
         }
         for outbound in report.outbound_rtp_streams() {
