@@ -14,6 +14,8 @@ packages=(
   libudev-dev       # device enumeration
   # Audio tests run against a real sound server with a virtual sink and microphone.
   pulseaudio pulseaudio-utils libasound2-plugins alsa-utils
+  # The echo room test speaks (espeak-ng) and shapes its clips and noise (sox).
+  espeak-ng sox
   # The interop test's second WebRTC stack (aiortc, from PyPI) runs in a venv.
   python3 python3-venv
   # The relay-only test calls through a real TURN server.

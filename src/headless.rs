@@ -14,6 +14,7 @@ use confab_call::{
     AudioInput, AudioOutput, CallState, ChatEvent, Command, Engine, EngineConfig, EngineEvent,
     NetworkConfig, ServerStatus, SignalingConfig, VideoInput,
 };
+use confab_media::audio::ProcessingSettings;
 use confab_media::video::{CameraSelector, VideoFormat};
 use confab_protocol::{HangupReason, IceServer};
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -57,6 +58,9 @@ pub struct HeadlessArgs {
     /// Play received audio on this speaker (by name; empty for the default).
     #[arg(long, value_name = "NAME")]
     speaker: Option<String>,
+    /// Clean a microphone's audio: echo cancellation, noise suppression, gain control.
+    #[arg(long, value_enum, default_value_t = Switch::On)]
+    audio_processing: Switch,
     /// Write received video here (H.264, Annex B), as decoded frames arrive.
     #[arg(long, value_name = "FILE.h264")]
     record_video: Option<PathBuf>,
@@ -91,6 +95,13 @@ pub struct HeadlessArgs {
     /// Ceiling for the video bitrate, bits per second.
     #[arg(long, default_value_t = 2_500_000)]
     max_bitrate: u32,
+}
+
+/// A stage that is on or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Switch {
+    On,
+    Off,
 }
 
 fn video_input(spec: &str) -> anyhow::Result<VideoInput> {
@@ -176,6 +187,10 @@ impl HeadlessArgs {
             },
             audio_input: audio_input(&self.audio)?,
             audio_output,
+            audio_processing: match self.audio_processing {
+                Switch::On => ProcessingSettings::default(),
+                Switch::Off => ProcessingSettings::OFF,
+            },
             record_video: self.record_video.clone(),
             render_video: false,
             timeouts: Default::default(),

@@ -4,6 +4,7 @@
 use confab_call::{
     AudioInput, AudioOutput, EngineConfig, NetworkConfig, SignalingConfig, Timeouts, VideoInput,
 };
+use confab_media::audio::ProcessingSettings;
 use confab_media::video::{CameraSelector, VideoFormat};
 use confab_protocol::IceServer;
 use serde::{Deserialize, Serialize};
@@ -78,6 +79,12 @@ pub struct Settings {
     pub speaker: Option<String>,
     /// Audio on: send the microphone and play the peer.
     pub audio_enabled: bool,
+    /// Cancel the echo of the peer's voice from our speaker in our microphone.
+    pub echo_cancellation: bool,
+    /// Take steady background noise (fans, hum) out of the microphone.
+    pub noise_suppression: bool,
+    /// Keep our voice at a steady level, near or far from the microphone.
+    pub gain_control: bool,
     pub ice_servers: Vec<IceEntry>,
     /// Only TURN relays: the peer never learns our address.
     pub relay_only: bool,
@@ -99,6 +106,9 @@ impl Default for Settings {
             microphone: None,
             speaker: None,
             audio_enabled: true,
+            echo_cancellation: true,
+            noise_suppression: true,
+            gain_control: true,
             ice_servers: vec![IceEntry {
                 url: DEFAULT_STUN.into(),
                 ..IceEntry::default()
@@ -146,6 +156,14 @@ impl Settings {
         }
     }
 
+    pub fn audio_processing(&self) -> ProcessingSettings {
+        ProcessingSettings {
+            echo_cancellation: self.echo_cancellation,
+            noise_suppression: self.noise_suppression,
+            gain_control: self.gain_control,
+        }
+    }
+
     /// Changing these means logging in again.
     pub fn signaling(&self) -> SignalingConfig {
         SignalingConfig {
@@ -181,6 +199,7 @@ impl Settings {
             video_format: self.video_format(),
             audio_input: self.audio_input(),
             audio_output: self.audio_output(),
+            audio_processing: self.audio_processing(),
             record_video: None,
             render_video: true,
             timeouts: Timeouts::default(),

@@ -14,6 +14,7 @@ use confab_call::{
     AudioInput, AudioOutput, CallEnd, CallState, CallSummary, ChatEvent, Command, Engine,
     EngineConfig, EngineEvent, NetworkConfig, ServerStatus, SignalingConfig, Timeouts, VideoInput,
 };
+use confab_media::audio::ProcessingSettings;
 use confab_media::video::VideoFormat;
 use confab_netsim::SimulatedLink;
 use confab_protocol::{IceServer, PeerId, PeerInfo};
@@ -91,6 +92,9 @@ pub struct PeerSetup {
     pub format: VideoFormat,
     pub audio: AudioInput,
     pub record_audio: Option<PathBuf>,
+    /// Where received audio plays when it is not recorded (a speaker).
+    pub audio_output: AudioOutput,
+    pub audio_processing: ProcessingSettings,
     pub render_video: bool,
     pub timeouts: Timeouts,
     /// Everything this peer sends goes through this simulated link.
@@ -108,6 +112,8 @@ impl Default for PeerSetup {
             format: VGA,
             audio: AudioInput::Tone(440.0),
             record_audio: None,
+            audio_output: AudioOutput::None,
+            audio_processing: ProcessingSettings::default(),
             render_video: true,
             timeouts: Timeouts::default(),
             link: None,
@@ -169,7 +175,8 @@ impl Peer {
             audio_input: setup.audio,
             audio_output: setup
                 .record_audio
-                .map_or(AudioOutput::None, AudioOutput::File),
+                .map_or(setup.audio_output, AudioOutput::File),
+            audio_processing: setup.audio_processing,
             record_video: None,
             render_video: setup.render_video,
             timeouts: setup.timeouts,

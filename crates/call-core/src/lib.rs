@@ -10,6 +10,7 @@
 //! - [`chat`]: one link's chat: messages waiting for the channel, acknowledgements.
 //! - [`h264_rtp`]: the H.264 depacketizer, which survives loss and hostile payloads.
 //! - [`jitter`]: the adaptive audio jitter buffer.
+//! - [`echo`]: the echo doctor: when the peer probably hears an echo of their voice.
 //! - [`congestion`]: how fast to send ([`congestion::QueueGuard`]), from transport feedback.
 //! - [`retransmit`]: which retransmissions are worth sending.
 //! - [`budget`]: the encoder's frame budget (frames left out rather than overshoot).
@@ -24,6 +25,7 @@ pub mod budget;
 pub mod call;
 pub mod chat;
 pub mod congestion;
+pub mod echo;
 pub mod h264_rtp;
 pub mod jitter;
 pub mod machine;

@@ -14,12 +14,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub use confab_call_core::ChatEvent;
+use confab_call_core::echo::EchoDoctor;
 use confab_call_core::machine::{CallState, Role, Timeouts};
 use confab_call_core::{
     CallCore, Event, Input, LinkAction, LinkClosed, LinkEvent, LinkId, Output, Randomness,
     Signaling,
 };
-use confab_media::audio::InputControl;
+use confab_media::audio::{InputControl, ProcessingSettings};
 use confab_media::slot::LatestSlot;
 use confab_media::video::{FrameSlot, H264EncoderConfig, VideoCapture, VideoFormat};
 use confab_protocol::chat::CHAT_CHANNEL_LABEL;
@@ -37,7 +38,7 @@ use crate::media::{
 use crate::peer::{NetworkConfig, PeerEvent, PeerEvents};
 use crate::session::Session;
 use crate::signaling::{self, ServerStatus, SignalingConfig, SignalingEvent, SignalingHandle};
-use crate::stats::{CallStats, CallSummary, StatsCollector};
+use crate::stats::{CallStats, CallSummary, EchoReport, StatsCollector};
 
 /// Everything the engine needs to know at start; devices can change later by command.
 #[derive(Debug, Clone)]
@@ -49,6 +50,8 @@ pub struct EngineConfig {
     pub video_format: VideoFormat,
     pub audio_input: AudioInput,
     pub audio_output: AudioOutput,
+    /// Which stages clean the microphone (echo cancellation, noise suppression, gain).
+    pub audio_processing: ProcessingSettings,
     /// Write received video (Annex B H.264) here.
     pub record_video: Option<PathBuf>,
     /// Convert received video to RGBA for display.
@@ -74,6 +77,8 @@ pub enum Command {
     SetAudioInput(AudioInput),
     /// Takes effect from the next call.
     SetAudioOutput(AudioOutput),
+    /// Takes effect at once, mid-call too.
+    SetAudioProcessing(ProcessingSettings),
     Shutdown,
 }
 
@@ -188,6 +193,8 @@ struct LinkDriver {
     counters: Arc<Counters>,
     controls: Arc<Controls>,
     stats: StatsCollector,
+    /// Whether the peer probably hears an echo of their voice from our speaker.
+    echo_doctor: EchoDoctor,
 }
 
 /// Everything the driver task listens to.
@@ -309,6 +316,16 @@ impl Driver {
                 Core::AudioSourceChanged
             }
             Command::SetAudioOutput(output) => return self.config.audio_output = output,
+            Command::SetAudioProcessing(settings) => {
+                self.config.audio_processing = settings;
+                for link in self.links.values() {
+                    let sender = link.session.as_ref().and_then(|s| s.audio_sender.as_ref());
+                    if let Some(sender) = sender {
+                        sender.set_processing(settings);
+                    }
+                }
+                return;
+            }
             Command::Shutdown => return,
         };
         self.feed(Input::Command(core));
@@ -454,6 +471,7 @@ impl Driver {
             counters: counters.clone(),
             controls: controls.clone(),
             stats: StatsCollector::new(now()),
+            echo_doctor: EchoDoctor::new(),
         };
         self.links.insert(id, link);
         let events = PeerEvents {
@@ -490,7 +508,13 @@ impl Driver {
             return;
         };
         if let Err(err) = session
-            .start_sending(encoder, self.input.clone(), &link.counters, &self.problems)
+            .start_sending(
+                encoder,
+                self.input.clone(),
+                self.config.audio_processing,
+                &link.counters,
+                &self.problems,
+            )
             .await
         {
             warn!("cannot start sending: {err}");
@@ -647,7 +671,7 @@ impl Driver {
             let Some(session) = &link.session else {
                 continue;
             };
-            let stats = link
+            let mut stats = link
                 .stats
                 .collect(
                     session.peer_connection(),
@@ -657,6 +681,10 @@ impl Driver {
                     now(),
                 )
                 .await;
+            let echo = session.audio_sender.as_ref().and_then(|s| s.echo_stats());
+            stats.echo = echo.map(EchoReport::from);
+            let likelihood = echo.and_then(|e| e.residual_echo_likelihood);
+            stats.peer_hears_echo = link.echo_doctor.observe(likelihood);
             snapshots.push(stats);
         }
         for stats in snapshots {

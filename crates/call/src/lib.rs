@@ -33,4 +33,4 @@ pub use error::{CallError, Problem};
 pub use media::{AudioInput, AudioOutput, RemoteVideoFrame, VideoInput, open_video};
 pub use peer::NetworkConfig;
 pub use signaling::{ServerStatus, SignalingConfig};
-pub use stats::{CallStats, CallSummary, VideoFlow};
+pub use stats::{CallStats, CallSummary, EchoReport, VideoFlow};

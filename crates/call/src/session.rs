@@ -11,7 +11,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use confab_media::audio::InputControl;
+use confab_media::audio::{
+    EchoReference, EchoTap, InputControl, ProcessingSettings, echo_reference,
+};
 use confab_media::video::H264EncoderConfig;
 use confab_protocol::IceCandidate;
 use confab_protocol::chat::{CHAT_CHANNEL_LABEL, ChatMessage};
@@ -32,7 +34,9 @@ use webrtc::peer_connection::{PeerConnection, RTCIceCandidateInit, RTCSessionDes
 use webrtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit, RtpSender};
 
 use crate::control::Controls;
-use crate::media::{AudioReceiver, AudioSender, Counters, VideoOutput, VideoReceiver, VideoSender};
+use crate::media::{
+    AudioReceiver, AudioSender, Counters, SendSetup, VideoOutput, VideoReceiver, VideoSender,
+};
 use crate::peer::{self, NetworkConfig, PeerEvent, PeerEvents};
 use crate::{CallError, Problem};
 use confab_call_core::machine::Role;
@@ -65,6 +69,23 @@ pub(crate) struct Session {
     pub audio_sender: Option<AudioSender>,
     video_receiver: Option<VideoReceiver>,
     audio_receiver: Option<AudioReceiver>,
+    /// The two ends of the echo canceller's reference: the speaker that plays this call's
+    /// audio feeds the microphone that sends it. Each is taken when its side starts. (A
+    /// mutex only because ring ends are not `Sync`; nothing contends for it.)
+    echo: std::sync::Mutex<EchoEnds>,
+}
+
+struct EchoEnds {
+    tap: Option<EchoTap>,
+    reference: Option<EchoReference>,
+}
+
+impl Session {
+    fn echo_ends(&self) -> std::sync::MutexGuard<'_, EchoEnds> {
+        self.echo
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 fn random_ssrc() -> u32 {
@@ -179,6 +200,7 @@ impl Session {
             }
             (Role::Callee, None) => return Err(CallError::WebRtc("no offer to answer".into())),
         };
+        let (echo_tap, echo_reference) = echo_reference();
         let mut session = Session {
             has_remote_description: role == Role::Callee,
             pc,
@@ -199,6 +221,10 @@ impl Session {
             audio_sender: None,
             video_receiver: None,
             audio_receiver: None,
+            echo: std::sync::Mutex::new(EchoEnds {
+                tap: Some(echo_tap),
+                reference: Some(echo_reference),
+            }),
         };
         if let Some(channel) = session_chat {
             session.attach_chat(channel);
@@ -288,6 +314,7 @@ impl Session {
         &mut self,
         video: H264EncoderConfig,
         input: Arc<InputControl>,
+        processing: ProcessingSettings,
         counters: &Arc<Counters>,
         problems: &mpsc::UnboundedSender<Problem>,
     ) -> Result<(), CallError> {
@@ -304,10 +331,15 @@ impl Session {
         }
         if self.audio_sender.is_none() {
             let pt = negotiated_payload_type(&self.audio.sender, MIME_TYPE_OPUS).await?;
+            let setup = SendSetup {
+                control: input,
+                processing,
+                reference: self.echo_ends().reference.take(),
+            };
             let sender = AudioSender::start(
                 self.audio.track.clone(),
                 pt,
-                input,
+                setup,
                 counters.clone(),
                 problems.clone(),
             )?;
@@ -337,9 +369,15 @@ impl Session {
                 )?);
             }
             RtpCodecKind::Audio if self.audio_receiver.is_none() => {
+                // Only a speaker is heard by the microphone.
+                let tap = audio
+                    .as_ref()
+                    .filter(|sink| sink.is_live())
+                    .and_then(|_| self.echo_ends().tap.take());
                 self.audio_receiver = Some(AudioReceiver::start(
                     track,
                     audio,
+                    tap,
                     remote_level,
                     counters.clone(),
                     problems.clone(),

@@ -13,6 +13,7 @@ use webrtc::peer_connection::{PeerConnection, RTCStatsReport, RTCStatsReportEntr
 
 use crate::media::Counters;
 use confab_call_core::machine::CallState;
+use confab_media::audio::EchoStats;
 use confab_protocol::HangupReason;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 
@@ -51,6 +52,34 @@ pub struct CallStats {
     /// peer sends the test pattern.
     pub latency_p50_ms: Option<f64>,
     pub latency_p95_ms: Option<f64>,
+    /// The echo canceller's numbers, while it cleans a microphone.
+    pub echo: Option<EchoReport>,
+    /// The echo doctor's verdict: the peer probably hears their own voice come back from
+    /// our speaker (the canceller cannot keep up, or it is off).
+    pub peer_hears_echo: bool,
+}
+
+/// What the echo canceller says about our speaker's echo in our microphone.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct EchoReport {
+    /// How much echo it removes (echo return loss enhancement), dB.
+    pub erle_db: Option<f64>,
+    /// How likely the peer still hears their voice from our side, 0 to 1 (recent maximum).
+    pub residual_echo_likelihood: Option<f64>,
+    /// The speaker-to-microphone delay it found, and the one the devices' timestamps gave.
+    pub delay_ms: Option<i32>,
+    pub reported_delay_ms: i32,
+}
+
+impl From<EchoStats> for EchoReport {
+    fn from(stats: EchoStats) -> EchoReport {
+        EchoReport {
+            erle_db: stats.erle_db,
+            residual_echo_likelihood: stats.residual_echo_likelihood,
+            delay_ms: stats.delay_ms,
+            reported_delay_ms: stats.reported_delay_ms,
+        }
+    }
 }
 
 /// The totals of a finished call.

@@ -1,5 +1,6 @@
 //! Receiving audio: track -> reader task -> jitter buffer -> `audio-playout` thread (Opus
-//! decode, FEC, concealment) -> speaker or file.
+//! decode, FEC, concealment) -> speaker or file. What a speaker plays is also handed to the
+//! echo canceller on the send side, with when it will be heard.
 //!
 //! The playout thread keeps time: a speaker's writes block at the device's pace; without
 //! one (a file, or nothing), it paces itself at one frame per 20 ms.
@@ -9,7 +10,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use confab_call_core::jitter::{JitterBuffer, Playout};
-use confab_media::audio::{AudioSink, FRAME_SAMPLES, InputControl, OpusDecoder};
+use confab_media::audio::{AudioSink, EchoTap, FRAME_SAMPLES, InputControl, OpusDecoder};
 use confab_media::pacer::Pacer;
 use tokio::sync::mpsc;
 use tracing::warn;
@@ -31,6 +32,7 @@ impl AudioReceiver {
     pub fn start(
         track: Arc<dyn TrackRemote>,
         sink: Option<Sink>,
+        tap: Option<EchoTap>,
         level: Arc<InputControl>,
         counters: Arc<Counters>,
         problems: mpsc::UnboundedSender<Problem>,
@@ -41,7 +43,10 @@ impl AudioReceiver {
         let thread = {
             let (jitter, stop, counters) = (jitter.clone(), stop.clone(), counters.clone());
             spawn_thread("audio-playout", &problems.clone(), move || {
-                playout_loop(decoder, &jitter, sink, &stop, &level, &counters, &problems);
+                let output = Output { sink, tap };
+                playout_loop(
+                    decoder, &jitter, output, &stop, &level, &counters, &problems,
+                );
             })?
         };
         let reader = tokio::spawn(read_loop(track, jitter, counters));
@@ -85,10 +90,17 @@ async fn read_loop(
     }
 }
 
+/// Where decoded audio goes: the sink, and the echo canceller's tap when the sink is a
+/// speaker.
+struct Output {
+    sink: Option<Sink>,
+    tap: Option<EchoTap>,
+}
+
 fn playout_loop(
     mut decoder: OpusDecoder,
     jitter: &Mutex<JitterBuffer>,
-    mut sink: Option<Sink>,
+    Output { mut sink, mut tap }: Output,
     stop: &AtomicBool,
     level: &InputControl,
     counters: &Counters,
@@ -123,12 +135,15 @@ fn playout_loop(
         };
         Counters::add(&counters.audio_frames_played, 1);
         level.process(&mut frame);
-        if let Some(output) = &mut sink
-            && let Err(err) = output.write(&frame)
-        {
+        let Some(output) = &mut sink else { continue };
+        if let Err(err) = output.write(&frame) {
             warn!("audio output {} stopped: {err}", output.name());
             let _ = problems.send(Problem::Speaker(err.to_string()));
             sink = None;
+            continue;
+        }
+        if let (Some(tap), Some(delay)) = (&mut tap, output.delay()) {
+            tap.played(&frame, delay, Instant::now());
         }
     }
     // Dropping the sink completes a WAV file's header.

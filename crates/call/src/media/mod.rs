@@ -23,7 +23,7 @@ use confab_media::video::{
 };
 
 pub(crate) use audio_in::AudioReceiver;
-pub(crate) use audio_out::AudioSender;
+pub(crate) use audio_out::{AudioSender, SendSetup};
 pub use video_in::RemoteVideoFrame;
 pub(crate) use video_in::{VideoOutput, VideoReceiver};
 pub(crate) use video_out::VideoSender;
@@ -260,18 +260,18 @@ pub(crate) async fn write_samples(
     }
 }
 
-/// The next instruction for a sending thread: `Ok` with a new source (`None`: stop sending).
-/// A thread that has a source only looks (`Err(false)`: nothing new); one without waits.
-/// `Err(true)`: the engine is gone and the thread should end.
-pub(crate) fn next_source<T>(
-    sources: &std::sync::mpsc::Receiver<Option<T>>,
-    has_source: bool,
-) -> Result<Option<T>, bool> {
-    if has_source {
-        sources
+/// The next instruction for a sending thread (for video: `Some` source or `None` to stop
+/// sending). A thread that is sending only looks (`Err(false)`: nothing new); an idle one
+/// waits. `Err(true)`: the engine is gone and the thread should end.
+pub(crate) fn next_message<M>(
+    messages: &std::sync::mpsc::Receiver<M>,
+    sending: bool,
+) -> Result<M, bool> {
+    if sending {
+        messages
             .try_recv()
             .map_err(|e| matches!(e, std::sync::mpsc::TryRecvError::Disconnected))
     } else {
-        sources.recv().map_err(|_| true)
+        messages.recv().map_err(|_| true)
     }
 }

@@ -18,7 +18,7 @@ use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 
 use confab_media::thread::MediaThread;
 
-use super::{Counters, Encoded, next_source, spawn_thread, write_samples};
+use super::{Counters, Encoded, next_message, spawn_thread, write_samples};
 use crate::Problem;
 use crate::control::{Controls, EncoderControl};
 
@@ -105,7 +105,7 @@ fn encode_loop(
     let mut budget = FrameBudget::default();
     loop {
         // New instructions first; without a source, wait for one.
-        let command = next_source(&sources, source.is_some());
+        let command = next_message(&sources, source.is_some());
         match command {
             Ok(new_source) => {
                 source = new_source;

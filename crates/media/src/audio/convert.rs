@@ -18,6 +18,8 @@ const CHUNK_MS: usize = 10;
 
 /// One mono resampling stage with input and output queues.
 pub struct Resample {
+    rate_in: u32,
+    rate_out: u32,
     resampler: Option<Fft<f32>>,
     input: VecDeque<f32>,
     output: VecDeque<f32>,
@@ -58,6 +60,8 @@ impl Resample {
             None => (Vec::new(), Vec::new()),
         };
         Ok(Resample {
+            rate_in,
+            rate_out,
             resampler,
             input: VecDeque::new(),
             output: VecDeque::new(),
@@ -115,6 +119,13 @@ impl Resample {
     /// Samples ready to take.
     pub fn available(&self) -> usize {
         self.output.len()
+    }
+
+    /// Audio waiting inside this stage, input and output alike.
+    pub fn buffered(&self) -> std::time::Duration {
+        let waiting = self.input.len() as f64 / f64::from(self.rate_in)
+            + self.output.len() as f64 / f64::from(self.rate_out);
+        std::time::Duration::from_secs_f64(waiting)
     }
 
     /// Fills `out` if enough samples are ready.
@@ -184,6 +195,11 @@ impl DeviceToMono {
 
     pub fn channels(&self) -> usize {
         self.channels
+    }
+
+    /// Audio pushed but not yet taken.
+    pub fn buffered(&self) -> std::time::Duration {
+        self.stage.buffered()
     }
 }
 

@@ -10,7 +10,7 @@
 //! On Linux the PulseAudio host (also served by PipeWire) is used when a server is
 //! reachable, for real device names; otherwise the default host (ALSA).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -207,6 +207,12 @@ pub struct MicrophoneSource {
     scratch: Vec<f32>,
     failure: Arc<Failure>,
     overruns: Arc<AtomicU64>,
+    /// Device rate times channels: ring samples per second.
+    ring_rate: f64,
+    /// From the device's timestamps: how long audio takes from the microphone to the
+    /// callback, in microseconds.
+    latency_us: Arc<AtomicU32>,
+    captured_at: Option<Instant>,
 }
 
 impl MicrophoneSource {
@@ -221,7 +227,9 @@ impl MicrophoneSource {
         let (producer, ring) = RingBuffer::new(ring_len(&config, MIC_RING));
         let failure = Arc::new(Failure::default());
         let overruns = Arc::new(AtomicU64::new(0));
-        let stream = build_input(&device, &config, producer, &failure, &overruns, &name)
+        let latency_us = Arc::new(AtomicU32::new(0));
+        let counters = (overruns.clone(), latency_us.clone());
+        let stream = build_input(&device, &config, producer, &failure, counters, &name)
             .map_err(|err| open_error(err, &name, "microphone", default))?;
         stream
             .play()
@@ -235,6 +243,9 @@ impl MicrophoneSource {
             scratch: Vec::new(),
             failure,
             overruns,
+            ring_rate: f64::from(config.sample_rate()) * f64::from(config.channels()),
+            latency_us,
+            captured_at: None,
         })
     }
 
@@ -265,12 +276,20 @@ macro_rules! with_sample_type {
     }};
 }
 
+/// What a device callback counts: samples it had to drop or fill, and the device latency
+/// its timestamps tell, in microseconds.
+type CallbackCounters = (Arc<AtomicU64>, Arc<AtomicU32>);
+
+fn micros(latency: Duration) -> u32 {
+    u32::try_from(latency.as_micros()).unwrap_or(u32::MAX)
+}
+
 fn build_input(
     device: &cpal::Device,
     config: &SupportedStreamConfig,
     producer: Producer<f32>,
     failure: &Arc<Failure>,
-    overruns: &Arc<AtomicU64>,
+    counters: CallbackCounters,
     name: &str,
 ) -> Result<Stream, cpal::Error> {
     fn build<T>(
@@ -278,14 +297,17 @@ fn build_input(
         config: &SupportedStreamConfig,
         mut producer: Producer<f32>,
         failure: Arc<Failure>,
-        overruns: Arc<AtomicU64>,
+        (overruns, latency_us): CallbackCounters,
         name: String,
     ) -> Result<Stream, cpal::Error>
     where
         T: SizedSample,
         f32: FromSample<T>,
     {
-        let data = move |samples: &[T], _: &cpal::InputCallbackInfo| {
+        let data = move |samples: &[T], info: &cpal::InputCallbackInfo| {
+            let stamps = info.timestamp();
+            let latency = stamps.callback.saturating_duration_since(stamps.capture);
+            latency_us.store(micros(latency), Ordering::Relaxed);
             // Real-time: copy what fits, count what does not.
             let room = producer.slots().min(samples.len());
             if let Ok(chunk) = producer.write_chunk_uninit(room) {
@@ -298,8 +320,20 @@ fn build_input(
         let error = move |err| failure.report(err, &name);
         device.build_input_stream(stream_config(config), data, error, None)
     }
-    let args = (producer, failure.clone(), overruns.clone(), name.to_owned());
+    let args = (producer, failure.clone(), counters, name.to_owned());
     with_sample_type!(config.sample_format(), build(device, config, args))
+}
+
+impl MicrophoneSource {
+    /// When the first sample of a frame just taken reached the microphone: now, less what
+    /// is still buffered behind it, the frame itself, and the device's own latency.
+    fn capture_time(&self, frame_len: usize) -> Option<Instant> {
+        let in_ring = self.ring.slots() as f64 / self.ring_rate;
+        let frame = frame_len as f64 / f64::from(super::SAMPLE_RATE);
+        let device = Duration::from_micros(u64::from(self.latency_us.load(Ordering::Relaxed)));
+        let age = Duration::from_secs_f64(in_ring + frame) + self.convert.buffered() + device;
+        Instant::now().checked_sub(age)
+    }
 }
 
 impl AudioSource for MicrophoneSource {
@@ -312,6 +346,7 @@ impl AudioSource for MicrophoneSource {
         loop {
             self.failure.check()?;
             if self.convert.take(frame) {
+                self.captured_at = self.capture_time(frame.len());
                 return Ok(());
             }
             let available = self.ring.slots();
@@ -341,6 +376,10 @@ impl AudioSource for MicrophoneSource {
     fn is_live(&self) -> bool {
         true
     }
+
+    fn captured_at(&self) -> Option<Instant> {
+        self.captured_at
+    }
 }
 
 /// A speaker: plays 48 kHz mono 20 ms frames.
@@ -354,6 +393,12 @@ pub struct SpeakerSink {
     queue_limit: usize,
     failure: Arc<Failure>,
     underruns: Arc<AtomicU64>,
+    /// Device rate times channels: ring samples per second.
+    ring_rate: f64,
+    /// From the device's timestamps: how long audio takes from the callback to the
+    /// speaker, in microseconds.
+    latency_us: Arc<AtomicU32>,
+    delay: Option<Duration>,
 }
 
 impl SpeakerSink {
@@ -371,7 +416,9 @@ impl SpeakerSink {
             RingBuffer::new(queue_limit * 2 + ring_len(&config, super::FRAME_DURATION));
         let failure = Arc::new(Failure::default());
         let underruns = Arc::new(AtomicU64::new(0));
-        let stream = build_output(&device, &config, consumer, &failure, &underruns, &name)
+        let latency_us = Arc::new(AtomicU32::new(0));
+        let counters = (underruns.clone(), latency_us.clone());
+        let stream = build_output(&device, &config, consumer, &failure, counters, &name)
             .map_err(|err| open_error(err, &name, "speaker", default))?;
         stream
             .play()
@@ -386,6 +433,9 @@ impl SpeakerSink {
             queue_limit,
             failure,
             underruns,
+            ring_rate: f64::from(config.sample_rate()) * f64::from(config.channels()),
+            latency_us,
+            delay: None,
         })
     }
 
@@ -400,7 +450,7 @@ fn build_output(
     config: &SupportedStreamConfig,
     consumer: Consumer<f32>,
     failure: &Arc<Failure>,
-    underruns: &Arc<AtomicU64>,
+    counters: CallbackCounters,
     name: &str,
 ) -> Result<Stream, cpal::Error> {
     fn build<T>(
@@ -408,13 +458,16 @@ fn build_output(
         config: &SupportedStreamConfig,
         mut consumer: Consumer<f32>,
         failure: Arc<Failure>,
-        underruns: Arc<AtomicU64>,
+        (underruns, latency_us): CallbackCounters,
         name: String,
     ) -> Result<Stream, cpal::Error>
     where
         T: SizedSample + FromSample<f32>,
     {
-        let data = move |out: &mut [T], _: &cpal::OutputCallbackInfo| {
+        let data = move |out: &mut [T], info: &cpal::OutputCallbackInfo| {
+            let stamps = info.timestamp();
+            let latency = stamps.playback.saturating_duration_since(stamps.callback);
+            latency_us.store(micros(latency), Ordering::Relaxed);
             // Real-time: play what is queued, silence for the rest.
             let ready = consumer.slots().min(out.len());
             let mut written = 0;
@@ -436,12 +489,7 @@ fn build_output(
         let error = move |err| failure.report(err, &name);
         device.build_output_stream(stream_config(config), data, error, None)
     }
-    let args = (
-        consumer,
-        failure.clone(),
-        underruns.clone(),
-        name.to_owned(),
-    );
+    let args = (consumer, failure.clone(), counters, name.to_owned());
     with_sample_type!(config.sample_format(), build(device, config, args))
 }
 
@@ -467,6 +515,10 @@ impl AudioSink for SpeakerSink {
             }
             std::thread::sleep(POLL);
         }
+        // This frame plays after what is queued ahead of it and the device's own latency.
+        let queued = (capacity - self.ring.slots()) as f64 / self.ring_rate;
+        let device = Duration::from_micros(u64::from(self.latency_us.load(Ordering::Relaxed)));
+        self.delay = Some(Duration::from_secs_f64(queued) + device);
         let chunk = self
             .ring
             .write_chunk_uninit(self.interleaved.len())
@@ -477,5 +529,9 @@ impl AudioSink for SpeakerSink {
 
     fn is_live(&self) -> bool {
         true
+    }
+
+    fn delay(&self) -> Option<Duration> {
+        self.delay
     }
 }

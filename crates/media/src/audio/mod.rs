@@ -6,6 +6,7 @@ mod convert;
 mod device;
 mod level;
 mod opus_codec;
+mod processing;
 mod synth;
 
 use std::path::PathBuf;
@@ -14,6 +15,9 @@ pub use convert::{DeviceToMono, MonoToDevice, Resample};
 pub use device::{AudioDevices, MicrophoneSource, SpeakerSink, list_devices};
 pub use level::{InputControl, Level};
 pub use opus_codec::{OpusDecoder, OpusEncoder};
+pub use processing::{
+    AudioProcessor, EchoReference, EchoStats, EchoTap, ProcessingSettings, echo_reference,
+};
 pub use synth::{ToneSource, WavSink, WavSource};
 
 /// Confab's internal sample rate: Opus's native rate.
@@ -34,6 +38,12 @@ pub trait AudioSource: Send {
 
     /// Whether [`AudioSource::read`] keeps real time by itself.
     fn is_live(&self) -> bool;
+
+    /// When the first sample of the frame last read reached the device: only a microphone
+    /// knows (from its timestamps and buffers), for the echo canceller.
+    fn captured_at(&self) -> Option<std::time::Instant> {
+        None
+    }
 }
 
 /// Consumes 20 ms frames of 48 kHz mono audio.
@@ -45,6 +55,12 @@ pub trait AudioSink: Send {
     fn write(&mut self, frame: &[f32]) -> Result<(), AudioError>;
 
     fn is_live(&self) -> bool;
+
+    /// How long until the first sample of the frame last written is heard: only a speaker
+    /// knows (from its timestamps and queue), for the echo canceller.
+    fn delay(&self) -> Option<std::time::Duration> {
+        None
+    }
 }
 
 /// What can go wrong with audio, in words a user understands.

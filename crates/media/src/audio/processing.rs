@@ -1,0 +1,422 @@
+//! The microphone's clean-up before Opus: acoustic echo cancellation (AEC3), noise
+//! suppression, automatic gain control and a high-pass filter, by `sonora` (a pure-Rust
+//! port of WebRTC's audio processing module; why this one: ARCHITECTURE.md).
+//!
+//! Two threads meet here. The playout thread hands what the speaker is about to play to an
+//! [`EchoTap`]; the audio-send thread owns the [`AudioProcessor`], which reads those frames
+//! back (the canceller's far-end reference) through a lock-free ring before it cleans each
+//! microphone frame. Nothing here allocates per frame, locks, or runs in a device callback.
+
+use std::time::{Duration, Instant};
+
+use rtrb::{Consumer, Producer, RingBuffer};
+use sonora::config::{
+    AdaptiveDigital, EchoCanceller, GainController2, HighPassFilter, NoiseSuppression,
+    NoiseSuppressionLevel,
+};
+use sonora::{AudioProcessing, Config, StreamConfig};
+
+use super::{FRAME_SAMPLES, SAMPLE_RATE};
+
+/// The processing module's frame: 10 ms.
+const CHUNK: usize = SAMPLE_RATE as usize / 100;
+/// Chunks of speaker audio the ring holds: half a second.
+const REFERENCE_RING: usize = 50;
+/// Speaker audio waiting to be analysed beyond this is stale (the microphone was off):
+/// only the newest this many chunks are kept.
+const REFERENCE_BACKLOG: usize = 20;
+
+/// Which stages clean the microphone. All on by default; each switches at once, mid-call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessingSettings {
+    pub echo_cancellation: bool,
+    pub noise_suppression: bool,
+    pub gain_control: bool,
+}
+
+impl Default for ProcessingSettings {
+    fn default() -> Self {
+        ProcessingSettings {
+            echo_cancellation: true,
+            noise_suppression: true,
+            gain_control: true,
+        }
+    }
+}
+
+impl ProcessingSettings {
+    /// Every stage off: the microphone goes to Opus as it is.
+    pub const OFF: ProcessingSettings = ProcessingSettings {
+        echo_cancellation: false,
+        noise_suppression: false,
+        gain_control: false,
+    };
+
+    pub fn any(&self) -> bool {
+        self.echo_cancellation || self.noise_suppression || self.gain_control
+    }
+
+    fn config(&self) -> Config {
+        Config {
+            // Rumble and DC go whenever anything runs (the canceller needs it too).
+            high_pass_filter: self.any().then(HighPassFilter::default),
+            echo_canceller: self.echo_cancellation.then(EchoCanceller::default),
+            noise_suppression: self.noise_suppression.then(|| NoiseSuppression {
+                level: NoiseSuppressionLevel::High,
+                ..NoiseSuppression::default()
+            }),
+            gain_controller2: self.gain_control.then(|| GainController2 {
+                adaptive_digital: Some(AdaptiveDigital {
+                    // Start neutral and raise only speech that is measured to be quiet:
+                    // WebRTC's 15 dB head start lifts a room's noise back up as far as the
+                    // suppressor took it down before any word is heard.
+                    initial_gain_db: 0.0,
+                    ..AdaptiveDigital::default()
+                }),
+                ..GainController2::default()
+            }),
+            ..Config::default()
+        }
+    }
+}
+
+/// What the canceller says about the echo, for the stats overlay and the echo doctor.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct EchoStats {
+    /// How much the canceller removed (echo return loss enhancement), dB.
+    pub erle_db: Option<f64>,
+    /// How loud the echo arrives at the microphone below the speaker (echo return loss), dB.
+    pub erl_db: Option<f64>,
+    /// How likely the cleaned microphone still carries the far end's voice (0 to 1), over
+    /// the last while.
+    pub residual_echo_likelihood: Option<f64>,
+    /// The speaker-to-microphone delay the canceller found, ms.
+    pub delay_ms: Option<i32>,
+    /// The delay it was told (from the devices' timestamps and buffers), ms.
+    pub reported_delay_ms: i32,
+}
+
+/// One 10 ms chunk of speaker audio and when it reaches the speaker.
+struct ReferenceChunk {
+    samples: [f32; CHUNK],
+    plays_at: Instant,
+}
+
+/// A linked pair: the playout side's [`EchoTap`] and the send side's [`EchoReference`].
+pub fn echo_reference() -> (EchoTap, EchoReference) {
+    let (producer, consumer) = RingBuffer::new(REFERENCE_RING);
+    (
+        EchoTap {
+            ring: producer,
+            dropped: 0,
+        },
+        EchoReference { ring: consumer },
+    )
+}
+
+/// The playout thread's end: what the speaker plays, as it is queued.
+pub struct EchoTap {
+    ring: Producer<ReferenceChunk>,
+    dropped: u64,
+}
+
+impl EchoTap {
+    /// Records a 20 ms frame whose first sample the speaker plays `delay` from `now`. Never
+    /// blocks: when nobody reads (no microphone), chunks are dropped and counted.
+    pub fn played(&mut self, frame: &[f32], delay: Duration, now: Instant) {
+        for (i, part) in frame.chunks_exact(CHUNK).enumerate() {
+            let mut samples = [0.0; CHUNK];
+            samples.copy_from_slice(part);
+            let offset = Duration::from_millis(10 * i as u64);
+            let chunk = ReferenceChunk {
+                samples,
+                plays_at: now + delay + offset,
+            };
+            if self.ring.push(chunk).is_err() {
+                self.dropped += 1;
+            }
+        }
+    }
+
+    /// Chunks dropped because the ring was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+}
+
+/// The send thread's end, given to its [`AudioProcessor`].
+pub struct EchoReference {
+    ring: Consumer<ReferenceChunk>,
+}
+
+/// Cleans 48 kHz mono microphone frames; owned by the audio-send thread.
+pub struct AudioProcessor {
+    apm: AudioProcessing,
+    settings: ProcessingSettings,
+    reference: Option<EchoReference>,
+    /// When the newest analysed speaker chunk plays, and when it was analysed.
+    render_lead: Duration,
+    reported_delay_ms: i32,
+    out: [f32; CHUNK],
+    render_out: [f32; CHUNK],
+}
+
+impl AudioProcessor {
+    /// `reference`: what the speaker plays, when there is one (without it the canceller has
+    /// nothing to cancel, and the other stages still run).
+    pub fn new(settings: ProcessingSettings, reference: Option<EchoReference>) -> AudioProcessor {
+        let stream = StreamConfig::new(SAMPLE_RATE, 1);
+        let apm = AudioProcessing::builder()
+            .config(settings.config())
+            .capture_config(stream)
+            .render_config(stream)
+            .echo_detector(true)
+            .build();
+        AudioProcessor {
+            apm,
+            settings,
+            reference,
+            render_lead: Duration::ZERO,
+            reported_delay_ms: 0,
+            out: [0.0; CHUNK],
+            render_out: [0.0; CHUNK],
+        }
+    }
+
+    pub fn settings(&self) -> ProcessingSettings {
+        self.settings
+    }
+
+    /// Switches stages on or off from the next frame.
+    pub fn set_settings(&mut self, settings: ProcessingSettings) {
+        if settings != self.settings {
+            self.settings = settings;
+            self.apm.apply_config(settings.config());
+        }
+    }
+
+    /// Cleans one 20 ms frame in place. `captured_at`: when its first sample reached the
+    /// microphone (from the device's timestamps); `now`: this moment.
+    pub fn process(&mut self, frame: &mut [f32], captured_at: Instant, now: Instant) {
+        self.analyse_speaker(now);
+        if !self.settings.any() {
+            return;
+        }
+        // delay = (t_render - t_analyse) + (t_process - t_capture), as the module asks.
+        let capture_age = now.saturating_duration_since(captured_at);
+        let delay = self.render_lead + capture_age;
+        self.reported_delay_ms = i32::try_from(delay.as_millis()).unwrap_or(i32::MAX);
+        // Out of range is clamped (to 0..=500 ms) and still processed.
+        let _ = self.apm.set_stream_delay_ms(self.reported_delay_ms);
+        for part in frame.chunks_exact_mut(CHUNK) {
+            if self
+                .apm
+                .process_capture_f32(&[part], &mut [&mut self.out])
+                .is_ok()
+            {
+                part.copy_from_slice(&self.out);
+            }
+        }
+    }
+
+    /// Feeds the canceller what the speaker has played since the last frame.
+    fn analyse_speaker(&mut self, now: Instant) {
+        let Some(reference) = &mut self.reference else {
+            return;
+        };
+        let stale = reference.ring.slots().saturating_sub(REFERENCE_BACKLOG);
+        for _ in 0..stale {
+            let _ = reference.ring.pop();
+        }
+        while let Ok(chunk) = reference.ring.pop() {
+            self.render_lead = chunk.plays_at.saturating_duration_since(now);
+            if self.settings.any() {
+                let _ = self
+                    .apm
+                    .process_render_f32(&[&chunk.samples], &mut [&mut self.render_out]);
+            }
+        }
+    }
+
+    /// The canceller's numbers, when it runs.
+    pub fn stats(&self) -> EchoStats {
+        let stats = self.apm.statistics();
+        EchoStats {
+            erle_db: stats.echo_return_loss_enhancement,
+            erl_db: stats.echo_return_loss,
+            residual_echo_likelihood: stats.residual_echo_likelihood_recent_max,
+            delay_ms: stats.delay_ms,
+            reported_delay_ms: self.reported_delay_ms,
+        }
+    }
+}
+
+/// Samples in one 20 ms frame must split into whole 10 ms chunks.
+const _: () = assert!(FRAME_SAMPLES.is_multiple_of(CHUNK));
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audio::analysis;
+
+    /// Speech-like test audio: noise in syllable-long bursts (xorshift, so repeatable).
+    fn babble(seconds: f32, seed: u32) -> Vec<f32> {
+        let mut state = seed.max(1);
+        let len = (seconds * SAMPLE_RATE as f32) as usize;
+        let mut smooth = 0.0f32;
+        (0..len)
+            .map(|i| {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                let white = (state as f32 / u32::MAX as f32) * 2.0 - 1.0;
+                smooth = 0.7 * smooth + 0.3 * white;
+                let t = i as f32 / SAMPLE_RATE as f32;
+                let syllable = (t * 2.0 * std::f32::consts::PI * 3.0 + seed as f32).sin();
+                smooth * 0.5 * syllable.max(0.0)
+            })
+            .collect()
+    }
+
+    /// A room: what the speaker plays comes back `delay` later at `gain`, plus `near`.
+    fn room(far: &[f32], near: &[f32], delay: usize, gain: f32) -> Vec<f32> {
+        (0..far.len())
+            .map(|i| {
+                let echo = i.checked_sub(delay).map_or(0.0, |j| far[j] * gain);
+                echo + near.get(i).copied().unwrap_or(0.0)
+            })
+            .collect()
+    }
+
+    /// Runs `mic` through a processor fed `far` as the speaker's audio, frame by frame,
+    /// the way the send and playout threads do (time passed in: 20 ms per frame).
+    fn run(settings: ProcessingSettings, far: &[f32], mic: &[f32], told_delay_ms: u64) -> Vec<f32> {
+        let (mut tap, reference) = echo_reference();
+        let mut processor = AudioProcessor::new(settings, Some(reference));
+        let start = Instant::now();
+        let mut out = Vec::with_capacity(mic.len());
+        for (i, (speaker, captured)) in far
+            .chunks_exact(FRAME_SAMPLES)
+            .zip(mic.chunks_exact(FRAME_SAMPLES))
+            .enumerate()
+        {
+            let now = start + Duration::from_millis(20 * i as u64);
+            tap.played(speaker, Duration::ZERO, now);
+            let mut frame = [0.0; FRAME_SAMPLES];
+            frame.copy_from_slice(captured);
+            processor.process(&mut frame, now - Duration::from_millis(told_delay_ms), now);
+            out.extend_from_slice(&frame);
+        }
+        out
+    }
+
+    fn db(samples: &[f32]) -> f32 {
+        analysis::level(samples).rms_dbfs()
+    }
+
+    const TWO_SECONDS: usize = 2 * SAMPLE_RATE as usize;
+
+    #[test]
+    fn cancels_the_echo_of_the_far_end() {
+        let far = babble(8.0, 7);
+        let mic = room(&far, &[], 40 * 48, 0.125);
+        let settings = ProcessingSettings {
+            echo_cancellation: true,
+            ..ProcessingSettings::OFF
+        };
+        let out = run(settings, &far, &mic, 40);
+        let removed = db(&mic[TWO_SECONDS..]) - db(&out[TWO_SECONDS..]);
+        assert!(removed > 20.0, "only {removed:.1} dB of echo removed");
+    }
+
+    #[test]
+    fn off_passes_the_microphone_through_untouched() {
+        let far = babble(3.0, 7);
+        let mic = room(&far, &babble(3.0, 11), 40 * 48, 0.125);
+        let out = run(ProcessingSettings::OFF, &far, &mic, 40);
+        assert_eq!(out, mic[..out.len()]);
+    }
+
+    #[test]
+    fn keeps_the_near_talker_when_nobody_plays() {
+        let near = babble(6.0, 11);
+        let silence = vec![0.0; near.len()];
+        let settings = ProcessingSettings {
+            gain_control: false,
+            ..ProcessingSettings::default()
+        };
+        let out = run(settings, &silence, &near, 40);
+        let loss = db(&near[TWO_SECONDS..]) - db(&out[TWO_SECONDS..]);
+        assert!(loss.abs() < 3.0, "near-end speech changed by {loss:.1} dB");
+    }
+
+    #[test]
+    fn settings_switch_mid_stream() {
+        let far = babble(6.0, 7);
+        let mic = room(&far, &[], 40 * 48, 0.125);
+        let (mut tap, reference) = echo_reference();
+        let mut processor = AudioProcessor::new(ProcessingSettings::default(), Some(reference));
+        let start = Instant::now();
+        let mut on = Vec::new();
+        let mut off = Vec::new();
+        for (i, (speaker, captured)) in far
+            .chunks_exact(FRAME_SAMPLES)
+            .zip(mic.chunks_exact(FRAME_SAMPLES))
+            .enumerate()
+        {
+            if i == 200 {
+                processor.set_settings(ProcessingSettings::OFF);
+            }
+            let now = start + Duration::from_millis(20 * i as u64);
+            tap.played(speaker, Duration::ZERO, now);
+            let mut frame = [0.0; FRAME_SAMPLES];
+            frame.copy_from_slice(captured);
+            processor.process(&mut frame, now - Duration::from_millis(40), now);
+            match i {
+                100..200 => on.extend_from_slice(&frame),
+                200.. => off.extend_from_slice(&frame),
+                _ => {}
+            }
+        }
+        assert!(
+            db(&off) - db(&on) > 20.0,
+            "off {:.1} dB, on {:.1} dB",
+            db(&off),
+            db(&on)
+        );
+        assert!(processor.stats().erle_db.is_some());
+    }
+
+    #[test]
+    fn noise_suppression_takes_out_steady_noise() {
+        let noise: Vec<f32> = babble(6.0, 5)
+            .iter()
+            .enumerate()
+            // Steady: the same noise without the syllable rhythm.
+            .map(|(i, _)| ((i as f32 * 0.37).sin() * 1e3).fract() * 0.02)
+            .collect();
+        let silence = vec![0.0; noise.len()];
+        let with = |noise_suppression| {
+            let settings = ProcessingSettings {
+                noise_suppression,
+                ..ProcessingSettings::OFF
+            };
+            db(&run(settings, &silence, &noise, 40)[TWO_SECONDS..])
+        };
+        let (suppressed, left) = (with(true), with(false));
+        assert!(
+            left - suppressed > 10.0,
+            "suppressed {suppressed:.1} dBFS, without {left:.1}"
+        );
+    }
+
+    #[test]
+    fn a_tap_nobody_reads_drops_instead_of_blocking() {
+        let (mut tap, _reference) = echo_reference();
+        let frame = [0.1; FRAME_SAMPLES];
+        for _ in 0..REFERENCE_RING {
+            tap.played(&frame, Duration::ZERO, Instant::now());
+        }
+        assert_eq!(tap.dropped(), REFERENCE_RING as u64);
+    }
+}
