@@ -457,6 +457,13 @@ fn settings_choose_devices_show_a_preview_and_persist() {
     until(&mut harness, "the preview at the new size", |h| {
         shows(h, "Camera preview")
     });
+
+    // Noise suppression off: it applies at once, the other stages stay on.
+    harness.get_by_label("Noise suppression").click_accesskit();
+    harness.run_steps(2);
+    let processing = harness.state().settings().audio_processing();
+    assert!(!processing.noise_suppression);
+    assert!(processing.echo_cancellation && processing.gain_control);
     snapshot(
         &mut harness,
         "settings",

@@ -476,12 +476,18 @@ impl ConfabApp {
         if new.audio_output() != old.audio_output() {
             self.send(Command::SetAudioOutput(new.audio_output()));
         }
+        if new.audio_processing() != old.audio_processing() {
+            self.send(Command::SetAudioProcessing(new.audio_processing()));
+        }
         let settings = &mut self.settings;
         settings.camera = new.camera;
         (settings.width, settings.height) = (new.width, new.height);
         settings.microphone = new.microphone;
         settings.speaker = new.speaker;
         settings.audio_enabled = new.audio_enabled;
+        settings.echo_cancellation = new.echo_cancellation;
+        settings.noise_suppression = new.noise_suppression;
+        settings.gain_control = new.gain_control;
     }
 
     fn schedule_repaint(&mut self, ctx: &egui::Context, now: Instant) {

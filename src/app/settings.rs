@@ -239,6 +239,14 @@ mod tests {
         assert_eq!(loaded.name, "Ada");
         assert_eq!(loaded.server_url, DEFAULT_SERVER_URL);
         assert!(loaded.audio_enabled);
+        // Settings saved before audio processing existed: every stage on.
+        assert_eq!(loaded.audio_processing(), ProcessingSettings::default());
+        let one_off: Settings =
+            serde_json::from_str(r#"{"noise_suppression":false}"#).expect("valid JSON");
+        let processing = one_off.audio_processing();
+        assert!(processing.echo_cancellation && processing.gain_control);
+        assert!(!processing.noise_suppression);
+        assert_eq!(one_off.engine_config().audio_processing, processing);
     }
 
     #[test]

@@ -93,7 +93,10 @@ fn a_frame_allocates_nothing_of_ours_and_keeps_nothing() {
     let mut processor = AudioProcessor::new(ProcessingSettings::OFF, Some(reference));
     frames(&mut processor, &mut tap, 0..100);
     let (allocations, growth) = frames(&mut processor, &mut tap, 100..600);
-    assert_eq!(allocations, 0, "{allocations} allocations in 500 frames (10 s)");
+    assert_eq!(
+        allocations, 0,
+        "{allocations} allocations in 500 frames (10 s)"
+    );
     assert_eq!(growth, 0);
 
     // Every stage on: memory stays flat once warmed up.

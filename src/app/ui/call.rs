@@ -101,6 +101,21 @@ pub fn call_ui(
     {
         stats_overlay(ui, stats, video_rect);
     }
+    // The echo doctor's advice, over the bottom of the video while it holds.
+    if let Some(advice) = model.stats.as_ref().and_then(|s| echo_advice(peer_name, s)) {
+        overlay_text(
+            ui,
+            "echo-advice",
+            video_rect.center_bottom() - vec2(0.0, 16.0),
+            Align2::CENTER_BOTTOM,
+            (
+                &advice,
+                egui::FontId::proportional(15.0),
+                ui.visuals().warn_fg_color,
+            ),
+            advice.clone(),
+        );
+    }
     if media.self_view {
         self_view_ui(ui, media, video_rect);
     }
@@ -270,6 +285,7 @@ fn stats_overlay(ui: &mut egui::Ui, stats: &CallStats, video_rect: Rect) {
         stats.local_candidate.as_deref().unwrap_or("?"),
         stats.remote_candidate.as_deref().unwrap_or("?")
     ));
+    lines.extend(echo_line(stats));
     overlay_text(
         ui,
         "call-stats",
@@ -282,6 +298,27 @@ fn stats_overlay(ui: &mut egui::Ui, stats: &CallStats, video_rect: Rect) {
         ),
         format!("Call stats: {}", lines.join(", ")),
     );
+}
+
+/// What the echo doctor tells the user, while it thinks `peer` hears an echo.
+fn echo_advice(peer: &str, stats: &CallStats) -> Option<String> {
+    stats
+        .peer_hears_echo
+        .then(|| format!("{peer} may be hearing an echo: use headphones or turn the speaker down"))
+}
+
+/// The echo canceller's numbers, for the stats overlay, while it cleans a microphone.
+fn echo_line(stats: &CallStats) -> Option<String> {
+    let echo = stats.echo?;
+    let db = |v: Option<f64>| v.map_or("?".into(), |v| format!("{v:.0} dB"));
+    let likelihood = echo
+        .residual_echo_likelihood
+        .map_or("?".into(), |l| format!("{:.0}%", l * 100.0));
+    let delay = echo.delay_ms.map_or("?".into(), |d| format!("{d} ms"));
+    Some(format!(
+        "Echo removed {} · left {likelihood} · delay {delay}",
+        db(echo.erle_db)
+    ))
 }
 
 /// Text painted over the video on a dark backdrop, placed by `align` at `anchor`. Painted
@@ -336,6 +373,28 @@ fn idle_ui(ui: &mut egui::Ui, model: &Model) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_echo_doctor_speaks_in_words_and_the_overlay_shows_its_numbers() {
+        let mut stats = CallStats::default();
+        assert_eq!(echo_advice("Bob", &stats), None);
+        assert_eq!(echo_line(&stats), None, "no microphone cleaned, no numbers");
+        stats.peer_hears_echo = true;
+        stats.echo = Some(confab_call::EchoReport {
+            erle_db: Some(31.6),
+            residual_echo_likelihood: Some(0.62),
+            delay_ms: Some(96),
+            reported_delay_ms: 90,
+        });
+        assert_eq!(
+            echo_advice("Bob", &stats).as_deref(),
+            Some("Bob may be hearing an echo: use headphones or turn the speaker down")
+        );
+        assert_eq!(
+            echo_line(&stats).as_deref(),
+            Some("Echo removed 32 dB · left 62% · delay 96 ms")
+        );
+    }
 
     #[test]
     fn fit_keeps_the_aspect_ratio_and_centres() {

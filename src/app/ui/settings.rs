@@ -205,6 +205,13 @@ fn audio_ui(
             actions.push(UiAction::TestSound);
         }
     });
+    // Apply at once, mid-call too.
+    ui.checkbox(&mut draft.echo_cancellation, "Echo cancellation")
+        .on_hover_text("Keeps the other side from hearing their own voice from your speaker");
+    ui.checkbox(&mut draft.noise_suppression, "Noise suppression")
+        .on_hover_text("Takes steady background noise (fans, hum) out of your microphone");
+    ui.checkbox(&mut draft.gain_control, "Automatic gain")
+        .on_hover_text("Keeps your voice at a steady level, near the microphone or far");
     if let Some(devices) = view.devices {
         for problem in &devices.problems {
             ui.label(RichText::new(problem).color(ui.visuals().warn_fg_color));
