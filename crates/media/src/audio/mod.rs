@@ -18,7 +18,7 @@ pub use opus_codec::{OpusDecoder, OpusEncoder};
 pub use processing::{
     AudioProcessor, EchoReference, EchoStats, EchoTap, ProcessingSettings, echo_reference,
 };
-pub use synth::{ToneSource, WavSink, WavSource};
+pub use synth::{ToneSource, WavSink, WavSource, babble};
 
 /// Confab's internal sample rate: Opus's native rate.
 pub const SAMPLE_RATE: u32 = 48_000;

@@ -257,26 +257,7 @@ const _: () = assert!(FRAME_SAMPLES.is_multiple_of(CHUNK));
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audio::analysis;
-
-    /// Speech-like test audio: noise in syllable-long bursts (xorshift, so repeatable).
-    fn babble(seconds: f32, seed: u32) -> Vec<f32> {
-        let mut state = seed.max(1);
-        let len = (seconds * SAMPLE_RATE as f32) as usize;
-        let mut smooth = 0.0f32;
-        (0..len)
-            .map(|i| {
-                state ^= state << 13;
-                state ^= state >> 17;
-                state ^= state << 5;
-                let white = (state as f32 / u32::MAX as f32) * 2.0 - 1.0;
-                smooth = 0.7 * smooth + 0.3 * white;
-                let t = i as f32 / SAMPLE_RATE as f32;
-                let syllable = (t * 2.0 * std::f32::consts::PI * 3.0 + seed as f32).sin();
-                smooth * 0.5 * syllable.max(0.0)
-            })
-            .collect()
-    }
+    use crate::audio::{analysis, babble};
 
     /// A room: what the speaker plays comes back `delay` later at `gain`, plus `near`.
     fn room(far: &[f32], near: &[f32], delay: usize, gain: f32) -> Vec<f32> {

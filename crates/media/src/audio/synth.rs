@@ -182,6 +182,27 @@ impl AudioSink for WavSink {
     }
 }
 
+/// Speech-like test audio, `seconds` of it at 48 kHz: low-passed noise in syllable-long
+/// bursts, three a second (xorshift from `seed`, so repeatable). For tests and benchmarks of
+/// the audio processing, which treat it as a talker.
+pub fn babble(seconds: f32, seed: u32) -> Vec<f32> {
+    let mut state = seed.max(1);
+    let len = (seconds * SAMPLE_RATE as f32) as usize;
+    let mut smooth = 0.0f32;
+    (0..len)
+        .map(|i| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            let white = (state as f32 / u32::MAX as f32) * 2.0 - 1.0;
+            smooth = 0.7 * smooth + 0.3 * white;
+            let t = i as f32 / SAMPLE_RATE as f32;
+            let syllable = (t * 2.0 * std::f32::consts::PI * 3.0 + seed as f32).sin();
+            smooth * 0.5 * syllable.max(0.0)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
