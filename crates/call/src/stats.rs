@@ -69,6 +69,8 @@ pub struct EchoReport {
     /// The speaker-to-microphone delay it found, and the one the devices' timestamps gave.
     pub delay_ms: Option<i32>,
     pub reported_delay_ms: i32,
+    /// How far our speaker's clock runs ahead of our microphone's, parts per million.
+    pub drift_ppm: Option<f64>,
 }
 
 impl From<EchoStats> for EchoReport {
@@ -78,6 +80,7 @@ impl From<EchoStats> for EchoReport {
             residual_echo_likelihood: stats.residual_echo_likelihood,
             delay_ms: stats.delay_ms,
             reported_delay_ms: stats.reported_delay_ms,
+            drift_ppm: stats.drift_ppm,
         }
     }
 }

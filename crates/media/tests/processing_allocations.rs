@@ -90,7 +90,7 @@ fn frames(
 fn a_frame_allocates_nothing_of_ours_and_keeps_nothing() {
     // Stages off: the tap, the ring and the processor's own framing alone.
     let (mut tap, reference) = echo_reference();
-    let mut processor = AudioProcessor::new(ProcessingSettings::OFF, Some(reference));
+    let mut processor = AudioProcessor::new(ProcessingSettings::OFF, Some(reference)).unwrap();
     frames(&mut processor, &mut tap, 0..100);
     let (allocations, growth) = frames(&mut processor, &mut tap, 100..600);
     assert_eq!(

@@ -385,6 +385,7 @@ mod tests {
             residual_echo_likelihood: Some(0.62),
             delay_ms: Some(96),
             reported_delay_ms: 90,
+            drift_ppm: Some(12.0),
         });
         assert_eq!(
             echo_advice("Bob", &stats).as_deref(),

@@ -69,15 +69,16 @@ impl AudioSender {
         let (commands, command_rx) = std_mpsc::channel();
         let (packets, packet_rx) = mpsc::channel(PACKET_QUEUE);
         let (echo_tx, echo) = watch::channel(None);
+        let processor = AudioProcessor::new(setup.processing, setup.reference)?;
+        let control = setup.control;
         let thread = spawn_thread("audio-send", &problems.clone(), move || {
-            let processor = AudioProcessor::new(setup.processing, setup.reference);
             let mut sending = Sending {
                 encoder,
                 processor,
                 echo: echo_tx,
                 out: packets,
             };
-            sending.run(&command_rx, &setup.control, &counters, &problems);
+            sending.run(&command_rx, &control, &counters, &problems);
         })?;
         let writer = tokio::spawn(write_samples(track, payload_type, packet_rx));
         Ok(AudioSender {

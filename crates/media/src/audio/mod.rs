@@ -4,6 +4,7 @@
 pub mod analysis;
 mod convert;
 mod device;
+mod drift;
 mod level;
 mod opus_codec;
 mod processing;

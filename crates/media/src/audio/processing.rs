@@ -4,8 +4,10 @@
 //!
 //! Two threads meet here. The playout thread hands what the speaker is about to play to an
 //! [`EchoTap`]; the audio-send thread owns the [`AudioProcessor`], which reads those frames
-//! back (the canceller's far-end reference) through a lock-free ring before it cleans each
-//! microphone frame. Nothing here allocates per frame, locks, or runs in a device callback.
+//! back (the canceller's far-end reference) through a lock-free ring, brings them onto the
+//! microphone's clock (`drift`), and feeds them to the canceller 10 ms at a time, in step
+//! with the microphone. Confab's part allocates nothing per frame, never locks, and never
+//! runs in a device callback.
 
 use std::time::{Duration, Instant};
 
@@ -16,15 +18,10 @@ use sonora::config::{
 };
 use sonora::{AudioProcessing, Config, StreamConfig};
 
-use super::{FRAME_SAMPLES, SAMPLE_RATE};
-
-/// The processing module's frame: 10 ms.
-const CHUNK: usize = SAMPLE_RATE as usize / 100;
+use super::drift::{CHUNK, ClockBridge};
+use super::{AudioError, FRAME_SAMPLES, SAMPLE_RATE};
 /// Chunks of speaker audio the ring holds: half a second.
 const REFERENCE_RING: usize = 50;
-/// Speaker audio waiting to be analysed beyond this is stale (the microphone was off):
-/// only the newest this many chunks are kept.
-const REFERENCE_BACKLOG: usize = 20;
 
 /// Which stages clean the microphone. All on by default; each switches at once, mid-call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +91,8 @@ pub struct EchoStats {
     pub delay_ms: Option<i32>,
     /// The delay it was told (from the devices' timestamps and buffers), ms.
     pub reported_delay_ms: i32,
+    /// How far the speaker's clock runs ahead of the microphone's, in parts per million.
+    pub drift_ppm: Option<f64>,
 }
 
 /// One 10 ms chunk of speaker audio and when it reaches the speaker.
@@ -149,22 +148,34 @@ pub struct EchoReference {
     ring: Consumer<ReferenceChunk>,
 }
 
+/// The speaker's side, as the send thread sees it.
+struct Speaker {
+    reference: EchoReference,
+    bridge: ClockBridge,
+    /// When the newest chunk taken from the ring plays.
+    newest_plays_at: Option<Instant>,
+}
+
 /// Cleans 48 kHz mono microphone frames; owned by the audio-send thread.
 pub struct AudioProcessor {
     apm: AudioProcessing,
+    /// Time zero for the clock bridge's timestamps.
+    epoch: Option<Instant>,
     settings: ProcessingSettings,
-    reference: Option<EchoReference>,
-    /// When the newest analysed speaker chunk plays, and when it was analysed.
-    render_lead: Duration,
+    speaker: Option<Speaker>,
     reported_delay_ms: i32,
     out: [f32; CHUNK],
+    render: [f32; CHUNK],
     render_out: [f32; CHUNK],
 }
 
 impl AudioProcessor {
     /// `reference`: what the speaker plays, when there is one (without it the canceller has
     /// nothing to cancel, and the other stages still run).
-    pub fn new(settings: ProcessingSettings, reference: Option<EchoReference>) -> AudioProcessor {
+    pub fn new(
+        settings: ProcessingSettings,
+        reference: Option<EchoReference>,
+    ) -> Result<AudioProcessor, AudioError> {
         let stream = StreamConfig::new(SAMPLE_RATE, 1);
         let apm = AudioProcessing::builder()
             .config(settings.config())
@@ -172,15 +183,24 @@ impl AudioProcessor {
             .render_config(stream)
             .echo_detector(true)
             .build();
-        AudioProcessor {
+        let speaker = match reference {
+            Some(reference) => Some(Speaker {
+                reference,
+                bridge: ClockBridge::new()?,
+                newest_plays_at: None,
+            }),
+            None => None,
+        };
+        Ok(AudioProcessor {
             apm,
+            epoch: None,
             settings,
-            reference,
-            render_lead: Duration::ZERO,
+            speaker,
             reported_delay_ms: 0,
             out: [0.0; CHUNK],
+            render: [0.0; CHUNK],
             render_out: [0.0; CHUNK],
-        }
+        })
     }
 
     pub fn settings(&self) -> ProcessingSettings {
@@ -198,44 +218,71 @@ impl AudioProcessor {
     /// Cleans one 20 ms frame in place. `captured_at`: when its first sample reached the
     /// microphone (from the device's timestamps); `now`: this moment.
     pub fn process(&mut self, frame: &mut [f32], captured_at: Instant, now: Instant) {
-        self.analyse_speaker(now);
-        if !self.settings.any() {
-            return;
+        let epoch = *self.epoch.get_or_insert(captured_at);
+        let seconds = |at: Instant| match at.checked_duration_since(epoch) {
+            Some(after) => after.as_secs_f64(),
+            None => -epoch.duration_since(at).as_secs_f64(),
+        };
+        self.take_speaker_audio(&seconds);
+        let mut chunk_captured_at = seconds(captured_at);
+        let on = self.settings.any();
+        if on {
+            // delay = (t_render - t_analyse) + (t_process - t_capture), as the module asks.
+            let capture_age = now.saturating_duration_since(captured_at);
+            let delay = self.render_lead(now) + capture_age;
+            self.reported_delay_ms = i32::try_from(delay.as_millis()).unwrap_or(i32::MAX);
+            // Out of range is clamped (to 0..=500 ms) and still processed.
+            let _ = self.apm.set_stream_delay_ms(self.reported_delay_ms);
         }
-        // delay = (t_render - t_analyse) + (t_process - t_capture), as the module asks.
-        let capture_age = now.saturating_duration_since(captured_at);
-        let delay = self.render_lead + capture_age;
-        self.reported_delay_ms = i32::try_from(delay.as_millis()).unwrap_or(i32::MAX);
-        // Out of range is clamped (to 0..=500 ms) and still processed.
-        let _ = self.apm.set_stream_delay_ms(self.reported_delay_ms);
         for part in frame.chunks_exact_mut(CHUNK) {
-            if self
-                .apm
-                .process_capture_f32(&[part], &mut [&mut self.out])
-                .is_ok()
+            // 10 ms of the speaker, then 10 ms of the microphone, in step.
+            let pulled = match &mut self.speaker {
+                Some(speaker) => speaker.bridge.pull(&mut self.render, chunk_captured_at),
+                None => false,
+            };
+            chunk_captured_at += 0.01;
+            if pulled && on {
+                let _ = self
+                    .apm
+                    .process_render_f32(&[&self.render], &mut [&mut self.render_out]);
+            }
+            if on
+                && self
+                    .apm
+                    .process_capture_f32(&[part], &mut [&mut self.out])
+                    .is_ok()
             {
                 part.copy_from_slice(&self.out);
             }
         }
     }
 
-    /// Feeds the canceller what the speaker has played since the last frame.
-    fn analyse_speaker(&mut self, now: Instant) {
-        let Some(reference) = &mut self.reference else {
+    /// Moves what the speaker has played since the last frame onto the bridge; `seconds`
+    /// puts an instant on the bridge's clock.
+    fn take_speaker_audio(&mut self, seconds: &impl Fn(Instant) -> f64) {
+        let Some(speaker) = &mut self.speaker else {
             return;
         };
-        let stale = reference.ring.slots().saturating_sub(REFERENCE_BACKLOG);
-        for _ in 0..stale {
-            let _ = reference.ring.pop();
+        while let Ok(chunk) = speaker.reference.ring.pop() {
+            speaker.bridge.push(&chunk.samples, seconds(chunk.plays_at));
+            speaker.newest_plays_at = Some(chunk.plays_at);
         }
-        while let Ok(chunk) = reference.ring.pop() {
-            self.render_lead = chunk.plays_at.saturating_duration_since(now);
-            if self.settings.any() {
-                let _ = self
-                    .apm
-                    .process_render_f32(&[&chunk.samples], &mut [&mut self.render_out]);
-            }
-        }
+    }
+
+    /// How long until the speaker sample analysed next is heard: the newest chunk's time,
+    /// less what waits on the bridge ahead of it.
+    fn render_lead(&self, now: Instant) -> Duration {
+        let Some(speaker) = &self.speaker else {
+            return Duration::ZERO;
+        };
+        let Some(newest) = speaker.newest_plays_at else {
+            return Duration::ZERO;
+        };
+        let chunk = Duration::from_millis(10);
+        let waiting = Duration::from_secs_f64(speaker.bridge.lag_seconds());
+        (newest + chunk)
+            .checked_sub(waiting)
+            .map_or(Duration::ZERO, |at| at.saturating_duration_since(now))
     }
 
     /// The canceller's numbers, when it runs.
@@ -247,6 +294,7 @@ impl AudioProcessor {
             residual_echo_likelihood: stats.residual_echo_likelihood_recent_max,
             delay_ms: stats.delay_ms,
             reported_delay_ms: self.reported_delay_ms,
+            drift_ppm: self.speaker.as_ref().map(|s| s.bridge.drift_ppm()),
         }
     }
 }
@@ -258,6 +306,12 @@ const _: () = assert!(FRAME_SAMPLES.is_multiple_of(CHUNK));
 mod tests {
     use super::*;
     use crate::audio::{analysis, babble};
+
+    /// The speaker's queue: it plays a frame this long after it is handed over.
+    const SPEAKER_DELAY: Duration = Duration::from_millis(60);
+    /// Samples from handing a frame to the speaker to its echo in the microphone: the
+    /// speaker's queue and 40 ms of room.
+    const ECHO_DELAY: usize = 100 * 48;
 
     /// A room: what the speaker plays comes back `delay` later at `gain`, plus `near`.
     fn room(far: &[f32], near: &[f32], delay: usize, gain: f32) -> Vec<f32> {
@@ -273,7 +327,7 @@ mod tests {
     /// the way the send and playout threads do (time passed in: 20 ms per frame).
     fn run(settings: ProcessingSettings, far: &[f32], mic: &[f32], told_delay_ms: u64) -> Vec<f32> {
         let (mut tap, reference) = echo_reference();
-        let mut processor = AudioProcessor::new(settings, Some(reference));
+        let mut processor = AudioProcessor::new(settings, Some(reference)).unwrap();
         let start = Instant::now();
         let mut out = Vec::with_capacity(mic.len());
         for (i, (speaker, captured)) in far
@@ -282,7 +336,7 @@ mod tests {
             .enumerate()
         {
             let now = start + Duration::from_millis(20 * i as u64);
-            tap.played(speaker, Duration::ZERO, now);
+            tap.played(speaker, SPEAKER_DELAY, now);
             let mut frame = [0.0; FRAME_SAMPLES];
             frame.copy_from_slice(captured);
             processor.process(&mut frame, now - Duration::from_millis(told_delay_ms), now);
@@ -300,7 +354,7 @@ mod tests {
     #[test]
     fn cancels_the_echo_of_the_far_end() {
         let far = babble(8.0, 7);
-        let mic = room(&far, &[], 40 * 48, 0.125);
+        let mic = room(&far, &[], ECHO_DELAY, 0.125);
         let settings = ProcessingSettings {
             echo_cancellation: true,
             ..ProcessingSettings::OFF
@@ -313,7 +367,7 @@ mod tests {
     #[test]
     fn off_passes_the_microphone_through_untouched() {
         let far = babble(3.0, 7);
-        let mic = room(&far, &babble(3.0, 11), 40 * 48, 0.125);
+        let mic = room(&far, &babble(3.0, 11), ECHO_DELAY, 0.125);
         let out = run(ProcessingSettings::OFF, &far, &mic, 40);
         assert_eq!(out, mic[..out.len()]);
     }
@@ -334,9 +388,10 @@ mod tests {
     #[test]
     fn settings_switch_mid_stream() {
         let far = babble(6.0, 7);
-        let mic = room(&far, &[], 40 * 48, 0.125);
+        let mic = room(&far, &[], ECHO_DELAY, 0.125);
         let (mut tap, reference) = echo_reference();
-        let mut processor = AudioProcessor::new(ProcessingSettings::default(), Some(reference));
+        let mut processor =
+            AudioProcessor::new(ProcessingSettings::default(), Some(reference)).unwrap();
         let start = Instant::now();
         let mut on = Vec::new();
         let mut off = Vec::new();
@@ -349,7 +404,7 @@ mod tests {
                 processor.set_settings(ProcessingSettings::OFF);
             }
             let now = start + Duration::from_millis(20 * i as u64);
-            tap.played(speaker, Duration::ZERO, now);
+            tap.played(speaker, SPEAKER_DELAY, now);
             let mut frame = [0.0; FRAME_SAMPLES];
             frame.copy_from_slice(captured);
             processor.process(&mut frame, now - Duration::from_millis(40), now);
@@ -396,7 +451,7 @@ mod tests {
         let (mut tap, _reference) = echo_reference();
         let frame = [0.1; FRAME_SAMPLES];
         for _ in 0..REFERENCE_RING {
-            tap.played(&frame, Duration::ZERO, Instant::now());
+            tap.played(&frame, SPEAKER_DELAY, Instant::now());
         }
         assert_eq!(tap.dropped(), REFERENCE_RING as u64);
     }
