@@ -10,7 +10,7 @@
 //!
 //! One test in this binary on purpose: it points the process at its private sound server
 //! through `PULSE_SERVER` before any audio code runs. It prints its measurements (the
-//! numbers in docs/performance.md): `cargo test --release --test echo_room -- --nocapture`.
+//! numbers in docs/performance.md): `cargo test --test echo_room -- --nocapture`.
 
 // A test: it may panic (see [workspace.lints]).
 #![allow(
