@@ -104,6 +104,17 @@ fn bad_flags_are_clear_errors() {
             "/nonexistent/cert.pem",
         ),
         (&["server", "--listen", "256.0.0.1:1"][..], "cannot listen"),
+        (
+            &[
+                "headless",
+                "--name",
+                "A",
+                "--answer",
+                "--audio-processing",
+                "maybe",
+            ][..],
+            "possible values: on, off",
+        ),
     ] {
         let out = confab().args(args).output().unwrap();
         assert!(!out.status.success(), "{args:?} succeeded");
