@@ -127,6 +127,65 @@ fn windowed_padded_fft(
     v_old.copy_from_slice(v);
 }
 
+/// Per-channel working storage for `EchoRemover::process_capture`, sized at
+/// construction so that processing a block does not allocate.
+struct CaptureScratch {
+    e: Vec<[f32; FFT_LENGTH_BY_2]>,
+    y2: Vec<[f32; FFT_LENGTH_BY_2_PLUS_1]>,
+    e2: Vec<[f32; FFT_LENGTH_BY_2_PLUS_1]>,
+    r2: Vec<[f32; FFT_LENGTH_BY_2_PLUS_1]>,
+    r2_unbounded: Vec<[f32; FFT_LENGTH_BY_2_PLUS_1]>,
+    s2_linear: Vec<[f32; FFT_LENGTH_BY_2_PLUS_1]>,
+    y_fft: Vec<FftData>,
+    e_fft: Vec<FftData>,
+    comfort_noise: Vec<FftData>,
+    high_band_comfort_noise: Vec<FftData>,
+    subtractor_output: Vec<SubtractorOutput>,
+}
+
+impl std::fmt::Debug for CaptureScratch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CaptureScratch").finish_non_exhaustive()
+    }
+}
+
+impl CaptureScratch {
+    fn new(num_capture_channels: usize) -> Self {
+        Self {
+            e: vec![[0.0f32; FFT_LENGTH_BY_2]; num_capture_channels],
+            y2: vec![[0.0f32; FFT_LENGTH_BY_2_PLUS_1]; num_capture_channels],
+            e2: vec![[0.0f32; FFT_LENGTH_BY_2_PLUS_1]; num_capture_channels],
+            r2: vec![[0.0f32; FFT_LENGTH_BY_2_PLUS_1]; num_capture_channels],
+            r2_unbounded: vec![[0.0f32; FFT_LENGTH_BY_2_PLUS_1]; num_capture_channels],
+            s2_linear: vec![[0.0f32; FFT_LENGTH_BY_2_PLUS_1]; num_capture_channels],
+            y_fft: vec![FftData::default(); num_capture_channels],
+            e_fft: vec![FftData::default(); num_capture_channels],
+            comfort_noise: vec![FftData::default(); num_capture_channels],
+            high_band_comfort_noise: vec![FftData::default(); num_capture_channels],
+            subtractor_output: (0..num_capture_channels)
+                .map(|_| SubtractorOutput::default())
+                .collect(),
+        }
+    }
+
+    /// Zeroes everything, as freshly allocated storage would be.
+    fn reset(&mut self) {
+        self.e.fill([0.0; FFT_LENGTH_BY_2]);
+        self.y2.fill([0.0; FFT_LENGTH_BY_2_PLUS_1]);
+        self.e2.fill([0.0; FFT_LENGTH_BY_2_PLUS_1]);
+        self.r2.fill([0.0; FFT_LENGTH_BY_2_PLUS_1]);
+        self.r2_unbounded.fill([0.0; FFT_LENGTH_BY_2_PLUS_1]);
+        self.s2_linear.fill([0.0; FFT_LENGTH_BY_2_PLUS_1]);
+        self.y_fft.fill(FftData::default());
+        self.e_fft.fill(FftData::default());
+        self.comfort_noise.fill(FftData::default());
+        self.high_band_comfort_noise.fill(FftData::default());
+        for output in &mut self.subtractor_output {
+            *output = SubtractorOutput::default();
+        }
+    }
+}
+
 /// Removes echo from the capture signal.
 #[derive(Debug)]
 pub(crate) struct EchoRemover {
@@ -151,6 +210,7 @@ pub(crate) struct EchoRemover {
     block_counter: usize,
     gain_change_hangover: i32,
     refined_filter_output_last_selected: bool,
+    scratch: CaptureScratch,
 }
 
 impl EchoRemover {
@@ -184,6 +244,7 @@ impl EchoRemover {
             block_counter: 0,
             gain_change_hangover: 0,
             refined_filter_output_last_selected: true,
+            scratch: CaptureScratch::new(num_capture_channels),
         }
     }
 
@@ -221,20 +282,22 @@ impl EchoRemover {
         );
         debug_assert_eq!(capture.num_channels(), num_capture_channels);
 
-        // Per-channel working storage.
-        let mut e = vec![[0.0f32; FFT_LENGTH_BY_2]; num_capture_channels];
-        let mut y2 = vec![[0.0f32; FFT_LENGTH_BY_2_PLUS_1]; num_capture_channels];
-        let mut e2 = vec![[0.0f32; FFT_LENGTH_BY_2_PLUS_1]; num_capture_channels];
-        let mut r2 = vec![[0.0f32; FFT_LENGTH_BY_2_PLUS_1]; num_capture_channels];
-        let mut r2_unbounded = vec![[0.0f32; FFT_LENGTH_BY_2_PLUS_1]; num_capture_channels];
-        let mut s2_linear = vec![[0.0f32; FFT_LENGTH_BY_2_PLUS_1]; num_capture_channels];
-        let mut y_fft = vec![FftData::default(); num_capture_channels];
-        let mut e_fft = vec![FftData::default(); num_capture_channels];
-        let mut comfort_noise = vec![FftData::default(); num_capture_channels];
-        let mut high_band_comfort_noise = vec![FftData::default(); num_capture_channels];
-        let mut subtractor_output: Vec<SubtractorOutput> = (0..num_capture_channels)
-            .map(|_| SubtractorOutput::default())
-            .collect();
+        // Per-channel working storage, allocated once in `new` and reset here
+        // to the zeroed state the per-block allocations used to start from.
+        self.scratch.reset();
+        let CaptureScratch {
+            e,
+            y2,
+            e2,
+            r2,
+            r2_unbounded,
+            s2_linear,
+            y_fft,
+            e_fft,
+            comfort_noise,
+            high_band_comfort_noise,
+            subtractor_output,
+        } = &mut self.scratch;
 
         self.aec_state
             .update_capture_saturation(capture_signal_saturation);
@@ -281,7 +344,7 @@ impl EchoRemover {
             capture,
             &self.render_signal_analyzer,
             &self.aec_state,
-            &mut subtractor_output,
+            subtractor_output,
         );
 
         // Decide refined vs coarse once across all channels.
@@ -353,8 +416,8 @@ impl EchoRemover {
                     y2: &y2,
                     dominant_nearend: self.suppression_gain.is_dominant_nearend(),
                 },
-                &mut r2,
-                &mut r2_unbounded,
+                r2,
+                r2_unbounded,
             );
 
             // Suppressor nearend estimate: E2 is bound by Y2.
@@ -378,8 +441,8 @@ impl EchoRemover {
             self.cng.compute(
                 self.aec_state.saturated_capture(),
                 nearend_spectrum,
-                &mut comfort_noise,
-                &mut high_band_comfort_noise,
+                comfort_noise,
+                high_band_comfort_noise,
             );
 
             // Suppressor echo estimate.
@@ -430,8 +493,8 @@ impl EchoRemover {
             self.cng.compute(
                 self.aec_state.saturated_capture(),
                 nearend_spectrum,
-                &mut comfort_noise,
-                &mut high_band_comfort_noise,
+                comfort_noise,
+                high_band_comfort_noise,
             );
             g.fill(0.0);
         }
