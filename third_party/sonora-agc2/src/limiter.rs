@@ -94,9 +94,8 @@ impl Limiter {
         let samples_per_channel = signal.first().map_or(0, |ch| ch.len());
         debug_assert!(samples_per_channel <= MAXIMAL_NUMBER_OF_SAMPLES_PER_CHANNEL);
 
-        // Build immutable view of signal for level estimation.
-        let signal_refs: Vec<&[f32]> = signal.iter().map(|ch| &**ch).collect();
-        let level_estimate = self.level_estimator.compute_level(&signal_refs);
+        // Level estimation reads the mutable channels directly (no view to build).
+        let level_estimate = self.level_estimator.compute_level(signal);
 
         debug_assert_eq!(level_estimate.len() + 1, self.scaling_factors.len());
         self.scaling_factors[0] = self.last_scaling_factor;
