@@ -104,11 +104,54 @@ fn compute_audio_levels(audio: &AudioBuffer) -> AudioLevels {
     }
 }
 
-/// Copies channel data out of an AudioBuffer for use with `&mut [&mut [f32]]` APIs.
-fn extract_channels(audio: &AudioBuffer) -> Vec<Vec<f32>> {
-    (0..audio.num_channels())
-        .map(|ch| audio.channel(ch).to_vec())
-        .collect()
+/// Copies channel data out of an AudioBuffer for use with `&mut [&mut [f32]]` APIs,
+/// into `channel_data`, whose storage is reused from frame to frame.
+fn extract_channels(audio: &AudioBuffer, channel_data: &mut Vec<Vec<f32>>) {
+    channel_data.resize_with(audio.num_channels(), Vec::new);
+    for (ch, data) in channel_data.iter_mut().enumerate() {
+        data.clear();
+        data.extend_from_slice(audio.channel(ch));
+    }
+}
+
+/// Most channels the slice views below are built for on the stack; more than this
+/// many (never the case for mono or stereo) fall back to a `Vec` per call.
+const MAX_STACK_CHANNELS: usize = 8;
+
+/// Calls `f` with `&mut [&mut [f32]]` views of `channel_data`, without allocating
+/// for up to `MAX_STACK_CHANNELS` channels.
+fn with_channel_slices<R>(
+    channel_data: &mut [Vec<f32>],
+    f: impl FnOnce(&mut [&mut [f32]]) -> R,
+) -> R {
+    let num_channels = channel_data.len();
+    if num_channels <= MAX_STACK_CHANNELS {
+        let mut slices: [&mut [f32]; MAX_STACK_CHANNELS] = Default::default();
+        for (slice, data) in slices.iter_mut().zip(channel_data.iter_mut()) {
+            *slice = data.as_mut_slice();
+        }
+        f(&mut slices[..num_channels])
+    } else {
+        let mut slices: Vec<&mut [f32]> =
+            channel_data.iter_mut().map(|v| v.as_mut_slice()).collect();
+        f(&mut slices)
+    }
+}
+
+/// Calls `f` with `&[&[f32]]` views of the channels of `audio`, without allocating
+/// for up to `MAX_STACK_CHANNELS` channels.
+fn with_channel_refs<R>(audio: &AudioBuffer, f: impl FnOnce(&[&[f32]]) -> R) -> R {
+    let num_channels = audio.num_channels();
+    if num_channels <= MAX_STACK_CHANNELS {
+        let mut channels: [&[f32]; MAX_STACK_CHANNELS] = Default::default();
+        for (ch, channel) in channels.iter_mut().enumerate().take(num_channels) {
+            *channel = audio.channel(ch);
+        }
+        f(&channels[..num_channels])
+    } else {
+        let channels: Vec<&[f32]> = (0..num_channels).map(|ch| audio.channel(ch)).collect();
+        f(&channels)
+    }
 }
 
 /// Writes channel data back into an AudioBuffer.
@@ -132,6 +175,8 @@ pub(crate) struct GainController2 {
     adaptive_digital_controller: Option<AdaptiveDigitalGainController>,
     limiter: Limiter,
     recommended_input_volume: Option<i32>,
+    /// Scratch copy of the channels being processed, kept between frames.
+    channel_data: Vec<Vec<f32>>,
 }
 
 impl GainController2 {
@@ -201,6 +246,9 @@ impl GainController2 {
             adaptive_digital_controller,
             limiter: Limiter::new(samples_per_channel),
             recommended_input_volume: None,
+            channel_data: (0..num_channels)
+                .map(|_| Vec::with_capacity(samples_per_channel))
+                .collect(),
         }
     }
 
@@ -260,9 +308,7 @@ impl GainController2 {
 
         // Noise level estimation.
         let noise_rms_dbfs = if let Some(ref mut nle) = self.noise_level_estimator {
-            let num_ch = audio.num_channels();
-            let channels: Vec<&[f32]> = (0..num_ch).map(|ch| audio.channel(ch)).collect();
-            Some(nle.analyze(&channels))
+            Some(with_channel_refs(audio, |channels| nle.analyze(channels)))
         } else {
             None
         };
@@ -308,29 +354,31 @@ impl GainController2 {
             };
 
             // Build mutable channel slices for the adaptive controller.
-            let mut channel_data = extract_channels(audio);
-            let mut channel_slices: Vec<&mut [f32]> =
-                channel_data.iter_mut().map(|v| v.as_mut_slice()).collect();
-            adc.process(&info, &mut channel_slices);
-            write_back_channels(audio, &channel_data);
+            extract_channels(audio, &mut self.channel_data);
+            with_channel_slices(&mut self.channel_data, |channel_slices| {
+                adc.process(&info, channel_slices);
+            });
+            write_back_channels(audio, &self.channel_data);
         }
 
         // Fixed gain.
         {
-            let mut channel_data = extract_channels(audio);
-            let mut channel_slices: Vec<&mut [f32]> =
-                channel_data.iter_mut().map(|v| v.as_mut_slice()).collect();
-            self.fixed_gain_applier.apply_gain(&mut channel_slices);
-            write_back_channels(audio, &channel_data);
+            extract_channels(audio, &mut self.channel_data);
+            let gain_applier = &mut self.fixed_gain_applier;
+            with_channel_slices(&mut self.channel_data, |channel_slices| {
+                gain_applier.apply_gain(channel_slices);
+            });
+            write_back_channels(audio, &self.channel_data);
         }
 
         // Limiter.
         {
-            let mut channel_data = extract_channels(audio);
-            let mut channel_slices: Vec<&mut [f32]> =
-                channel_data.iter_mut().map(|v| v.as_mut_slice()).collect();
-            self.limiter.process(&mut channel_slices);
-            write_back_channels(audio, &channel_data);
+            extract_channels(audio, &mut self.channel_data);
+            let limiter = &mut self.limiter;
+            with_channel_slices(&mut self.channel_data, |channel_slices| {
+                limiter.process(channel_slices);
+            });
+            write_back_channels(audio, &self.channel_data);
         }
     }
 
