@@ -82,8 +82,6 @@ impl ProcessingSettings {
 pub struct EchoStats {
     /// How much the canceller removed (echo return loss enhancement), dB.
     pub erle_db: Option<f64>,
-    /// How loud the echo arrives at the microphone below the speaker (echo return loss), dB.
-    pub erl_db: Option<f64>,
     /// How likely the cleaned microphone still carries the far end's voice (0 to 1), over
     /// the last while.
     pub residual_echo_likelihood: Option<f64>,
@@ -290,7 +288,6 @@ impl AudioProcessor {
         let stats = self.apm.statistics();
         EchoStats {
             erle_db: stats.echo_return_loss_enhancement,
-            erl_db: stats.echo_return_loss,
             residual_echo_likelihood: stats.residual_echo_likelihood_recent_max,
             delay_ms: stats.delay_ms,
             reported_delay_ms: self.reported_delay_ms,
