@@ -168,6 +168,12 @@ impl Drop for RoomSound {
     }
 }
 
+/// Fails unless `level` is within `db` of `reference` (both dBFS).
+fn assert_within(level: f32, reference: f32, db: f32, what: &str) {
+    let change = level - reference;
+    assert!(change.abs() <= db, "{what} by {change:.1} dB");
+}
+
 /// Level in dBFS of `samples` between `from` and `to` seconds.
 fn level(samples: &[f32], from: f64, to: f64) -> f32 {
     let at = |s: f64| ((s * f64::from(SAMPLE_RATE)) as usize).min(samples.len());
@@ -333,11 +339,7 @@ async fn the_far_end_does_not_hear_itself_and_the_near_end_is_kept() {
         near_off > -40.0,
         "Bob's voice never reached the microphone ({near_off:.1} dBFS)"
     );
-    assert!(
-        (near_on - near_off).abs() <= 3.0,
-        "processing changed Bob's voice by {:.1} dB",
-        near_on - near_off
-    );
+    assert_within(near_on, near_off, 3.0, "processing changed Bob's voice");
 
     // 3. Both talk: Bob stays audible.
     let heard = call(&server, Some(&far), all_on, async |_alice, bob| {
@@ -349,11 +351,7 @@ async fn the_far_end_does_not_hear_itself_and_the_near_end_is_kept() {
     eprintln!(
         "double talk: Alice hears Bob at {double_talk:.1} dBFS (alone, unprocessed: {near_off:.1})"
     );
-    assert!(
-        (double_talk - near_off).abs() <= 6.0,
-        "in double talk Bob changed by {:.1} dB",
-        double_talk - near_off
-    );
+    assert_within(double_talk, near_off, 6.0, "in double talk Bob changed");
 
     // 4. A steady noise in Bob's room, and Bob saying something from 7 s: the noise goes,
     // his words stay. Processing switched off at 12 s brings the noise back.
@@ -388,11 +386,7 @@ async fn the_far_end_does_not_hear_itself_and_the_near_end_is_kept() {
         words_on - noise_on >= 15.0,
         "Bob's words are lost in the noise: {words_on:.1} vs {noise_on:.1} dBFS"
     );
-    assert!(
-        (words_on - near_off).abs() <= 6.0,
-        "Bob's words changed by {:.1} dB",
-        words_on - near_off
-    );
+    assert_within(words_on, near_off, 6.0, "Bob's words changed");
 
     // 5. Bob far from his microphone (20 dB quieter): gain control brings him up at the
     // rate it allows itself (6 dB a second); switched off mid-call, he is quiet again.
