@@ -71,6 +71,10 @@ async fn mid_call_controls_change_what_the_peer_receives() {
     }
 
     // Camera off: the capture thread (the device) is gone and Alice reports no video out.
+    // (The first stats have no video out either, having no rate yet: be past them.)
+    alice
+        .wait_for(|e| matches!(e, EngineEvent::Stats(s) if s.video_out.is_some()).then_some(()))
+        .await;
     alice.send(Command::SetCamera(false));
     alice
         .wait_for(|e| matches!(e, EngineEvent::Stats(s) if s.video_out.is_none()).then_some(()))

@@ -41,6 +41,8 @@ pub struct CallStats {
     pub target_bitrate_bps: Option<u32>,
     /// Of the packets the peer sent us.
     pub packet_loss_percent: f64,
+    /// What we send; `None` while no video goes out (camera off, or none), and in the
+    /// first snapshot, which has no rate yet.
     pub video_out: Option<VideoFlow>,
     pub video_in: Option<VideoFlow>,
     pub jitter_buffer_ms: u32,
@@ -101,6 +103,7 @@ pub struct CallSummary {
     pub video_keyframes_sent: u64,
     pub video_frames_received: u64,
     pub video_frames_decoded: u64,
+    /// The size being sent when the call ended (`None`: no video was going out).
     pub video_size_out: Option<(u32, u32)>,
     pub video_size_in: Option<(u32, u32)>,
     pub video_losses: u64,

@@ -168,6 +168,10 @@ impl Counters {
         );
     }
 
+    pub fn clear_size(counter: &AtomicU64) {
+        counter.store(0, Ordering::Relaxed);
+    }
+
     pub fn size(counter: &AtomicU64) -> Option<(u32, u32)> {
         let v = counter.load(Ordering::Relaxed);
         (v != 0).then_some(((v >> 32) as u32, v as u32))

@@ -110,6 +110,10 @@ fn encode_loop(
             Ok(new_source) => {
                 source = new_source;
                 last_capture = None;
+                if source.is_none() {
+                    // Nothing goes out: the stats say so until frames flow again.
+                    Counters::clear_size(&counters.video_size_out);
+                }
                 // The receiver needs a fresh picture to start from.
                 encoder.request_keyframe();
                 continue;
