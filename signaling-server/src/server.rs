@@ -167,9 +167,15 @@ impl Server {
     }
 
     /// Admits a peer: its welcome is queued before any later news reaches it.
-    pub fn join(&self, id: PeerId, name: &str, outbox: Outbox) -> Result<(), JoinError> {
+    pub fn join(
+        &self,
+        id: PeerId,
+        name: &str,
+        protocol: u32,
+        outbox: Outbox,
+    ) -> Result<(), JoinError> {
         let mut shared = self.lock();
-        let (welcome, news) = shared.hub.join(id.clone(), name)?;
+        let (welcome, news) = shared.hub.join(id.clone(), name, protocol)?;
         outbox.send_always(encode(&welcome));
         shared.outboxes.insert(id, outbox);
         shared.deliver(news);
@@ -177,7 +183,11 @@ impl Server {
     }
 
     pub fn handle(&self, from: &PeerId, msg: confab_protocol::ClientMessage) {
-        let may_start_ringing = matches!(msg, confab_protocol::ClientMessage::Offer { .. });
+        let may_start_ringing = matches!(
+            msg,
+            confab_protocol::ClientMessage::Offer { .. }
+                | confab_protocol::ClientMessage::Invite { .. }
+        );
         let mut shared = self.lock();
         let outputs = shared.hub.handle(from, msg, Instant::now().into_std());
         shared.deliver(outputs);

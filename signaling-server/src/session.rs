@@ -11,7 +11,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use confab_protocol::{ClientMessage, ErrorCode, PROTOCOL_VERSION, PeerId, parse_client_message};
+use confab_protocol::{
+    ClientMessage, ErrorCode, OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION, PeerId,
+    parse_client_message,
+};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use subtle::ConstantTimeEq;
@@ -228,10 +231,12 @@ impl Session<'_> {
     }
 
     fn hello(&mut self, protocol: u32, name: &str, token: Option<&str>) -> Option<Exit> {
-        if protocol != PROTOCOL_VERSION {
+        if !(OLDEST_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&protocol) {
             self.refuse(
                 ErrorCode::ProtocolMismatch,
-                &format!("this server speaks protocol {PROTOCOL_VERSION}, not {protocol}"),
+                &format!(
+                    "this server speaks protocols {OLDEST_PROTOCOL_VERSION} to {PROTOCOL_VERSION}, not {protocol}"
+                ),
             );
             return Some(Exit::Close(
                 CloseCode::Protocol,
@@ -246,7 +251,10 @@ impl Session<'_> {
             }
         }
         let id = new_peer_id();
-        match self.server.join(id.clone(), name, self.outbox.clone()) {
+        match self
+            .server
+            .join(id.clone(), name, protocol, self.outbox.clone())
+        {
             Ok(()) => {
                 debug!(%id, "joined");
                 self.peer = Some(id);

@@ -245,7 +245,7 @@ async fn bad_hellos() {
 
     let mut future = Client::connect(&server).await;
     future
-        .send(json!({"type":"hello","protocol":2,"name":"Future"}))
+        .send(json!({"type":"hello","protocol":3,"name":"Future"}))
         .await;
     future.recv_error("protocol_mismatch").await;
     future.expect_close_code(CloseCode::Protocol).await;
@@ -686,4 +686,74 @@ async fn health_check_and_http_routing() {
         }
     }
     server.shutdown([]).await;
+}
+
+/// Version 2 over real sockets: an answered call of two becomes a group of three, a
+/// version-1 client cannot be invited but still calls, and a member who leaves is announced.
+#[tokio::test]
+async fn a_group_call_of_three_next_to_a_version_one_client() {
+    let server = TestServer::default().await;
+    let (mut old, _) = Client::join(&server, "Old").await;
+    let (mut alice, _) = Client::join_speaking(&server, "Alice", 2).await;
+    let (mut bob, _) = Client::join_speaking(&server, "Bob", 2).await;
+    let (mut carol, welcome) = Client::join_speaking(&server, "Carol", 2).await;
+    // The roster says who speaks what; version 1 has no `protocol` field.
+    let peers = welcome["peers"].as_array().unwrap();
+    let field = |name: &str| peers.iter().find(|p| p["name"] == name).unwrap()["protocol"].clone();
+    assert_eq!(field("Alice"), 2);
+    assert_eq!(field("Old"), Value::Null);
+    for (client, joins) in [(&mut old, 3), (&mut alice, 2), (&mut bob, 1)] {
+        for _ in 0..joins {
+            client.recv_type("peer_joined").await;
+        }
+    }
+
+    alice.send(offer(&bob.id, "g")).await;
+    bob.recv_past_roster("offer").await;
+    bob.send(answer(&alice.id, "g")).await;
+    alice.recv_past_roster("answer").await;
+
+    alice
+        .send(json!({"type":"invite","to":old.id,"call_id":"g"}))
+        .await;
+    let err = alice.recv_past_roster("error").await;
+    assert_eq!(err["code"], "not_supported");
+    assert!(err["message"].as_str().unwrap().contains("Old"), "{err}");
+
+    alice
+        .send(json!({"type":"invite","to":carol.id,"call_id":"g"}))
+        .await;
+    let invite = carol.recv_past_roster("invite").await;
+    assert_eq!(invite["from_name"], "Alice");
+    assert_eq!(invite["members"].as_array().unwrap().len(), 2);
+    carol.send(json!({"type":"join","call_id":"g"})).await;
+    let members = carol.recv_past_roster("members").await;
+    assert_eq!(members["members"].as_array().unwrap().len(), 2);
+    for member in [&mut alice, &mut bob] {
+        let joined = member.recv_past_roster("member_joined").await;
+        assert_eq!(joined["peer"]["id"], carol.id);
+        member.send(offer(&carol.id, "g")).await;
+        let offer = carol.recv_past_roster("offer").await;
+        assert_eq!(offer["from"], member.id);
+        carol.send(answer(&member.id, "g")).await;
+        member.recv_past_roster("answer").await;
+    }
+
+    // The version-1 client calls Alice as ever (she answers busy: she is in a call).
+    old.send(offer(&alice.id, "o")).await;
+    let ring = alice.recv_past_roster("offer").await;
+    assert_eq!(ring["from_name"], "Old");
+    alice.send(hangup(&old.id, "o", "busy")).await;
+    let busy = old.recv_past_roster("hangup").await;
+    assert_eq!(busy["reason"], "busy");
+
+    // Carol's connection goes: Alice and Bob hear she left.
+    let carol_id = carol.id.clone();
+    carol.close().await;
+    for member in [&mut alice, &mut bob] {
+        let left = member.recv_past_roster("member_left").await;
+        assert_eq!(left["id"], carol_id);
+        assert_eq!(left["reason"], "ended");
+    }
+    server.shutdown([old, alice, bob]).await;
 }

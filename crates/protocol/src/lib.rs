@@ -1,4 +1,4 @@
-//! Confab signaling protocol, version 1.
+//! Confab signaling protocol, version 2 (version 1 plus group calls).
 //!
 //! This crate owns the wire format spoken between Confab clients and the signaling server:
 //! one JSON object per WebSocket text frame, discriminated by its `type` field. It holds the
@@ -30,8 +30,15 @@ pub use message::{
     ServerMessage, parse_client_message, parse_server_message,
 };
 
-/// The protocol version this crate speaks; clients send it in `hello`.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// The protocol version this crate speaks; clients send it in `hello`. Version 2 adds
+/// group calls; a server speaks every version from [`OLDEST_PROTOCOL_VERSION`] up.
+pub const PROTOCOL_VERSION: u32 = 2;
+
+/// The oldest version a server still speaks: version 1 clients make one-to-one calls.
+pub const OLDEST_PROTOCOL_VERSION: u32 = 1;
+
+/// Most members a group call may have.
+pub const MAX_CALL_MEMBERS: usize = 6;
 
 /// The HTTP path of the WebSocket endpoint.
 pub const WS_PATH: &str = "/ws";

@@ -38,6 +38,14 @@ pub enum ClientMessage {
         call_id: CallId,
         reason: HangupReason,
     },
+    /// Version 2: asks `to` into the group call `call_id`, which the sender is in (an
+    /// answered call of two becomes a group call this way).
+    Invite { to: PeerId, call_id: CallId },
+    /// Version 2: accepts an invitation; the members already in the call then offer to the
+    /// sender.
+    Join { call_id: CallId },
+    /// Version 2: leaves a group call; the others carry on.
+    Leave { call_id: CallId },
 }
 
 /// A message the server sends to a client.
@@ -83,6 +91,32 @@ pub enum ServerMessage {
         call_id: CallId,
         reason: HangupReason,
     },
+    /// Version 2: `from` asks the receiver into a group call with `members` (everyone in
+    /// it, `from` included).
+    Invite {
+        from: PeerId,
+        from_name: String,
+        call_id: CallId,
+        members: Vec<PeerInfo>,
+    },
+    /// Version 2, to a member who just joined: the others in the call, each of whom now
+    /// sends it an offer.
+    Members {
+        call_id: CallId,
+        members: Vec<PeerInfo>,
+    },
+    /// Version 2, to the members already in the call: `peer` joined; send it an offer.
+    MemberJoined {
+        call_id: CallId,
+        peer: PeerInfo,
+    },
+    /// Version 2: `id` left the call (`ended`), or its connection to the server was lost
+    /// (`failed`).
+    MemberLeft {
+        call_id: CallId,
+        id: PeerId,
+        reason: HangupReason,
+    },
     Error {
         code: ErrorCode,
         message: String,
@@ -102,6 +136,18 @@ pub struct PeerInfo {
     pub name: String,
     /// In an answered call.
     pub busy: bool,
+    /// The protocol version the peer speaks; absent for version 1. Only peers of version 2
+    /// or later can be invited into group calls.
+    #[serde(default = "version_one", skip_serializing_if = "is_version_one")]
+    pub protocol: u32,
+}
+
+fn version_one() -> u32 {
+    1
+}
+
+fn is_version_one(version: &u32) -> bool {
+    *version == 1
 }
 
 /// A STUN or TURN server, in the shape of the W3C `RTCIceServer` dictionary.
@@ -170,6 +216,11 @@ pub enum ErrorCode {
     UnknownCall,
     /// The server is at its connection limit.
     ServerFull,
+    /// Version 2: the call already has the most members it may have (six, with the
+    /// invitations still ringing).
+    CallFull,
+    /// Version 2: the peer invited speaks an older protocol, without group calls.
+    NotSupported,
 }
 
 /// Why a frame could not be read as a message.
@@ -312,6 +363,7 @@ mod tests {
                         id: peer("p2"),
                         name: "Bob".into(),
                         busy: false,
+                        protocol: 1,
                     }],
                     ice_servers: vec![IceServer {
                         urls: vec!["turn:turn.example.org:3478".into()],

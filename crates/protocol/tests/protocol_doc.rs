@@ -37,8 +37,10 @@ fn every_example_is_a_message_that_round_trips() {
         examples.len()
     );
     let (mut client, mut server, mut chat) = (0, 0, 0);
+    let mut types = std::collections::BTreeSet::new();
     for text in examples {
         let value: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+        types.insert(value["type"].as_str().unwrap_or_default().to_owned());
         let printed = if let Ok(msg) = serde_json::from_str::<ClientMessage>(&text) {
             client += 1;
             msg.to_json()
@@ -57,7 +59,18 @@ fn every_example_is_a_message_that_round_trips() {
         assert_eq!(back, value, "prints differently than documented");
     }
     assert!(
-        client >= 6 && server >= 9 && chat >= 3,
+        client >= 9 && server >= 13 && chat >= 3,
         "client {client}, server {server}, chat {chat}"
     );
+    // Every message of version 2's group calls has its example.
+    for kind in [
+        "invite",
+        "join",
+        "leave",
+        "members",
+        "member_joined",
+        "member_left",
+    ] {
+        assert!(types.contains(kind), "no example of {kind}");
+    }
 }

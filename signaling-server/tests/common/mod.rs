@@ -87,11 +87,16 @@ impl Client {
         }
     }
 
-    /// Connects and says hello; returns the client and its welcome.
+    /// Connects and says hello (protocol 1); returns the client and its welcome.
     pub async fn join(server: &TestServer, name: &str) -> (Client, Value) {
+        Client::join_speaking(server, name, 1).await
+    }
+
+    /// Connects and says hello with `protocol`; returns the client and its welcome.
+    pub async fn join_speaking(server: &TestServer, name: &str, protocol: u32) -> (Client, Value) {
         let mut client = Client::connect(server).await;
         client
-            .send(json!({"type":"hello","protocol":1,"name":name}))
+            .send(json!({"type":"hello","protocol":protocol,"name":name}))
             .await;
         let welcome = client.recv_type("welcome").await;
         client.id = welcome["id"].as_str().unwrap().to_owned();
@@ -145,6 +150,18 @@ impl Client {
         let msg = self.recv().await;
         assert_eq!(msg["type"], ty, "unexpected message: {msg}");
         msg
+    }
+
+    /// The next message other than roster news, which must be of type `ty`.
+    pub async fn recv_past_roster(&mut self, ty: &str) -> Value {
+        loop {
+            let msg = self.recv().await;
+            let kind = msg["type"].as_str().unwrap_or_default();
+            if !matches!(kind, "peer_joined" | "peer_left" | "peer_updated") {
+                assert_eq!(kind, ty, "unexpected message: {msg}");
+                return msg;
+            }
+        }
     }
 
     /// The next message, which must be an error with `code`.

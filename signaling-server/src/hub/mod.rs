@@ -7,10 +7,14 @@
 //! It enforces the call rules of protocol v1: an offer registers a call between caller and
 //! callee; answers, candidates and hangups travel only between the two parties of a known
 //! call; an answered call marks both parties busy; a call left ringing for too long ends
-//! with `timeout`; a peer that leaves ends its calls.
+//! with `timeout`; a peer that leaves ends its calls. Version 2's group calls (invitations,
+//! members, who offers to whom) are in [`groups`]: a group call is a set of such two-party
+//! calls sharing one call id, one between every two members.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
+
+mod groups;
 
 use confab_protocol::name::{self, NameError};
 use confab_protocol::{
@@ -60,6 +64,10 @@ struct Peer {
     calls: HashSet<CallKey>,
     /// Answered calls this peer is in; the peer is busy while this is non-zero.
     active_calls: usize,
+    /// The protocol version it said `hello` with.
+    protocol: u32,
+    /// The group calls it is in or invited to, by call id (at most one per id).
+    groups: HashMap<CallId, groups::GroupId>,
 }
 
 impl Peer {
@@ -68,6 +76,7 @@ impl Peer {
             id: id.clone(),
             name: self.name.clone(),
             busy: self.active_calls > 0,
+            protocol: self.protocol,
         }
     }
 }
@@ -119,6 +128,8 @@ pub struct Hub {
     peers: HashMap<PeerId, Peer>,
     names: HashSet<String>,
     calls: HashMap<CallKey, Call>,
+    groups: HashMap<groups::GroupId, groups::Group>,
+    next_group: u64,
 }
 
 impl Hub {
@@ -129,6 +140,8 @@ impl Hub {
             peers: HashMap::new(),
             names: HashSet::new(),
             calls: HashMap::new(),
+            groups: HashMap::new(),
+            next_group: 0,
         }
     }
 
@@ -137,11 +150,13 @@ impl Hub {
     }
 
     /// Admits a peer under `id` (chosen by the caller of this function, unguessable) with
-    /// the name it asked for. Returns its `welcome` and the news for everyone else.
+    /// the name it asked for, speaking `protocol`. Returns its `welcome` and the news for
+    /// everyone else.
     pub fn join(
         &mut self,
         id: PeerId,
         requested_name: &str,
+        protocol: u32,
     ) -> Result<(ServerMessage, Vec<Output>), JoinError> {
         let name = name::validate(requested_name)?.to_owned();
         let name_key = name::uniqueness_key(&name);
@@ -160,6 +175,8 @@ impl Hub {
             name_key,
             calls: HashSet::new(),
             active_calls: 0,
+            protocol,
+            groups: HashMap::new(),
         };
         let news = Output::Broadcast {
             except: id.clone(),
@@ -174,16 +191,19 @@ impl Hub {
     /// Removes a peer, ending its calls. `clean` is true when the client closed its
     /// connection properly; the other party of each call then hears `ended`, else `failed`.
     pub fn leave(&mut self, id: &PeerId, clean: bool) -> Vec<Output> {
-        let Some(peer) = self.peers.remove(id) else {
-            return Vec::new();
-        };
-        self.names.remove(&peer.name_key);
         let reason = if clean {
             HangupReason::Ended
         } else {
             HangupReason::Failed
         };
         let mut out = Vec::new();
+        // Group seats first: they end the peer's two-party calls inside its groups quietly
+        // (the members hear `member_left` instead of a hangup for each).
+        self.leave_groups(id, reason, &mut out);
+        let Some(peer) = self.peers.remove(id) else {
+            return out;
+        };
+        self.names.remove(&peer.name_key);
         for key in peer.calls {
             if let Some(call) = self.calls.remove(&key) {
                 let other = call.other(id).clone();
@@ -221,6 +241,11 @@ impl Hub {
                     None,
                 )];
             }
+            ClientMessage::Invite { to, call_id } => {
+                return self.invite(from, to, call_id, now);
+            }
+            ClientMessage::Join { call_id } => return self.join_group(from, call_id),
+            ClientMessage::Leave { call_id } => return self.leave_group(from, call_id),
             ClientMessage::Offer { to, call_id, .. }
             | ClientMessage::Answer { to, call_id, .. }
             | ClientMessage::Candidate { to, call_id, .. }
@@ -241,6 +266,20 @@ impl Hub {
                 &format!("no peer with id {to} is online"),
                 Some(call_id),
             )];
+        }
+        // Inside a group call, two-party messages go between its members only; between an
+        // invitee and its inviter only the hangup that declines or cancels the invitation.
+        match self.pair_in_group(from, &to, &call_id) {
+            groups::Pair::Unrelated | groups::Pair::Members => {}
+            groups::Pair::Invitation(group) => {
+                return match msg {
+                    ClientMessage::Hangup { reason, .. } => {
+                        self.end_invitation(group, from, &to, reason)
+                    }
+                    _ => vec![unknown_call(from, call_id)],
+                };
+            }
+            groups::Pair::Strangers => return vec![unknown_call(from, call_id)],
         }
         let key = CallKey::new(&call_id, from, &to);
         let mut out = Vec::new();
@@ -295,13 +334,17 @@ impl Hub {
                 };
                 self.detach(from, &key, &call, &mut out);
                 self.detach(&to, &key, &call, &mut out);
+                self.pair_hung_up(from, &call_id, &mut out);
                 ServerMessage::Hangup {
                     from: from.clone(),
                     call_id,
                     reason,
                 }
             }
-            ClientMessage::Hello { .. } => unreachable!("handled above"),
+            ClientMessage::Hello { .. }
+            | ClientMessage::Invite { .. }
+            | ClientMessage::Join { .. }
+            | ClientMessage::Leave { .. } => unreachable!("handled above"),
         };
         // The forwarded message goes before any roster news it caused.
         out.insert(0, Output::To(to, forward));
@@ -333,18 +376,17 @@ impl Hub {
                 self.detach(to, &key, &call, &mut out);
             }
         }
+        self.expire_invitations(now, &mut out);
         out
     }
 
     /// When [`Hub::expire`] next has work to do.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.calls
-            .values()
-            .filter_map(|call| match call.state {
-                CallState::Ringing { deadline } => Some(deadline),
-                CallState::Active => None,
-            })
-            .min()
+        let calls = self.calls.values().filter_map(|call| match call.state {
+            CallState::Ringing { deadline } => Some(deadline),
+            CallState::Active => None,
+        });
+        calls.chain(self.invitation_deadlines()).min()
     }
 
     fn open_call(
@@ -355,7 +397,7 @@ impl Hub {
         now: Instant,
     ) -> Result<(), Box<Output>> {
         let limit = self.config.max_calls_per_peer;
-        let calls = |id: &PeerId| self.peers.get(id).map_or(0, |peer| peer.calls.len());
+        let calls = |id: &PeerId| self.calls_of(id);
         if calls(caller) >= limit {
             return Err(Box::new(refuse(
                 caller,
@@ -388,6 +430,17 @@ impl Hub {
             },
         );
         Ok(())
+    }
+
+    /// The calls and group seats `id` holds: bounded by `max_calls_per_peer`.
+    fn calls_of(&self, id: &PeerId) -> usize {
+        self.peers
+            .get(id)
+            .map_or(0, |peer| peer.calls.len() + peer.groups.len())
+    }
+
+    fn info(&self, id: &PeerId) -> Option<PeerInfo> {
+        self.peers.get(id).map(|peer| peer.info(id))
     }
 
     /// Forgets a removed call on `party`'s side, clearing its busy flag if it was the last
@@ -437,308 +490,4 @@ fn unknown_call(to: &PeerId, call_id: CallId) -> Output {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const RING: Duration = Duration::from_secs(60);
-
-    struct Fixture {
-        hub: Hub,
-        t0: Instant,
-    }
-
-    fn id(s: &str) -> PeerId {
-        PeerId::new(s).unwrap()
-    }
-
-    fn cid(s: &str) -> CallId {
-        CallId::new(s).unwrap()
-    }
-
-    impl Fixture {
-        fn new(names: &[&str]) -> Self {
-            let mut hub = Hub::new(HubConfig {
-                ice_servers: vec![],
-                ring_timeout: RING,
-                max_calls_per_peer: 4,
-            });
-            for name in names {
-                hub.join(id(&name.to_lowercase()), name).unwrap();
-            }
-            Fixture {
-                hub,
-                t0: Instant::now(),
-            }
-        }
-
-        fn send(&mut self, from: &str, msg: ClientMessage) -> Vec<Output> {
-            self.hub.handle(&id(from), msg, self.t0)
-        }
-
-        fn offer(&mut self, from: &str, to: &str, call: &str) -> Vec<Output> {
-            let msg = ClientMessage::Offer {
-                to: id(to),
-                call_id: cid(call),
-                sdp: "v=0".into(),
-            };
-            self.send(from, msg)
-        }
-
-        fn answer(&mut self, from: &str, to: &str, call: &str) -> Vec<Output> {
-            let msg = ClientMessage::Answer {
-                to: id(to),
-                call_id: cid(call),
-                sdp: "v=0".into(),
-            };
-            self.send(from, msg)
-        }
-
-        fn hangup(&mut self, from: &str, to: &str, call: &str) -> Vec<Output> {
-            let msg = ClientMessage::Hangup {
-                to: id(to),
-                call_id: cid(call),
-                reason: HangupReason::Ended,
-            };
-            self.send(from, msg)
-        }
-    }
-
-    fn error_code(out: &[Output]) -> Option<ErrorCode> {
-        match out {
-            [Output::To(_, ServerMessage::Error { code, .. })] => Some(*code),
-            _ => None,
-        }
-    }
-
-    fn busy_updates(out: &[Output]) -> Vec<(String, bool)> {
-        out.iter()
-            .filter_map(|o| match o {
-                Output::Broadcast {
-                    msg: ServerMessage::PeerUpdated { peer },
-                    ..
-                } => Some((peer.name.clone(), peer.busy)),
-                _ => None,
-            })
-            .collect()
-    }
-
-    #[test]
-    fn join_lists_others_and_announces() {
-        let mut f = Fixture::new(&["Alice"]);
-        let (welcome, news) = f.hub.join(id("bob"), "  Bob ").unwrap();
-        let ServerMessage::Welcome { id: me, peers, .. } = welcome else {
-            panic!("not a welcome: {welcome:?}");
-        };
-        assert_eq!(me, id("bob"));
-        assert_eq!(peers.len(), 1);
-        assert_eq!(peers[0].name, "Alice");
-        assert!(
-            matches!(&news[..], [Output::Broadcast { except, msg: ServerMessage::PeerJoined { peer } }]
-            if *except == id("bob") && peer.name == "Bob")
-        );
-    }
-
-    #[test]
-    fn names_are_unique_and_freed_on_leave() {
-        let mut f = Fixture::new(&["Alice"]);
-        assert!(matches!(
-            f.hub.join(id("x"), "ALICE"),
-            Err(JoinError::NameTaken(_))
-        ));
-        assert!(matches!(
-            f.hub.join(id("x"), "\n"),
-            Err(JoinError::NameInvalid(_))
-        ));
-        f.hub.leave(&id("alice"), true);
-        assert!(f.hub.join(id("x"), "alice").is_ok());
-    }
-
-    #[test]
-    fn full_call_flow_forwards_and_marks_busy() {
-        let mut f = Fixture::new(&["Alice", "Bob", "Carol"]);
-        let out = f.offer("alice", "bob", "c1");
-        assert!(
-            matches!(&out[..], [Output::To(to, ServerMessage::Offer { from, from_name, .. })]
-            if *to == id("bob") && *from == id("alice") && from_name == "Alice")
-        );
-
-        let out = f.send(
-            "alice",
-            ClientMessage::Candidate {
-                to: id("bob"),
-                call_id: cid("c1"),
-                candidate: None,
-            },
-        );
-        assert!(
-            matches!(&out[..], [Output::To(to, ServerMessage::Candidate { .. })] if *to == id("bob"))
-        );
-
-        let out = f.answer("bob", "alice", "c1");
-        assert!(
-            matches!(&out[0], Output::To(to, ServerMessage::Answer { .. }) if *to == id("alice"))
-        );
-        assert_eq!(
-            busy_updates(&out),
-            [("Bob".to_string(), true), ("Alice".to_string(), true)]
-        );
-
-        // Renegotiation from the callee side within the active call.
-        let out = f.offer("bob", "alice", "c1");
-        assert!(
-            matches!(&out[..], [Output::To(to, ServerMessage::Offer { .. })] if *to == id("alice"))
-        );
-        let out = f.answer("alice", "bob", "c1");
-        assert!(
-            matches!(&out[..], [Output::To(to, ServerMessage::Answer { .. })] if *to == id("bob"))
-        );
-
-        let out = f.hangup("bob", "alice", "c1");
-        assert!(
-            matches!(&out[0], Output::To(to, ServerMessage::Hangup { reason: HangupReason::Ended, .. }) if *to == id("alice"))
-        );
-        assert_eq!(
-            busy_updates(&out),
-            [("Bob".to_string(), false), ("Alice".to_string(), false)]
-        );
-        assert_eq!(
-            error_code(&f.hangup("bob", "alice", "c1")),
-            Some(ErrorCode::UnknownCall)
-        );
-    }
-
-    #[test]
-    fn third_parties_cannot_touch_a_call() {
-        let mut f = Fixture::new(&["Alice", "Bob", "Mallory"]);
-        f.offer("alice", "bob", "c1");
-        assert_eq!(
-            error_code(&f.answer("mallory", "alice", "c1")),
-            Some(ErrorCode::UnknownCall)
-        );
-        assert_eq!(
-            error_code(&f.hangup("mallory", "bob", "c1")),
-            Some(ErrorCode::UnknownCall)
-        );
-        // The caller cannot answer its own ringing call either.
-        assert_eq!(
-            error_code(&f.answer("alice", "bob", "c1")),
-            Some(ErrorCode::UnknownCall)
-        );
-        // Reusing the id towards a victim opens a separate call; it does not hijack c1.
-        f.offer("mallory", "bob", "c1");
-        let out = f.answer("bob", "alice", "c1");
-        assert!(
-            matches!(&out[0], Output::To(to, ServerMessage::Answer { .. }) if *to == id("alice"))
-        );
-    }
-
-    #[test]
-    fn unknown_peer_and_self_calls_are_refused() {
-        let mut f = Fixture::new(&["Alice"]);
-        let out = f.offer("alice", "ghost", "c1");
-        assert!(
-            matches!(&out[..], [Output::To(_, ServerMessage::Error { code: ErrorCode::UnknownPeer, call_id: Some(c), .. })] if *c == cid("c1"))
-        );
-        assert_eq!(
-            error_code(&f.offer("alice", "alice", "c1")),
-            Some(ErrorCode::UnknownPeer)
-        );
-    }
-
-    #[test]
-    fn second_hello_is_refused() {
-        let mut f = Fixture::new(&["Alice"]);
-        let out = f.send(
-            "alice",
-            ClientMessage::Hello {
-                protocol: 1,
-                name: "Eve".into(),
-                token: None,
-            },
-        );
-        assert_eq!(error_code(&out), Some(ErrorCode::BadMessage));
-    }
-
-    #[test]
-    fn leaving_ends_calls_with_failed_or_ended() {
-        for (clean, reason) in [(true, HangupReason::Ended), (false, HangupReason::Failed)] {
-            let mut f = Fixture::new(&["Alice", "Bob"]);
-            f.offer("alice", "bob", "c1");
-            f.answer("bob", "alice", "c1");
-            let out = f.hub.leave(&id("alice"), clean);
-            assert!(
-                matches!(&out[0], Output::To(to, ServerMessage::Hangup { reason: r, from, .. })
-                if *to == id("bob") && *r == reason && *from == id("alice"))
-            );
-            assert_eq!(busy_updates(&out), [("Bob".to_string(), false)]);
-            assert!(matches!(
-                out.last(),
-                Some(Output::Broadcast {
-                    msg: ServerMessage::PeerLeft { .. },
-                    ..
-                })
-            ));
-            assert_eq!(f.hub.peer_count(), 1);
-            assert!(f.hub.calls.is_empty());
-        }
-    }
-
-    #[test]
-    fn ringing_call_times_out_after_sixty_seconds() {
-        let mut f = Fixture::new(&["Alice", "Bob"]);
-        f.offer("alice", "bob", "c1");
-        assert_eq!(f.hub.next_deadline(), Some(f.t0 + RING));
-        assert!(
-            f.hub
-                .expire(f.t0 + RING - Duration::from_millis(1))
-                .is_empty()
-        );
-        let out = f.hub.expire(f.t0 + RING);
-        let timeouts: Vec<_> = out
-            .iter()
-            .filter_map(|o| match o {
-                Output::To(
-                    to,
-                    ServerMessage::Hangup {
-                        reason: HangupReason::Timeout,
-                        from,
-                        ..
-                    },
-                ) => Some((to.clone(), from.clone())),
-                _ => None,
-            })
-            .collect();
-        assert_eq!(
-            timeouts,
-            [(id("alice"), id("bob")), (id("bob"), id("alice"))]
-        );
-        assert_eq!(f.hub.next_deadline(), None);
-        assert_eq!(
-            error_code(&f.answer("bob", "alice", "c1")),
-            Some(ErrorCode::UnknownCall)
-        );
-    }
-
-    #[test]
-    fn answered_call_never_times_out() {
-        let mut f = Fixture::new(&["Alice", "Bob"]);
-        f.offer("alice", "bob", "c1");
-        f.answer("bob", "alice", "c1");
-        assert_eq!(f.hub.next_deadline(), None);
-        assert!(f.hub.expire(f.t0 + RING * 10).is_empty());
-    }
-
-    #[test]
-    fn calls_per_peer_are_bounded() {
-        let mut f = Fixture::new(&["Alice", "Bob"]);
-        for i in 0..4 {
-            assert!(error_code(&f.offer("alice", "bob", &format!("c{i}"))).is_none());
-        }
-        assert_eq!(
-            error_code(&f.offer("alice", "bob", "c9")),
-            Some(ErrorCode::RateLimited)
-        );
-        f.hangup("alice", "bob", "c0");
-        assert!(error_code(&f.offer("alice", "bob", "c9")).is_none());
-    }
-}
+mod tests;
