@@ -71,6 +71,7 @@ mod tests {
                     id: PeerId::new(format!("peer{i}")).expect("valid id"),
                     name: (*name).into(),
                     busy: false,
+                    protocol: confab_protocol::PROTOCOL_VERSION,
                 })
                 .collect(),
         )

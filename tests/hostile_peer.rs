@@ -1339,6 +1339,7 @@ impl Watch {
                 }
             }
             EngineEvent::Chat(ChatEvent::Delivered { .. }) => self.delivered += 1,
+            EngineEvent::Chat(ChatEvent::DeliveredTo { .. }) => panic!("a call of two is no group"),
             EngineEvent::Chat(ChatEvent::Failed { reason, .. }) => self.failed.push(reason),
             EngineEvent::Chat(ChatEvent::Open) => self.chat_opens += 1,
             EngineEvent::Problem(problem) => self.problems.push(problem),

@@ -32,8 +32,10 @@ pub struct Toast {
 pub enum Delivery {
     /// Sent, not confirmed yet.
     Sent,
-    /// The peer confirmed it.
+    /// The peer confirmed it (in a group call, every member).
     Delivered,
+    /// In a group call: `delivered` of the `of` members confirmed it so far.
+    DeliveredTo { delivered: usize, of: usize },
     /// It waited for the chat to connect, and the call ended first.
     NotSent,
 }
@@ -155,7 +157,7 @@ impl Model {
 
     fn call_state(&mut self, state: CallState, now: Instant) {
         match &state {
-            CallState::Outgoing { .. } | CallState::Incoming { .. } => {
+            CallState::Outgoing { .. } | CallState::Incoming { .. } | CallState::Invited { .. } => {
                 // A new call: a fresh chat and stats.
                 self.chat.clear();
                 self.unread = 0;
@@ -163,6 +165,10 @@ impl Model {
                 self.connected_at = None;
             }
             CallState::Connected { .. } => self.connected_at = Some(now),
+            // A call of two that grew keeps its clock.
+            CallState::Group { .. } => {
+                self.connected_at.get_or_insert(now);
+            }
             CallState::Ended(end) => {
                 self.connected_at = None;
                 self.notify(end.describe(), Severity::Info, now);
@@ -187,12 +193,17 @@ impl Model {
                 delivery: Some(Delivery::Sent),
             }),
             ChatEvent::Delivered { id } => self.mark_mine(&id, Delivery::Delivered),
+            ChatEvent::DeliveredTo { id, delivered, of } => {
+                self.mark_mine(&id, Delivery::DeliveredTo { delivered, of });
+            }
             ChatEvent::Received {
                 id,
                 text,
                 sent_at_ms,
+                from_name,
             } => {
-                let from = self.peer_name().unwrap_or("Peer").to_owned();
+                let from =
+                    from_name.unwrap_or_else(|| self.peer_name().unwrap_or("Peer").to_owned());
                 self.push_line(ChatLine {
                     id,
                     from: Some(from),
@@ -265,8 +276,10 @@ impl Model {
             CallState::Outgoing { peer_name, .. }
             | CallState::Incoming { peer_name, .. }
             | CallState::Connecting { peer_name, .. }
-            | CallState::Connected { peer_name, .. } => Some(peer_name),
+            | CallState::Connected { peer_name, .. }
+            | CallState::Invited { peer_name, .. } => Some(peer_name),
             CallState::Ended(end) => Some(&end.peer_name),
+            CallState::Group { members } => members.first().map(|m| m.name.as_str()),
             CallState::Idle => None,
         }
     }
@@ -275,7 +288,7 @@ impl Model {
     pub fn in_call(&self) -> bool {
         matches!(
             self.call,
-            CallState::Connecting { .. } | CallState::Connected { .. }
+            CallState::Connecting { .. } | CallState::Connected { .. } | CallState::Group { .. }
         )
     }
 
@@ -344,6 +357,7 @@ mod tests {
             id: id.into(),
             text: text.into(),
             sent_at_ms: 2,
+            from_name: None,
         })
     }
 
@@ -463,6 +477,7 @@ mod tests {
                 id: PeerId::new("p1").expect("valid id"),
                 name: "Bob".into(),
                 busy: false,
+                protocol: 1,
             }]),
             now,
         );

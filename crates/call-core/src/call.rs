@@ -4,13 +4,15 @@
 //! [`CallCore::poll_output`] and performs it in order, and calls back at
 //! [`CallCore::poll_timeout`].
 //!
-//! A call is a set of peer links, one per remote peer, each with its own [`LinkId`] (today a
-//! call has one link). The core decides which remote messages belong to the call, when a
+//! A call is a set of peer links, one per remote peer, each with its own [`LinkId`]: one
+//! in a call of two, one per other member in a group call ([`group`]). The core decides which remote messages belong to the call, when a
 //! link is created (the callee's only after the user accepts), which candidates go to whom,
 //! when media starts, when the camera is on, what the chat sends and tells the user, and
 //! when everything is released.
 
-use std::collections::{BTreeMap, VecDeque};
+mod group;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 use std::time::Instant;
 
@@ -48,6 +50,10 @@ pub trait Randomness: Send {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Call {
+        peer: PeerId,
+    },
+    /// Ask `peer` into the call in progress (which becomes a group call).
+    Invite {
         peer: PeerId,
     },
     Accept,
@@ -111,6 +117,9 @@ pub enum Problem {
     /// The person called is no longer in the list.
     #[error("that person is no longer online")]
     PeerOffline,
+    /// An invitation into the call could not be made, or was not accepted.
+    #[error("{0}")]
+    CannotInvite(String),
 }
 
 /// What the user is told.
@@ -138,6 +147,8 @@ pub enum LinkAction {
     /// or [`LinkEvent::SetupFailed`].
     Start {
         role: Role,
+        /// Who is at the other end.
+        peer: PeerId,
         remote_offer: Option<String>,
     },
     /// Apply the callee's answer ([`LinkEvent::SetupFailed`] if it is refused).
@@ -197,6 +208,10 @@ pub struct CallCore {
     roster: Vec<PeerInfo>,
     links: BTreeMap<LinkId, Link>,
     next_link: u64,
+    /// The group call, while there is one (the machine is idle meanwhile).
+    group: Option<group::GroupCall>,
+    /// Our chat messages in a group call and the acknowledgements each still waits for.
+    group_acks: HashMap<String, (usize, usize)>,
     /// The user's camera switch.
     camera_wanted: bool,
     /// Whether the driver was told to open the camera (and not to close it since).
@@ -212,6 +227,8 @@ impl CallCore {
             roster: Vec::new(),
             links: BTreeMap::new(),
             next_link: 0,
+            group: None,
+            group_acks: HashMap::new(),
             camera_wanted: true,
             camera_open: false,
             outputs: VecDeque::new(),
@@ -230,12 +247,16 @@ impl CallCore {
 
     /// When [`CallCore::handle_timeout`] next has something to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.machine.next_deadline()
+        match (self.machine.next_deadline(), self.group_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
         let actions = self.machine.tick(now);
         self.perform(actions);
+        self.group_tick(now);
     }
 
     pub fn handle(&mut self, input: Input, now: Instant) {
@@ -248,6 +269,15 @@ impl CallCore {
 
     fn command(&mut self, command: Command, now: Instant) {
         let actions = match command {
+            Command::Call { .. } if self.group.is_some() => return,
+            Command::Invite { peer } => {
+                self.invite(peer, now);
+                return;
+            }
+            Command::HangUp if self.group.is_some() => {
+                self.leave_group();
+                return;
+            }
             Command::Call { peer } => {
                 let Some(info) = self.roster.iter().find(|p| p.id == peer) else {
                     self.event(Event::Problem(Problem::PeerOffline));
@@ -259,7 +289,20 @@ impl CallCore {
                 };
                 self.machine.call(peer, name, call_id, now)
             }
-            Command::Accept => self.machine.accept(now),
+            Command::Accept => {
+                let actions = self.machine.accept(now);
+                for action in actions {
+                    match action {
+                        Action::Join {
+                            call_id,
+                            inviter,
+                            inviter_name,
+                        } => self.joined(call_id, inviter, inviter_name, now),
+                        other => self.perform_one(other),
+                    }
+                }
+                return;
+            }
             Command::Decline => self.machine.decline(),
             Command::HangUp => self.machine.hang_up(),
             Command::SendChat { text, sent_at_ms } => {
@@ -303,32 +346,53 @@ impl CallCore {
                 self.roster = peers;
                 return;
             }
-            Signaling::Message(message) => match message {
-                ServerMessage::Offer {
+            Signaling::Message(message) => match self.group_signal(message, now) {
+                None => return,
+                Some(ServerMessage::MemberJoined { call_id, peer })
+                    if self.machine.current().is_some_and(|(id, _)| *id == call_id) =>
+                {
+                    // The peer invited someone: our call of two is a group now.
+                    if self.form_group(now) {
+                        let _ =
+                            self.group_signal(ServerMessage::MemberJoined { call_id, peer }, now);
+                    }
+                    return;
+                }
+                Some(ServerMessage::Invite {
                     from,
                     from_name,
                     call_id,
-                    sdp,
-                } => self.machine.on_offer(from, from_name, call_id, sdp, now),
-                ServerMessage::Answer { from, call_id, sdp } => {
-                    self.machine.on_answer(&from, &call_id, sdp, now)
-                }
-                ServerMessage::Candidate {
-                    from,
-                    call_id,
-                    candidate,
-                } => self.machine.on_candidate(&from, &call_id, candidate),
-                ServerMessage::Hangup {
-                    from,
-                    call_id,
-                    reason,
-                } => self.machine.on_hangup(&from, &call_id, reason),
-                ServerMessage::Error {
-                    message,
-                    call_id: Some(call_id),
-                    ..
-                } => self.machine.on_signal_error(&call_id, &message),
-                _ => return,
+                    members,
+                }) => self
+                    .machine
+                    .on_invite(from, from_name, call_id, members, now),
+                Some(message) => match message {
+                    ServerMessage::Offer {
+                        from,
+                        from_name,
+                        call_id,
+                        sdp,
+                    } => self.machine.on_offer(from, from_name, call_id, sdp, now),
+                    ServerMessage::Answer { from, call_id, sdp } => {
+                        self.machine.on_answer(&from, &call_id, sdp, now)
+                    }
+                    ServerMessage::Candidate {
+                        from,
+                        call_id,
+                        candidate,
+                    } => self.machine.on_candidate(&from, &call_id, candidate),
+                    ServerMessage::Hangup {
+                        from,
+                        call_id,
+                        reason,
+                    } => self.machine.on_hangup(&from, &call_id, reason),
+                    ServerMessage::Error {
+                        message,
+                        call_id: Some(call_id),
+                        ..
+                    } => self.machine.on_signal_error(&call_id, &message),
+                    _ => return,
+                },
             },
         };
         self.perform(actions);
@@ -339,12 +403,17 @@ impl CallCore {
             debug!("{id} is closed: ignoring {event:?}");
             return;
         };
+        let in_group = self.group.is_some();
+        let call_id = match &self.group {
+            Some(group) => Some(group.id.clone()),
+            None => self.machine.current().map(|(id, _)| id.clone()),
+        };
         let actions = match event {
             LinkEvent::LocalDescription(sdp) => {
-                let Some((call_id, _)) = self.machine.current() else {
+                let Some(call_id) = call_id else {
                     return;
                 };
-                let (to, call_id) = (link.peer.clone(), call_id.clone());
+                let to = link.peer.clone();
                 let message = match link.owed.take() {
                     Some(Owed::Offer) => ClientMessage::Offer { to, call_id, sdp },
                     Some(Owed::Answer) => ClientMessage::Answer { to, call_id, sdp },
@@ -358,14 +427,30 @@ impl CallCore {
                 }
                 return;
             }
+            LinkEvent::SetupFailed(reason) if in_group => {
+                self.member_unreachable(id, &reason, now);
+                return;
+            }
+            LinkEvent::Failed if in_group => {
+                self.member_unreachable(id, "the connection failed", now);
+                return;
+            }
+            LinkEvent::Connected if in_group => {
+                self.member_connected(id, now);
+                return;
+            }
+            LinkEvent::Disconnected if in_group => {
+                self.member_disconnected(id, now);
+                return;
+            }
             LinkEvent::SetupFailed(reason) => self.machine.on_failed(&reason),
             LinkEvent::LocalCandidate(candidate) => {
-                let Some((call_id, _)) = self.machine.current() else {
+                let Some(call_id) = call_id else {
                     return;
                 };
                 vec![Action::Signal(ClientMessage::Candidate {
                     to: link.peer.clone(),
-                    call_id: call_id.clone(),
+                    call_id,
                     candidate,
                 })]
             }
@@ -374,12 +459,7 @@ impl CallCore {
                 let actions = self.machine.on_connected(now);
                 self.perform(actions);
                 if start_media && self.machine.is_connected() {
-                    if let Some(link) = self.links.get_mut(&id) {
-                        link.media_started = true;
-                    }
-                    self.outputs
-                        .push_back(Output::Link(id, LinkAction::StartMedia));
-                    self.outputs.push_back(Output::OpenMicrophone);
+                    self.start_media(id);
                 }
                 return;
             }
@@ -396,14 +476,23 @@ impl CallCore {
                 return;
             }
             LinkEvent::ChatMessage(bytes) => match link.chat.receive(&bytes) {
-                Ok(Incoming::Message { event, ack }) => {
+                Ok(Incoming::Message { mut event, ack }) => {
                     self.outputs
                         .push_back(Output::Link(id, LinkAction::SendChat(ack)));
+                    if let ChatEvent::Received { from_name, .. } = &mut event {
+                        *from_name = self.member_name(id);
+                    }
                     self.event(Event::Chat(event));
                     return;
                 }
                 Ok(Incoming::Delivered(event)) => {
-                    self.event(Event::Chat(event));
+                    if let Some(event) = self.count_ack(event) {
+                        self.event(Event::Chat(event));
+                    }
+                    return;
+                }
+                Ok(Incoming::Bye) if in_group => {
+                    self.member_bye(id, now);
                     return;
                 }
                 Ok(Incoming::Bye) => self.machine.on_bye(),
@@ -434,28 +523,45 @@ impl CallCore {
             self.event(fail(text, err.into()));
             return;
         }
-        // Today's calls have one link: the chat goes to it.
-        let link = match self.links.keys().next() {
-            Some(&link) if self.machine.is_connected() => link,
-            _ => {
-                self.event(fail(text, ChatFailure::NoCall));
-                return;
-            }
+        // The chat goes to every link of the call: one in a call of two, one per member
+        // in a group call (each member acknowledges it on its own link).
+        let links: Vec<LinkId> = if self.group.is_some() || self.machine.is_connected() {
+            self.links.keys().copied().collect()
+        } else {
+            Vec::new()
         };
+        if links.is_empty() {
+            self.event(fail(text, ChatFailure::NoCall));
+            return;
+        }
         let id = self.uuid();
         let message = ChatMessage::Chat {
             id: id.clone(),
             text: text.clone(),
             sent_at_ms,
         };
-        let Some(book) = self.links.get_mut(&link).map(|l| &mut l.chat) else {
-            return;
-        };
-        match book.send(message) {
-            Ok(now) => {
-                if let Some(message) = now {
-                    self.outputs
-                        .push_back(Output::Link(link, LinkAction::SendChat(message)));
+        let mut went = 0;
+        let mut refusal = None;
+        for link in links {
+            let Some(book) = self.links.get_mut(&link).map(|l| &mut l.chat) else {
+                continue;
+            };
+            match book.send(message.clone()) {
+                Ok(now) => {
+                    went += 1;
+                    if let Some(message) = now {
+                        self.outputs
+                            .push_back(Output::Link(link, LinkAction::SendChat(message)));
+                    }
+                }
+                Err(reason) => refusal = Some(reason),
+            }
+        }
+        match refusal {
+            Some(reason) if went == 0 => self.event(fail(text, reason)),
+            _ => {
+                if self.group.is_some() {
+                    self.group_acks.insert(id.clone(), (0, went));
                 }
                 self.event(Event::Chat(ChatEvent::Sent {
                     id,
@@ -463,8 +569,29 @@ impl CallCore {
                     sent_at_ms,
                 }));
             }
-            Err(reason) => self.event(fail(text, reason)),
         }
+    }
+
+    /// In a group call a message is delivered once every member it went to acknowledged
+    /// it; until then each acknowledgement says how many have.
+    fn count_ack(&mut self, event: ChatEvent) -> Option<ChatEvent> {
+        let ChatEvent::Delivered { id } = &event else {
+            return Some(event);
+        };
+        let Some((acked, of)) = self.group_acks.get_mut(id) else {
+            return Some(event);
+        };
+        *acked += 1;
+        let (acked, of) = (*acked, *of);
+        if acked >= of {
+            self.group_acks.remove(id);
+            return Some(event);
+        }
+        Some(ChatEvent::DeliveredTo {
+            id: id.clone(),
+            delivered: acked,
+            of,
+        })
     }
 
     /// Turns the machine's actions into outputs.
@@ -484,28 +611,9 @@ impl CallCore {
                 remote_offer,
                 ..
             } => {
-                let id = LinkId(self.next_link);
-                self.next_link += 1;
-                let owed = match role {
-                    Role::Caller => Owed::Offer,
-                    Role::Callee => Owed::Answer,
-                };
-                let link = Link {
-                    peer,
-                    chat: ChatBook::default(),
-                    owed: Some(owed),
-                    held_candidates: Vec::new(),
-                    media_started: false,
-                };
-                self.links.insert(id, link);
-                // The camera comes on with the call (the callee's once accepted), for the
-                // self-view while it connects.
-                if self.camera_wanted {
-                    self.open_camera();
-                }
-                let start = LinkAction::Start { role, remote_offer };
-                self.outputs.push_back(Output::Link(id, start));
+                self.start_link(peer, role, remote_offer);
             }
+            Action::Join { .. } => debug!("a join outside accepting: ignored"),
             Action::ApplyAnswer(sdp) => self.send_to_current_link(LinkAction::ApplyAnswer(sdp)),
             Action::ApplyOffer(sdp) => {
                 if let Some(link) = self.current_link().and_then(|id| self.links.get_mut(&id)) {
@@ -513,17 +621,10 @@ impl CallCore {
                 }
                 self.send_to_current_link(LinkAction::ApplyOffer(sdp));
             }
-            Action::AddCandidate(candidate) => {
-                let link = self.current_link();
-                match link.and_then(|id| self.links.get_mut(&id)) {
-                    Some(link) if link.owed.is_some() => {
-                        if link.held_candidates.len() < MAX_BUFFERED_CANDIDATES {
-                            link.held_candidates.push(candidate);
-                        }
-                    }
-                    _ => self.send_to_current_link(LinkAction::AddCandidate(candidate)),
-                }
-            }
+            Action::AddCandidate(candidate) => match self.current_link() {
+                Some(link) => self.add_candidate(link, candidate),
+                None => debug!("no link for a candidate"),
+            },
             Action::ClosePeer => {
                 // The camera first: its light goes off at the hang-up, and the link's
                 // summary (the end of the call for whoever waits on it) comes after.
@@ -545,13 +646,73 @@ impl CallCore {
         }
     }
 
-    /// The link of the current call with its peer.
-    fn current_link(&self) -> Option<LinkId> {
-        let (_, peer) = self.machine.current()?;
+    /// Creates a link to `peer`: the caller makes an offer, the callee answers
+    /// `remote_offer`.
+    fn start_link(&mut self, peer: PeerId, role: Role, remote_offer: Option<String>) -> LinkId {
+        let id = LinkId(self.next_link);
+        self.next_link += 1;
+        let owed = match role {
+            Role::Caller => Owed::Offer,
+            Role::Callee => Owed::Answer,
+        };
+        let link = Link {
+            peer: peer.clone(),
+            chat: ChatBook::default(),
+            owed: Some(owed),
+            held_candidates: Vec::new(),
+            media_started: false,
+        };
+        self.links.insert(id, link);
+        // The camera comes on with the call (the callee's once accepted), for the
+        // self-view while it connects.
+        if self.camera_wanted {
+            self.open_camera();
+        }
+        let start = LinkAction::Start {
+            role,
+            peer,
+            remote_offer,
+        };
+        self.outputs.push_back(Output::Link(id, start));
+        id
+    }
+
+    /// The peer's candidate, held while the link still owes its description.
+    fn add_candidate(&mut self, id: LinkId, candidate: Option<IceCandidate>) {
+        match self.links.get_mut(&id) {
+            Some(link) if link.owed.is_some() => {
+                let room = link.held_candidates.len() < MAX_BUFFERED_CANDIDATES;
+                room.then(|| link.held_candidates.push(candidate));
+            }
+            Some(_) => self
+                .outputs
+                .push_back(Output::Link(id, LinkAction::AddCandidate(candidate))),
+            None => {}
+        }
+    }
+
+    /// A link connected for the first time: media starts on it.
+    fn start_media(&mut self, id: LinkId) {
+        let Some(link) = self.links.get_mut(&id).filter(|l| !l.media_started) else {
+            return;
+        };
+        link.media_started = true;
+        self.outputs
+            .push_back(Output::Link(id, LinkAction::StartMedia));
+        self.outputs.push_back(Output::OpenMicrophone);
+    }
+
+    fn link_of(&self, peer: &PeerId) -> Option<LinkId> {
         self.links
             .iter()
             .find(|(_, link)| &link.peer == peer)
             .map(|(id, _)| *id)
+    }
+
+    /// The link of the current call with its peer.
+    fn current_link(&self) -> Option<LinkId> {
+        let (_, peer) = self.machine.current()?;
+        self.link_of(peer)
     }
 
     fn send_to_current_link(&mut self, action: LinkAction) {

@@ -22,12 +22,20 @@ pub enum ChatEvent {
         text: String,
         sent_at_ms: u64,
     },
-    /// The peer confirmed it.
+    /// The peer confirmed it (in a group call: every member it went to).
     Delivered { id: String },
+    /// In a group call: `delivered` of the `of` members it went to confirmed it so far.
+    DeliveredTo {
+        id: String,
+        delivered: usize,
+        of: usize,
+    },
     Received {
         id: String,
         text: String,
         sent_at_ms: u64,
+        /// Who wrote it, in a group call (in a call of two, the peer).
+        from_name: Option<String>,
     },
     /// Could not be sent (too long, no call...). `id` is set for a message already
     /// reported as [`ChatEvent::Sent`] that never went out after all (it waited for the chat
@@ -133,6 +141,7 @@ impl ChatBook {
                         id,
                         text,
                         sent_at_ms,
+                        from_name: None,
                     },
                 }
             }
@@ -210,6 +219,7 @@ mod tests {
                     id: "m7".into(),
                     text: "message 7".into(),
                     sent_at_ms: 7,
+                    from_name: None,
                 },
                 ack: ChatMessage::Ack { id: "m7".into() },
             })

@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use confab_protocol::{CallId, ClientMessage, HangupReason, IceCandidate, PeerId};
+use confab_protocol::{CallId, ClientMessage, HangupReason, IceCandidate, PeerId, PeerInfo};
 
 /// How long each stage of a call may take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,8 +62,40 @@ pub enum CallState {
         peer: PeerId,
         peer_name: String,
     },
+    /// `peer` asks us into a group call; `others` are the rest of the people in it.
+    Invited {
+        peer: PeerId,
+        peer_name: String,
+        others: Vec<String>,
+    },
+    /// A call with others: a call of two becomes one when someone is invited, and stays one
+    /// while anyone is left. `members` are everyone else, in the order they came.
+    Group {
+        members: Vec<Member>,
+    },
     /// The last call ended; shown until the next one starts.
     Ended(CallEnd),
+}
+
+/// Someone else in a group call, as the user sees them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub peer: PeerId,
+    pub name: String,
+    pub status: MemberStatus,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberStatus {
+    /// Invited by us; it rings at their end.
+    Invited,
+    /// In the call; our connection to them is being set up.
+    Joining,
+    Connected,
+    /// Our connection to them dropped; it may come back.
+    Reconnecting,
+    /// Our connection to them could not be set up or failed; the others are unaffected.
+    Unreachable,
 }
 
 /// How and why a call ended.
@@ -127,6 +159,12 @@ pub enum Action {
     AddCandidate(Option<IceCandidate>),
     /// Tear down the peer connection and release every media resource.
     ClosePeer,
+    /// The user accepted an invitation into a group call: the call is the group's now.
+    Join {
+        call_id: CallId,
+        inviter: PeerId,
+        inviter_name: String,
+    },
     /// Tell the UI.
     State(CallState),
 }
@@ -153,6 +191,8 @@ struct Call {
     candidates: Vec<Option<IceCandidate>>,
     /// When the connected call lost its connection, if it has.
     down_since: Option<Instant>,
+    /// An invitation into a group call, with its members, rather than a call of two.
+    invitation: Option<Vec<PeerInfo>>,
 }
 
 #[derive(Debug, Default)]
@@ -178,6 +218,10 @@ impl CallMachine {
 
     pub fn state(&self) -> &CallState {
         &self.state
+    }
+
+    pub fn timeouts(&self) -> Timeouts {
+        self.timeouts
     }
 
     /// The current call's id and peer, if there is a call.
@@ -214,6 +258,7 @@ impl CallMachine {
             offer: None,
             candidates: Vec::new(),
             down_since: None,
+            invitation: None,
         };
         self.call = Some(call);
         vec![
@@ -239,6 +284,17 @@ impl CallMachine {
         else {
             return Vec::new();
         };
+        if call.invitation.is_some() {
+            // Accepting an invitation: the group takes over from here (the members offer).
+            let Some(call) = self.call.take() else {
+                return Vec::new();
+            };
+            return vec![Action::Join {
+                call_id: call.id,
+                inviter: call.peer,
+                inviter_name: call.peer_name,
+            }];
+        }
         call.phase = Phase::Connecting;
         call.since = now;
         let mut actions = vec![Action::StartPeer {
@@ -335,11 +391,65 @@ impl CallMachine {
             offer: Some(sdp),
             candidates: Vec::new(),
             down_since: None,
+            invitation: None,
         });
         vec![self.set_state(CallState::Incoming {
             peer: from,
             peer_name: from_name,
         })]
+    }
+
+    /// `from` invites us into a group call with `members`; it rings like a call.
+    pub fn on_invite(
+        &mut self,
+        from: PeerId,
+        from_name: String,
+        call_id: CallId,
+        members: Vec<PeerInfo>,
+        now: Instant,
+    ) -> Vec<Action> {
+        if self.call.is_some() {
+            return vec![hangup(&from, &call_id, HangupReason::Busy)];
+        }
+        let others = members
+            .iter()
+            .filter(|m| m.id != from)
+            .map(|m| m.name.clone())
+            .collect();
+        self.call = Some(Call {
+            id: call_id,
+            peer: from.clone(),
+            peer_name: from_name.clone(),
+            role: Role::Callee,
+            phase: Phase::Ringing,
+            since: now,
+            offer: None,
+            candidates: Vec::new(),
+            down_since: None,
+            invitation: Some(members),
+        });
+        vec![self.set_state(CallState::Invited {
+            peer: from,
+            peer_name: from_name,
+            others,
+        })]
+    }
+
+    /// Whether a call (of two) is ringing, connecting or connected.
+    pub fn is_busy(&self) -> bool {
+        self.call.is_some()
+    }
+
+    /// Hands the connected call of two over to a group call (someone was invited, or the
+    /// peer's group grew): its id, peer and name. The machine is idle afterwards.
+    pub fn hand_over(&mut self) -> Option<(CallId, PeerId, String)> {
+        let call = self.call.take_if(|c| c.phase == Phase::Connected)?;
+        Some((call.id, call.peer, call.peer_name))
+    }
+
+    /// Shows what the group call shows (the machine has no call while a group has it).
+    pub fn show(&mut self, state: CallState) -> Action {
+        self.set_state(state)
     }
 
     pub fn on_answer(

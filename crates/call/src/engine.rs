@@ -65,6 +65,10 @@ pub enum Command {
     Call {
         peer: PeerId,
     },
+    /// Ask `peer` into the call in progress, which becomes a group call.
+    Invite {
+        peer: PeerId,
+    },
     Accept,
     Decline,
     HangUp,
@@ -189,6 +193,8 @@ impl Randomness for OsRandomness {
 /// A link of the call: its peer connection (once created), what its media counts, and its
 /// control paths.
 struct LinkDriver {
+    /// Who is at the other end.
+    peer: PeerId,
     session: Option<Session>,
     counters: Arc<Counters>,
     controls: Arc<Controls>,
@@ -294,6 +300,7 @@ impl Driver {
         use confab_call_core::Command as Core;
         let core = match command {
             Command::Call { peer } => Core::Call { peer },
+            Command::Invite { peer } => Core::Invite { peer },
             Command::Accept => Core::Accept,
             Command::Decline => Core::Decline,
             Command::HangUp => Core::HangUp,
@@ -423,8 +430,13 @@ impl Driver {
     }
 
     async fn link_action(&mut self, id: LinkId, action: LinkAction) {
-        if let LinkAction::Start { role, remote_offer } = action {
-            return self.start_link(id, role, remote_offer).await;
+        if let LinkAction::Start {
+            role,
+            peer,
+            remote_offer,
+        } = action
+        {
+            return self.start_link(id, role, peer, remote_offer).await;
         }
         if let LinkAction::Close(closed) = action {
             return self.close_link(id, closed).await;
@@ -459,7 +471,13 @@ impl Driver {
         }
     }
 
-    async fn start_link(&mut self, id: LinkId, role: Role, remote_offer: Option<String>) {
+    async fn start_link(
+        &mut self,
+        id: LinkId,
+        role: Role,
+        peer: PeerId,
+        remote_offer: Option<String>,
+    ) {
         let mut network = self.config.network.clone();
         network
             .ice_servers
@@ -467,6 +485,7 @@ impl Driver {
         let counters = Arc::new(Counters::default());
         let controls = Arc::new(Controls::default());
         let link = LinkDriver {
+            peer,
             session: None,
             counters: counters.clone(),
             controls: controls.clone(),
@@ -615,8 +634,12 @@ impl Driver {
                 }
                 Err(_) => None,
             };
+        let Some(peer) = self.links.get(&id).map(|l| l.peer.clone()) else {
+            return;
+        };
         let video = VideoOutput {
             frames: self.remote_video.clone(),
+            peer,
             wake: self.wake.clone(),
             render: self.config.render_video,
             record: self.config.record_video.clone(),

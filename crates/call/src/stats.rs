@@ -147,6 +147,8 @@ fn state_name(state: &CallState) -> &'static str {
         CallState::Incoming { .. } => "incoming",
         CallState::Connecting { .. } => "connecting",
         CallState::Connected { .. } => "connected",
+        CallState::Invited { .. } => "invited",
+        CallState::Group { .. } => "group",
         CallState::Ended(_) => "ended",
     }
 }

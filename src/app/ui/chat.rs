@@ -115,6 +115,9 @@ fn bubble_ui(ui: &mut egui::Ui, line: &ChatLine) {
                 match line.delivery {
                     Some(Delivery::Sent) => meta.push_str(" · ✔ sent"),
                     Some(Delivery::Delivered) => meta.push_str(" · ✔✔ delivered"),
+                    Some(Delivery::DeliveredTo { delivered, of }) => {
+                        meta.push_str(&format!(" · ✔ delivered to {delivered} of {of}"));
+                    }
                     Some(Delivery::NotSent) => meta.push_str(" · ✖ not sent"),
                     None => {}
                 }

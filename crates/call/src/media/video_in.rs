@@ -20,6 +20,7 @@ use confab_media::thread::MediaThread;
 use super::{Counters, Problem, spawn_thread};
 use crate::control::Controls;
 use confab_call_core::h264_rtp::{AccessUnit, H264Depacketizer, Output};
+use confab_protocol::PeerId;
 
 /// A decoded picture for display.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +31,8 @@ pub struct RemoteVideoFrame {
     pub rgba: Vec<u8>,
     /// What a received test pattern says about itself.
     pub stamp: Option<PatternStamp>,
+    /// Who sent it (in a group call, frames from every member share the slot).
+    pub peer: PeerId,
 }
 
 /// Access units waiting for the decoder; when full, the reader drops frames and asks for a
@@ -52,6 +55,8 @@ enum DecodeInput {
 /// Where decoded video goes.
 pub(crate) struct VideoOutput {
     pub frames: Arc<LatestSlot<Arc<RemoteVideoFrame>>>,
+    /// Who sends this video.
+    pub peer: PeerId,
     pub wake: Option<Arc<dyn Fn() + Send + Sync>>,
     /// Convert to RGBA for display (off for headless peers, which only measure).
     pub render: bool,
@@ -247,7 +252,7 @@ fn decode_loop(
             }
         }
         if output.render {
-            let mut frame = reusable(&mut pool);
+            let mut frame = reusable(&mut pool, &output.peer);
             #[allow(clippy::expect_used, reason = "the pool hands out frames nobody holds")]
             let slot = Arc::get_mut(&mut frame).expect("a pooled frame nobody else holds");
             slot.width = picture.width();
@@ -270,7 +275,7 @@ fn decode_loop(
 }
 
 /// A frame buffer to fill: one from the pool nobody else holds any more, or a new one.
-fn reusable(pool: &mut Vec<Arc<RemoteVideoFrame>>) -> Arc<RemoteVideoFrame> {
+fn reusable(pool: &mut Vec<Arc<RemoteVideoFrame>>, peer: &PeerId) -> Arc<RemoteVideoFrame> {
     if let Some(free) = pool.iter().position(|f| Arc::strong_count(f) == 1) {
         return pool.swap_remove(free);
     }
@@ -282,5 +287,6 @@ fn reusable(pool: &mut Vec<Arc<RemoteVideoFrame>>) -> Arc<RemoteVideoFrame> {
         height: 0,
         rgba: Vec::new(),
         stamp: None,
+        peer: peer.clone(),
     })
 }

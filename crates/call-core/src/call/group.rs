@@ -1,0 +1,551 @@
+//! Group calls (protocol v2): one link to every other member, set up as the server's
+//! rules say. The members already in a call offer to whoever joins; the joiner answers
+//! every offer without asking its user again (joining was the consent). A call of two
+//! becomes a group when either side invites someone or the peer's group grows.
+//!
+//! Each member has its own connection timeouts: one that cannot be reached is marked
+//! unreachable (the others are unaffected), one whose connection stays down is dropped. The
+//! call ends when nobody else is left.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use confab_protocol::{
+    CallId, ClientMessage, HangupReason, MAX_CALL_MEMBERS, PeerId, PeerInfo, ServerMessage,
+};
+use tracing::debug;
+
+use super::{CallCore, Event, LinkAction, LinkClosed, LinkId, Output, Problem};
+use crate::machine::{CallEnd, CallState, Member, MemberStatus, Role};
+
+/// The first protocol version with group calls.
+const GROUPS_VERSION: u32 = 2;
+
+pub(super) struct GroupCall {
+    pub(super) id: CallId,
+    /// Everyone else, in the order they came (the map's order is by arrival number).
+    members: BTreeMap<u64, Seat>,
+    next: u64,
+}
+
+struct Seat {
+    peer: PeerId,
+    name: String,
+    status: MemberStatus,
+    link: Option<LinkId>,
+    /// When the current status began.
+    since: Instant,
+}
+
+impl GroupCall {
+    fn seat(&self, peer: &PeerId) -> Option<(u64, &Seat)> {
+        self.members
+            .iter()
+            .find(|(_, s)| s.peer == *peer)
+            .map(|(n, s)| (*n, s))
+    }
+
+    fn seat_mut(&mut self, peer: &PeerId) -> Option<&mut Seat> {
+        self.members.values_mut().find(|s| s.peer == *peer)
+    }
+
+    fn add(&mut self, peer: PeerId, name: String, status: MemberStatus, now: Instant) {
+        if self.seat(&peer).is_some() {
+            return;
+        }
+        self.members.insert(
+            self.next,
+            Seat {
+                peer,
+                name,
+                status,
+                link: None,
+                since: now,
+            },
+        );
+        self.next += 1;
+    }
+
+    fn remove(&mut self, peer: &PeerId) -> Option<Seat> {
+        let (n, _) = self.seat(peer)?;
+        self.members.remove(&n)
+    }
+
+    fn view(&self) -> CallState {
+        CallState::Group {
+            members: self
+                .members
+                .values()
+                .map(|s| Member {
+                    peer: s.peer.clone(),
+                    name: s.name.clone(),
+                    status: s.status,
+                })
+                .collect(),
+        }
+    }
+
+    fn names(&self) -> String {
+        let names: Vec<&str> = self.members.values().map(|s| s.name.as_str()).collect();
+        names.join(", ")
+    }
+}
+
+impl CallCore {
+    /// The call id of the call in progress, group or not.
+    pub(super) fn call_id(&self) -> Option<CallId> {
+        match &self.group {
+            Some(group) => Some(group.id.clone()),
+            None => self.machine.current().map(|(id, _)| id.clone()),
+        }
+    }
+
+    /// The user asks `peer` into the call.
+    pub(super) fn invite(&mut self, peer: PeerId, now: Instant) {
+        let Some(info) = self.roster.iter().find(|p| p.id == peer).cloned() else {
+            self.event(Event::Problem(Problem::PeerOffline));
+            return;
+        };
+        if info.protocol < GROUPS_VERSION {
+            self.event(Event::Problem(Problem::CannotInvite(format!(
+                "{}'s app cannot join group calls",
+                info.name
+            ))));
+            return;
+        }
+        if self.group.is_none() && !self.form_group(now) {
+            self.event(Event::Problem(Problem::CannotInvite(
+                "invite people once the call is connected".into(),
+            )));
+            return;
+        }
+        let Some(group) = &mut self.group else {
+            return;
+        };
+        if group.seat(&peer).is_some() {
+            return;
+        }
+        if group.members.len() + 1 >= MAX_CALL_MEMBERS {
+            self.event(Event::Problem(Problem::CannotInvite(format!(
+                "a call has at most {MAX_CALL_MEMBERS} people"
+            ))));
+            return;
+        }
+        group.add(peer.clone(), info.name, MemberStatus::Invited, now);
+        let call_id = group.id.clone();
+        self.outputs
+            .push_back(Output::Signal(ClientMessage::Invite { to: peer, call_id }));
+        self.show_group();
+    }
+
+    /// Turns the connected call of two into a group of two. False when there is none.
+    pub(super) fn form_group(&mut self, now: Instant) -> bool {
+        let Some((id, peer, name)) = self.machine.hand_over() else {
+            return false;
+        };
+        let link = self.link_of(&peer);
+        let mut group = GroupCall {
+            id,
+            members: BTreeMap::new(),
+            next: 0,
+        };
+        group.add(peer.clone(), name, MemberStatus::Connected, now);
+        if let Some(seat) = group.seat_mut(&peer) {
+            seat.link = link;
+        }
+        self.group = Some(group);
+        true
+    }
+
+    /// Accepted an invitation: we are a member; the others will offer to us.
+    pub(super) fn joined(&mut self, call_id: CallId, inviter: PeerId, name: String, now: Instant) {
+        let mut group = GroupCall {
+            id: call_id.clone(),
+            members: BTreeMap::new(),
+            next: 0,
+        };
+        group.add(inviter, name, MemberStatus::Joining, now);
+        self.group = Some(group);
+        self.outputs
+            .push_back(Output::Signal(ClientMessage::Join { call_id }));
+        // The self-view comes on with the call, as for a call of two.
+        if self.camera_wanted {
+            self.open_camera();
+        }
+        self.show_group();
+    }
+
+    /// A server message while a group call is on. Returns it when it is not the group's.
+    pub(super) fn group_signal(
+        &mut self,
+        message: ServerMessage,
+        now: Instant,
+    ) -> Option<ServerMessage> {
+        let Some(group) = self.group.as_mut() else {
+            return Some(message);
+        };
+        let ours = |call_id: &CallId| *call_id == group.id;
+        match message {
+            ServerMessage::Members { call_id, members } if ours(&call_id) => {
+                for member in members {
+                    let status = MemberStatus::Joining;
+                    group.add(member.id, member.name, status, now);
+                }
+                self.show_group();
+            }
+            ServerMessage::MemberJoined { call_id, peer } if ours(&call_id) => {
+                self.member_joined(peer, now);
+            }
+            ServerMessage::MemberLeft {
+                call_id,
+                id,
+                reason,
+            } if ours(&call_id) => {
+                let connected = group
+                    .seat(&id)
+                    .is_some_and(|(_, s)| s.status == MemberStatus::Connected);
+                // As for a call of two: a lost signaling connection says nothing about the
+                // media, which our own connection check watches.
+                if !(connected && reason == HangupReason::Failed) {
+                    self.drop_member(&id, now);
+                }
+            }
+            ServerMessage::Offer {
+                from, call_id, sdp, ..
+            } if ours(&call_id) && group.seat(&from).is_some() => {
+                self.member_offer(from, sdp, now);
+            }
+            ServerMessage::Answer { from, call_id, sdp } if ours(&call_id) => {
+                if let Some(link) = group.seat(&from).and_then(|(_, s)| s.link) {
+                    self.outputs
+                        .push_back(Output::Link(link, LinkAction::ApplyAnswer(sdp)));
+                }
+            }
+            ServerMessage::Candidate {
+                from,
+                call_id,
+                candidate,
+            } if ours(&call_id) => {
+                if let Some(link) = group.seat(&from).and_then(|(_, s)| s.link) {
+                    self.add_candidate(link, candidate);
+                }
+            }
+            ServerMessage::Hangup {
+                from,
+                call_id,
+                reason,
+            } if ours(&call_id) => {
+                let seat = group.seat(&from).map(|(_, s)| (s.status, s.name.clone()));
+                match seat {
+                    Some((MemberStatus::Invited, name)) => {
+                        group.remove(&from);
+                        let end = CallEnd {
+                            peer_name: name,
+                            reason,
+                            by_peer: true,
+                            detail: None,
+                        };
+                        self.event(Event::Problem(Problem::CannotInvite(end.describe())));
+                        self.show_group_or_end(now);
+                    }
+                    Some((MemberStatus::Connected, _)) if reason == HangupReason::Failed => {}
+                    Some(_) => self.drop_member(&from, now),
+                    None => {}
+                }
+            }
+            // Anyone else calling us is told we are busy, as in a call of two.
+            ServerMessage::Offer { from, call_id, .. } => {
+                self.outputs
+                    .push_back(Output::Signal(ClientMessage::Hangup {
+                        to: from,
+                        call_id,
+                        reason: HangupReason::Busy,
+                    }));
+            }
+            ServerMessage::Invite { from, call_id, .. } if !ours(&call_id) => {
+                self.outputs
+                    .push_back(Output::Signal(ClientMessage::Hangup {
+                        to: from,
+                        call_id,
+                        reason: HangupReason::Busy,
+                    }));
+            }
+            ServerMessage::Error {
+                message,
+                call_id: Some(call_id),
+                ..
+            } if ours(&call_id) => {
+                // An invitation the server refused (the call is full, say): forget the
+                // invitations still waiting for an answer from the server's point of view.
+                let refused: Vec<PeerId> = group
+                    .members
+                    .values()
+                    .filter(|s| s.status == MemberStatus::Invited)
+                    .map(|s| s.peer.clone())
+                    .collect();
+                if let Some(last) = refused.last() {
+                    group.remove(last);
+                }
+                self.event(Event::Problem(Problem::CannotInvite(message)));
+                self.show_group_or_end(now);
+            }
+            other => return Some(other),
+        }
+        None
+    }
+
+    /// `peer` joined: we were here first, so we offer to it.
+    fn member_joined(&mut self, peer: PeerInfo, now: Instant) {
+        let Some(group) = &mut self.group else {
+            return;
+        };
+        match group.seat_mut(&peer.id) {
+            Some(seat) => {
+                seat.status = MemberStatus::Joining;
+                seat.since = now;
+            }
+            None => group.add(peer.id.clone(), peer.name, MemberStatus::Joining, now),
+        }
+        let link = self.start_link(peer.id.clone(), Role::Caller, None);
+        if let Some(seat) = self.group.as_mut().and_then(|g| g.seat_mut(&peer.id)) {
+            seat.link = Some(link);
+        }
+        self.show_group();
+    }
+
+    /// A member's offer: the first one sets up our link to it (we joined, so we answer),
+    /// a later one renegotiates.
+    fn member_offer(&mut self, from: PeerId, sdp: String, now: Instant) {
+        let existing = self
+            .group
+            .as_ref()
+            .and_then(|g| g.seat(&from))
+            .and_then(|(_, s)| s.link);
+        if let Some(link) = existing {
+            if let Some(l) = self.links.get_mut(&link) {
+                l.owed = Some(super::Owed::Answer);
+            }
+            self.outputs
+                .push_back(Output::Link(link, LinkAction::ApplyOffer(sdp)));
+            return;
+        }
+        let link = self.start_link(from.clone(), Role::Callee, Some(sdp));
+        if let Some(seat) = self.group.as_mut().and_then(|g| g.seat_mut(&from)) {
+            seat.link = Some(link);
+            seat.status = MemberStatus::Joining;
+            seat.since = now;
+        }
+        self.show_group();
+    }
+
+    /// A link of the group connected: media starts on it.
+    pub(super) fn member_connected(&mut self, link: LinkId, now: Instant) {
+        let Some(seat) = self.seat_of_link(link) else {
+            return;
+        };
+        seat.status = MemberStatus::Connected;
+        seat.since = now;
+        self.start_media(link);
+        self.show_group();
+    }
+
+    pub(super) fn member_disconnected(&mut self, link: LinkId, now: Instant) {
+        let Some(seat) = self.seat_of_link(link) else {
+            return;
+        };
+        if seat.status == MemberStatus::Connected {
+            seat.status = MemberStatus::Reconnecting;
+            seat.since = now;
+            self.show_group();
+        }
+    }
+
+    /// The connection to one member failed: only that pair gives up (and says so).
+    pub(super) fn member_unreachable(&mut self, link: LinkId, detail: &str, now: Instant) {
+        let Some(seat) = self.seat_of_link(link) else {
+            return;
+        };
+        debug!("cannot reach {}: {detail}", seat.name);
+        seat.status = MemberStatus::Unreachable;
+        seat.since = now;
+        seat.link = None;
+        let peer = seat.peer.clone();
+        if let Some(call_id) = self.call_id() {
+            self.outputs
+                .push_back(Output::Signal(ClientMessage::Hangup {
+                    to: peer,
+                    call_id,
+                    reason: HangupReason::Failed,
+                }));
+        }
+        self.close_link(link);
+        self.show_group();
+    }
+
+    /// A member said goodbye on its link.
+    pub(super) fn member_bye(&mut self, link: LinkId, now: Instant) {
+        if let Some(peer) = self.seat_of_link(link).map(|s| s.peer.clone()) {
+            self.drop_member(&peer, now);
+        }
+    }
+
+    /// The name of the member at the other end of `link`, in a group call.
+    pub(super) fn member_name(&self, link: LinkId) -> Option<String> {
+        let group = self.group.as_ref()?;
+        let seat = group.members.values().find(|s| s.link == Some(link))?;
+        Some(seat.name.clone())
+    }
+
+    fn seat_of_link(&mut self, link: LinkId) -> Option<&mut Seat> {
+        self.group
+            .as_mut()?
+            .members
+            .values_mut()
+            .find(|s| s.link == Some(link))
+    }
+
+    /// A member is gone: its link closes; the call ends when nobody is left.
+    fn drop_member(&mut self, peer: &PeerId, now: Instant) {
+        let Some(seat) = self.group.as_mut().and_then(|g| g.remove(peer)) else {
+            return;
+        };
+        if let Some(link) = seat.link {
+            self.close_link(link);
+        }
+        let last = seat.name;
+        match &self.group {
+            Some(group) if group.members.is_empty() => {
+                self.end_group(last, HangupReason::Ended, true, false);
+            }
+            _ => self.show_group_or_end(now),
+        }
+    }
+
+    fn show_group_or_end(&mut self, _now: Instant) {
+        let empty = self.group.as_ref().is_some_and(|g| g.members.is_empty());
+        if empty {
+            self.end_group(String::new(), HangupReason::Ended, false, true);
+        } else {
+            self.show_group();
+        }
+    }
+
+    /// The user hangs up: we leave; the others carry on without us.
+    pub(super) fn leave_group(&mut self) {
+        let names = self
+            .group
+            .as_ref()
+            .map(GroupCall::names)
+            .unwrap_or_default();
+        self.end_group(names, HangupReason::Ended, false, true);
+    }
+
+    /// Ends our part in the group call: every link says goodbye and closes.
+    fn end_group(&mut self, names: String, reason: HangupReason, by_peer: bool, tell_server: bool) {
+        let Some(group) = self.group.take() else {
+            return;
+        };
+        if tell_server {
+            self.outputs.push_back(Output::Signal(ClientMessage::Leave {
+                call_id: group.id.clone(),
+            }));
+        }
+        for seat in group.members.values() {
+            if seat.status == MemberStatus::Invited {
+                self.outputs
+                    .push_back(Output::Signal(ClientMessage::Hangup {
+                        to: seat.peer.clone(),
+                        call_id: group.id.clone(),
+                        reason: HangupReason::Cancelled,
+                    }));
+            }
+        }
+        self.close_camera();
+        let end = CallEnd {
+            peer_name: names,
+            reason,
+            by_peer,
+            detail: None,
+        };
+        let action = self.machine.show(CallState::Ended(end));
+        self.perform_one(action);
+        let links: Vec<LinkId> = self.links.keys().copied().collect();
+        for link in links {
+            self.close_link(link);
+        }
+    }
+
+    fn close_link(&mut self, id: LinkId) {
+        let Some(mut link) = self.links.remove(&id) else {
+            return;
+        };
+        for event in link.chat.close() {
+            self.event(Event::Chat(event));
+        }
+        let closed = LinkClosed {
+            chats_sent: link.chat.sent,
+            chats_received: link.chat.received,
+            state: self.machine.state().clone(),
+        };
+        self.outputs
+            .push_back(Output::Link(id, LinkAction::Close(closed)));
+    }
+
+    pub(super) fn show_group(&mut self) {
+        if let Some(view) = self.group.as_ref().map(GroupCall::view) {
+            let action = self.machine.show(view);
+            self.perform_one(action);
+        }
+    }
+
+    /// Members that could not connect in time become unreachable; connections that stay
+    /// down drop their member.
+    pub(super) fn group_tick(&mut self, now: Instant) {
+        let timeouts = self.machine.timeouts();
+        let Some(group) = &self.group else {
+            return;
+        };
+        let mut unreachable = Vec::new();
+        let mut lost = Vec::new();
+        for seat in group.members.values() {
+            match seat.status {
+                MemberStatus::Joining if now >= seat.since + timeouts.connect => {
+                    unreachable.push((seat.peer.clone(), seat.link));
+                }
+                MemberStatus::Reconnecting if now >= seat.since + timeouts.disconnected => {
+                    lost.push(seat.peer.clone());
+                }
+                _ => {}
+            }
+        }
+        for (peer, link) in unreachable {
+            match link {
+                Some(link) => self.member_unreachable(link, "could not connect", now),
+                None => {
+                    if let Some(seat) = self.group.as_mut().and_then(|g| g.seat_mut(&peer)) {
+                        seat.status = MemberStatus::Unreachable;
+                        seat.since = now;
+                    }
+                    self.show_group();
+                }
+            }
+        }
+        for peer in lost {
+            self.drop_member(&peer, now);
+        }
+    }
+
+    pub(super) fn group_deadline(&self) -> Option<Instant> {
+        let timeouts = self.machine.timeouts();
+        let group = self.group.as_ref()?;
+        group
+            .members
+            .values()
+            .filter_map(|seat| match seat.status {
+                MemberStatus::Joining => Some(seat.since + timeouts.connect),
+                MemberStatus::Reconnecting => Some(seat.since + timeouts.disconnected),
+                _ => None,
+            })
+            .min()
+    }
+}
