@@ -147,8 +147,9 @@ pub enum LinkAction {
     /// or [`LinkEvent::SetupFailed`].
     Start {
         role: Role,
-        /// Who is at the other end.
+        /// Who is at the other end, and their name.
         peer: PeerId,
+        peer_name: String,
         remote_offer: Option<String>,
     },
     /// Apply the callee's answer ([`LinkEvent::SetupFailed`] if it is refused).
@@ -608,10 +609,11 @@ impl CallCore {
             Action::StartPeer {
                 role,
                 peer,
+                peer_name,
                 remote_offer,
                 ..
             } => {
-                self.start_link(peer, role, remote_offer);
+                self.start_link(peer, peer_name, role, remote_offer);
             }
             Action::Join { .. } => debug!("a join outside accepting: ignored"),
             Action::ApplyAnswer(sdp) => self.send_to_current_link(LinkAction::ApplyAnswer(sdp)),
@@ -648,7 +650,13 @@ impl CallCore {
 
     /// Creates a link to `peer`: the caller makes an offer, the callee answers
     /// `remote_offer`.
-    fn start_link(&mut self, peer: PeerId, role: Role, remote_offer: Option<String>) -> LinkId {
+    fn start_link(
+        &mut self,
+        peer: PeerId,
+        peer_name: String,
+        role: Role,
+        remote_offer: Option<String>,
+    ) -> LinkId {
         let id = LinkId(self.next_link);
         self.next_link += 1;
         let owed = match role {
@@ -671,6 +679,7 @@ impl CallCore {
         let start = LinkAction::Start {
             role,
             peer,
+            peer_name,
             remote_offer,
         };
         self.outputs.push_back(Output::Link(id, start));

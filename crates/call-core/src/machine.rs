@@ -149,6 +149,7 @@ pub enum Action {
     StartPeer {
         role: Role,
         peer: PeerId,
+        peer_name: String,
         call_id: CallId,
         remote_offer: Option<String>,
     },
@@ -264,11 +265,12 @@ impl CallMachine {
         vec![
             self.set_state(CallState::Outgoing {
                 peer: peer.clone(),
-                peer_name,
+                peer_name: peer_name.clone(),
             }),
             Action::StartPeer {
                 role: Role::Caller,
                 peer,
+                peer_name,
                 call_id,
                 remote_offer: None,
             },
@@ -300,6 +302,7 @@ impl CallMachine {
         let mut actions = vec![Action::StartPeer {
             role: Role::Callee,
             peer: call.peer.clone(),
+            peer_name: call.peer_name.clone(),
             call_id: call.id.clone(),
             remote_offer: call.offer.take(),
         }];

@@ -193,8 +193,9 @@ impl Randomness for OsRandomness {
 /// A link of the call: its peer connection (once created), what its media counts, and its
 /// control paths.
 struct LinkDriver {
-    /// Who is at the other end.
+    /// Who is at the other end, and their name.
     peer: PeerId,
+    peer_name: String,
     session: Option<Session>,
     counters: Arc<Counters>,
     controls: Arc<Controls>,
@@ -433,10 +434,13 @@ impl Driver {
         if let LinkAction::Start {
             role,
             peer,
+            peer_name,
             remote_offer,
         } = action
         {
-            return self.start_link(id, role, peer, remote_offer).await;
+            return self
+                .start_link(id, role, (peer, peer_name), remote_offer)
+                .await;
         }
         if let LinkAction::Close(closed) = action {
             return self.close_link(id, closed).await;
@@ -475,7 +479,7 @@ impl Driver {
         &mut self,
         id: LinkId,
         role: Role,
-        peer: PeerId,
+        (peer, peer_name): (PeerId, String),
         remote_offer: Option<String>,
     ) {
         let mut network = self.config.network.clone();
@@ -486,6 +490,7 @@ impl Driver {
         let controls = Arc::new(Controls::default());
         let link = LinkDriver {
             peer,
+            peer_name,
             session: None,
             counters: counters.clone(),
             controls: controls.clone(),
@@ -669,12 +674,14 @@ impl Driver {
         let Some(mut link) = self.links.remove(&id) else {
             return;
         };
-        let summary = link.stats.summary(
+        let mut summary = link.stats.summary(
             &link.counters,
             closed.chats_sent,
             closed.chats_received,
             &closed.state,
         );
+        // In a group call the state names everyone; the summary is this link's.
+        summary.peer_name = Some(link.peer_name);
         if let Some(session) = link.session.take() {
             session.close(true).await;
         }
@@ -704,6 +711,7 @@ impl Driver {
                     now(),
                 )
                 .await;
+            stats.peer_name = Some(link.peer_name.clone());
             let echo = session.audio_sender.as_ref().and_then(|s| s.echo_stats());
             stats.echo = echo.map(EchoReport::from);
             let likelihood = echo.and_then(|e| e.residual_echo_likelihood);

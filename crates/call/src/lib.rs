@@ -27,7 +27,7 @@ pub mod signaling;
 pub mod stats;
 
 pub use confab_call_core::Problem as CallProblem;
-pub use confab_call_core::machine::{CallEnd, CallState, Timeouts};
+pub use confab_call_core::machine::{CallEnd, CallState, Member, MemberStatus, Timeouts};
 pub use engine::{ChatEvent, Command, Engine, EngineConfig, EngineEvent, Wake};
 pub use error::{CallError, Problem};
 pub use media::{AudioInput, AudioOutput, RemoteVideoFrame, VideoInput, open_video};

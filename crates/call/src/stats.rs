@@ -29,6 +29,8 @@ pub struct VideoFlow {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct CallStats {
     pub state: String,
+    /// Whose link this is (in a group call there is one per member).
+    pub peer_name: Option<String>,
     pub connected_secs: Option<f64>,
     /// The selected ICE candidate pair's round trip (its connectivity checks).
     pub rtt_ms: Option<f64>,

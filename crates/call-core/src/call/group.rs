@@ -304,9 +304,14 @@ impl CallCore {
                 seat.status = MemberStatus::Joining;
                 seat.since = now;
             }
-            None => group.add(peer.id.clone(), peer.name, MemberStatus::Joining, now),
+            None => group.add(
+                peer.id.clone(),
+                peer.name.clone(),
+                MemberStatus::Joining,
+                now,
+            ),
         }
-        let link = self.start_link(peer.id.clone(), Role::Caller, None);
+        let link = self.start_link(peer.id.clone(), peer.name, Role::Caller, None);
         if let Some(seat) = self.group.as_mut().and_then(|g| g.seat_mut(&peer.id)) {
             seat.link = Some(link);
         }
@@ -329,7 +334,13 @@ impl CallCore {
                 .push_back(Output::Link(link, LinkAction::ApplyOffer(sdp)));
             return;
         }
-        let link = self.start_link(from.clone(), Role::Callee, Some(sdp));
+        let name = self
+            .group
+            .as_ref()
+            .and_then(|g| g.seat(&from))
+            .map(|(_, s)| s.name.clone())
+            .unwrap_or_default();
+        let link = self.start_link(from.clone(), name, Role::Callee, Some(sdp));
         if let Some(seat) = self.group.as_mut().and_then(|g| g.seat_mut(&from)) {
             seat.link = Some(link);
             seat.status = MemberStatus::Joining;
