@@ -35,10 +35,11 @@ pub struct HeadlessArgs {
     /// Token, if the server requires one.
     #[arg(long, env = "CONFAB_TOKEN", hide_env_values = true)]
     token: Option<String>,
-    /// Call this peer (by display name).
+    /// Call this peer (by display name). Repeat it for a group call: the first is called,
+    /// the others are invited once that call is connected.
     #[arg(long, value_name = "PEER_NAME", conflicts_with = "answer")]
-    call: Option<String>,
-    /// Accept every incoming call.
+    call: Vec<String>,
+    /// Accept every incoming call and every invitation into a group call.
     #[arg(long)]
     answer: bool,
     /// Calls to take part in before exiting; 0 for no limit (a bot).
@@ -231,7 +232,7 @@ pub const ECHO_BOT_NAME: &str = "Echo bot";
 
 /// Runs a headless peer to the end; `Err` carries the one-line reason.
 pub async fn run(args: HeadlessArgs) -> anyhow::Result<()> {
-    if args.call.is_none() && !args.answer {
+    if args.call.is_empty() && !args.answer {
         bail!("say --call PEER_NAME or --answer");
     }
     let config = args.engine_config()?;
@@ -246,8 +247,10 @@ async fn drive(
     engine: &Engine,
     events: &mut UnboundedReceiver<EngineEvent>,
 ) -> anyhow::Result<()> {
-    // What happened to each call so far.
-    let mut summaries: Vec<confab_call::CallSummary> = Vec::new();
+    // What happened to each call so far, and the links of the call in progress.
+    let mut calls: Vec<Vec<confab_call::CallSummary>> = Vec::new();
+    let mut links: Vec<confab_call::CallSummary> = Vec::new();
+    let mut last_end: Option<confab_call::CallEnd> = None;
     let mut script = Script::new(args.call.clone(), args.chat.clone());
     let peer_deadline = tokio::time::Instant::now() + PEER_WAIT;
     let mut hang_up_at: Option<tokio::time::Instant> = None;
@@ -273,16 +276,23 @@ async fn drive(
             EngineEvent::Server(ServerStatus::Offline { reason, .. }) => {
                 tracing::info!("signaling offline: {reason}");
             }
-            EngineEvent::Call(CallState::Incoming { peer_name, .. }) if args.answer => {
+            EngineEvent::Call(
+                CallState::Incoming { peer_name, .. } | CallState::Invited { peer_name, .. },
+            ) if args.answer => {
                 tracing::info!("answering {peer_name}");
                 engine.send(Command::Accept);
             }
-            EngineEvent::Call(CallState::Connected { .. }) => {
-                if let Some(secs) = args.duration {
+            EngineEvent::Call(CallState::Connected { .. } | CallState::Group { .. }) => {
+                if let Some(secs) = args.duration
+                    && hang_up_at.is_none()
+                {
                     hang_up_at = Some(tokio::time::Instant::now() + Duration::from_secs_f64(secs));
                 }
             }
-            EngineEvent::Call(CallState::Ended(_)) => hang_up_at = None,
+            EngineEvent::Call(CallState::Ended(end)) => {
+                hang_up_at = None;
+                last_end = Some(end);
+            }
             EngineEvent::Chat(ChatEvent::Received { text, .. }) => {
                 println!("chat: {text}");
                 if args.echo_chat {
@@ -294,18 +304,23 @@ async fn drive(
             }
             EngineEvent::Problem(problem) => eprintln!("problem: {problem}"),
             EngineEvent::Stats(stats) => tracing::debug!(?stats, "call stats"),
-            EngineEvent::Summary(summary) => {
-                summaries.push(summary);
+            EngineEvent::Summary(summary) => links.push(summary),
+            EngineEvent::CallFinished => {
+                let call = std::mem::take(&mut links);
+                let end = last_end.take();
+                // Every link connected (members who left early included) and the call
+                // ended normally.
+                let clean = !call.is_empty()
+                    && call.iter().all(|s| s.connect_ms.is_some())
+                    && end
+                        .as_ref()
+                        .is_some_and(|e| e.reason == HangupReason::Ended);
+                let reason = end.map(|e| e.describe());
+                calls.push(call);
                 if let Some(path) = &args.stats {
-                    write_stats(path, &summaries)?;
+                    write_stats(path, &calls)?;
                 }
-                let done = args.calls != 0 && summaries.len() >= args.calls as usize;
-                let last = summaries.last();
-                let clean = last.is_some_and(|s| {
-                    s.connect_ms.is_some() && s.end_reason == Some(HangupReason::Ended)
-                });
                 if !clean {
-                    let reason = last.and_then(|s| s.end_description.clone());
                     if args.calls == 0 {
                         // A bot outlives a call that went wrong.
                         eprintln!("call did not end cleanly: {}", reason.unwrap_or_default());
@@ -316,7 +331,7 @@ async fn drive(
                         reason.unwrap_or_else(|| "the call never started".into())
                     );
                 }
-                if done {
+                if args.calls != 0 && calls.len() >= args.calls as usize {
                     return Ok(());
                 }
             }
@@ -325,8 +340,45 @@ async fn drive(
     }
 }
 
-fn write_stats(path: &Path, summaries: &[confab_call::CallSummary]) -> anyhow::Result<()> {
-    let json = match summaries {
+/// A call in the `--stats` file: its first link's totals at the top level (a call of two
+/// has just that one), and one entry per link, so per member in a group call.
+#[derive(serde::Serialize)]
+struct CallReport<'a> {
+    #[serde(flatten)]
+    first: &'a confab_call::CallSummary,
+    participants: Vec<Participant<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct Participant<'a> {
+    name: Option<&'a str>,
+    connect_ms: Option<f64>,
+    video_frames_decoded: u64,
+    audio_packets_received: u64,
+    latency_p50_ms: Option<f64>,
+    latency_p95_ms: Option<f64>,
+}
+
+fn call_report(links: &[confab_call::CallSummary]) -> Option<CallReport<'_>> {
+    Some(CallReport {
+        first: links.first()?,
+        participants: links
+            .iter()
+            .map(|s| Participant {
+                name: s.peer_name.as_deref(),
+                connect_ms: s.connect_ms,
+                video_frames_decoded: s.video_frames_decoded,
+                audio_packets_received: s.audio_packets_received,
+                latency_p50_ms: s.latency_p50_ms,
+                latency_p95_ms: s.latency_p95_ms,
+            })
+            .collect(),
+    })
+}
+
+fn write_stats(path: &Path, calls: &[Vec<confab_call::CallSummary>]) -> anyhow::Result<()> {
+    let reports: Vec<CallReport<'_>> = calls.iter().filter_map(|c| call_report(c)).collect();
+    let json = match &reports[..] {
         [single] => serde_json::to_string_pretty(single)?,
         many => serde_json::to_string_pretty(many)?,
     };

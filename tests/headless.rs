@@ -190,6 +190,68 @@ async fn two_headless_peers_call_record_chat_and_exit_cleanly() {
     server.shutdown().await;
 }
 
+/// `--call` twice makes a group call: Alice calls Bob, then invites Carol; `--answer`
+/// accepts the invitation. Each `--stats` file lists every member it saw and heard.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_headless_peers_hold_a_group_call() {
+    let server = Server::start().await;
+    let paths = [
+        temp_path("group-alice.json"),
+        temp_path("group-bob.json"),
+        temp_path("group-carol.json"),
+    ];
+    let small = ["--size", "320x240", "--fps", "15"];
+    let answerer = |name: &str, path: &Path| {
+        let mut command = headless(&server, name, &["--answer", "--duration", "6"]);
+        command
+            .args(small)
+            .args(["--stats", path.to_str().unwrap()]);
+        command.spawn().unwrap()
+    };
+    let bob = answerer("Bob", &paths[1]);
+    let carol = answerer("Carol", &paths[2]);
+    let mut alice = headless(
+        &server,
+        "Alice",
+        &["--call", "Bob", "--call", "carol", "--duration", "4"],
+    );
+    alice
+        .args(small)
+        .args(["--stats", paths[0].to_str().unwrap()]);
+    let outputs = [
+        finish(alice.spawn().unwrap()).await,
+        finish(bob).await,
+        finish(carol).await,
+    ];
+    for output in &outputs {
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let names = ["Alice", "Bob", "Carol"];
+    for (me, path) in names.iter().zip(&paths) {
+        let report = stats(path);
+        let participants = report["participants"].as_array().unwrap();
+        let mut seen: Vec<&str> = participants
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        seen.sort_unstable();
+        let others: Vec<&str> = names.iter().copied().filter(|n| n != me).collect();
+        assert_eq!(seen, others, "{me}: {report}");
+        for p in participants {
+            assert!(p["connect_ms"].as_f64().is_some(), "{me}: {p}");
+            assert!(p["video_frames_decoded"].as_u64() > Some(10), "{me}: {p}");
+            assert!(p["audio_packets_received"].as_u64() > Some(20), "{me}: {p}");
+            assert!(p["latency_p50_ms"].as_f64().is_some(), "{me}: {p}");
+        }
+        let _ = std::fs::remove_file(path);
+    }
+    server.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failures_exit_non_zero_with_a_one_line_reason() {
     let server = Server::start().await;

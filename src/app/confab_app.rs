@@ -81,7 +81,7 @@ impl ConfabApp {
         let wake = paced_wake(ctx.clone());
         let mut model = Model::new();
         model.set_chat_open(settings.chat_open);
-        let script = Script::new(launch.call.clone(), launch.chat.clone());
+        let script = Script::new(launch.call.iter().cloned().collect(), launch.chat.clone());
         let mut app = ConfabApp {
             runtime,
             devices: DeviceWatcher::start(wake.clone()),

@@ -103,7 +103,7 @@ impl Model {
             EngineEvent::Call(state) => self.call_state(state, now),
             EngineEvent::Chat(chat) => self.chat_event(chat, now),
             EngineEvent::Stats(stats) => self.stats = Some(stats),
-            EngineEvent::Summary(_) => {}
+            EngineEvent::Summary(_) | EngineEvent::CallFinished => {}
             EngineEvent::Problem(problem) => self.notify(problem.to_string(), Severity::Error, now),
         }
     }

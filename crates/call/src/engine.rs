@@ -95,8 +95,10 @@ pub enum EngineEvent {
     Chat(ChatEvent),
     /// Once a second during a call.
     Stats(CallStats),
-    /// When a call ends: its totals.
+    /// When a link closes (a call of two ends, a member leaves a group call): its totals.
     Summary(CallSummary),
+    /// The call has ended and every link's summary has been sent.
+    CallFinished,
     /// Something the user should know (a device failed, the peer is offline...).
     Problem(Problem),
 }
@@ -150,6 +152,7 @@ impl Engine {
             input: input.clone(),
             remote_audio: remote_audio.clone(),
             problems,
+            call_open: false,
         };
         let inputs = Inputs {
             commands: command_rx,
@@ -229,6 +232,8 @@ struct Driver {
     input: Arc<InputControl>,
     remote_audio: Arc<InputControl>,
     problems: mpsc::UnboundedSender<Problem>,
+    /// A link was started since the last [`EngineEvent::CallFinished`].
+    call_open: bool,
 }
 
 const STATS_INTERVAL: Duration = Duration::from_secs(1);
@@ -428,6 +433,11 @@ impl Driver {
                 Output::Link(id, action) => self.link_action(id, action).await,
             }
         }
+        let over = matches!(self.core.state(), CallState::Ended(_)) && self.links.is_empty();
+        if over && self.call_open {
+            self.call_open = false;
+            self.emit(EngineEvent::CallFinished);
+        }
     }
 
     async fn link_action(&mut self, id: LinkId, action: LinkAction) {
@@ -488,6 +498,7 @@ impl Driver {
             .splice(0..0, self.server_ice.iter().cloned());
         let counters = Arc::new(Counters::default());
         let controls = Arc::new(Controls::default());
+        self.call_open = true;
         let link = LinkDriver {
             peer,
             peer_name,
