@@ -328,6 +328,53 @@ fn an_incoming_call_accepted_shows_video_and_chat_goes_both_ways() {
     scene.finish();
 }
 
+/// A group call in the app: Bob calls, Alice accepts and adds Carol from the list; the
+/// grid shows a tile per member with their video and name; Carol leaves, Bob stays.
+#[test]
+fn adding_a_person_makes_a_group_call_with_a_tile_each() {
+    let mut scene = Scene::start();
+    let carol = scene
+        .rt
+        .block_on(Peer::join(&scene.server, "Carol", PeerSetup::quiet()));
+    let mut carol = carol;
+    scene.bob_calls();
+    let url = scene.server.url();
+    let Scene {
+        rt, bob, harness, ..
+    } = &mut scene;
+    click(harness, "Accept");
+    rt.block_on(bob.connected());
+    until(harness, "Bob's video", |h| shows(h, "Video of Bob"));
+
+    click(harness, "➕ Add person");
+    until(harness, "the list of people", |h| shows(h, "Invite Carol"));
+    click(harness, "Invite Carol");
+    until(harness, "Carol ringing", |h| {
+        shows_part(h, "Calling Carol…")
+    });
+    rt.block_on(carol.state(|s| matches!(s, CallState::Invited { .. })));
+    carol.send(Command::Accept);
+    until(harness, "a tile for each", |h| {
+        shows(h, "Video of Bob") && shows(h, "Video of Carol") && shows_part(h, "3 people")
+    });
+    let masks = [
+        "Video of Bob",
+        "Video of Carol",
+        "Your video",
+        "3 people",
+        &url,
+    ];
+    snapshot(harness, "group_call", &masks);
+
+    // Carol leaves: her tile goes, the call with Bob goes on.
+    carol.send(Command::HangUp);
+    until(harness, "Carol's tile gone", |h| {
+        !shows(h, "Video of Carol") && shows_part(h, "2 people") && shows(h, "Video of Bob")
+    });
+    rt.block_on(carol.shutdown());
+    scene.finish();
+}
+
 /// Chat shows what a peer sends as text: no link previews, no images, nothing fetched,
 /// so a message cannot make the app reveal its address to a server the sender picked.
 #[test]

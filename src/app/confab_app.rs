@@ -16,7 +16,7 @@ use super::model::{Model, Severity};
 use super::settings::Settings;
 use super::sound::{Sound, SoundPlayer};
 use super::ui::{self, CallMedia, DeviceLists, SettingsView, UiAction, UiState};
-use super::video::VideoTexture;
+use super::video::{RemoteTextures, VideoTexture};
 use crate::script::Script;
 
 /// Options that are not settings: they come from the command line, for one run.
@@ -56,7 +56,7 @@ pub struct ConfabApp {
     server_stop: CancellationToken,
     muted: bool,
     camera_on: bool,
-    remote: VideoTexture,
+    remote: RemoteTextures,
     local: VideoTexture,
     preview_texture: VideoTexture,
     preview: Option<Preview>,
@@ -97,7 +97,7 @@ impl ConfabApp {
             server_stop: CancellationToken::new(),
             muted: false,
             camera_on: true,
-            remote: VideoTexture::new("remote-video"),
+            remote: RemoteTextures::default(),
             local: VideoTexture::new("self-view"),
             preview_texture: VideoTexture::new("camera-preview"),
             preview: None,
@@ -233,7 +233,9 @@ impl ConfabApp {
     fn call_changed(&mut self, state: &CallState) {
         match state {
             // Audio off means no sound devices at all, the ringtone included.
-            CallState::Incoming { .. } if self.settings.audio_enabled => {
+            CallState::Incoming { .. } | CallState::Invited { .. }
+                if self.settings.audio_enabled =>
+            {
                 self.sound.play(Sound::Ringtone, self.speaker());
             }
             _ => {
@@ -243,7 +245,7 @@ impl ConfabApp {
             }
         }
         match state {
-            CallState::Outgoing { .. } | CallState::Incoming { .. } => {
+            CallState::Outgoing { .. } | CallState::Incoming { .. } | CallState::Invited { .. } => {
                 // The camera is about to be the call's: release the preview's hold on it.
                 self.preview = None;
                 self.remote.clear();
@@ -279,7 +281,7 @@ impl ConfabApp {
         let Some(running) = &self.running else {
             return;
         };
-        self.remote.update_remote(ctx, &running.engine.remote_video);
+        self.remote.update(ctx, &running.engine.remote_video);
         self.local.update_local(ctx, &running.engine.local_video);
     }
 
@@ -355,14 +357,17 @@ impl ConfabApp {
             ui::call_ui(ui, &self.model, &media, &mut self.ui, now, actions);
         });
         ui::dialogs_ui(&ctx, &self.model, actions);
+        ui::invite_ui(&ctx, &self.model, &mut self.ui, actions);
         self.settings_window(&ctx, actions);
         ui::toasts_ui(&ctx, &self.model, now);
     }
 
     fn call_media(&self) -> CallMedia {
         let engine = self.engine();
+        let remotes = self.remote.pictures();
         CallMedia {
-            remote: self.remote.picture(),
+            remote: remotes.values().next().copied(),
+            remotes,
             local: self.local.picture(),
             muted: self.muted,
             camera_on: self.camera_on,

@@ -2,11 +2,13 @@
 //! updates one texture in place. A frame that arrives between two repaints replaces the
 //! older one in the slot; nothing queues.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use confab_call::RemoteVideoFrame;
 use confab_media::slot::LatestSlot;
 use confab_media::video::{FrameSlot, I420Frame};
+use confab_protocol::PeerId;
 use egui::{ColorImage, TextureHandle, TextureOptions};
 
 use super::ui::call::Picture;
@@ -43,15 +45,8 @@ impl VideoTexture {
         self.texture = None;
     }
 
-    /// Shows the newest decoded remote frame, if there is one. True if it changed.
-    pub fn update_remote(
-        &mut self,
-        ctx: &egui::Context,
-        slot: &LatestSlot<Arc<RemoteVideoFrame>>,
-    ) -> bool {
-        let Some(frame) = slot.take() else {
-            return false;
-        };
+    /// Shows a decoded remote frame. True if it changed.
+    fn show_remote(&mut self, ctx: &egui::Context, frame: &RemoteVideoFrame) -> bool {
         let size = [frame.width as usize, frame.height as usize];
         if frame.rgba.len() != size[0] * size[1] * 4 {
             return false;
@@ -86,5 +81,43 @@ impl VideoTexture {
             Some(texture) => texture.set(image, TextureOptions::LINEAR),
             None => self.texture = Some(ctx.load_texture(self.name, image, TextureOptions::LINEAR)),
         }
+    }
+}
+
+/// The remote pictures, one texture per member of the call: every link's frames share the
+/// engine's slot, each saying who sent it.
+#[derive(Default)]
+pub struct RemoteTextures {
+    tiles: BTreeMap<PeerId, VideoTexture>,
+}
+
+impl RemoteTextures {
+    /// Takes the newest remote frame, if there is one, into its sender's texture. True if a
+    /// picture changed.
+    pub fn update(
+        &mut self,
+        ctx: &egui::Context,
+        slot: &LatestSlot<Arc<RemoteVideoFrame>>,
+    ) -> bool {
+        let Some(frame) = slot.take() else {
+            return false;
+        };
+        self.tiles
+            .entry(frame.peer.clone())
+            .or_insert_with(|| VideoTexture::new("remote-video"))
+            .show_remote(ctx, &frame)
+    }
+
+    /// Every member's newest picture.
+    pub fn pictures(&self) -> BTreeMap<PeerId, Picture> {
+        self.tiles
+            .iter()
+            .filter_map(|(peer, tile)| Some((peer.clone(), tile.picture()?)))
+            .collect()
+    }
+
+    /// Forgets every picture (a call ended, or a new one starts).
+    pub fn clear(&mut self) {
+        self.tiles.clear();
     }
 }

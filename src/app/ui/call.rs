@@ -2,9 +2,11 @@
 //! picture-in-picture, name and duration, speaking indicators, the controls and the stats
 //! overlay. Outside a call: what to do next.
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use confab_call::{CallState, CallStats, Command};
+use confab_protocol::PeerId;
 use egui::{Align2, Color32, Pos2, Rect, RichText, Vec2, pos2, vec2};
 
 use super::{CAMERA, FULLSCREEN, HANG_UP, MUTE, STATS, UiAction, UiState, with_shortcut};
@@ -18,9 +20,12 @@ pub struct Picture {
 }
 
 /// The media side of the call view, read from the engine each frame.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct CallMedia {
+    /// The peer's picture in a call of two.
     pub remote: Option<Picture>,
+    /// Every member's picture in a group call.
+    pub remotes: BTreeMap<PeerId, Picture>,
     pub local: Option<Picture>,
     pub muted: bool,
     pub camera_on: bool,
@@ -43,6 +48,9 @@ pub fn call_ui(
     let (peer_name, connected) = match &model.call {
         CallState::Connecting { peer_name, .. } => (peer_name.as_str(), false),
         CallState::Connected { peer_name, .. } => (peer_name.as_str(), true),
+        CallState::Group { members } => {
+            return super::grid::group_ui(ui, model, members, media, state, now, actions);
+        }
         _ => return idle_ui(ui, model),
     };
     let full = ui.available_rect_before_wrap();
@@ -128,7 +136,7 @@ pub fn call_ui(
     ui.allocate_rect(full, egui::Sense::hover());
 }
 
-fn controls_ui(
+pub(super) fn controls_ui(
     ui: &mut egui::Ui,
     media: &CallMedia,
     state: &mut UiState,
@@ -202,11 +210,19 @@ fn controls_ui(
             "Resolution, frame rate, bitrate, round trip, loss",
             &STATS,
         ));
+    ui.separator();
+    if ui
+        .button("➕ Add person")
+        .on_hover_text("Invite someone online into this call")
+        .clicked()
+    {
+        state.invite_open = true;
+    }
 }
 
 /// The mirrored self-view in the bottom-right corner of the video (hidden from the
 /// controls).
-fn self_view_ui(ui: &mut egui::Ui, media: &CallMedia, video_rect: Rect) {
+pub(super) fn self_view_ui(ui: &mut egui::Ui, media: &CallMedia, video_rect: Rect) {
     let width = (video_rect.width() / 4.0).clamp(120.0, 320.0);
     let size = match media.local {
         Some(picture) if picture.size[0] > 0 => vec2(
@@ -323,7 +339,7 @@ fn echo_line(stats: &CallStats) -> Option<String> {
 
 /// Text painted over the video on a dark backdrop, placed by `align` at `anchor`. Painted
 /// text is no widget, so it gets an accessible `label` (for screen readers and tests).
-fn overlay_text(
+pub(super) fn overlay_text(
     ui: &mut egui::Ui,
     id_salt: &str,
     anchor: Pos2,

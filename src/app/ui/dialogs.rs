@@ -31,6 +31,32 @@ pub fn dialogs_ui(ctx: &egui::Context, model: &Model, actions: &mut Vec<UiAction
                 });
             });
         }
+        CallState::Invited {
+            peer_name, others, ..
+        } => {
+            egui::Modal::new(egui::Id::unique("invitation")).show(ctx, |ui| {
+                ui.set_width(320.0);
+                ui.heading(format!("{peer_name} invites you"));
+                ui.label(format!("Group call with {}", others.join(", ")));
+                ui.add_space(12.0);
+                ui.horizontal(|ui| {
+                    let join = egui::Button::new(RichText::new("Join").color(Color32::WHITE))
+                        .fill(Color32::from_rgb(45, 150, 75));
+                    if ui
+                        .add(join)
+                        .on_hover_text("Join the call with video")
+                        .clicked()
+                    {
+                        actions.push(UiAction::Engine(Command::Accept));
+                    }
+                    let decline = egui::Button::new(RichText::new("Decline").color(Color32::WHITE))
+                        .fill(Color32::from_rgb(200, 50, 45));
+                    if ui.add(decline).on_hover_text("Say no").clicked() {
+                        actions.push(UiAction::Engine(Command::Decline));
+                    }
+                });
+            });
+        }
         CallState::Outgoing { peer_name, .. } => {
             egui::Modal::new(egui::Id::unique("outgoing-call")).show(ctx, |ui| {
                 ui.set_width(320.0);

@@ -6,6 +6,8 @@
 pub mod call;
 mod chat;
 mod dialogs;
+mod grid;
+mod invite;
 mod peers;
 mod settings;
 mod top_bar;
@@ -16,6 +18,7 @@ use egui::{Key, KeyboardShortcut, Modifiers};
 pub use call::{CallMedia, Picture, call_ui};
 pub use chat::chat_ui;
 pub use dialogs::{dialogs_ui, toasts_ui};
+pub use invite::invite_ui;
 pub use peers::peers_ui;
 pub use settings::{DeviceLists, SettingsView, settings_ui};
 pub use top_bar::top_bar_ui;
@@ -53,6 +56,8 @@ pub struct UiState {
     pub fullscreen: bool,
     /// Move keyboard focus to the chat box on the next frame.
     pub focus_chat: bool,
+    /// The "Add person" list is open.
+    pub invite_open: bool,
 }
 
 pub const MUTE: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::D);

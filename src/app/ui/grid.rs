@@ -1,0 +1,146 @@
+//! The group call view: one tile per other member in a grid that fits (1-5 others, the
+//! self-view as the corner picture), each with the member's picture (or their initial on a
+//! calm tile), their name and what is happening with them; the controls below.
+
+use std::time::Instant;
+
+use confab_call::{Member, MemberStatus};
+use egui::{Align2, Color32, Rect, pos2, vec2};
+
+use super::call::{CallMedia, controls_ui, fit, overlay_text, self_view_ui};
+use super::{UiAction, UiState};
+use crate::app::model::{Model, format_duration};
+
+const CONTROLS_HEIGHT: f32 = 44.0;
+const GAP: f32 = 6.0;
+
+/// Columns and rows for `n` tiles: as square as it gets, wider than tall.
+pub fn grid_shape(n: usize) -> (usize, usize) {
+    let n = n.max(1);
+    let columns = (1..=n).find(|c| c * c >= n).unwrap_or(n);
+    (columns, n.div_ceil(columns))
+}
+
+/// What a tile says under the name, if anything.
+pub fn status_text(member: &Member) -> Option<String> {
+    let name = &member.name;
+    match member.status {
+        MemberStatus::Invited => Some(format!("Calling {name}…")),
+        MemberStatus::Joining => Some(format!("Connecting to {name}…")),
+        MemberStatus::Connected => None,
+        MemberStatus::Reconnecting => Some(format!("{name} is reconnecting…")),
+        MemberStatus::Unreachable => Some(format!("Can't reach {name}")),
+    }
+}
+
+pub fn group_ui(
+    ui: &mut egui::Ui,
+    model: &Model,
+    members: &[Member],
+    media: &CallMedia,
+    state: &mut UiState,
+    now: Instant,
+    actions: &mut Vec<UiAction>,
+) {
+    let full = ui.available_rect_before_wrap();
+    let area = Rect::from_min_max(full.min, pos2(full.max.x, full.max.y - CONTROLS_HEIGHT));
+    ui.painter().rect_filled(area, 4.0, Color32::from_gray(16));
+    let (columns, rows) = grid_shape(members.len());
+    let tile_size = vec2(
+        (area.width() - GAP * (columns as f32 + 1.0)) / columns as f32,
+        (area.height() - GAP * (rows as f32 + 1.0)) / rows as f32,
+    );
+    for (i, member) in members.iter().enumerate() {
+        let (column, row) = (i % columns, i / columns);
+        let min = area.min
+            + vec2(
+                GAP + column as f32 * (tile_size.x + GAP),
+                GAP + row as f32 * (tile_size.y + GAP),
+            );
+        tile_ui(ui, member, media, Rect::from_min_size(min, tile_size));
+    }
+
+    let mut title = format!("{} people", members.len() + 1);
+    if let Some(duration) = model.call_duration(now) {
+        title.push_str(&format!("  ·  {}", format_duration(duration)));
+    }
+    overlay_text(
+        ui,
+        "group-title",
+        area.center_top() + vec2(0.0, 10.0),
+        Align2::CENTER_TOP,
+        (&title, egui::FontId::proportional(14.0), Color32::WHITE),
+        title.clone(),
+    );
+    if media.self_view {
+        self_view_ui(ui, media, area);
+    }
+    let controls = Rect::from_min_max(pos2(full.min.x, area.max.y), full.max);
+    ui.scope_builder(egui::UiBuilder::new().max_rect(controls), |ui| {
+        ui.add_space(6.0);
+        ui.horizontal(|ui| controls_ui(ui, media, state, actions));
+    });
+    ui.allocate_rect(full, egui::Sense::hover());
+}
+
+fn tile_ui(ui: &mut egui::Ui, member: &Member, media: &CallMedia, tile: Rect) {
+    let name = &member.name;
+    ui.painter().rect_filled(tile, 6.0, Color32::from_gray(34));
+    let picture = media
+        .remotes
+        .get(&member.peer)
+        .filter(|_| member.status == MemberStatus::Connected);
+    match picture {
+        Some(picture) => {
+            let shown = fit(picture.size, tile);
+            let response = ui.put(
+                shown,
+                egui::Image::new((picture.texture, shown.size())).sense(egui::Sense::hover()),
+            );
+            response.widget_info(|| {
+                egui::WidgetInfo::labeled(egui::Role::Image, true, format!("Video of {name}"))
+            });
+        }
+        None => {
+            // A calm tile: the member's initial.
+            let initial: String = name.chars().take(1).flat_map(char::to_uppercase).collect();
+            let radius = (tile.height().min(tile.width()) / 5.0).clamp(16.0, 64.0);
+            ui.painter()
+                .circle_filled(tile.center(), radius, Color32::from_rgb(70, 90, 140));
+            ui.painter().text(
+                tile.center(),
+                Align2::CENTER_CENTER,
+                initial,
+                egui::FontId::proportional(radius),
+                Color32::WHITE,
+            );
+        }
+    }
+    let label = match status_text(member) {
+        Some(status) => format!("{name} · {status}"),
+        None => name.clone(),
+    };
+    let color = match member.status {
+        MemberStatus::Unreachable => ui.visuals().warn_fg_color,
+        _ => Color32::WHITE,
+    };
+    overlay_text(
+        ui,
+        &format!("tile-{}", member.peer),
+        tile.left_bottom() + vec2(10.0, -10.0),
+        Align2::LEFT_BOTTOM,
+        (&label, egui::FontId::proportional(14.0), color),
+        label.clone(),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_grid_fits_one_to_six() {
+        let shapes: Vec<(usize, usize)> = (1..=6).map(grid_shape).collect();
+        assert_eq!(shapes, [(1, 1), (2, 1), (2, 2), (2, 2), (3, 2), (3, 2)]);
+    }
+}
