@@ -700,15 +700,19 @@ impl CallCore {
         }
     }
 
-    /// A link connected for the first time: media starts on it.
+    /// A link connected for the first time: media starts on it (and the microphone opens
+    /// with the call's first).
     fn start_media(&mut self, id: LinkId) {
+        let first = !self.links.values().any(|l| l.media_started);
         let Some(link) = self.links.get_mut(&id).filter(|l| !l.media_started) else {
             return;
         };
         link.media_started = true;
         self.outputs
             .push_back(Output::Link(id, LinkAction::StartMedia));
-        self.outputs.push_back(Output::OpenMicrophone);
+        if first {
+            self.outputs.push_back(Output::OpenMicrophone);
+        }
     }
 
     fn link_of(&self, peer: &PeerId) -> Option<LinkId> {

@@ -97,6 +97,8 @@ fn an_invitation_turns_a_call_of_two_into_a_mesh_of_three() {
         assert_eq!(open_links(&w, peer), 2, "{}", w.peers[peer].name);
         assert!(w.peers[peer].links.values().all(|l| l.media_started));
         assert!(w.peers[peer].camera_open);
+        // One microphone for the call, however many links it feeds.
+        assert_eq!(w.peers[peer].microphone_opened, 1);
     }
     // The members offered to Carol; Carol offered to nobody.
     let offers = |p: usize| {

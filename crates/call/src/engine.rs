@@ -153,6 +153,7 @@ impl Engine {
             remote_audio: remote_audio.clone(),
             problems,
             call_open: false,
+            streams: media::CallStreams::default(),
         };
         let inputs = Inputs {
             commands: command_rx,
@@ -234,6 +235,8 @@ struct Driver {
     problems: mpsc::UnboundedSender<Problem>,
     /// A link was started since the last [`EngineEvent::CallFinished`].
     call_open: bool,
+    /// The call's encoders and playout, shared by its links.
+    streams: media::CallStreams,
 }
 
 const STATS_INTERVAL: Duration = Duration::from_secs(1);
@@ -331,11 +334,8 @@ impl Driver {
             Command::SetAudioOutput(output) => return self.config.audio_output = output,
             Command::SetAudioProcessing(settings) => {
                 self.config.audio_processing = settings;
-                for link in self.links.values() {
-                    let sender = link.session.as_ref().and_then(|s| s.audio_sender.as_ref());
-                    if let Some(sender) = sender {
-                        sender.set_processing(settings);
-                    }
+                if let Some(sender) = &self.streams.audio {
+                    sender.set_processing(settings);
                 }
                 return;
             }
@@ -436,6 +436,9 @@ impl Driver {
         let over = matches!(self.core.state(), CallState::Ended(_)) && self.links.is_empty();
         if over && self.call_open {
             self.call_open = false;
+            // The encoders' and the playout's threads are joined: not on the runtime.
+            let streams = std::mem::take(&mut self.streams);
+            let _ = tokio::task::spawn_blocking(move || drop(streams)).await;
             self.emit(EngineEvent::CallFinished);
         }
     }
@@ -530,42 +533,59 @@ impl Driver {
     }
 
     /// Connected: start sending what the user has switched on.
+    /// The link connected: the call's encoders (started with its first link) send to it too.
     async fn start_media(&mut self, id: LinkId) {
-        let encoder = H264EncoderConfig {
-            bitrate_bps: crate::interceptors::START_BITRATE_BPS as u32,
-            fps: self.config.video_format.fps,
-            keyframe_interval: None,
-        };
-        let Some(link) = self.links.get_mut(&id) else {
+        let Some(session) = self.links.get(&id).and_then(|l| l.session.as_ref()) else {
             return;
         };
-        let Some(session) = &mut link.session else {
-            return;
+        let tracks = match session.sending_tracks().await {
+            Ok(tracks) => tracks,
+            Err(err) => {
+                warn!("cannot start sending: {err}");
+                self.problem(Problem::Sending(err.to_string()));
+                return;
+            }
         };
-        if let Err(err) = session
-            .start_sending(
-                encoder,
-                self.input.clone(),
-                self.config.audio_processing,
-                &link.counters,
-                &self.problems,
-            )
-            .await
-        {
+        if let Err(err) = self.start_senders() {
             warn!("cannot start sending: {err}");
             self.problem(Problem::Sending(err.to_string()));
             return;
         }
-        if let (Some(capture), Some(sender)) = (&self.capture, &session.video_sender) {
-            sender.set_source(Some(capture.subscribe()));
+        let Some(link) = self.links.get(&id) else {
+            return;
+        };
+        let (counters, controls) = (link.counters.clone(), link.controls.clone());
+        if let Some(video) = &mut self.streams.video {
+            video.add_link(id, tracks.video, counters.clone(), controls.clone());
+        }
+        if let Some(audio) = &mut self.streams.audio {
+            audio.add_link(id, tracks.audio, counters, controls);
         }
     }
 
-    /// The video senders of every link.
-    fn video_senders(&self) -> impl Iterator<Item = &media::VideoSender> {
-        self.links
-            .values()
-            .filter_map(|l| l.session.as_ref()?.video_sender.as_ref())
+    /// Starts the call's video and audio senders, if they are not running yet.
+    fn start_senders(&mut self) -> Result<(), crate::CallError> {
+        if self.streams.video.is_none() {
+            let encoder = H264EncoderConfig {
+                bitrate_bps: crate::interceptors::START_BITRATE_BPS as u32,
+                fps: self.config.video_format.fps,
+                keyframe_interval: None,
+            };
+            let video = media::VideoSender::start(encoder, &self.problems)?;
+            if let Some(capture) = &self.capture {
+                video.set_source(Some(capture.subscribe()));
+            }
+            self.streams.video = Some(video);
+        }
+        if self.streams.audio.is_none() {
+            let setup = media::SendSetup {
+                control: self.input.clone(),
+                processing: self.config.audio_processing,
+                reference: self.streams.echo_reference(),
+            };
+            self.streams.audio = Some(media::AudioSender::start(setup, self.problems.clone())?);
+        }
+        Ok(())
     }
 
     /// (Re)opens the camera as configured. Opening waits for the device: not on the
@@ -585,7 +605,7 @@ impl Driver {
         match opened {
             Ok(Some(capture)) => {
                 capture.attach(self.local_video.clone(), self.wake.clone());
-                for sender in self.video_senders() {
+                if let Some(sender) = &self.streams.video {
                     sender.set_source(Some(capture.subscribe()));
                 }
                 self.capture = Some(capture);
@@ -599,7 +619,7 @@ impl Driver {
 
     /// Releases the camera. Closing joins its capture thread: not on the runtime's threads.
     async fn close_camera(&mut self) {
-        for sender in self.video_senders() {
+        if let Some(sender) = &self.streams.video {
             sender.set_source(None);
         }
         if let Some(capture) = self.capture.take() {
@@ -607,32 +627,25 @@ impl Driver {
         }
     }
 
-    /// (Re)opens the microphone (or other audio input) for every link that sends.
+    /// (Re)opens the microphone (or other audio input) for the call's audio sender.
     async fn open_microphone(&mut self) {
-        let ids: Vec<LinkId> = self.links.keys().copied().collect();
-        for id in ids {
-            let Some(sender) = self.audio_sender(id) else {
-                continue;
-            };
-            sender.set_source(None);
-            let input = self.config.audio_input.clone();
-            // Opening a device may block (a sound server handshake): not on the runtime.
-            let opened = tokio::task::spawn_blocking(move || media::open_audio_input(&input)).await;
-            let Some(sender) = self.audio_sender(id) else {
-                continue;
-            };
-            match opened {
-                Ok(Ok(source)) => sender.set_source(source),
-                Ok(Err(err)) => {
-                    let _ = self.problems.send(Problem::Microphone(err.to_string()));
-                }
-                Err(err) => warn!("opening the microphone panicked: {err}"),
+        let Some(sender) = &self.streams.audio else {
+            return;
+        };
+        sender.set_source(None);
+        let input = self.config.audio_input.clone();
+        // Opening a device may block (a sound server handshake): not on the runtime.
+        let opened = tokio::task::spawn_blocking(move || media::open_audio_input(&input)).await;
+        let Some(sender) = &self.streams.audio else {
+            return;
+        };
+        match opened {
+            Ok(Ok(source)) => sender.set_source(source),
+            Ok(Err(err)) => {
+                let _ = self.problems.send(Problem::Microphone(err.to_string()));
             }
+            Err(err) => warn!("opening the microphone panicked: {err}"),
         }
-    }
-
-    fn audio_sender(&self, id: LinkId) -> Option<&media::AudioSender> {
-        self.links.get(&id)?.session.as_ref()?.audio_sender.as_ref()
     }
 
     async fn receive_track(
@@ -640,16 +653,6 @@ impl Driver {
         id: LinkId,
         track: Arc<dyn webrtc::media_stream::track_remote::TrackRemote>,
     ) {
-        let output = self.config.audio_output.clone();
-        let sink =
-            match tokio::task::spawn_blocking(move || media::open_audio_output(&output)).await {
-                Ok(Ok(sink)) => sink,
-                Ok(Err(err)) => {
-                    let _ = self.problems.send(Problem::Speaker(err.to_string()));
-                    None
-                }
-                Err(_) => None,
-            };
         let Some(peer) = self.links.get(&id).map(|l| l.peer.clone()) else {
             return;
         };
@@ -666,18 +669,49 @@ impl Driver {
         let Some(session) = &mut link.session else {
             return;
         };
-        if let Err(err) = session
-            .receive(
-                track,
-                video,
-                sink,
-                self.remote_audio.clone(),
-                &link.counters,
-                &self.problems,
-            )
+        match session
+            .receive(track, video, &link.counters, &self.problems)
             .await
         {
-            self.problem(Problem::Receiving(err.to_string()));
+            Ok(Some(audio)) => {
+                self.start_playout().await;
+                if let Some(playout) = &self.streams.playout {
+                    playout.add_link(id, audio);
+                }
+            }
+            Ok(None) => {}
+            Err(err) => self.problem(Problem::Receiving(err.to_string())),
+        }
+    }
+
+    /// Starts the call's playout on the configured speaker, if it is not running yet.
+    async fn start_playout(&mut self) {
+        if self.streams.playout.is_some() {
+            return;
+        }
+        let output = self.config.audio_output.clone();
+        let sink =
+            match tokio::task::spawn_blocking(move || media::open_audio_output(&output)).await {
+                Ok(Ok(sink)) => sink,
+                Ok(Err(err)) => {
+                    let _ = self.problems.send(Problem::Speaker(err.to_string()));
+                    None
+                }
+                Err(_) => None,
+            };
+        // Only a speaker is heard by the microphone.
+        let tap = sink
+            .as_ref()
+            .filter(|sink| sink.is_live())
+            .and_then(|_| self.streams.echo_tap());
+        match media::AudioPlayout::start(
+            sink,
+            tap,
+            self.remote_audio.clone(),
+            self.problems.clone(),
+        ) {
+            Ok(playout) => self.streams.playout = Some(playout),
+            Err(err) => self.problem(Problem::Receiving(err.to_string())),
         }
     }
 
@@ -693,6 +727,7 @@ impl Driver {
         );
         // In a group call the state names everyone; the summary is this link's.
         summary.peer_name = Some(link.peer_name);
+        self.streams.remove_link(id);
         if let Some(session) = link.session.take() {
             session.close(true).await;
         }
@@ -723,7 +758,7 @@ impl Driver {
                 )
                 .await;
             stats.peer_name = Some(link.peer_name.clone());
-            let echo = session.audio_sender.as_ref().and_then(|s| s.echo_stats());
+            let echo = self.streams.audio.as_ref().and_then(|s| s.echo_stats());
             stats.echo = echo.map(EchoReport::from);
             let likelihood = echo.and_then(|e| e.residual_echo_likelihood);
             stats.peer_hears_echo = link.echo_doctor.observe(likelihood);

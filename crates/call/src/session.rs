@@ -11,10 +11,6 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use confab_media::audio::{
-    EchoReference, EchoTap, InputControl, ProcessingSettings, echo_reference,
-};
-use confab_media::video::H264EncoderConfig;
 use confab_protocol::IceCandidate;
 use confab_protocol::chat::{CHAT_CHANNEL_LABEL, ChatMessage};
 use rtc::media_stream::MediaStreamTrack;
@@ -34,9 +30,7 @@ use webrtc::peer_connection::{PeerConnection, RTCIceCandidateInit, RTCSessionDes
 use webrtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit, RtpSender};
 
 use crate::control::Controls;
-use crate::media::{
-    AudioReceiver, AudioSender, Counters, SendSetup, VideoOutput, VideoReceiver, VideoSender,
-};
+use crate::media::{AudioReceiver, Counters, PlayoutInput, VideoOutput, VideoReceiver};
 use crate::peer::{self, NetworkConfig, PeerEvent, PeerEvents};
 use crate::{CallError, Problem};
 use confab_call_core::machine::Role;
@@ -65,27 +59,14 @@ pub(crate) struct Session {
     controls: Arc<Controls>,
     has_remote_description: bool,
     early_candidates: Vec<RTCIceCandidateInit>,
-    pub video_sender: Option<VideoSender>,
-    pub audio_sender: Option<AudioSender>,
     video_receiver: Option<VideoReceiver>,
     audio_receiver: Option<AudioReceiver>,
-    /// The two ends of the echo canceller's reference: the speaker that plays this call's
-    /// audio feeds the microphone that sends it. Each is taken when its side starts. (A
-    /// mutex only because ring ends are not `Sync`; nothing contends for it.)
-    echo: std::sync::Mutex<EchoEnds>,
 }
 
-struct EchoEnds {
-    tap: Option<EchoTap>,
-    reference: Option<EchoReference>,
-}
-
-impl Session {
-    fn echo_ends(&self) -> std::sync::MutexGuard<'_, EchoEnds> {
-        self.echo
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
+/// A link's outgoing tracks with their negotiated payload types, for the call's encoders.
+pub(crate) struct SendingTracks {
+    pub video: (Arc<TrackLocalStaticSample>, u8),
+    pub audio: (Arc<TrackLocalStaticSample>, u8),
 }
 
 fn random_ssrc() -> u32 {
@@ -200,7 +181,6 @@ impl Session {
             }
             (Role::Callee, None) => return Err(CallError::WebRtc("no offer to answer".into())),
         };
-        let (echo_tap, echo_reference) = echo_reference();
         let mut session = Session {
             has_remote_description: role == Role::Callee,
             pc,
@@ -217,14 +197,8 @@ impl Session {
             events,
             controls,
             early_candidates: Vec::new(),
-            video_sender: None,
-            audio_sender: None,
             video_receiver: None,
             audio_receiver: None,
-            echo: std::sync::Mutex::new(EchoEnds {
-                tap: Some(echo_tap),
-                reference: Some(echo_reference),
-            }),
         };
         if let Some(channel) = session_chat {
             session.attach_chat(channel);
@@ -309,55 +283,27 @@ impl Session {
             .map_err(|_| CallError::ChatClosed)
     }
 
-    /// Starts sending once connected (the payload types are settled by then).
-    pub async fn start_sending(
-        &mut self,
-        video: H264EncoderConfig,
-        input: Arc<InputControl>,
-        processing: ProcessingSettings,
-        counters: &Arc<Counters>,
-        problems: &mpsc::UnboundedSender<Problem>,
-    ) -> Result<(), CallError> {
-        if self.video_sender.is_none() {
-            let pt = negotiated_payload_type(&self.video.sender, MIME_TYPE_H264).await?;
-            self.video_sender = Some(VideoSender::start(
-                self.video.track.clone(),
-                pt,
-                video,
-                counters.clone(),
-                self.controls.clone(),
-                problems,
-            )?);
-        }
-        if self.audio_sender.is_none() {
-            let pt = negotiated_payload_type(&self.audio.sender, MIME_TYPE_OPUS).await?;
-            let setup = SendSetup {
-                control: input,
-                processing,
-                reference: self.echo_ends().reference.take(),
-            };
-            let sender = AudioSender::start(
-                self.audio.track.clone(),
-                pt,
-                setup,
-                counters.clone(),
-                problems.clone(),
-            )?;
-            self.audio_sender = Some(sender);
-        }
-        Ok(())
+    /// The outgoing tracks and their payload types, once connected (they are settled by
+    /// then), for the call's encoders to send on.
+    pub async fn sending_tracks(&self) -> Result<SendingTracks, CallError> {
+        let video = negotiated_payload_type(&self.video.sender, MIME_TYPE_H264).await?;
+        let audio = negotiated_payload_type(&self.audio.sender, MIME_TYPE_OPUS).await?;
+        Ok(SendingTracks {
+            video: (self.video.track.clone(), video),
+            audio: (self.audio.track.clone(), audio),
+        })
     }
 
     /// A remote track has started: receive it.
+    /// Video goes to `video`; audio is read into a jitter buffer, returned for the call's
+    /// playout to take from.
     pub async fn receive(
         &mut self,
         track: Arc<dyn TrackRemote>,
         video: VideoOutput,
-        audio: Option<Box<dyn confab_media::audio::AudioSink>>,
-        remote_level: Arc<InputControl>,
         counters: &Arc<Counters>,
         problems: &mpsc::UnboundedSender<Problem>,
-    ) -> Result<(), CallError> {
+    ) -> Result<Option<PlayoutInput>, CallError> {
         match track.kind().await {
             RtpCodecKind::Video if self.video_receiver.is_none() => {
                 self.video_receiver = Some(VideoReceiver::start(
@@ -369,23 +315,13 @@ impl Session {
                 )?);
             }
             RtpCodecKind::Audio if self.audio_receiver.is_none() => {
-                // Only a speaker is heard by the microphone.
-                let tap = audio
-                    .as_ref()
-                    .filter(|sink| sink.is_live())
-                    .and_then(|_| self.echo_ends().tap.take());
-                self.audio_receiver = Some(AudioReceiver::start(
-                    track,
-                    audio,
-                    tap,
-                    remote_level,
-                    counters.clone(),
-                    problems.clone(),
-                )?);
+                let (receiver, input) = AudioReceiver::start(track, counters.clone())?;
+                self.audio_receiver = Some(receiver);
+                return Ok(Some(input));
             }
             other => warn!("ignoring an extra remote {other} track"),
         }
-        Ok(())
+        Ok(None)
     }
 
     pub fn peer_connection(&self) -> &Arc<dyn PeerConnection> {
@@ -422,12 +358,7 @@ impl Session {
             task.abort();
         }
         // Media threads are joined: do it off the async runtime.
-        let media = (
-            self.video_sender.take(),
-            self.audio_sender.take(),
-            self.video_receiver.take(),
-            self.audio_receiver.take(),
-        );
+        let media = (self.video_receiver.take(), self.audio_receiver.take());
         let _ = tokio::task::spawn_blocking(move || drop(media)).await;
         if let Err(err) = self.pc.close().await {
             debug!("closing the peer connection: {err}");

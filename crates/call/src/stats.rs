@@ -102,6 +102,8 @@ pub struct CallSummary {
     pub first_frame_ms: Option<f64>,
     pub connected_secs: Option<f64>,
     pub video_frames_sent: u64,
+    /// H.264 bytes sent on this link (what the encoder produced for it).
+    pub video_bytes_sent: u64,
     pub video_keyframes_sent: u64,
     pub video_frames_received: u64,
     pub video_frames_decoded: u64,
@@ -316,6 +318,7 @@ impl StatsCollector {
             first_frame_ms: first_frame.map(|at| ms_between(self.started, at)),
             connected_secs: self.connected_at.map(|at| ms_between(at, now) / 1000.0),
             video_frames_sent: Counters::get(&counters.video_frames_sent),
+            video_bytes_sent: Counters::get(&counters.video_bytes_sent),
             video_keyframes_sent: Counters::get(&counters.video_keyframes_sent),
             video_frames_received: Counters::get(&counters.video_frames_received),
             video_frames_decoded: Counters::get(&counters.video_frames_decoded),

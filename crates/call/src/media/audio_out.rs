@@ -1,5 +1,6 @@
-//! Sending audio: source -> `audio-send` thread (echo cancellation, noise suppression and
-//! gain control for a microphone; mute, level meter, Opus) -> writer task -> track.
+//! Sending audio: source -> one `audio-send` thread for the whole call (echo cancellation,
+//! noise suppression and gain control for a microphone; mute, level meter, Opus) -> a
+//! writer task per link -> that link's track. One microphone, one encode, N-1 sends.
 //!
 //! A microphone keeps time by itself (its reads block); other sources are paced at one
 //! frame per 20 ms. The source can be swapped, and the processing stages switched, while
@@ -12,6 +13,7 @@ use std::sync::mpsc as std_mpsc;
 use std::time::Instant;
 
 use bytes::Bytes;
+use confab_call_core::LinkId;
 use confab_media::audio::{
     AudioProcessor, AudioSource, EchoReference, EchoStats, FRAME_DURATION, FRAME_SAMPLES,
     InputControl, OpusEncoder, ProcessingSettings,
@@ -23,7 +25,9 @@ use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 
 use confab_media::thread::MediaThread;
 
-use super::{Counters, Encoded, Problem, next_message, spawn_thread, write_samples};
+use super::fanout::{Outlet, Writers, deliver};
+use super::{Counters, Encoded, Problem, next_message, spawn_thread};
+use crate::control::Controls;
 
 /// Opus packets waiting for the writer: 200 ms.
 const PACKET_QUEUE: usize = 10;
@@ -40,12 +44,15 @@ enum SendCommand {
     /// Send from this source from now on; `None` sends nothing.
     Source(Option<Source>),
     Processing(ProcessingSettings),
+    AddLink(Outlet),
+    RemoveLink(LinkId),
 }
 
+/// The call's microphone processing and Opus encoder, and the links it feeds.
 pub(crate) struct AudioSender {
     commands: Option<std_mpsc::Sender<SendCommand>>,
     thread: Option<MediaThread>,
-    writer: tokio::task::JoinHandle<()>,
+    writers: Writers,
     echo: watch::Receiver<Option<EchoStats>>,
 }
 
@@ -53,21 +60,17 @@ pub(crate) struct AudioSender {
 pub(crate) struct SendSetup {
     pub control: Arc<InputControl>,
     pub processing: ProcessingSettings,
-    /// What the speaker of this call plays, for the echo canceller.
+    /// What the call's speaker plays, for the echo canceller.
     pub reference: Option<EchoReference>,
 }
 
 impl AudioSender {
     pub fn start(
-        track: Arc<TrackLocalStaticSample>,
-        payload_type: u8,
         setup: SendSetup,
-        counters: Arc<Counters>,
         problems: mpsc::UnboundedSender<Problem>,
     ) -> Result<AudioSender, crate::CallError> {
         let encoder = OpusEncoder::new(OPUS_BITRATE_BPS)?;
         let (commands, command_rx) = std_mpsc::channel();
-        let (packets, packet_rx) = mpsc::channel(PACKET_QUEUE);
         let (echo_tx, echo) = watch::channel(None);
         let processor = AudioProcessor::new(setup.processing, setup.reference)?;
         let control = setup.control;
@@ -76,17 +79,39 @@ impl AudioSender {
                 encoder,
                 processor,
                 echo: echo_tx,
-                out: packets,
+                outlets: Vec::new(),
             };
-            sending.run(&command_rx, &control, &counters, &problems);
+            sending.run(&command_rx, &control, &problems);
         })?;
-        let writer = tokio::spawn(write_samples(track, payload_type, packet_rx));
         Ok(AudioSender {
             commands: Some(commands),
             thread: Some(thread),
-            writer,
+            writers: Writers::default(),
             echo,
         })
+    }
+
+    /// Sends to `link` too, on `track` with the negotiated `payload_type`.
+    pub fn add_link(
+        &mut self,
+        link: LinkId,
+        (track, payload_type): (Arc<TrackLocalStaticSample>, u8),
+        counters: Arc<Counters>,
+        controls: Arc<Controls>,
+    ) {
+        let outlet = self.writers.start(
+            link,
+            track,
+            payload_type,
+            (counters, controls),
+            PACKET_QUEUE,
+        );
+        self.command(SendCommand::AddLink(outlet));
+    }
+
+    pub fn remove_link(&mut self, link: LinkId) {
+        self.command(SendCommand::RemoveLink(link));
+        self.writers.stop(link);
     }
 
     /// Sends from `source` from now on; `None` sends nothing.
@@ -114,7 +139,7 @@ impl AudioSender {
 impl Drop for AudioSender {
     fn drop(&mut self) {
         self.commands.take();
-        self.writer.abort();
+        self.writers = Writers::default();
         self.thread.take(); // Joins it.
     }
 }
@@ -124,7 +149,7 @@ struct Sending {
     encoder: OpusEncoder,
     processor: AudioProcessor,
     echo: watch::Sender<Option<EchoStats>>,
-    out: mpsc::Sender<Encoded>,
+    outlets: Vec<Outlet>,
 }
 
 impl Sending {
@@ -132,7 +157,6 @@ impl Sending {
         &mut self,
         commands: &std_mpsc::Receiver<SendCommand>,
         control: &InputControl,
-        counters: &Counters,
         problems: &mpsc::UnboundedSender<Problem>,
     ) {
         let mut source: Option<Source> = None;
@@ -148,6 +172,14 @@ impl Sending {
                 }
                 Ok(SendCommand::Processing(settings)) => {
                     self.processor.set_settings(settings);
+                    continue;
+                }
+                Ok(SendCommand::AddLink(outlet)) => {
+                    self.outlets.push(outlet);
+                    continue;
+                }
+                Ok(SendCommand::RemoveLink(link)) => {
+                    self.outlets.retain(|o| o.link != link);
                     continue;
                 }
                 Err(true) => return,
@@ -179,27 +211,26 @@ impl Sending {
                 }
             }
             control.process(&mut frame);
-            if !self.encode(&frame, counters) {
-                return;
-            }
+            self.encode(&frame);
         }
     }
 
-    /// Encodes and queues a frame; `false` when the writer is gone.
-    fn encode(&mut self, frame: &[f32], counters: &Counters) -> bool {
+    /// Encodes a frame and hands it to every link.
+    fn encode(&mut self, frame: &[f32]) {
+        if self.outlets.is_empty() {
+            return;
+        }
         match self.encoder.encode(frame) {
             Ok(packet) => {
-                Counters::add(&counters.audio_packets_sent, 1);
                 let encoded = Encoded {
                     data: Bytes::from(packet),
                     duration: FRAME_DURATION,
                 };
-                self.out.blocking_send(encoded).is_ok()
+                deliver(&mut self.outlets, &encoded, |counters| {
+                    Counters::add(&counters.audio_packets_sent, 1);
+                });
             }
-            Err(err) => {
-                debug!("Opus encoding failed: {err}");
-                true
-            }
+            Err(err) => debug!("Opus encoding failed: {err}"),
         }
     }
 }

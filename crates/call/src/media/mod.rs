@@ -2,11 +2,16 @@
 //!
 //! Heavy work runs on named threads (`video-encode`, `video-decode`, `audio-send`,
 //! `audio-playout`, plus the media crate's `video-capture`); the async side only moves
-//! encoded data between those threads and the peer connection's tracks. Video crosses
+//! encoded data between those threads and the peer connection's tracks. Sending and
+//! playout are the call's, whatever its number of links: one encoder per medium feeds a
+//! writer per link ([`fanout`]), one playout mixes every link's audio ([`playout`]);
+//! receiving video is per link. Video crosses
 //! threads through latest-frame slots or short bounded channels, never growing queues.
 
 mod audio_in;
 mod audio_out;
+mod fanout;
+mod playout;
 mod video_in;
 mod video_out;
 
@@ -16,7 +21,8 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use confab_media::audio::{
-    AudioSink, AudioSource, MicrophoneSource, SpeakerSink, ToneSource, WavSink, WavSource,
+    AudioSink, AudioSource, EchoReference, EchoTap, MicrophoneSource, SpeakerSink, ToneSource,
+    WavSink, WavSource, echo_reference,
 };
 use confab_media::video::{
     CameraSelector, CameraSource, TestPattern, VideoCapture, VideoFormat, Y4mSource,
@@ -24,6 +30,7 @@ use confab_media::video::{
 
 pub(crate) use audio_in::AudioReceiver;
 pub(crate) use audio_out::{AudioSender, SendSetup};
+pub(crate) use playout::{AudioPlayout, PlayoutInput};
 pub use video_in::RemoteVideoFrame;
 pub(crate) use video_in::{VideoOutput, VideoReceiver};
 pub(crate) use video_out::VideoSender;
@@ -34,6 +41,48 @@ use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use confab_media::thread::MediaThread;
 
 use crate::{CallError, Problem};
+
+/// The call's senders and playout, shared by its links and dropped (off the runtime: their
+/// threads are joined) when the call is over.
+#[derive(Default)]
+pub(crate) struct CallStreams {
+    pub video: Option<VideoSender>,
+    pub audio: Option<AudioSender>,
+    pub playout: Option<AudioPlayout>,
+    /// The two ends of the echo canceller's reference: the call's speaker feeds its
+    /// microphone's canceller. Each is taken when its side starts.
+    echo: Option<(Option<EchoTap>, Option<EchoReference>)>,
+}
+
+impl CallStreams {
+    fn echo_ends(&mut self) -> &mut (Option<EchoTap>, Option<EchoReference>) {
+        self.echo.get_or_insert_with(|| {
+            let (tap, reference) = echo_reference();
+            (Some(tap), Some(reference))
+        })
+    }
+
+    pub fn echo_tap(&mut self) -> Option<EchoTap> {
+        self.echo_ends().0.take()
+    }
+
+    pub fn echo_reference(&mut self) -> Option<EchoReference> {
+        self.echo_ends().1.take()
+    }
+
+    /// A link closes: nothing goes to it or comes from it any more.
+    pub fn remove_link(&mut self, link: confab_call_core::LinkId) {
+        if let Some(video) = &mut self.video {
+            video.remove_link(link);
+        }
+        if let Some(audio) = &mut self.audio {
+            audio.remove_link(link);
+        }
+        if let Some(playout) = &self.playout {
+            playout.remove_link(link);
+        }
+    }
+}
 
 /// Where outgoing video comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -236,6 +285,7 @@ fn quantile(samples: &[f64], q: f64) -> Option<f64> {
 }
 
 /// Encoded media on its way to a track: a frame (or Opus packet) and how long it lasts.
+#[derive(Clone)]
 pub(crate) struct Encoded {
     pub data: bytes::Bytes,
     /// Advances the RTP timestamp after this sample.

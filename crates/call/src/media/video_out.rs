@@ -1,15 +1,18 @@
-//! Sending video: capture slot -> `video-encode` thread (H.264) -> writer task -> track.
+//! Sending video: capture slot -> one `video-encode` thread (H.264) for the whole call ->
+//! a writer task per link -> that link's track. One encode, N-1 sends.
 //!
 //! The engine owns the capture (the camera) and hands the encoder a slot to read from, so
 //! turning the camera off is dropping the capture: its slot closes and the encoder idles.
 //! Keyframe requests (PLI/FIR) and the congestion controller's target bitrate reach the
-//! encoder from the interceptor chain through the link's `EncoderControl`.
+//! encoder from each link's interceptor chain through the link's `EncoderControl`: any
+//! link's request makes a keyframe, and the weakest link's estimate is the target.
 
 use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use confab_call_core::LinkId;
 use confab_call_core::budget::FrameBudget;
 use confab_media::video::{FrameSlot, H264Encoder, H264EncoderConfig};
 use tokio::sync::mpsc;
@@ -18,104 +21,129 @@ use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 
 use confab_media::thread::MediaThread;
 
-use super::{Counters, Encoded, next_message, spawn_thread, write_samples};
+use super::fanout::{Outlet, Writers, deliver};
+use super::{Counters, Encoded, next_message, spawn_thread};
 use crate::Problem;
-use crate::control::{Controls, EncoderControl};
+use crate::control::Controls;
 
-/// Encoded frames waiting for the writer. Short: a stalled network must not build a video
-/// backlog (the encoder blocks, the capture slot keeps only the newest frame).
+/// Encoded frames waiting for a link's writer. Short: a stalled network must not build a
+/// video backlog (the capture slot keeps only the newest frame).
 const ENCODED_QUEUE: usize = 4;
 
+/// What the engine tells the encoder thread.
+enum VideoCommand {
+    /// Encode from this slot from now on; `None` stops sending video.
+    Source(Option<Arc<FrameSlot>>),
+    AddLink(Outlet),
+    RemoveLink(LinkId),
+}
+
+/// The call's video encoder and the links it feeds.
 pub(crate) struct VideoSender {
-    sources: Option<std_mpsc::Sender<Option<Arc<FrameSlot>>>>,
+    commands: Option<std_mpsc::Sender<VideoCommand>>,
     thread: Option<MediaThread>,
-    writer: tokio::task::JoinHandle<()>,
+    writers: Writers,
 }
 
 impl VideoSender {
-    /// Starts encoding into `track` with payload type `payload_type` (negotiated).
     pub fn start(
-        track: Arc<TrackLocalStaticSample>,
-        payload_type: u8,
         config: H264EncoderConfig,
-        counters: Arc<Counters>,
-        controls: Arc<Controls>,
         problems: &mpsc::UnboundedSender<Problem>,
     ) -> Result<VideoSender, crate::CallError> {
         let encoder = H264Encoder::new(config)?;
-        let (sources, source_rx) = std_mpsc::channel();
-        let (encoded_tx, encoded_rx) = mpsc::channel(ENCODED_QUEUE);
-        let thread = {
-            let counters = counters.clone();
-            spawn_thread("video-encode", problems, move || {
-                encode_loop(
-                    encoder,
-                    config.fps,
-                    source_rx,
-                    encoded_tx,
-                    &counters,
-                    &controls.encoder,
-                );
-            })?
-        };
-        let writer = tokio::spawn(write_samples(track, payload_type, encoded_rx));
+        let (commands, command_rx) = std_mpsc::channel();
+        let thread = spawn_thread("video-encode", problems, move || {
+            encode_loop(encoder, config.fps, &command_rx);
+        })?;
         Ok(VideoSender {
-            sources: Some(sources),
+            commands: Some(commands),
             thread: Some(thread),
-            writer,
+            writers: Writers::default(),
         })
     }
 
     /// Encodes frames from `slot` from now on; `None` stops sending video.
     pub fn set_source(&self, slot: Option<Arc<FrameSlot>>) {
-        if let Some(sources) = &self.sources {
-            let _ = sources.send(slot);
+        self.command(VideoCommand::Source(slot));
+    }
+
+    /// Sends to `link` too, on `track` with the negotiated `payload_type`.
+    pub fn add_link(
+        &mut self,
+        link: LinkId,
+        (track, payload_type): (Arc<TrackLocalStaticSample>, u8),
+        counters: Arc<Counters>,
+        controls: Arc<Controls>,
+    ) {
+        let outlet = self.writers.start(
+            link,
+            track,
+            payload_type,
+            (counters, controls),
+            ENCODED_QUEUE,
+        );
+        self.command(VideoCommand::AddLink(outlet));
+    }
+
+    pub fn remove_link(&mut self, link: LinkId) {
+        self.command(VideoCommand::RemoveLink(link));
+        self.writers.stop(link);
+    }
+
+    fn command(&self, command: VideoCommand) {
+        if let Some(commands) = &self.commands {
+            let _ = commands.send(command);
         }
     }
 }
 
 impl Drop for VideoSender {
     fn drop(&mut self) {
-        // Closing the source channel ends the encoder loop; aborting the writer drops the
-        // encoded queue, which unblocks an encoder waiting on it.
-        self.sources.take();
-        self.writer.abort();
+        // Closing the command channel ends the encoder loop; aborting the writers drops
+        // their queues, which unblocks an encoder waiting on one.
+        self.commands.take();
+        self.writers = Writers::default();
         self.thread.take(); // Joins it.
     }
 }
 
-/// Keyframes asked for by the peer are at least this far apart.
+/// Keyframes asked for by a peer are at least this far apart.
 const MIN_KEYFRAME_GAP: Duration = Duration::from_millis(500);
 
 /// How long the encoder waits for a frame before checking its commands again.
 const FRAME_WAIT: Duration = Duration::from_millis(50);
 
-fn encode_loop(
-    mut encoder: H264Encoder,
-    fps: u32,
-    sources: std_mpsc::Receiver<Option<Arc<FrameSlot>>>,
-    out: mpsc::Sender<Encoded>,
-    counters: &Counters,
-    control: &EncoderControl,
-) {
+fn encode_loop(mut encoder: H264Encoder, fps: u32, commands: &std_mpsc::Receiver<VideoCommand>) {
     let mut source: Option<Arc<FrameSlot>> = None;
+    let mut outlets: Vec<Outlet> = Vec::new();
     let mut last_capture: Option<Instant> = None;
     let mut bitrate = encoder.config().bitrate_bps;
     let mut last_keyframe: Option<Instant> = None;
     let mut budget = FrameBudget::default();
     loop {
         // New instructions first; without a source, wait for one.
-        let command = next_message(&sources, source.is_some());
-        match command {
-            Ok(new_source) => {
+        match next_message(commands, source.is_some()) {
+            Ok(VideoCommand::Source(new_source)) => {
                 source = new_source;
                 last_capture = None;
                 if source.is_none() {
                     // Nothing goes out: the stats say so until frames flow again.
-                    Counters::clear_size(&counters.video_size_out);
+                    for outlet in &outlets {
+                        Counters::clear_size(&outlet.counters.video_size_out);
+                    }
                 }
-                // The receiver needs a fresh picture to start from.
+                // The receivers need a fresh picture to start from.
                 encoder.request_keyframe();
+                continue;
+            }
+            Ok(VideoCommand::AddLink(outlet)) => {
+                outlets.push(outlet);
+                // The new receiver needs a picture to start from.
+                encoder.request_keyframe();
+                continue;
+            }
+            Ok(VideoCommand::RemoveLink(link)) => {
+                outlets.retain(|o| o.link != link);
                 continue;
             }
             Err(true) => return,
@@ -128,9 +156,16 @@ fn encode_loop(
             }
             continue;
         };
-        // The congestion controller's estimate (the chain caps it at the configured
-        // maximum), or the starting rate until there is one.
-        let target = control.target_bitrate().unwrap_or(bitrate);
+        if outlets.is_empty() {
+            continue;
+        }
+        // The weakest link's congestion estimate (each chain caps it at the configured
+        // maximum), or the current rate until there is one.
+        let target = outlets
+            .iter()
+            .filter_map(|o| o.controls.encoder.target_bitrate())
+            .min()
+            .unwrap_or(bitrate);
         let now = Instant::now();
         if !budget.allows(now, target) {
             continue;
@@ -138,8 +173,15 @@ fn encode_loop(
         // Requests that come sooner after a keyframe wait for the gap: a keyframe still on
         // its way would otherwise be chased by more, each bigger than what the path carries.
         let keyframe_allowed = last_keyframe.is_none_or(|at| at.elapsed() >= MIN_KEYFRAME_GAP);
-        if keyframe_allowed && control.take_keyframe_request() {
-            encoder.request_keyframe();
+        if keyframe_allowed {
+            let mut wanted = false;
+            for outlet in &mut outlets {
+                wanted |= outlet.controls.encoder.take_keyframe_request();
+                wanted |= std::mem::take(&mut outlet.missed);
+            }
+            if wanted {
+                encoder.request_keyframe();
+            }
         }
         if target != bitrate {
             if let Err(err) = encoder.set_bitrate(target) {
@@ -162,19 +204,21 @@ fn encode_loop(
             .clamp(Duration::from_millis(1), Duration::from_millis(500));
         last_capture = Some(frame.captured_at);
         budget.spend(now, target, encoded.data.len());
-        Counters::add(&counters.video_frames_sent, 1);
-        Counters::add(&counters.video_bytes_sent, encoded.data.len() as u64);
-        if encoded.keyframe {
+        let (bytes, keyframe) = (encoded.data.len() as u64, encoded.keyframe);
+        if keyframe {
             last_keyframe = Some(Instant::now());
-            Counters::add(&counters.video_keyframes_sent, 1);
         }
-        Counters::set_size(&counters.video_size_out, frame.width(), frame.height());
         let packet = Encoded {
             data: Bytes::from(encoded.data),
             duration,
         };
-        if out.blocking_send(packet).is_err() {
-            return;
-        }
+        deliver(&mut outlets, &packet, |counters| {
+            Counters::add(&counters.video_frames_sent, 1);
+            Counters::add(&counters.video_bytes_sent, bytes);
+            if keyframe {
+                Counters::add(&counters.video_keyframes_sent, 1);
+            }
+            Counters::set_size(&counters.video_size_out, frame.width(), frame.height());
+        });
     }
 }
