@@ -384,22 +384,12 @@ impl CallMachine {
         sdp: String,
         now: Instant,
     ) -> Vec<Action> {
-        self.call = Some(Call {
-            id: call_id,
+        let state = CallState::Incoming {
             peer: from.clone(),
             peer_name: from_name.clone(),
-            role: Role::Callee,
-            phase: Phase::Ringing,
-            since: now,
-            offer: Some(sdp),
-            candidates: Vec::new(),
-            down_since: None,
-            invitation: None,
-        });
-        vec![self.set_state(CallState::Incoming {
-            peer: from,
-            peer_name: from_name,
-        })]
+        };
+        self.ringing(from, from_name, call_id, (Some(sdp), None), now);
+        vec![self.set_state(state)]
     }
 
     /// `from` invites us into a group call with `members`; it rings like a call.
@@ -414,33 +404,41 @@ impl CallMachine {
         if self.call.is_some() {
             return vec![hangup(&from, &call_id, HangupReason::Busy)];
         }
-        let others = members
-            .iter()
-            .filter(|m| m.id != from)
-            .map(|m| m.name.clone())
-            .collect();
-        self.call = Some(Call {
-            id: call_id,
+        let state = CallState::Invited {
             peer: from.clone(),
             peer_name: from_name.clone(),
+            others: members
+                .iter()
+                .filter(|m| m.id != from)
+                .map(|m| m.name.clone())
+                .collect(),
+        };
+        self.ringing(from, from_name, call_id, (None, Some(members)), now);
+        vec![self.set_state(state)]
+    }
+
+    /// A call from `from` starts ringing here: a call of two with its offer, or an
+    /// invitation into a group call with its members.
+    fn ringing(
+        &mut self,
+        from: PeerId,
+        from_name: String,
+        call_id: CallId,
+        (offer, invitation): (Option<String>, Option<Vec<PeerInfo>>),
+        now: Instant,
+    ) {
+        self.call = Some(Call {
+            id: call_id,
+            peer: from,
+            peer_name: from_name,
             role: Role::Callee,
             phase: Phase::Ringing,
             since: now,
-            offer: None,
+            offer,
             candidates: Vec::new(),
             down_since: None,
-            invitation: Some(members),
+            invitation,
         });
-        vec![self.set_state(CallState::Invited {
-            peer: from,
-            peer_name: from_name,
-            others,
-        })]
-    }
-
-    /// Whether a call (of two) is ringing, connecting or connected.
-    pub fn is_busy(&self) -> bool {
-        self.call.is_some()
     }
 
     /// Hands the connected call of two over to a group call (someone was invited, or the

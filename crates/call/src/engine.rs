@@ -556,10 +556,11 @@ impl Driver {
         };
         let (counters, controls) = (link.counters.clone(), link.controls.clone());
         if let Some(video) = &mut self.streams.video {
-            video.add_link(id, tracks.video, counters.clone(), controls.clone());
+            let links = video.links();
+            links.add_link(id, tracks.video, counters.clone(), controls.clone());
         }
         if let Some(audio) = &mut self.streams.audio {
-            audio.add_link(id, tracks.audio, counters, controls);
+            audio.links().add_link(id, tracks.audio, counters, controls);
         }
     }
 

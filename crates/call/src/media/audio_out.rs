@@ -21,13 +21,11 @@ use confab_media::audio::{
 use confab_media::pacer::Pacer;
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, warn};
-use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 
 use confab_media::thread::MediaThread;
 
-use super::fanout::{Outlet, Writers, deliver};
+use super::fanout::{Feeds, LinkCommands, Outlet, deliver};
 use super::{Counters, Encoded, Problem, next_message, spawn_thread};
-use crate::control::Controls;
 
 /// Opus packets waiting for the writer: 200 ms.
 const PACKET_QUEUE: usize = 10;
@@ -40,7 +38,7 @@ const STATS_EVERY: u32 = 50;
 type Source = Box<dyn AudioSource>;
 
 /// What the engine tells the send thread.
-enum SendCommand {
+pub(crate) enum SendCommand {
     /// Send from this source from now on; `None` sends nothing.
     Source(Option<Source>),
     Processing(ProcessingSettings),
@@ -48,11 +46,20 @@ enum SendCommand {
     RemoveLink(LinkId),
 }
 
+impl LinkCommands for SendCommand {
+    fn add(outlet: Outlet) -> Self {
+        SendCommand::AddLink(outlet)
+    }
+
+    fn remove(link: LinkId) -> Self {
+        SendCommand::RemoveLink(link)
+    }
+}
+
 /// The call's microphone processing and Opus encoder, and the links it feeds.
 pub(crate) struct AudioSender {
-    commands: Option<std_mpsc::Sender<SendCommand>>,
+    feeds: Feeds<SendCommand>,
     thread: Option<MediaThread>,
-    writers: Writers,
     echo: watch::Receiver<Option<EchoStats>>,
 }
 
@@ -70,7 +77,7 @@ impl AudioSender {
         problems: mpsc::UnboundedSender<Problem>,
     ) -> Result<AudioSender, crate::CallError> {
         let encoder = OpusEncoder::new(OPUS_BITRATE_BPS)?;
-        let (commands, command_rx) = std_mpsc::channel();
+        let (feeds, command_rx) = Feeds::new(PACKET_QUEUE);
         let (echo_tx, echo) = watch::channel(None);
         let processor = AudioProcessor::new(setup.processing, setup.reference)?;
         let control = setup.control;
@@ -84,34 +91,15 @@ impl AudioSender {
             sending.run(&command_rx, &control, &problems);
         })?;
         Ok(AudioSender {
-            commands: Some(commands),
+            feeds,
             thread: Some(thread),
-            writers: Writers::default(),
             echo,
         })
     }
 
-    /// Sends to `link` too, on `track` with the negotiated `payload_type`.
-    pub fn add_link(
-        &mut self,
-        link: LinkId,
-        (track, payload_type): (Arc<TrackLocalStaticSample>, u8),
-        counters: Arc<Counters>,
-        controls: Arc<Controls>,
-    ) {
-        let outlet = self.writers.start(
-            link,
-            track,
-            payload_type,
-            (counters, controls),
-            PACKET_QUEUE,
-        );
-        self.command(SendCommand::AddLink(outlet));
-    }
-
-    pub fn remove_link(&mut self, link: LinkId) {
-        self.command(SendCommand::RemoveLink(link));
-        self.writers.stop(link);
+    /// The links sent to (added with the track and payload type they negotiated).
+    pub fn links(&mut self) -> &mut Feeds<SendCommand> {
+        &mut self.feeds
     }
 
     /// Sends from `source` from now on; `None` sends nothing.
@@ -125,9 +113,7 @@ impl AudioSender {
     }
 
     fn command(&self, command: SendCommand) {
-        if let Some(commands) = &self.commands {
-            let _ = commands.send(command);
-        }
+        self.feeds.command(command);
     }
 
     /// The echo canceller's latest numbers, while it runs on a microphone.
@@ -138,8 +124,7 @@ impl AudioSender {
 
 impl Drop for AudioSender {
     fn drop(&mut self) {
-        self.commands.take();
-        self.writers = Writers::default();
+        self.feeds.close();
         self.thread.take(); // Joins it.
     }
 }

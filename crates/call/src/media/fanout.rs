@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::mpsc as std_mpsc;
 
 use confab_call_core::LinkId;
 use tokio::sync::mpsc;
@@ -23,45 +24,79 @@ pub(crate) struct Outlet {
     pub missed: bool,
 }
 
-/// The writer tasks of the links an encoder feeds, owned on the async side.
-#[derive(Default)]
-pub(crate) struct Writers(HashMap<LinkId, tokio::task::JoinHandle<()>>);
+/// What an encoder thread is told about the links it feeds.
+pub(crate) trait LinkCommands: Send + 'static {
+    fn add(outlet: Outlet) -> Self;
+    fn remove(link: LinkId) -> Self;
+}
 
-impl Writers {
-    /// Starts writing `link`'s share onto `track`; the returned outlet goes to the encoder.
-    pub fn start(
+/// The async side of an encoder thread: its command channel and a writer task per link.
+pub(crate) struct Feeds<C> {
+    commands: Option<std_mpsc::Sender<C>>,
+    writers: HashMap<LinkId, tokio::task::JoinHandle<()>>,
+    queue_len: usize,
+}
+
+impl<C: LinkCommands> Feeds<C> {
+    /// The feeds and the receiving end of their commands, for the thread.
+    pub fn new(queue_len: usize) -> (Feeds<C>, std_mpsc::Receiver<C>) {
+        let (commands, receiver) = std_mpsc::channel();
+        let feeds = Feeds {
+            commands: Some(commands),
+            writers: HashMap::new(),
+            queue_len,
+        };
+        (feeds, receiver)
+    }
+
+    pub fn command(&self, command: C) {
+        if let Some(commands) = &self.commands {
+            let _ = commands.send(command);
+        }
+    }
+
+    /// Sends to `link` too, on `track` with the negotiated `payload_type`.
+    pub fn add_link(
         &mut self,
         link: LinkId,
-        track: Arc<TrackLocalStaticSample>,
-        payload_type: u8,
-        (counters, controls): (Arc<Counters>, Arc<Controls>),
-        queue_len: usize,
-    ) -> Outlet {
-        let (queue, samples) = mpsc::channel(queue_len);
+        (track, payload_type): (Arc<TrackLocalStaticSample>, u8),
+        counters: Arc<Counters>,
+        controls: Arc<Controls>,
+    ) {
+        let (queue, samples) = mpsc::channel(self.queue_len);
         let writer = tokio::spawn(write_samples(track, payload_type, samples));
-        if let Some(old) = self.0.insert(link, writer) {
+        if let Some(old) = self.writers.insert(link, writer) {
             old.abort();
         }
-        Outlet {
+        self.command(C::add(Outlet {
             link,
             queue,
             counters,
             controls,
             missed: false,
+        }));
+    }
+
+    pub fn remove_link(&mut self, link: LinkId) {
+        self.command(C::remove(link));
+        if let Some(writer) = self.writers.remove(&link) {
+            writer.abort();
         }
     }
 
-    pub fn stop(&mut self, link: LinkId) {
-        if let Some(writer) = self.0.remove(&link) {
+    /// Ends the thread's loop: the command channel closes, and aborting the writers drops
+    /// their queues, which unblocks a thread waiting on one. Then join the thread.
+    pub fn close(&mut self) {
+        self.commands.take();
+        for (_, writer) in self.writers.drain() {
             writer.abort();
         }
     }
 }
 
-impl Drop for Writers {
+impl<C> Drop for Feeds<C> {
     fn drop(&mut self) {
-        // Aborting a writer drops its queue, which unblocks an encoder waiting on it.
-        for writer in self.0.values() {
+        for writer in self.writers.values() {
             writer.abort();
         }
     }

@@ -73,10 +73,10 @@ impl CallStreams {
     /// A link closes: nothing goes to it or comes from it any more.
     pub fn remove_link(&mut self, link: confab_call_core::LinkId) {
         if let Some(video) = &mut self.video {
-            video.remove_link(link);
+            video.links().remove_link(link);
         }
         if let Some(audio) = &mut self.audio {
-            audio.remove_link(link);
+            audio.links().remove_link(link);
         }
         if let Some(playout) = &self.playout {
             playout.remove_link(link);

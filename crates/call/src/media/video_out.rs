@@ -17,32 +17,39 @@ use confab_call_core::budget::FrameBudget;
 use confab_media::video::{FrameSlot, H264Encoder, H264EncoderConfig};
 use tokio::sync::mpsc;
 use tracing::warn;
-use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 
 use confab_media::thread::MediaThread;
 
-use super::fanout::{Outlet, Writers, deliver};
+use super::fanout::{Feeds, LinkCommands, Outlet, deliver};
 use super::{Counters, Encoded, next_message, spawn_thread};
 use crate::Problem;
-use crate::control::Controls;
 
 /// Encoded frames waiting for a link's writer. Short: a stalled network must not build a
 /// video backlog (the capture slot keeps only the newest frame).
 const ENCODED_QUEUE: usize = 4;
 
 /// What the engine tells the encoder thread.
-enum VideoCommand {
+pub(crate) enum VideoCommand {
     /// Encode from this slot from now on; `None` stops sending video.
     Source(Option<Arc<FrameSlot>>),
     AddLink(Outlet),
     RemoveLink(LinkId),
 }
 
+impl LinkCommands for VideoCommand {
+    fn add(outlet: Outlet) -> Self {
+        VideoCommand::AddLink(outlet)
+    }
+
+    fn remove(link: LinkId) -> Self {
+        VideoCommand::RemoveLink(link)
+    }
+}
+
 /// The call's video encoder and the links it feeds.
 pub(crate) struct VideoSender {
-    commands: Option<std_mpsc::Sender<VideoCommand>>,
+    feeds: Feeds<VideoCommand>,
     thread: Option<MediaThread>,
-    writers: Writers,
 }
 
 impl VideoSender {
@@ -51,58 +58,30 @@ impl VideoSender {
         problems: &mpsc::UnboundedSender<Problem>,
     ) -> Result<VideoSender, crate::CallError> {
         let encoder = H264Encoder::new(config)?;
-        let (commands, command_rx) = std_mpsc::channel();
+        let (feeds, command_rx) = Feeds::new(ENCODED_QUEUE);
         let thread = spawn_thread("video-encode", problems, move || {
             encode_loop(encoder, config.fps, &command_rx);
         })?;
         Ok(VideoSender {
-            commands: Some(commands),
+            feeds,
             thread: Some(thread),
-            writers: Writers::default(),
         })
     }
 
     /// Encodes frames from `slot` from now on; `None` stops sending video.
     pub fn set_source(&self, slot: Option<Arc<FrameSlot>>) {
-        self.command(VideoCommand::Source(slot));
+        self.feeds.command(VideoCommand::Source(slot));
     }
 
-    /// Sends to `link` too, on `track` with the negotiated `payload_type`.
-    pub fn add_link(
-        &mut self,
-        link: LinkId,
-        (track, payload_type): (Arc<TrackLocalStaticSample>, u8),
-        counters: Arc<Counters>,
-        controls: Arc<Controls>,
-    ) {
-        let outlet = self.writers.start(
-            link,
-            track,
-            payload_type,
-            (counters, controls),
-            ENCODED_QUEUE,
-        );
-        self.command(VideoCommand::AddLink(outlet));
-    }
-
-    pub fn remove_link(&mut self, link: LinkId) {
-        self.command(VideoCommand::RemoveLink(link));
-        self.writers.stop(link);
-    }
-
-    fn command(&self, command: VideoCommand) {
-        if let Some(commands) = &self.commands {
-            let _ = commands.send(command);
-        }
+    /// The links sent to (added with the track and payload type they negotiated).
+    pub fn links(&mut self) -> &mut Feeds<VideoCommand> {
+        &mut self.feeds
     }
 }
 
 impl Drop for VideoSender {
     fn drop(&mut self) {
-        // Closing the command channel ends the encoder loop; aborting the writers drops
-        // their queues, which unblocks an encoder waiting on one.
-        self.commands.take();
-        self.writers = Writers::default();
+        self.feeds.close();
         self.thread.take(); // Joins it.
     }
 }
