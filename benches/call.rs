@@ -19,12 +19,12 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use confab_call::{CallSummary, EngineEvent};
 use confab_media::video::VideoFormat;
+use support::usage::{cpu_secs, rss_kib};
 use support::{Peer, PeerSetup, Server, connect, temp_path};
 
 #[global_allocator]
@@ -174,7 +174,7 @@ async fn usage_per_peer(server: &Server) {
     // before its end.
     tokio::time::sleep(Duration::from_secs(5)).await;
     let window = Duration::from_secs(USAGE_CALL_SECS - 10);
-    let before: Vec<u64> = children.iter().map(|(_, c)| cpu_ticks(c.id())).collect();
+    let before: Vec<f64> = children.iter().map(|(_, c)| cpu_secs(c.id())).collect();
     let started = Instant::now();
     let mut peak_rss = vec![0u64; children.len()];
     while started.elapsed() < window {
@@ -184,7 +184,7 @@ async fn usage_per_peer(server: &Server) {
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let after: Vec<u64> = children.iter().map(|(_, c)| cpu_ticks(c.id())).collect();
+    let after: Vec<f64> = children.iter().map(|(_, c)| cpu_secs(c.id())).collect();
     println!(
         "### Per peer, two-way 640x480@30 + Opus, {}-process call (middle {} s)\n",
         children.len(),
@@ -192,8 +192,7 @@ async fn usage_per_peer(server: &Server) {
     );
     println!("| peer | CPU (% of one core) | RSS peak |\n|---|---|---|");
     for (i, (name, child)) in children.iter_mut().enumerate() {
-        let ticks = after[i].saturating_sub(before[i]) as f64;
-        let cpu = ticks / clock_ticks_per_sec() / elapsed * 100.0;
+        let cpu = (after[i] - before[i]) / elapsed * 100.0;
         println!(
             "| {name} | {cpu:.1}% | {:.1} MB |",
             peak_rss[i] as f64 / 1024.0
@@ -205,37 +204,6 @@ async fn usage_per_peer(server: &Server) {
     for name in ["Alice", "Bob"] {
         let _ = std::fs::remove_file(temp_path(&format!("bench-{name}.wav")));
     }
-}
-
-/// user + system time of a process, in clock ticks.
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may hold spaces) start at "state"; utime and
-    // stime are the 14th and 15th fields overall.
-    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let field = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    field(11) + field(12)
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(Path::new(&format!("/proc/{pid}/status")));
-    status
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
-
-/// /proc reports times in USER_HZ ticks, which Linux fixes at 100 per second.
-fn clock_ticks_per_sec() -> f64 {
-    100.0
 }
 
 fn percentiles(samples: &mut [f64]) -> [f64; 3] {

@@ -353,6 +353,9 @@ struct CallReport<'a> {
 struct Participant<'a> {
     name: Option<&'a str>,
     connect_ms: Option<f64>,
+    first_frame_ms: Option<f64>,
+    connected_secs: Option<f64>,
+    video_bytes_sent: u64,
     video_frames_decoded: u64,
     audio_packets_received: u64,
     latency_p50_ms: Option<f64>,
@@ -367,6 +370,9 @@ fn call_report(links: &[confab_call::CallSummary]) -> Option<CallReport<'_>> {
             .map(|s| Participant {
                 name: s.peer_name.as_deref(),
                 connect_ms: s.connect_ms,
+                first_frame_ms: s.first_frame_ms,
+                connected_secs: s.connected_secs,
+                video_bytes_sent: s.video_bytes_sent,
                 video_frames_decoded: s.video_frames_decoded,
                 audio_packets_received: s.audio_packets_received,
                 latency_p50_ms: s.latency_p50_ms,

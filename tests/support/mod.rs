@@ -5,6 +5,7 @@
 
 pub mod pulse;
 pub mod tap;
+pub mod usage;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
