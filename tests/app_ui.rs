@@ -333,10 +333,14 @@ fn an_incoming_call_accepted_shows_video_and_chat_goes_both_ways() {
 #[test]
 fn adding_a_person_makes_a_group_call_with_a_tile_each() {
     let mut scene = Scene::start();
-    let carol = scene
+    // Carol sends no sound: Bob's tone makes him the speaker, every run.
+    let carol_setup = PeerSetup {
+        audio: confab_call::AudioInput::None,
+        ..PeerSetup::quiet()
+    };
+    let mut carol = scene
         .rt
-        .block_on(Peer::join(&scene.server, "Carol", PeerSetup::quiet()));
-    let mut carol = carol;
+        .block_on(Peer::join(&scene.server, "Carol", carol_setup));
     scene.bob_calls();
     let url = scene.server.url();
     let Scene {
@@ -354,8 +358,11 @@ fn adding_a_person_makes_a_group_call_with_a_tile_each() {
     });
     rt.block_on(carol.state(|s| matches!(s, CallState::Invited { .. })));
     carol.send(Command::Accept);
-    until(harness, "a tile for each", |h| {
-        shows(h, "Video of Bob") && shows(h, "Video of Carol") && shows_part(h, "3 people")
+    until(harness, "a tile for each, Bob's marked speaking", |h| {
+        shows(h, "Video of Bob")
+            && shows(h, "Video of Carol")
+            && shows_part(h, "3 people")
+            && shows(h, "🔊 Bob (speaking)")
     });
     let masks = [
         "Video of Bob",
@@ -365,6 +372,16 @@ fn adding_a_person_makes_a_group_call_with_a_tile_each() {
         &url,
     ];
     snapshot(harness, "group_call", &masks);
+
+    // Speaker view: the speaker big, the others in a row below.
+    click(harness, "Speaker view");
+    let bob_tile = harness.get_by_label("Video of Bob").rect();
+    let carol_tile = harness.get_by_label("Video of Carol").rect();
+    assert!(
+        bob_tile.area() > 4.0 * carol_tile.area(),
+        "{bob_tile:?} {carol_tile:?}"
+    );
+    click(harness, "Grid view");
 
     // Carol leaves: her tile goes, the call with Bob goes on.
     carol.send(Command::HangUp);

@@ -16,7 +16,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use confab_call::{AudioInput, CallState, ChatEvent, Command, MemberStatus};
+use confab_call::{AudioInput, CallState, ChatEvent, Command, EngineEvent, MemberStatus};
 use confab_media::video::VideoFormat;
 use confab_protocol::PeerId;
 use support::{PATIENCE, Peer, PeerSetup, Server, connect};
@@ -155,6 +155,25 @@ async fn three_people_see_hear_and_chat_and_one_leaves_and_comes_back() {
             );
         }
     }
+    // Who speaks, by their audio: with Alice and Bob muted, Carol's tone is the speaker for
+    // both; then Carol mutes and Bob speaks, and Alice's highlight moves to him.
+    let speaker = |id: &PeerId| {
+        let id = id.clone();
+        move |e: &EngineEvent| {
+            matches!(e, EngineEvent::ActiveSpeaker(Some(p)) if *p == id).then_some(())
+        }
+    };
+    alice.send(Command::SetMuted(true));
+    bob.send(Command::SetMuted(true));
+    alice.wait_for(speaker(&carol.id)).await;
+    bob.wait_for(speaker(&carol.id)).await;
+    carol.send(Command::SetMuted(true));
+    bob.send(Command::SetMuted(false));
+    alice.wait_for(speaker(&bob.id)).await;
+    for peer in [&alice, &carol] {
+        peer.send(Command::SetMuted(false));
+    }
+
     // One conversation: Carol writes, both read it under her name, she sees it delivered.
     carol.send(Command::SendChat("hello both".into()));
     for peer in [&mut alice, &mut bob] {

@@ -1350,9 +1350,10 @@ impl Watch {
             EngineEvent::Call(CallState::Ended(end)) => self.ended = Some(end),
             EngineEvent::Call(state) => self.states.push(state),
             EngineEvent::Summary(summary) => self.summary = Some(summary),
-            EngineEvent::Server(_) | EngineEvent::Roster(_) | EngineEvent::CallFinished => {
-                self.other_events += 1
-            }
+            EngineEvent::Server(_)
+            | EngineEvent::Roster(_)
+            | EngineEvent::CallFinished
+            | EngineEvent::ActiveSpeaker(_) => self.other_events += 1,
         }
     }
 

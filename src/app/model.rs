@@ -5,8 +5,8 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use confab_call::{CallState, CallStats, ChatEvent, EngineEvent, ServerStatus};
-use confab_protocol::{ErrorCode, PeerInfo};
+use confab_call::{CallState, CallStats, ChatEvent, EngineEvent, MemberStatus, ServerStatus};
+use confab_protocol::{ErrorCode, PeerId, PeerInfo};
 
 /// How long a notice stays on screen.
 pub const TOAST_TIME: Duration = Duration::from_secs(6);
@@ -66,6 +66,8 @@ pub struct Model {
     /// When the current call connected, for its duration.
     pub connected_at: Option<Instant>,
     pub stats: Option<CallStats>,
+    /// In a group call, who is speaking now.
+    pub active_speaker: Option<PeerId>,
     pub chat: Vec<ChatLine>,
     pub chat_open: bool,
     /// Received while the chat pane was closed.
@@ -89,6 +91,7 @@ impl Model {
             call: CallState::Idle,
             connected_at: None,
             stats: None,
+            active_speaker: None,
             chat: Vec::new(),
             chat_open: false,
             unread: 0,
@@ -103,6 +106,7 @@ impl Model {
             EngineEvent::Call(state) => self.call_state(state, now),
             EngineEvent::Chat(chat) => self.chat_event(chat, now),
             EngineEvent::Stats(stats) => self.stats = Some(stats),
+            EngineEvent::ActiveSpeaker(peer) => self.active_speaker = peer,
             EngineEvent::Summary(_) | EngineEvent::CallFinished => {}
             EngineEvent::Problem(problem) => self.notify(problem.to_string(), Severity::Error, now),
         }
@@ -156,6 +160,7 @@ impl Model {
     }
 
     fn call_state(&mut self, state: CallState, now: Instant) {
+        self.members_changed(&state, now);
         match &state {
             CallState::Outgoing { .. } | CallState::Incoming { .. } | CallState::Invited { .. } => {
                 // A new call: a fresh chat and stats.
@@ -171,11 +176,47 @@ impl Model {
             }
             CallState::Ended(end) => {
                 self.connected_at = None;
+                self.active_speaker = None;
                 self.notify(end.describe(), Severity::Info, now);
             }
             CallState::Idle | CallState::Connecting { .. } => {}
         }
         self.call = state;
+    }
+
+    /// In a group call, says who joined and who left (a member whose connection was lost
+    /// leaves too, after its grace time).
+    fn members_changed(&mut self, next: &CallState, now: Instant) {
+        let CallState::Group { members: after } = next else {
+            return;
+        };
+        let before: &[confab_call::Member] = match &self.call {
+            CallState::Group { members } => members,
+            _ => return,
+        };
+        let status = |list: &[confab_call::Member], peer: &PeerId| {
+            list.iter().find(|m| m.peer == *peer).map(|m| m.status)
+        };
+        let mut notices = Vec::new();
+        for member in before {
+            if status(after, &member.peer).is_none() && member.status != MemberStatus::Invited {
+                notices.push(format!("{} left the call", member.name));
+            }
+        }
+        for member in after {
+            let was = status(before, &member.peer);
+            if member.status == MemberStatus::Connected
+                && matches!(
+                    was,
+                    None | Some(MemberStatus::Invited | MemberStatus::Joining)
+                )
+            {
+                notices.push(format!("{} joined the call", member.name));
+            }
+        }
+        for notice in notices {
+            self.notify(notice, Severity::Info, now);
+        }
     }
 
     fn chat_event(&mut self, event: ChatEvent, now: Instant) {
@@ -413,6 +454,66 @@ mod tests {
         );
         assert_eq!(model.chat[2].delivery, None);
         assert_eq!(model.chat[2].from.as_deref(), Some("Bob"));
+    }
+
+    #[test]
+    fn a_group_call_says_who_joined_and_who_left_and_names_writers() {
+        use confab_call::{Member, MemberStatus};
+        let now = Instant::now();
+        let member = |name: &str, status| Member {
+            peer: PeerId::new(name.to_lowercase()).expect("valid id"),
+            name: name.into(),
+            status,
+        };
+        let group = |members: Vec<Member>| EngineEvent::Call(CallState::Group { members });
+        let mut model = Model::new();
+        model.apply(
+            group(vec![
+                member("Bob", MemberStatus::Connected),
+                member("Carol", MemberStatus::Invited),
+            ]),
+            now,
+        );
+        model.apply(
+            group(vec![
+                member("Bob", MemberStatus::Connected),
+                member("Carol", MemberStatus::Joining),
+            ]),
+            now,
+        );
+        model.apply(
+            group(vec![
+                member("Bob", MemberStatus::Connected),
+                member("Carol", MemberStatus::Connected),
+            ]),
+            now,
+        );
+        model.apply(group(vec![member("Carol", MemberStatus::Connected)]), now);
+        let notices: Vec<&str> = model.toasts.iter().map(|t| t.text.as_str()).collect();
+        assert_eq!(notices, ["Carol joined the call", "Bob left the call"]);
+        assert!(model.in_call());
+        model.apply(
+            EngineEvent::Chat(ChatEvent::Received {
+                id: "m".into(),
+                text: "hi all".into(),
+                sent_at_ms: 1,
+                from_name: Some("Carol".into()),
+            }),
+            now,
+        );
+        assert_eq!(model.chat[0].from.as_deref(), Some("Carol"));
+        model.apply(
+            EngineEvent::ActiveSpeaker(Some(PeerId::new("carol").expect("id"))),
+            now,
+        );
+        assert_eq!(
+            model
+                .active_speaker
+                .as_ref()
+                .map(|p| p.to_string())
+                .as_deref(),
+            Some("carol")
+        );
     }
 
     #[test]

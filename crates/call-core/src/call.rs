@@ -32,6 +32,12 @@ impl LinkId {
     pub fn first() -> LinkId {
         LinkId(0)
     }
+
+    /// The link made after this one (for tests).
+    #[cfg(test)]
+    pub(crate) fn next(self) -> LinkId {
+        LinkId(self.0 + 1)
+    }
 }
 
 impl fmt::Display for LinkId {

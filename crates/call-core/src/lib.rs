@@ -11,6 +11,7 @@
 //! - [`h264_rtp`]: the H.264 depacketizer, which survives loss and hostile payloads.
 //! - [`jitter`]: the adaptive audio jitter buffer.
 //! - [`echo`]: the echo doctor: when the peer probably hears an echo of their voice.
+//! - [`speaker`]: who is speaking in a group call, from each member's audio level.
 //! - [`congestion`]: how fast to send ([`congestion::QueueGuard`]), from transport feedback.
 //! - [`retransmit`]: which retransmissions are worth sending.
 //! - [`budget`]: the encoder's frame budget (frames left out rather than overshoot).
@@ -31,6 +32,7 @@ pub mod jitter;
 pub mod machine;
 pub mod retransmit;
 pub mod rtp;
+pub mod speaker;
 
 pub use call::{
     CallCore, Command, Event, Input, LinkAction, LinkClosed, LinkEvent, LinkId, Output, Problem,

@@ -99,6 +99,8 @@ pub enum EngineEvent {
     Summary(CallSummary),
     /// The call has ended and every link's summary has been sent.
     CallFinished,
+    /// Who is speaking now (by their audio), when that changes; `None`: nobody.
+    ActiveSpeaker(Option<PeerId>),
     /// Something the user should know (a device failed, the peer is offline...).
     Problem(Problem),
 }
@@ -137,6 +139,7 @@ impl Engine {
         let remote_audio = Arc::new(InputControl::new());
         let (problems, problem_rx) = mpsc::unbounded_channel();
         let (link_events, link_event_rx) = mpsc::unbounded_channel();
+        let (speakers, speaker_rx) = mpsc::unbounded_channel();
         let driver = Driver {
             core: CallCore::new(config.timeouts, Box::new(OsRandomness)),
             config,
@@ -152,6 +155,7 @@ impl Engine {
             input: input.clone(),
             remote_audio: remote_audio.clone(),
             problems,
+            speakers,
             call_open: false,
             streams: media::CallStreams::default(),
         };
@@ -160,6 +164,7 @@ impl Engine {
             signaling: signal_rx,
             links: link_event_rx,
             problems: problem_rx,
+            speakers: speaker_rx,
         };
         let task = tokio::spawn(driver.run(inputs, stop, signaling_task));
         let engine = Engine {
@@ -214,6 +219,8 @@ struct Inputs {
     signaling: mpsc::UnboundedReceiver<SignalingEvent>,
     links: mpsc::UnboundedReceiver<(LinkId, PeerEvent)>,
     problems: mpsc::UnboundedReceiver<Problem>,
+    /// The playout's news of who is speaking.
+    speakers: mpsc::UnboundedReceiver<Option<LinkId>>,
 }
 
 struct Driver {
@@ -233,6 +240,8 @@ struct Driver {
     input: Arc<InputControl>,
     remote_audio: Arc<InputControl>,
     problems: mpsc::UnboundedSender<Problem>,
+    /// For the playout: who speaks.
+    speakers: mpsc::UnboundedSender<Option<LinkId>>,
     /// A link was started since the last [`EngineEvent::CallFinished`].
     call_open: bool,
     /// The call's encoders and playout, shared by its links.
@@ -271,6 +280,10 @@ impl Driver {
                 Some(event) = inputs.signaling.recv() => self.signaling_event(event),
                 Some((link, event)) = inputs.links.recv() => self.link_event(link, event).await,
                 Some(problem) = inputs.problems.recv() => self.problem(problem),
+                Some(speaker) = inputs.speakers.recv() => {
+                    let peer = speaker.and_then(|id| Some(self.links.get(&id)?.peer.clone()));
+                    self.emit(EngineEvent::ActiveSpeaker(peer));
+                }
                 () = sleep_until(deadline) => self.core.handle_timeout(now()),
                 _ = stats_tick.tick() => self.stats().await,
             }
@@ -705,12 +718,13 @@ impl Driver {
             .as_ref()
             .filter(|sink| sink.is_live())
             .and_then(|_| self.streams.echo_tap());
-        match media::AudioPlayout::start(
-            sink,
-            tap,
+        let started = media::AudioPlayout::start(
+            (sink, tap),
             self.remote_audio.clone(),
+            self.speakers.clone(),
             self.problems.clone(),
-        ) {
+        );
+        match started {
             Ok(playout) => self.streams.playout = Some(playout),
             Err(err) => self.problem(Problem::Receiving(err.to_string())),
         }

@@ -5,6 +5,7 @@
 use std::time::Instant;
 
 use confab_call::{Member, MemberStatus};
+use confab_protocol::PeerId;
 use egui::{Align2, Color32, Rect, pos2, vec2};
 
 use super::call::{CallMedia, controls_ui, fit, overlay_text, self_view_ui};
@@ -13,6 +14,7 @@ use crate::app::model::{Model, format_duration};
 
 const CONTROLS_HEIGHT: f32 = 44.0;
 const GAP: f32 = 6.0;
+const SPEAKING: Color32 = Color32::from_rgb(60, 190, 90);
 
 /// Columns and rows for `n` tiles: as square as it gets, wider than tall.
 pub fn grid_shape(n: usize) -> (usize, usize) {
@@ -45,19 +47,13 @@ pub fn group_ui(
     let full = ui.available_rect_before_wrap();
     let area = Rect::from_min_max(full.min, pos2(full.max.x, full.max.y - CONTROLS_HEIGHT));
     ui.painter().rect_filled(area, 4.0, Color32::from_gray(16));
-    let (columns, rows) = grid_shape(members.len());
-    let tile_size = vec2(
-        (area.width() - GAP * (columns as f32 + 1.0)) / columns as f32,
-        (area.height() - GAP * (rows as f32 + 1.0)) / rows as f32,
-    );
-    for (i, member) in members.iter().enumerate() {
-        let (column, row) = (i % columns, i / columns);
-        let min = area.min
-            + vec2(
-                GAP + column as f32 * (tile_size.x + GAP),
-                GAP + row as f32 * (tile_size.y + GAP),
-            );
-        tile_ui(ui, member, media, Rect::from_min_size(min, tile_size));
+    let speaking = model.active_speaker.as_ref();
+    for (member, rect) in members
+        .iter()
+        .zip(layout(members, speaking, state.speaker_view, area))
+    {
+        let highlight = speaking == Some(&member.peer);
+        tile_ui(ui, member, media, rect, highlight);
     }
 
     let mut title = format!("{} people", members.len() + 1);
@@ -72,6 +68,20 @@ pub fn group_ui(
         (&title, egui::FontId::proportional(14.0), Color32::WHITE),
         title.clone(),
     );
+    // The layout switch, over the grid's top-right corner.
+    let switch = Rect::from_min_size(area.right_top() + vec2(-124.0, 8.0), vec2(116.0, 24.0));
+    let label = if state.speaker_view {
+        "Grid view"
+    } else {
+        "Speaker view"
+    };
+    if ui
+        .put(switch, egui::Button::new(label))
+        .on_hover_text("Whoever speaks big and the others small, or everyone the same size")
+        .clicked()
+    {
+        state.speaker_view = !state.speaker_view;
+    }
     if media.self_view {
         self_view_ui(ui, media, area);
     }
@@ -83,9 +93,69 @@ pub fn group_ui(
     ui.allocate_rect(full, egui::Sense::hover());
 }
 
-fn tile_ui(ui: &mut egui::Ui, member: &Member, media: &CallMedia, tile: Rect) {
+/// Where each member's tile goes: a grid that fits, or in speaker view the speaker (or
+/// the first member, before anyone spoke) big and the others in a row below.
+pub fn layout(
+    members: &[Member],
+    speaking: Option<&PeerId>,
+    speaker_view: bool,
+    area: Rect,
+) -> Vec<Rect> {
+    let n = members.len();
+    if speaker_view && n > 1 {
+        let big = members
+            .iter()
+            .position(|m| Some(&m.peer) == speaking)
+            .unwrap_or(0);
+        let strip = (area.height() / 4.0).max(60.0);
+        let main = Rect::from_min_max(area.min, pos2(area.max.x, area.max.y - strip)).shrink(GAP);
+        let width = (area.width() - GAP * n as f32) / (n - 1) as f32;
+        let mut small = (0..n - 1).map(|i| {
+            let min = pos2(
+                area.min.x + GAP + i as f32 * (width + GAP),
+                area.max.y - strip,
+            );
+            Rect::from_min_size(min, vec2(width, strip - GAP))
+        });
+        return (0..n)
+            .map(|i| {
+                if i == big {
+                    main
+                } else {
+                    small.next().unwrap_or(main)
+                }
+            })
+            .collect();
+    }
+    let (columns, rows) = grid_shape(n);
+    let size = vec2(
+        (area.width() - GAP * (columns as f32 + 1.0)) / columns as f32,
+        (area.height() - GAP * (rows as f32 + 1.0)) / rows as f32,
+    );
+    (0..n)
+        .map(|i| {
+            let (column, row) = (i % columns, i / columns);
+            let min = area.min
+                + vec2(
+                    GAP + column as f32 * (size.x + GAP),
+                    GAP + row as f32 * (size.y + GAP),
+                );
+            Rect::from_min_size(min, size)
+        })
+        .collect()
+}
+
+fn tile_ui(ui: &mut egui::Ui, member: &Member, media: &CallMedia, tile: Rect, speaking: bool) {
     let name = &member.name;
     ui.painter().rect_filled(tile, 6.0, Color32::from_gray(34));
+    if speaking {
+        ui.painter().rect_stroke(
+            tile,
+            6.0,
+            egui::Stroke::new(3.0, SPEAKING),
+            egui::StrokeKind::Outside,
+        );
+    }
     let picture = media
         .remotes
         .get(&member.peer)
@@ -118,6 +188,7 @@ fn tile_ui(ui: &mut egui::Ui, member: &Member, media: &CallMedia, tile: Rect) {
     }
     let label = match status_text(member) {
         Some(status) => format!("{name} · {status}"),
+        None if speaking => format!("🔊 {name} (speaking)"),
         None => name.clone(),
     };
     let color = match member.status {
@@ -142,5 +213,23 @@ mod tests {
     fn the_grid_fits_one_to_six() {
         let shapes: Vec<(usize, usize)> = (1..=6).map(grid_shape).collect();
         assert_eq!(shapes, [(1, 1), (2, 1), (2, 2), (2, 2), (3, 2), (3, 2)]);
+    }
+
+    #[test]
+    fn speaker_view_makes_the_speaker_big() {
+        let member = |name: &str| Member {
+            peer: PeerId::new(name).expect("valid id"),
+            name: name.into(),
+            status: MemberStatus::Connected,
+        };
+        let members = [member("b"), member("c"), member("d")];
+        let area = Rect::from_min_size(pos2(0.0, 0.0), vec2(800.0, 600.0));
+        let grid = layout(&members, None, false, area);
+        assert!(grid.iter().all(|r| (r.area() - grid[0].area()).abs() < 1.0));
+        let c = members[1].peer.clone();
+        let view = layout(&members, Some(&c), true, area);
+        assert!(view[1].area() > 4.0 * view[0].area(), "{view:?}");
+        assert_eq!(view[0].area(), view[2].area());
+        assert!(view.iter().all(|r| area.expand(1.0).contains_rect(*r)));
     }
 }

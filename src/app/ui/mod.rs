@@ -58,6 +58,8 @@ pub struct UiState {
     pub focus_chat: bool,
     /// The "Add person" list is open.
     pub invite_open: bool,
+    /// In a group call, the active speaker big and the others in a row below.
+    pub speaker_view: bool,
 }
 
 pub const MUTE: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::D);

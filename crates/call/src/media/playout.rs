@@ -14,6 +14,7 @@ use std::time::Instant;
 
 use confab_call_core::LinkId;
 use confab_call_core::jitter::{JitterBuffer, Playout};
+use confab_call_core::speaker::SpeakerDetector;
 use confab_media::audio::{AudioSink, EchoTap, FRAME_SAMPLES, InputControl, OpusDecoder};
 use confab_media::pacer::Pacer;
 use tokio::sync::mpsc;
@@ -44,11 +45,12 @@ pub(crate) struct AudioPlayout {
 
 impl AudioPlayout {
     /// Starts playing on `sink` (`None`: decode and count, play nothing). `tap` gets what
-    /// a live speaker plays; `level` measures the mix.
+    /// a live speaker plays; `level` measures the mix; `speakers` hears who speaks, when
+    /// that changes.
     pub fn start(
-        sink: Option<Sink>,
-        tap: Option<EchoTap>,
+        (sink, tap): (Option<Sink>, Option<EchoTap>),
         level: Arc<InputControl>,
+        speakers: mpsc::UnboundedSender<Option<LinkId>>,
         problems: mpsc::UnboundedSender<Problem>,
     ) -> Result<AudioPlayout, crate::CallError> {
         let (commands, command_rx) = std_mpsc::channel();
@@ -57,6 +59,8 @@ impl AudioPlayout {
                 inputs: Vec::new(),
                 sink,
                 tap,
+                speakers,
+                detector: SpeakerDetector::new(),
             };
             mixer.run(&command_rx, &level, &problems);
         })?;
@@ -93,6 +97,8 @@ struct Mixer {
     inputs: Vec<(LinkId, Box<PlayoutInput>)>,
     sink: Option<Sink>,
     tap: Option<EchoTap>,
+    speakers: mpsc::UnboundedSender<Option<LinkId>>,
+    detector: SpeakerDetector,
 }
 
 impl Mixer {
@@ -109,7 +115,12 @@ impl Mixer {
             loop {
                 match commands.try_recv() {
                     Ok(PlayoutCommand::Add(link, input)) => self.inputs.push((link, input)),
-                    Ok(PlayoutCommand::Remove(link)) => self.inputs.retain(|(l, _)| *l != link),
+                    Ok(PlayoutCommand::Remove(link)) => {
+                        self.inputs.retain(|(l, _)| *l != link);
+                        if let Some(change) = self.detector.remove(link) {
+                            let _ = self.speakers.send(change);
+                        }
+                    }
                     Err(std_mpsc::TryRecvError::Empty) => break,
                     Err(std_mpsc::TryRecvError::Disconnected) => {
                         // Dropping the sink completes a WAV file's header.
@@ -122,11 +133,18 @@ impl Mixer {
                 pacer.wait();
             }
             mix.fill(0.0);
-            for (_, input) in &mut self.inputs {
+            for (link, input) in &mut self.inputs {
                 take_frame(input, &mut frame);
+                let mut power = 0.0;
                 for (m, s) in mix.iter_mut().zip(frame.iter()) {
                     *m += s;
+                    power += s * s;
                 }
+                self.detector
+                    .frame(*link, (power / FRAME_SAMPLES as f32).sqrt());
+            }
+            if let Some(change) = self.detector.tick() {
+                let _ = self.speakers.send(change);
             }
             for sample in &mut mix {
                 *sample = sample.clamp(-1.0, 1.0);
