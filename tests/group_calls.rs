@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use confab_call::{AudioInput, CallState, ChatEvent, Command, EngineEvent, MemberStatus};
 use confab_media::video::VideoFormat;
+use confab_netsim::{LinkConditions, SimulatedLink};
 use confab_protocol::PeerId;
 use support::{PATIENCE, Peer, PeerSetup, Server, connect};
 
@@ -212,6 +213,79 @@ async fn three_people_see_hear_and_chat_and_one_leaves_and_comes_back() {
     assert_eq!(seen.len(), 2, "{seen:?}");
 
     for peer in [alice, bob, carol] {
+        peer.shutdown().await;
+    }
+    server.shutdown().await;
+}
+
+/// Four people: Alice calls Bob and invites Carol and Dave (the last joiner gets offers
+/// from three). Everyone decodes everyone. Then Carol's network dies (nothing gets
+/// through; her signaling stays up): the other three drop her and carry on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_people_and_one_whose_network_dies() {
+    let server = Server::start().await;
+    let carol_link = SimulatedLink::new(LinkConditions::default(), 5);
+    let mut alice = Peer::join(&server, "Alice", setup(440.0)).await;
+    let mut bob = Peer::join(&server, "Bob", setup(550.0)).await;
+    let carol_setup = PeerSetup {
+        link: Some(carol_link.clone()),
+        ..setup(660.0)
+    };
+    let mut carol = Peer::join(&server, "Carol", carol_setup).await;
+    let mut dave = Peer::join(&server, "Dave", setup(770.0)).await;
+    connect(&mut alice, &mut bob).await;
+    for (invitee, others) in [
+        (&mut carol, ["Alice", "Bob"].as_slice()),
+        (&mut dave, ["Alice", "Bob", "Carol"].as_slice()),
+    ] {
+        let id = alice.sees(&invitee.name).await;
+        alice.send(Command::Invite { peer: id });
+        invitee
+            .state(|s| matches!(s, CallState::Invited { .. }))
+            .await;
+        invitee.send(Command::Accept);
+        in_group_with(invitee, others).await;
+    }
+    // Dave has seen the whole call already; the others see him join.
+    for (peer, others) in [
+        (&mut alice, ["Bob", "Carol", "Dave"]),
+        (&mut bob, ["Alice", "Carol", "Dave"]),
+        (&mut carol, ["Alice", "Bob", "Dave"]),
+    ] {
+        in_group_with(peer, &others).await;
+    }
+    let everyone = [&alice, &bob, &carol, &dave];
+    let ids: Vec<PeerId> = everyone.iter().map(|p| p.id.clone()).collect();
+    for (i, peer) in everyone.into_iter().enumerate() {
+        let from: Vec<&PeerId> = ids.iter().filter(|id| **id != ids[i]).collect();
+        let seen = frames_from(peer, &from);
+        assert_eq!(seen.len(), 3, "{} saw {seen:?}", peer.name);
+    }
+
+    carol_link.set(LinkConditions {
+        down: true,
+        ..LinkConditions::default()
+    });
+    let cut = Instant::now();
+    for (peer, others) in [
+        (&mut alice, ["Bob", "Dave"]),
+        (&mut bob, ["Alice", "Dave"]),
+        (&mut dave, ["Alice", "Bob"]),
+    ] {
+        in_group_with(peer, &others).await;
+        // ICE notices within about 4 s, then the 10 s grace a dropped connection gets
+        // (a killed app, whose signaling goes too, leaves at the first: see the core's
+        // tests).
+        assert!(
+            cut.elapsed() < Duration::from_secs(16),
+            "{} dropped Carol after {:?}",
+            peer.name,
+            cut.elapsed()
+        );
+    }
+    let seen = frames_from(&dave, &[&alice.id, &bob.id]);
+    assert_eq!(seen.len(), 2, "the others carry on: {seen:?}");
+    for peer in [alice, bob, carol, dave] {
         peer.shutdown().await;
     }
     server.shutdown().await;

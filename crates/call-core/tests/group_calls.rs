@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use confab_call_core::machine::{CallState, Member, MemberStatus};
 use confab_call_core::{ChatEvent, Command, Event, Input, LinkEvent, Problem, Signaling};
-use confab_protocol::{ClientMessage, PeerInfo};
+use confab_protocol::{ClientMessage, HangupReason, PeerInfo, ServerMessage};
 use world::*;
 
 const DAVE: usize = 3;
@@ -198,6 +198,29 @@ fn a_member_who_vanishes_leaves_within_the_disconnect_timeout() {
     w.advance(Duration::from_secs(9));
     assert_eq!(members(&w, ALICE).len(), 2, "a blip is not the end");
     w.advance(Duration::from_secs(2));
+    assert_eq!(members(&w, ALICE), all_connected(&["Bob"]));
+    assert_eq!(members(&w, BOB), all_connected(&["Alice"]));
+}
+
+#[test]
+fn a_member_whose_app_is_killed_leaves_as_soon_as_its_media_stops() {
+    let mut w = three_in_a_call();
+    // The server loses Carol's connection first: her media may still flow, she stays.
+    for peer in [ALICE, BOB] {
+        let left = ServerMessage::MemberLeft {
+            call_id: w.groups.keys().next().unwrap().clone(),
+            id: w.peers[CAROL].id.clone(),
+            reason: HangupReason::Failed,
+        };
+        let now = w.now;
+        w.peers[peer]
+            .core
+            .handle(Input::Signaling(Signaling::Message(left)), now);
+    }
+    w.settle();
+    assert_eq!(members(&w, ALICE), all_connected(&["Bob", "Carol"]));
+    // Then her media stops: she is gone at once, not after the 10 s grace.
+    w.vanish(CAROL);
     assert_eq!(members(&w, ALICE), all_connected(&["Bob"]));
     assert_eq!(members(&w, BOB), all_connected(&["Alice"]));
 }

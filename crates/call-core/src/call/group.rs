@@ -35,6 +35,8 @@ struct Seat {
     link: Option<LinkId>,
     /// When the current status began.
     since: Instant,
+    /// The server lost the member's connection: once our link to it drops too, it is gone.
+    signal_gone: bool,
 }
 
 impl GroupCall {
@@ -61,6 +63,7 @@ impl GroupCall {
                 status,
                 link: None,
                 since: now,
+                signal_gone: false,
             },
         );
         self.next += 1;
@@ -201,14 +204,7 @@ impl CallCore {
                 id,
                 reason,
             } if ours(&call_id) => {
-                let connected = group
-                    .seat(&id)
-                    .is_some_and(|(_, s)| s.status == MemberStatus::Connected);
-                // As for a call of two: a lost signaling connection says nothing about the
-                // media, which our own connection check watches.
-                if !(connected && reason == HangupReason::Failed) {
-                    self.drop_member(&id, now);
-                }
+                self.member_gone(&id, reason, now);
             }
             ServerMessage::Offer {
                 from, call_id, sdp, ..
@@ -248,8 +244,7 @@ impl CallCore {
                         self.event(Event::Problem(Problem::CannotInvite(end.describe())));
                         self.show_group_or_end(now);
                     }
-                    Some((MemberStatus::Connected, _)) if reason == HangupReason::Failed => {}
-                    Some(_) => self.drop_member(&from, now),
+                    Some(_) => self.member_gone(&from, reason, now),
                     None => {}
                 }
             }
@@ -292,6 +287,22 @@ impl CallCore {
             other => return Some(other),
         }
         None
+    }
+
+    /// The server says a member left. As for a call of two, a lost signaling connection
+    /// (`failed`) says nothing about media still flowing: such a member stays while our
+    /// link to it is up, and goes as soon as that drops too.
+    fn member_gone(&mut self, peer: &PeerId, reason: HangupReason, now: Instant) {
+        let seat = self.group.as_mut().and_then(|g| g.seat_mut(peer));
+        match seat {
+            Some(seat)
+                if seat.status == MemberStatus::Connected && reason == HangupReason::Failed =>
+            {
+                seat.signal_gone = true;
+            }
+            Some(_) => self.drop_member(peer, now),
+            None => {}
+        }
     }
 
     /// `peer` joined: we were here first, so we offer to it.
@@ -364,6 +375,12 @@ impl CallCore {
         let Some(seat) = self.seat_of_link(link) else {
             return;
         };
+        if seat.signal_gone {
+            // Signaling and media both gone: the member's app is gone.
+            let peer = seat.peer.clone();
+            self.drop_member(&peer, now);
+            return;
+        }
         if seat.status == MemberStatus::Connected {
             seat.status = MemberStatus::Reconnecting;
             seat.since = now;
