@@ -519,6 +519,8 @@ impl Mallory {
                                 Ok(ChatMessage::Bye) => {
                                     let _ = news.send(News::Bye);
                                 }
+                                // Bob's switches, as every peer is told them.
+                                Ok(ChatMessage::State { .. }) => {}
                                 Err(err) => panic!("Bob sent a malformed chat message: {err}"),
                             }
                         }

@@ -464,6 +464,8 @@ mod tests {
             peer: PeerId::new(name.to_lowercase()).expect("valid id"),
             name: name.into(),
             status,
+            muted: false,
+            camera_off: false,
         };
         let group = |members: Vec<Member>| EngineEvent::Call(CallState::Group { members });
         let mut model = Model::new();

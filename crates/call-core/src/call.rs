@@ -72,6 +72,8 @@ pub enum Command {
     },
     /// The camera switch; off releases the device.
     SetCamera(bool),
+    /// The microphone's mute switch (the driver mutes; the peers are told).
+    SetMuted(bool),
     /// Another camera or format was chosen.
     VideoSourceChanged,
     /// Another microphone (or audio input) was chosen.
@@ -221,6 +223,8 @@ pub struct CallCore {
     group_acks: HashMap<String, (usize, usize)>,
     /// The user's camera switch.
     camera_wanted: bool,
+    /// The user's mute switch.
+    muted: bool,
     /// Whether the driver was told to open the camera (and not to close it since).
     camera_open: bool,
     outputs: VecDeque<Output>,
@@ -237,6 +241,7 @@ impl CallCore {
             group: None,
             group_acks: HashMap::new(),
             camera_wanted: true,
+            muted: false,
             camera_open: false,
             outputs: VecDeque::new(),
         }
@@ -316,8 +321,14 @@ impl CallCore {
                 self.send_chat(text, sent_at_ms);
                 return;
             }
+            Command::SetMuted(muted) => {
+                self.muted = muted;
+                self.tell_state();
+                return;
+            }
             Command::SetCamera(on) => {
                 self.camera_wanted = on;
+                self.tell_state();
                 match (on, self.links.is_empty()) {
                     (true, false) => self.open_camera(),
                     (false, _) => self.close_camera(),
@@ -480,6 +491,9 @@ impl CallCore {
                         .into_iter()
                         .map(|message| Output::Link(id, LinkAction::SendChat(message))),
                 );
+                let state = self.state_message();
+                self.outputs
+                    .push_back(Output::Link(id, LinkAction::SendChat(state)));
                 return;
             }
             LinkEvent::ChatMessage(bytes) => match link.chat.receive(&bytes) {
@@ -503,6 +517,10 @@ impl CallCore {
                     return;
                 }
                 Ok(Incoming::Bye) => self.machine.on_bye(),
+                Ok(Incoming::State { muted, camera_off }) => {
+                    self.member_state(id, muted, camera_off);
+                    return;
+                }
                 Err(err) => {
                     debug!("ignoring a chat message from the peer: {err}");
                     return;
@@ -576,6 +594,29 @@ impl CallCore {
                     sent_at_ms,
                 }));
             }
+        }
+    }
+
+    /// Our switches, as the peers are told them.
+    fn state_message(&self) -> ChatMessage {
+        ChatMessage::State {
+            muted: self.muted,
+            camera_off: !self.camera_wanted,
+        }
+    }
+
+    /// Tells every link whose chat is open what our switches are now.
+    fn tell_state(&mut self) {
+        let state = self.state_message();
+        let open: Vec<LinkId> = self
+            .links
+            .iter()
+            .filter(|(_, link)| link.chat.is_open())
+            .map(|(id, _)| *id)
+            .collect();
+        for id in open {
+            self.outputs
+                .push_back(Output::Link(id, LinkAction::SendChat(state.clone())));
         }
     }
 

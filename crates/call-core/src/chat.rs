@@ -74,6 +74,11 @@ pub enum Incoming {
     Delivered(ChatEvent),
     /// The peer is hanging up.
     Bye,
+    /// The peer's microphone and camera switches.
+    State {
+        muted: bool,
+        camera_off: bool,
+    },
 }
 
 /// One link's chat.
@@ -122,7 +127,7 @@ impl ChatBook {
                     reason: ChatFailure::Closed.to_string(),
                 })
             }
-            ChatMessage::Ack { .. } | ChatMessage::Bye => None,
+            ChatMessage::Ack { .. } | ChatMessage::Bye | ChatMessage::State { .. } => None,
         }
     }
 
@@ -147,6 +152,7 @@ impl ChatBook {
             }
             ChatMessage::Ack { id } => Incoming::Delivered(ChatEvent::Delivered { id }),
             ChatMessage::Bye => Incoming::Bye,
+            ChatMessage::State { muted, camera_off } => Incoming::State { muted, camera_off },
         })
     }
 
@@ -160,7 +166,7 @@ impl ChatBook {
                     text,
                     reason: ChatFailure::NeverOpened.to_string(),
                 }),
-                ChatMessage::Ack { .. } | ChatMessage::Bye => None,
+                ChatMessage::Ack { .. } | ChatMessage::Bye | ChatMessage::State { .. } => None,
             })
             .collect()
     }

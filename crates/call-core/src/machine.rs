@@ -83,6 +83,9 @@ pub struct Member {
     pub peer: PeerId,
     pub name: String,
     pub status: MemberStatus,
+    /// What the member said of its switches (on the chat channel).
+    pub muted: bool,
+    pub camera_off: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

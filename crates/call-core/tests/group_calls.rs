@@ -112,6 +112,37 @@ fn an_invitation_turns_a_call_of_two_into_a_mesh_of_three() {
 }
 
 #[test]
+fn members_see_each_other_muted_and_with_the_camera_off() {
+    let mut w = three_in_a_call();
+    w.command(BOB, Command::SetMuted(true));
+    w.command(CAROL, Command::SetCamera(false));
+    let marks = |w: &World, peer: usize| match w.peers[peer].state() {
+        CallState::Group { members } => members
+            .iter()
+            .map(|m| (m.name.clone(), m.muted, m.camera_off))
+            .collect::<Vec<_>>(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        marks(&w, ALICE),
+        [("Bob".into(), true, false), ("Carol".into(), false, true)]
+    );
+    w.command(BOB, Command::SetMuted(false));
+    assert_eq!(marks(&w, CAROL)[1], ("Bob".into(), false, false));
+    // Someone who joins later learns them when its chat opens.
+    let dave_joins = {
+        let mut w = World::new(4);
+        w.call(ALICE, BOB);
+        w.command(BOB, Command::Accept);
+        w.command(BOB, Command::SetMuted(true));
+        invite(&mut w, ALICE, DAVE);
+        w.command(DAVE, Command::Accept);
+        marks(&w, DAVE)
+    };
+    assert_eq!(dave_joins[1], ("Bob".into(), true, false));
+}
+
+#[test]
 fn the_chat_reaches_every_member_and_counts_acknowledgements() {
     let mut w = three_in_a_call();
     w.chat(BOB, "hello both");

@@ -330,7 +330,10 @@ impl Driver {
                 text,
                 sent_at_ms: now_ms(),
             },
-            Command::SetMuted(muted) => return self.input.set_muted(muted),
+            Command::SetMuted(muted) => {
+                self.input.set_muted(muted);
+                Core::SetMuted(muted)
+            }
             Command::SetCamera(on) => Core::SetCamera(on),
             Command::SetVideoInput(input) => {
                 self.config.video_input = input;

@@ -29,6 +29,9 @@ pub enum ChatMessage {
     Ack { id: String },
     /// The sender is hanging up; the receiver may end the call at once.
     Bye,
+    /// What the sender sends: whether its microphone is muted and its camera off. Sent
+    /// when the channel opens and whenever either changes.
+    State { muted: bool, camera_off: bool },
 }
 
 /// Why a chat message was refused.
@@ -73,7 +76,7 @@ impl ChatMessage {
                 validate_chat_text(text)?;
             }
             ChatMessage::Ack { id } => check_id(id)?,
-            ChatMessage::Bye => {}
+            ChatMessage::Bye | ChatMessage::State { .. } => {}
         }
         Ok(msg)
     }

@@ -59,7 +59,7 @@ fn every_example_is_a_message_that_round_trips() {
         assert_eq!(back, value, "prints differently than documented");
     }
     assert!(
-        client >= 9 && server >= 13 && chat >= 3,
+        client >= 9 && server >= 13 && chat >= 4,
         "client {client}, server {server}, chat {chat}"
     );
     // Every message of version 2's group calls has its example.

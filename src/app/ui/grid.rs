@@ -156,10 +156,11 @@ fn tile_ui(ui: &mut egui::Ui, member: &Member, media: &CallMedia, tile: Rect, sp
             egui::StrokeKind::Outside,
         );
     }
+    // A member whose camera is off shows the calm tile, not their last frame frozen.
     let picture = media
         .remotes
         .get(&member.peer)
-        .filter(|_| member.status == MemberStatus::Connected);
+        .filter(|_| member.status == MemberStatus::Connected && !member.camera_off);
     match picture {
         Some(picture) => {
             let shown = fit(picture.size, tile);
@@ -186,11 +187,17 @@ fn tile_ui(ui: &mut egui::Ui, member: &Member, media: &CallMedia, tile: Rect, sp
             );
         }
     }
-    let label = match status_text(member) {
+    let mut label = match status_text(member) {
         Some(status) => format!("{name} · {status}"),
         None if speaking => format!("🔊 {name} (speaking)"),
         None => name.clone(),
     };
+    if member.muted {
+        label.push_str(" · 🔇 muted");
+    }
+    if member.camera_off {
+        label.push_str(" · camera off");
+    }
     let color = match member.status {
         MemberStatus::Unreachable => ui.visuals().warn_fg_color,
         _ => Color32::WHITE,
@@ -221,6 +228,8 @@ mod tests {
             peer: PeerId::new(name).expect("valid id"),
             name: name.into(),
             status: MemberStatus::Connected,
+            muted: false,
+            camera_off: false,
         };
         let members = [member("b"), member("c"), member("d")];
         let area = Rect::from_min_size(pos2(0.0, 0.0), vec2(800.0, 600.0));

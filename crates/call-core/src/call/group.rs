@@ -35,6 +35,9 @@ struct Seat {
     link: Option<LinkId>,
     /// When the current status began.
     since: Instant,
+    /// What the member said of its switches.
+    muted: bool,
+    camera_off: bool,
     /// The server lost the member's connection: once our link to it drops too, it is gone.
     signal_gone: bool,
 }
@@ -63,6 +66,8 @@ impl GroupCall {
                 status,
                 link: None,
                 since: now,
+                muted: false,
+                camera_off: false,
                 signal_gone: false,
             },
         );
@@ -83,6 +88,8 @@ impl GroupCall {
                     peer: s.peer.clone(),
                     name: s.name.clone(),
                     status: s.status,
+                    muted: s.muted,
+                    camera_off: s.camera_off,
                 })
                 .collect(),
         }
@@ -414,6 +421,18 @@ impl CallCore {
     pub(super) fn member_bye(&mut self, link: LinkId, now: Instant) {
         if let Some(peer) = self.seat_of_link(link).map(|s| s.peer.clone()) {
             self.drop_member(&peer, now);
+        }
+    }
+
+    /// What the member at the other end of `link` says of its switches. (In a call of two
+    /// the app does not show it yet.)
+    pub(super) fn member_state(&mut self, link: LinkId, muted: bool, camera_off: bool) {
+        let Some(seat) = self.seat_of_link(link) else {
+            return;
+        };
+        if (seat.muted, seat.camera_off) != (muted, camera_off) {
+            (seat.muted, seat.camera_off) = (muted, camera_off);
+            self.show_group();
         }
     }
 
