@@ -70,3 +70,4 @@ bench: deps
 	$(CARGO) bench -p confab-signaling --bench load
 	taskset -c 1 $(CARGO) bench -p confab-media --bench codecs
 	$(CARGO) bench --bench call
+	$(CARGO) bench --bench group_call
