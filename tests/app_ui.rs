@@ -383,6 +383,13 @@ fn adding_a_person_makes_a_group_call_with_a_tile_each() {
     );
     click(harness, "Grid view");
 
+    // The stats overlay: each member's numbers on their tile.
+    harness.key_press_modifiers(Modifiers::COMMAND | Modifiers::SHIFT, Key::S);
+    until(harness, "each member's stats", |h| {
+        shows_part(h, "Stats for Bob: Sending") && shows_part(h, "Stats for Carol: Sending")
+    });
+    harness.key_press_modifiers(Modifiers::COMMAND | Modifiers::SHIFT, Key::S);
+
     // Carol leaves: her tile goes, the call with Bob goes on.
     carol.send(Command::HangUp);
     until(harness, "Carol's tile gone", |h| {

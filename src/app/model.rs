@@ -66,6 +66,8 @@ pub struct Model {
     /// When the current call connected, for its duration.
     pub connected_at: Option<Instant>,
     pub stats: Option<CallStats>,
+    /// In a group call, each member's latest stats, by name.
+    pub member_stats: std::collections::BTreeMap<String, CallStats>,
     /// In a group call, who is speaking now.
     pub active_speaker: Option<PeerId>,
     pub chat: Vec<ChatLine>,
@@ -91,6 +93,7 @@ impl Model {
             call: CallState::Idle,
             connected_at: None,
             stats: None,
+            member_stats: std::collections::BTreeMap::new(),
             active_speaker: None,
             chat: Vec::new(),
             chat_open: false,
@@ -105,7 +108,12 @@ impl Model {
             EngineEvent::Roster(peers) => self.roster = peers,
             EngineEvent::Call(state) => self.call_state(state, now),
             EngineEvent::Chat(chat) => self.chat_event(chat, now),
-            EngineEvent::Stats(stats) => self.stats = Some(stats),
+            EngineEvent::Stats(stats) => {
+                if let Some(name) = &stats.peer_name {
+                    self.member_stats.insert(name.clone(), stats.clone());
+                }
+                self.stats = Some(stats);
+            }
             EngineEvent::ActiveSpeaker(peer) => self.active_speaker = peer,
             EngineEvent::Summary(_) | EngineEvent::CallFinished => {}
             EngineEvent::Problem(problem) => self.notify(problem.to_string(), Severity::Error, now),
@@ -167,6 +175,7 @@ impl Model {
                 self.chat.clear();
                 self.unread = 0;
                 self.stats = None;
+                self.member_stats.clear();
                 self.connected_at = None;
             }
             CallState::Connected { .. } => self.connected_at = Some(now),

@@ -274,6 +274,24 @@ pub(super) fn self_view_ui(ui: &mut egui::Ui, media: &CallMedia, video_rect: Rec
 }
 
 fn stats_overlay(ui: &mut egui::Ui, stats: &CallStats, video_rect: Rect) {
+    let lines = stats_lines(stats);
+    overlay_text(
+        ui,
+        "call-stats",
+        video_rect.right_top() + vec2(-16.0, 10.0),
+        Align2::RIGHT_TOP,
+        (
+            &lines.join("\n"),
+            egui::FontId::monospace(12.0),
+            Color32::from_gray(230),
+        ),
+        format!("Call stats: {}", lines.join(", ")),
+    );
+}
+
+/// One link's numbers, a line each: what the stats overlay shows (in a group call, on
+/// each member's tile).
+pub(super) fn stats_lines(stats: &CallStats) -> Vec<String> {
     let mut lines = Vec::new();
     for (label, flow) in [
         ("Sending", &stats.video_out),
@@ -302,18 +320,7 @@ fn stats_overlay(ui: &mut egui::Ui, stats: &CallStats, video_rect: Rect) {
         stats.remote_candidate.as_deref().unwrap_or("?")
     ));
     lines.extend(echo_line(stats));
-    overlay_text(
-        ui,
-        "call-stats",
-        video_rect.right_top() + vec2(-16.0, 10.0),
-        Align2::RIGHT_TOP,
-        (
-            &lines.join("\n"),
-            egui::FontId::monospace(12.0),
-            Color32::from_gray(230),
-        ),
-        format!("Call stats: {}", lines.join(", ")),
-    );
+    lines
 }
 
 /// What the echo doctor tells the user, while it thinks `peer` hears an echo.

@@ -8,7 +8,7 @@ use confab_call::{Member, MemberStatus};
 use confab_protocol::PeerId;
 use egui::{Align2, Color32, Rect, pos2, vec2};
 
-use super::call::{CallMedia, controls_ui, fit, overlay_text, self_view_ui};
+use super::call::{CallMedia, controls_ui, fit, overlay_text, self_view_ui, stats_lines};
 use super::{UiAction, UiState};
 use crate::app::model::{Model, format_duration};
 
@@ -54,6 +54,23 @@ pub fn group_ui(
     {
         let highlight = speaking == Some(&member.peer);
         tile_ui(ui, member, media, rect, highlight);
+        if state.show_stats
+            && let Some(stats) = model.member_stats.get(&member.name)
+        {
+            let lines = stats_lines(stats);
+            overlay_text(
+                ui,
+                &format!("stats-{}", member.peer),
+                rect.left_top() + vec2(10.0, 10.0),
+                Align2::LEFT_TOP,
+                (
+                    &lines.join("\n"),
+                    egui::FontId::monospace(11.0),
+                    Color32::from_gray(230),
+                ),
+                format!("Stats for {}: {}", member.name, lines.join(", ")),
+            );
+        }
     }
 
     let mut title = format!("{} people", members.len() + 1);
