@@ -243,12 +243,8 @@ fn a_member_whose_app_is_killed_leaves_as_soon_as_its_media_stops() {
             id: w.peers[CAROL].id.clone(),
             reason: HangupReason::Failed,
         };
-        let now = w.now;
-        w.peers[peer]
-            .core
-            .handle(Input::Signaling(Signaling::Message(left)), now);
+        w.server_says(peer, left);
     }
-    w.settle();
     assert_eq!(members(&w, ALICE), all_connected(&["Bob", "Carol"]));
     // Then her media stops: she is gone at once, not after the 10 s grace.
     w.vanish(CAROL);

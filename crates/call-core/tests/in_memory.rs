@@ -314,10 +314,6 @@ fn messages_for_another_call_id_are_ignored() {
         call_id: CallId::new("not-this-call").unwrap(),
         reason: HangupReason::Ended,
     };
-    let now = w.now;
-    w.peers[ALICE]
-        .core
-        .handle(Input::Signaling(Signaling::Message(hangup)), now);
-    w.settle();
+    w.server_says(ALICE, hangup);
     assert!(connected(&w, ALICE));
 }

@@ -236,6 +236,15 @@ impl World {
         }
     }
 
+    /// The server tells `peer` something, out of turn, and everything settles.
+    pub fn server_says(&mut self, peer: usize, message: ServerMessage) {
+        let now = self.now;
+        self.peers[peer]
+            .core
+            .handle(Input::Signaling(Signaling::Message(message)), now);
+        self.settle();
+    }
+
     pub fn send_link_event(&mut self, peer: usize, link: LinkId, event: LinkEvent) {
         self.pending.push_back((peer, Input::Link(link, event)));
     }
