@@ -288,6 +288,24 @@ fn an_incoming_call_accepted_shows_video_and_chat_goes_both_ways() {
     ];
     snapshot(harness, "in_call", &masks);
 
+    // Shift+Enter starts a new line instead of sending.
+    type_into(harness, "Message", "two");
+    harness.key_press_modifiers(Modifiers::SHIFT, Key::Enter);
+    harness.run_steps(2);
+    harness.get_by_label("Message").type_text("lines");
+    harness.run_steps(1);
+    assert_eq!(harness.state().model().chat.len(), 2, "Shift+Enter sent it");
+    harness.key_press(Key::Enter);
+    harness.run_steps(2);
+    let got = rt.block_on(bob.chat(|c| matches!(c, ChatEvent::Received { .. })));
+    assert!(
+        matches!(&got, ChatEvent::Received { text, .. } if text == "two\nlines"),
+        "{got:?}"
+    );
+    until(harness, "the two-line message", |h| {
+        h.state().model().chat.len() == 3
+    });
+
     // With the pane closed, a new message shows as a count on the Chat button.
     click(harness, "Hide");
     bob.send(Command::SendChat("are you there?".into()));

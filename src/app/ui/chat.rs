@@ -51,8 +51,10 @@ pub fn chat_ui(ui: &mut egui::Ui, model: &Model, state: &mut UiState, actions: &
 
     let id = egui::Id::unique(CHAT_INPUT_ID);
     let focused = ui.memory(|m| m.has_focus(id));
-    // Enter sends; Shift+Enter falls through to the text box as a new line.
-    let send_by_enter = focused && ui.input_mut(|i| i.consume_key(Modifiers::NONE, Key::Enter));
+    // Enter sends; Shift+Enter falls through to the text box as a new line. (egui matches
+    // Modifiers::NONE "logically", with or without Shift: Shift is checked here.)
+    let send_by_enter = focused
+        && ui.input_mut(|i| !i.modifiers.shift && i.consume_key(Modifiers::NONE, Key::Enter));
     let input = egui::TextEdit::multiline(&mut state.draft)
         .id(id)
         .hint_text(if can_send {
