@@ -53,17 +53,44 @@ fn help_lists_every_command() {
 
 #[test]
 fn devices_lists_what_there_is_and_says_none_for_the_rest() {
-    // This machine has no camera: the list says so and the command still succeeds.
+    // What the command prints is what the media crate finds here, camera or none (a
+    // machine without one says "(none)" and still succeeds).
     let out = confab().arg("devices").output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     let cameras = text.find("Cameras:").expect("a camera section");
     let microphones = text.find("Microphones:").expect("a microphone section");
-    assert!(
-        text.find("Speakers:").is_some_and(|at| at > microphones),
-        "{text}"
-    );
-    assert!(text[cameras..microphones].contains("(none)"), "{text}");
+    let speakers = text.find("Speakers:").expect("a speaker section");
+    assert!(cameras < microphones && microphones < speakers, "{text}");
+    let section = |from: usize, to: usize| text[from..to].lines().skip(1).collect::<Vec<_>>();
+    let found = confab_media::video::list_cameras().unwrap_or_default();
+    let camera_lines = section(cameras, microphones);
+    if found.is_empty() {
+        assert_eq!(
+            camera_lines.first().map(|l| l.trim()),
+            Some("(none)"),
+            "{text}"
+        );
+    }
+    for camera in &found {
+        let line = format!("#{} {}", camera.index, camera.name);
+        assert!(
+            camera_lines.iter().any(|l| l.trim() == line),
+            "{line} missing: {text}"
+        );
+    }
+    let audio = confab_media::audio::list_devices().unwrap();
+    for (names, lines) in [
+        (&audio.inputs, section(microphones, speakers)),
+        (&audio.outputs, section(speakers, text.len())),
+    ] {
+        let shown: Vec<&str> = lines.iter().map(|l| l.trim()).collect();
+        if names.is_empty() {
+            assert_eq!(shown, ["(none)"], "{text}");
+        } else {
+            assert_eq!(shown, names.iter().map(String::as_str).collect::<Vec<_>>());
+        }
+    }
 }
 
 #[test]
