@@ -569,6 +569,43 @@ fn settings_choose_devices_show_a_preview_and_persist() {
     rt.block_on(server.shutdown());
 }
 
+/// Settings typed and then closed with the window's close button are kept: the app logs
+/// in again with them (relay-only is a privacy setting: it must never be lost silently).
+#[test]
+fn settings_closed_with_the_window_button_are_kept_and_applied() {
+    let rt = runtime();
+    let server = rt.block_on(Server::start());
+    let with_turn = Settings {
+        ice_servers: vec![confab::app::settings::IceEntry {
+            url: "turn:127.0.0.1:3478".into(),
+            username: "u".into(),
+            credential: "p".into(),
+        }],
+        ..settings(&server.url())
+    };
+    let mut harness = open_app(&rt, with_turn, Launch::default());
+    until(&mut harness, "online", |h| shows_part(h, "Online as Alice"));
+    click(&mut harness, "⚙ Settings");
+    let name = harness.get_by_label("Display name");
+    name.focus();
+    harness.run_steps(1);
+    harness.get_by_label("Display name").type_text("cia");
+    harness.run_steps(1);
+    harness
+        .get_by_label("Relay only (hide my address; needs TURN)")
+        .click_accesskit();
+    harness.run_steps(2);
+    click(&mut harness, "Close window");
+    until(&mut harness, "online under the new name", |h| {
+        shows_part(h, "Online as Alicecia")
+    });
+    let applied = harness.state().settings();
+    assert_eq!(applied.name, "Alicecia");
+    assert!(applied.relay_only, "relay-only was lost");
+    close(harness);
+    rt.block_on(server.shutdown());
+}
+
 #[test]
 fn an_unreachable_server_is_reported_and_retry_connects() {
     let rt = runtime();

@@ -384,8 +384,7 @@ impl ConfabApp {
                 && draft.problem().is_none()
             {
                 // Closing the window keeps what was typed: log in with it.
-                actions.push(UiAction::ChangeSettings(draft));
-                actions.push(UiAction::Reconnect);
+                actions.push(UiAction::ApplySettings(draft));
             }
             return;
         }
@@ -448,12 +447,15 @@ impl ConfabApp {
                 ctx.send_viewport_cmd(ViewportCommand::Fullscreen(on));
             }
             UiAction::ChangeSettings(new) => self.change_devices(new),
-            UiAction::Reconnect => {
-                if let Some(draft) = &self.ui.settings_draft {
-                    self.settings = draft.clone();
+            UiAction::ApplySettings(new) => {
+                let reconnect = self.settings.needs_reconnect(&new);
+                self.change_devices(new.clone());
+                self.settings = new;
+                if reconnect {
+                    self.reconnect();
                 }
-                self.reconnect();
             }
+            UiAction::Reconnect => self.reconnect(),
             UiAction::TestSound => {
                 let speaker = self
                     .ui

@@ -35,8 +35,11 @@ pub enum UiAction {
     SetChatOpen(bool),
     SetFullscreen(bool),
     SetSelfView(bool),
-    /// The edited settings: devices apply at once, the rest on `Reconnect`.
+    /// The edited settings: devices apply at once, the rest on `ApplySettings`.
     ChangeSettings(Settings),
+    /// These settings, every field, are the settings now; log in again if identity or
+    /// network changed (the settings' Reconnect button, or closing the window).
+    ApplySettings(Settings),
     /// Log in again with the current settings.
     Reconnect,
     /// Play a short sound on the chosen speaker.

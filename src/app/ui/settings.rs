@@ -95,7 +95,7 @@ fn account_ui(
         ui.horizontal(|ui| {
             ui.label("Name, server and network changes apply when you reconnect.");
             if ui.button("Reconnect").clicked() {
-                actions.push(UiAction::Reconnect);
+                actions.push(UiAction::ApplySettings(draft.clone()));
             }
         });
     }
