@@ -328,6 +328,20 @@ fn an_incoming_call_accepted_shows_video_and_chat_goes_both_ways() {
     click(harness, "Leave fullscreen");
     until(harness, "the side panes", |h| shows(h, "People"));
 
+    // Bob mutes and turns his camera off: the app says so instead of a frozen picture.
+    bob.send(Command::SetMuted(true));
+    bob.send(Command::SetCamera(false));
+    until(harness, "Bob's switches shown", |h| {
+        shows(h, "Bob's camera is off")
+            && shows_part(h, "Bob · 🔇 muted")
+            && !shows(h, "Video of Bob")
+    });
+    bob.send(Command::SetMuted(false));
+    bob.send(Command::SetCamera(true));
+    until(harness, "Bob's video back", |h| {
+        shows(h, "Video of Bob") && !shows_part(h, "🔇 muted")
+    });
+
     // Ctrl+D mutes (the engine's switch, the button's label), Ctrl+Shift+H hangs up.
     harness.key_press_modifiers(Modifiers::COMMAND, Key::D);
     until(harness, "the Unmute button", |h| shows(h, "🔇 Unmute"));

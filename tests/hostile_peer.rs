@@ -1355,7 +1355,8 @@ impl Watch {
             EngineEvent::Server(_)
             | EngineEvent::Roster(_)
             | EngineEvent::CallFinished
-            | EngineEvent::ActiveSpeaker(_) => self.other_events += 1,
+            | EngineEvent::ActiveSpeaker(_)
+            | EngineEvent::PeerState { .. } => self.other_events += 1,
         }
     }
 

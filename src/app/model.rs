@@ -70,6 +70,8 @@ pub struct Model {
     pub member_stats: std::collections::BTreeMap<String, CallStats>,
     /// In a group call, who is speaking now.
     pub active_speaker: Option<PeerId>,
+    /// In a call of two, the peer's switches as it said them: (muted, camera off).
+    pub peer_state: (bool, bool),
     pub chat: Vec<ChatLine>,
     pub chat_open: bool,
     /// Received while the chat pane was closed.
@@ -95,6 +97,7 @@ impl Model {
             stats: None,
             member_stats: std::collections::BTreeMap::new(),
             active_speaker: None,
+            peer_state: (false, false),
             chat: Vec::new(),
             chat_open: false,
             unread: 0,
@@ -115,6 +118,7 @@ impl Model {
                 self.stats = Some(stats);
             }
             EngineEvent::ActiveSpeaker(peer) => self.active_speaker = peer,
+            EngineEvent::PeerState { muted, camera_off } => self.peer_state = (muted, camera_off),
             EngineEvent::Summary(_) | EngineEvent::CallFinished => {}
             EngineEvent::Problem(problem) => self.notify(problem.to_string(), Severity::Error, now),
         }
@@ -176,6 +180,7 @@ impl Model {
                 self.unread = 0;
                 self.stats = None;
                 self.member_stats.clear();
+                self.peer_state = (false, false);
                 self.connected_at = None;
             }
             CallState::Connected { .. } => self.connected_at = Some(now),

@@ -136,6 +136,12 @@ pub enum Event {
     Call(CallState),
     Chat(ChatEvent),
     Problem(Problem),
+    /// In a call of two, what the peer says of its switches (in a group call each
+    /// member's are in [`CallState::Group`]).
+    PeerState {
+        muted: bool,
+        camera_off: bool,
+    },
 }
 
 /// The totals of a link that closed, for its summary.
@@ -518,7 +524,11 @@ impl CallCore {
                 }
                 Ok(Incoming::Bye) => self.machine.on_bye(),
                 Ok(Incoming::State { muted, camera_off }) => {
-                    self.member_state(id, muted, camera_off);
+                    if in_group {
+                        self.member_state(id, muted, camera_off);
+                    } else {
+                        self.event(Event::PeerState { muted, camera_off });
+                    }
                     return;
                 }
                 Err(err) => {

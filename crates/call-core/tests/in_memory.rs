@@ -317,3 +317,27 @@ fn messages_for_another_call_id_are_ignored() {
     w.server_says(ALICE, hangup);
     assert!(connected(&w, ALICE));
 }
+
+#[test]
+fn each_side_tells_the_other_its_switches() {
+    let mut w = World::in_a_call();
+    let states = |w: &World, peer: usize| {
+        w.peers[peer]
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::PeerState { muted, camera_off } => Some((*muted, *camera_off)),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    // Said once when the chat opens, then on each change.
+    assert_eq!(states(&w, ALICE), [(false, false)]);
+    w.command(BOB, Command::SetMuted(true));
+    w.command(BOB, Command::SetCamera(false));
+    assert_eq!(
+        states(&w, ALICE),
+        [(false, false), (true, false), (true, true)]
+    );
+    assert_eq!(states(&w, BOB), [(false, false)]);
+}

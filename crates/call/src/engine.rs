@@ -101,6 +101,11 @@ pub enum EngineEvent {
     CallFinished,
     /// Who is speaking now (by their audio), when that changes; `None`: nobody.
     ActiveSpeaker(Option<PeerId>),
+    /// In a call of two, the peer's switches, when it says them.
+    PeerState {
+        muted: bool,
+        camera_off: bool,
+    },
     /// Something the user should know (a device failed, the peer is offline...).
     Problem(Problem),
 }
@@ -443,6 +448,9 @@ impl Driver {
                 }
                 Output::Event(Event::Chat(chat)) => self.emit(EngineEvent::Chat(chat)),
                 Output::Event(Event::Problem(problem)) => self.problem(problem.into()),
+                Output::Event(Event::PeerState { muted, camera_off }) => {
+                    self.emit(EngineEvent::PeerState { muted, camera_off });
+                }
                 Output::OpenCamera => self.open_camera().await,
                 Output::CloseCamera => self.close_camera().await,
                 Output::OpenMicrophone => self.open_microphone().await,

@@ -58,7 +58,9 @@ pub fn call_ui(
     ui.painter()
         .rect_filled(video_rect, 4.0, Color32::from_gray(16));
 
-    match media.remote {
+    let (peer_muted, peer_camera_off) = model.peer_state;
+    // With the peer's camera off, its last picture would stay frozen: show why instead.
+    match media.remote.filter(|_| !peer_camera_off) {
         Some(picture) => {
             let shown = fit(picture.size, video_rect);
             let response = ui.put(
@@ -70,23 +72,30 @@ pub fn call_ui(
             });
         }
         None => {
-            let text = if connected {
+            let text = if peer_camera_off {
+                format!("{peer_name}'s camera is off")
+            } else if connected {
                 format!("Waiting for {peer_name}'s video…")
             } else {
                 format!("Connecting to {peer_name}…")
             };
-            ui.painter().text(
+            let shown = ui.painter().text(
                 video_rect.center(),
                 Align2::CENTER_CENTER,
-                text,
+                &text,
                 egui::FontId::proportional(18.0),
                 Color32::from_gray(200),
             );
+            ui.interact(shown, ui.scope_id().with("no-video"), egui::Sense::hover())
+                .widget_info(|| egui::WidgetInfo::labeled(egui::Role::Label, true, &text));
         }
     }
 
     // Name, duration and whether the peer is speaking, over the video's top-left corner.
     let mut title = peer_name.to_owned();
+    if peer_muted {
+        title.push_str(" · 🔇 muted");
+    }
     if let Some(duration) = model.call_duration(now) {
         title.push_str(&format!("  ·  {}", format_duration(duration)));
     }

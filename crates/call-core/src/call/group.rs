@@ -424,8 +424,7 @@ impl CallCore {
         }
     }
 
-    /// What the member at the other end of `link` says of its switches. (In a call of two
-    /// the app does not show it yet.)
+    /// What the member at the other end of `link` says of its switches.
     pub(super) fn member_state(&mut self, link: LinkId, muted: bool, camera_off: bool) {
         let Some(seat) = self.seat_of_link(link) else {
             return;
