@@ -56,9 +56,18 @@ fn settings(url: &str) -> Settings {
 }
 
 fn open_app(runtime: &Runtime, settings: Settings, launch: Launch) -> Harness<'static, ConfabApp> {
+    open_app_sized(runtime, settings, launch, WINDOW)
+}
+
+fn open_app_sized(
+    runtime: &Runtime,
+    settings: Settings,
+    launch: Launch,
+    size: egui::Vec2,
+) -> Harness<'static, ConfabApp> {
     let handle = runtime.handle().clone();
     Harness::builder()
-        .with_size(WINDOW)
+        .with_size(size)
         .build_eframe(move |cc| ConfabApp::new(&cc.egui_ctx, handle, settings, launch))
 }
 
@@ -429,6 +438,56 @@ fn adding_a_person_makes_a_group_call_with_a_tile_each() {
     });
     rt.block_on(carol.shutdown());
     scene.finish();
+}
+
+/// On small windows the call comes first: in a call with the chat open, at 800x500 and at
+/// the smallest size the window allows, every control is within the window (Hang up
+/// first) and the video keeps a usable size.
+#[test]
+fn a_small_window_keeps_the_call_and_its_controls_in_reach() {
+    for size in [vec2(800.0, 500.0), vec2(720.0, 480.0)] {
+        let rt = runtime();
+        let server = rt.block_on(Server::start());
+        let mut bob = rt.block_on(Peer::join(&server, "Bob", PeerSetup::quiet()));
+        let chat_open = Settings {
+            chat_open: true,
+            ..settings(&server.url())
+        };
+        let mut harness = open_app_sized(&rt, chat_open, Launch::default(), size);
+        until(&mut harness, "online", |h| shows_part(h, "Online as Alice"));
+        let alice = rt.block_on(bob.sees("Alice"));
+        bob.send(Command::Call { peer: alice });
+        until(&mut harness, "ringing", |h| shows(h, "Bob is calling"));
+        click(&mut harness, "Accept");
+        until(&mut harness, "Bob's video", |h| shows(h, "Video of Bob"));
+        let window = egui::Rect::from_min_size(egui::Pos2::ZERO, size);
+        for control in [
+            "Hang up",
+            "🎤 Mute",
+            "📷 Camera off",
+            "Fullscreen",
+            "Self-view",
+            "Stats",
+            "➕ Add person",
+        ] {
+            let rect = harness.get_by_label(control).rect();
+            assert!(
+                window.contains_rect(rect),
+                "{size:?}: {control} at {rect:?}"
+            );
+        }
+        let video = harness.get_by_label("Video of Bob").rect();
+        assert!(video.height() > 150.0, "{size:?}: the video is {video:?}");
+        assert!(
+            !shows(&harness, "People"),
+            "{size:?}: the people list gives way"
+        );
+        close(harness);
+        rt.block_on(async {
+            bob.shutdown().await;
+            server.shutdown().await;
+        });
+    }
 }
 
 /// Chat shows what a peer sends as text: no link previews, no images, nothing fetched,

@@ -19,6 +19,9 @@ use super::ui::{self, CallMedia, DeviceLists, SettingsView, UiAction, UiState};
 use super::video::{RemoteTextures, VideoTexture};
 use crate::script::Script;
 
+/// Narrower than this, a window in a call hides the people list: the call comes first.
+const NARROW_WINDOW: f32 = 1000.0;
+
 /// Options that are not settings: they come from the command line, for one run.
 #[derive(Debug, Clone, Default)]
 pub struct Launch {
@@ -335,16 +338,20 @@ impl ConfabApp {
 
     fn draw(&mut self, ui: &mut egui::Ui, now: Instant, actions: &mut Vec<UiAction>) {
         let ctx = ui.ctx().clone();
+        // In a call on a small window, the people list gives way to the call.
+        let narrow = ui.available_width() < NARROW_WINDOW;
         if !self.ui.fullscreen {
             egui::Panel::top("top-bar").show(ui, |ui| {
                 ui::top_bar_ui(ui, &self.model, &self.settings, &mut self.ui, now, actions);
             });
-            egui::Panel::left("peers")
-                .default_size(220.0)
-                .size_range(180.0..=360.0)
-                .show(ui, |ui| {
-                    ui::peers_ui(ui, &self.model, &mut self.ui, actions)
-                });
+            if !(narrow && self.model.in_call()) {
+                egui::Panel::left("peers")
+                    .default_size(220.0)
+                    .size_range(180.0..=360.0)
+                    .show(ui, |ui| {
+                        ui::peers_ui(ui, &self.model, &mut self.ui, actions)
+                    });
+            }
             if self.model.chat_open {
                 egui::Panel::right("chat")
                     .default_size(300.0)

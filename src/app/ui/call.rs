@@ -35,6 +35,17 @@ pub struct CallMedia {
 }
 
 const CONTROLS_HEIGHT: f32 = 44.0;
+/// Below this width the controls take two rows (they wrap; Hang up comes first).
+const ONE_ROW_WIDTH: f32 = 600.0;
+
+/// The height of the control bar for a call area this wide.
+pub(super) fn controls_height(width: f32) -> f32 {
+    if width < ONE_ROW_WIDTH {
+        2.0 * CONTROLS_HEIGHT - 8.0
+    } else {
+        CONTROLS_HEIGHT
+    }
+}
 const SPEAKING: Color32 = Color32::from_rgb(60, 190, 90);
 
 pub fn call_ui(
@@ -54,7 +65,8 @@ pub fn call_ui(
         _ => return idle_ui(ui, model),
     };
     let full = ui.available_rect_before_wrap();
-    let video_rect = Rect::from_min_max(full.min, pos2(full.max.x, full.max.y - CONTROLS_HEIGHT));
+    let bar = controls_height(full.width());
+    let video_rect = Rect::from_min_max(full.min, pos2(full.max.x, full.max.y - bar));
     ui.painter()
         .rect_filled(video_rect, 4.0, Color32::from_gray(16));
 
@@ -140,11 +152,12 @@ pub fn call_ui(
     let controls = Rect::from_min_max(pos2(full.min.x, video_rect.max.y), full.max);
     ui.scope_builder(egui::UiBuilder::new().max_rect(controls), |ui| {
         ui.add_space(6.0);
-        ui.horizontal(|ui| controls_ui(ui, media, state, actions));
+        ui.horizontal_wrapped(|ui| controls_ui(ui, media, state, actions));
     });
     ui.allocate_rect(full, egui::Sense::hover());
 }
 
+/// The call's buttons, Hang up first so that it stays in reach however narrow the window.
 pub(super) fn controls_ui(
     ui: &mut egui::Ui,
     media: &CallMedia,
@@ -152,6 +165,15 @@ pub(super) fn controls_ui(
     actions: &mut Vec<UiAction>,
 ) {
     let ctx = ui.ctx().clone();
+    let hang_up = egui::Button::new(RichText::new("Hang up").color(Color32::WHITE))
+        .fill(Color32::from_rgb(200, 50, 45));
+    if ui
+        .add(hang_up)
+        .on_hover_text(with_shortcut(&ctx, "End the call", &HANG_UP))
+        .clicked()
+    {
+        actions.push(UiAction::Engine(Command::HangUp));
+    }
     let (mute_label, mute_hint) = if media.muted {
         ("🔇 Unmute", "Let the other side hear you")
     } else {
@@ -183,15 +205,6 @@ pub(super) fn controls_ui(
         .clicked()
     {
         actions.push(UiAction::SetCamera(!media.camera_on));
-    }
-    let hang_up = egui::Button::new(RichText::new("Hang up").color(Color32::WHITE))
-        .fill(Color32::from_rgb(200, 50, 45));
-    if ui
-        .add(hang_up)
-        .on_hover_text(with_shortcut(&ctx, "End the call", &HANG_UP))
-        .clicked()
-    {
-        actions.push(UiAction::Engine(Command::HangUp));
     }
     ui.separator();
     let fullscreen_label = if state.fullscreen {

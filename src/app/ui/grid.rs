@@ -8,11 +8,12 @@ use confab_call::{Member, MemberStatus};
 use confab_protocol::PeerId;
 use egui::{Align2, Color32, Rect, pos2, vec2};
 
-use super::call::{CallMedia, controls_ui, fit, overlay_text, self_view_ui, stats_lines};
+use super::call::{
+    CallMedia, controls_height, controls_ui, fit, overlay_text, self_view_ui, stats_lines,
+};
 use super::{UiAction, UiState};
 use crate::app::model::{Model, format_duration};
 
-const CONTROLS_HEIGHT: f32 = 44.0;
 const GAP: f32 = 6.0;
 const SPEAKING: Color32 = Color32::from_rgb(60, 190, 90);
 
@@ -45,7 +46,8 @@ pub fn group_ui(
     actions: &mut Vec<UiAction>,
 ) {
     let full = ui.available_rect_before_wrap();
-    let area = Rect::from_min_max(full.min, pos2(full.max.x, full.max.y - CONTROLS_HEIGHT));
+    let bar = controls_height(full.width());
+    let area = Rect::from_min_max(full.min, pos2(full.max.x, full.max.y - bar));
     ui.painter().rect_filled(area, 4.0, Color32::from_gray(16));
     let speaking = model.active_speaker.as_ref();
     for (member, rect) in members
@@ -105,7 +107,7 @@ pub fn group_ui(
     let controls = Rect::from_min_max(pos2(full.min.x, area.max.y), full.max);
     ui.scope_builder(egui::UiBuilder::new().max_rect(controls), |ui| {
         ui.add_space(6.0);
-        ui.horizontal(|ui| controls_ui(ui, media, state, actions));
+        ui.horizontal_wrapped(|ui| controls_ui(ui, media, state, actions));
     });
     ui.allocate_rect(full, egui::Sense::hover());
 }
