@@ -336,6 +336,13 @@ fn an_incoming_call_accepted_shows_video_and_chat_goes_both_ways() {
     );
     click(harness, "Leave fullscreen");
     until(harness, "the side panes", |h| shows(h, "People"));
+    // Esc leaves fullscreen too.
+    harness.key_press(Key::F11);
+    until(harness, "fullscreen again", |h| {
+        shows(h, "Leave fullscreen")
+    });
+    harness.key_press(Key::Escape);
+    until(harness, "Esc leaves it", |h| shows(h, "People"));
 
     // Bob mutes and turns his camera off: the app says so instead of a frozen picture.
     bob.send(Command::SetMuted(true));

@@ -71,6 +71,8 @@ pub struct ConfabApp {
     script: Script,
     /// CPU time of each frame, seconds (only with `Launch::frame_stats`).
     frame_times: Vec<f32>,
+    /// The window's title as last set.
+    title: String,
 }
 
 impl ConfabApp {
@@ -108,6 +110,7 @@ impl ConfabApp {
             device_lists: None,
             script,
             frame_times: Vec::new(),
+            title: String::new(),
         };
         app.connect();
         app
@@ -206,6 +209,11 @@ impl ConfabApp {
         self.take_events(now, &mut actions);
         self.shortcuts(&ctx, &mut actions);
         self.draw(ui, now, &mut actions);
+        let title = self.model.window_title();
+        if title != self.title {
+            ctx.send_viewport_cmd(ViewportCommand::Title(title.clone()));
+            self.title = title;
+        }
         for action in actions {
             self.apply(action, &ctx, now);
         }
@@ -332,6 +340,10 @@ impl ConfabApp {
             }
             if input.consume_shortcut(&ui::FULLSCREEN) {
                 actions.push(UiAction::SetFullscreen(!self.ui.fullscreen));
+            }
+            // Esc leaves fullscreen, as everywhere else.
+            if self.ui.fullscreen && input.consume_key(egui::Modifiers::NONE, egui::Key::Escape) {
+                actions.push(UiAction::SetFullscreen(false));
             }
         });
     }

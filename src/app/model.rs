@@ -339,6 +339,21 @@ impl Model {
         }
     }
 
+    /// The window's title: what is happening, so a window in the background says it.
+    pub fn window_title(&self) -> String {
+        let what = match &self.call {
+            CallState::Idle | CallState::Ended(_) => return "Confab".into(),
+            CallState::Outgoing { peer_name, .. } => format!("Calling {peer_name}…"),
+            CallState::Incoming { peer_name, .. } => format!("{peer_name} is calling"),
+            CallState::Invited { peer_name, .. } => format!("{peer_name} invites you"),
+            CallState::Connecting { peer_name, .. } | CallState::Connected { peer_name, .. } => {
+                format!("In a call with {peer_name}")
+            }
+            CallState::Group { members } => format!("In a call with {} people", members.len()),
+        };
+        format!("{what} · Confab")
+    }
+
     /// In a call that has been accepted (connecting or connected).
     pub fn in_call(&self) -> bool {
         matches!(
@@ -530,6 +545,15 @@ mod tests {
                 .as_deref(),
             Some("carol")
         );
+    }
+
+    #[test]
+    fn the_window_title_says_what_is_happening() {
+        let now = Instant::now();
+        let mut model = Model::new();
+        assert_eq!(model.window_title(), "Confab");
+        model.apply(incoming("Bob"), now);
+        assert_eq!(model.window_title(), "Bob is calling · Confab");
     }
 
     #[test]
