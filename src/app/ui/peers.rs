@@ -30,8 +30,8 @@ pub fn peers_ui(
         ui.label("Nobody else is online yet.");
         ui.label(
             RichText::new(
-                "Start Confab on another computer with the same server address, \
-                 or run `make demo` for an echo bot to call.",
+                "They appear here when they start Confab with the same server address \
+                 (shown at the top).",
             )
             .weak(),
         );
