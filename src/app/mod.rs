@@ -77,13 +77,20 @@ pub fn run(args: AppArgs, demo: bool) -> anyhow::Result<()> {
         Some(profile) => format!("confab-{profile}"),
         None => "confab".to_owned(),
     };
+    // The settings hold the token and TURN credentials: only this user may read them.
+    let persistence_path = eframe::storage_dir(&app_id).map(|dir| dir.join("settings.ron"));
+    if let Some(path) = &persistence_path
+        && let Err(err) = settings::keep_private(path)
+    {
+        tracing::warn!("cannot make {} private: {err}", path.display());
+    }
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("Confab")
             .with_app_id(app_id.clone())
             .with_inner_size([1200.0, 760.0])
             .with_min_inner_size([720.0, 480.0]),
-        persistence_path: eframe::storage_dir(&app_id).map(|dir| dir.join("settings.ron")),
+        persistence_path,
         ..Default::default()
     };
     let launch = Launch {

@@ -229,9 +229,48 @@ impl Settings {
     }
 }
 
+/// Makes the settings file readable by this user only: its folder 0700 (so whatever file
+/// eframe writes there is out of others' reach), and the file itself 0600 if it exists.
+#[cfg(unix)]
+pub fn keep_private(path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    if path.exists() {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
+}
+
+/// Elsewhere the user's profile folder is already private.
+#[cfg(not(unix))]
+pub fn keep_private(_path: &std::path::Path) -> std::io::Result<()> {
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn the_settings_file_and_its_folder_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("confab-private-{}", std::process::id()));
+        let path = dir.join("profile").join("settings.ron");
+        keep_private(&path).expect("a new folder");
+        std::fs::write(&path, "()").expect("writable by us");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        keep_private(&path).expect("an existing file");
+        let mode = |p: &std::path::Path| {
+            std::fs::metadata(p).expect("exists").permissions().mode() & 0o777
+        };
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(path.parent().expect("a folder")), 0o700);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn old_or_partial_settings_load_with_defaults() {
