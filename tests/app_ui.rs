@@ -714,6 +714,40 @@ fn an_unreachable_server_is_reported_and_retry_connects() {
     rt.block_on(server.shutdown());
 }
 
+/// Two apps on one machine share the bundled server of the first; when it quits, the
+/// other takes over hosting by itself (no Retry now), and people find it there again.
+#[test]
+fn when_the_hosting_app_quits_another_takes_over_the_server() {
+    let rt = runtime();
+    let port = support::unused_port();
+    let url = format!("ws://127.0.0.1:{port}/ws");
+    let mut host = open_app(&rt, settings(&url), Launch::default());
+    until(&mut host, "the first app hosts", |h| {
+        shows_part(h, "Online as Alice") && shows_part(h, "Started the bundled signaling server")
+    });
+    let bob = Settings {
+        name: "Bob".into(),
+        ..settings(&url)
+    };
+    let mut other = open_app(&rt, bob, Launch::default());
+    until(&mut other, "the second app online", |h| {
+        shows_part(h, "Online as Bob")
+    });
+    assert!(
+        !shows_part(&other, "Started the bundled"),
+        "one server only"
+    );
+
+    close(host);
+    until(&mut other, "the second app hosting and online again", |h| {
+        shows_part(h, "hosts it now") && shows_part(h, "Online as Bob")
+    });
+    let mut carol = rt.block_on(Peer::join_url(&url, "Carol", PeerSetup::quiet()));
+    rt.block_on(carol.sees("Bob"));
+    close(other);
+    rt.block_on(carol.shutdown());
+}
+
 #[test]
 fn a_local_server_url_nobody_answers_starts_the_bundled_server() {
     let rt = runtime();

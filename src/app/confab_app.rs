@@ -55,6 +55,9 @@ pub struct ConfabApp {
     running: Option<Running>,
     /// The local-server check that runs before the engine starts.
     pending_start: Option<oneshot::Receiver<LocalServer>>,
+    /// The same check while the engine retries a lost local server: whoever finds it gone
+    /// first hosts it (the engine's next retry connects).
+    pending_takeover: Option<oneshot::Receiver<LocalServer>>,
     /// Stops the bundled server, if we started one.
     server_stop: CancellationToken,
     muted: bool,
@@ -99,6 +102,7 @@ impl ConfabApp {
             ui: UiState::default(),
             running: None,
             pending_start: None,
+            pending_takeover: None,
             server_stop: CancellationToken::new(),
             muted: false,
             camera_on: true,
@@ -136,6 +140,12 @@ impl ConfabApp {
             return;
         }
         self.model.connecting();
+        self.pending_start = Some(self.look_for_server());
+    }
+
+    /// Starts the bundled server in the background if the server URL is on this machine
+    /// and nothing answers there (and the bundled server is allowed).
+    fn look_for_server(&self) -> oneshot::Receiver<LocalServer> {
         let (done, result) = oneshot::channel();
         let url = self.settings.server_url.clone();
         let stop = self.server_stop.clone();
@@ -150,7 +160,41 @@ impl ConfabApp {
             let _ = done.send(outcome);
             wake();
         });
-        self.pending_start = Some(result);
+        result
+    }
+
+    /// The server we used was the bundled one of another Confab on this machine, which
+    /// quit: take over hosting it, as "Retry now" would.
+    fn take_over_hosting(&mut self) {
+        let local = local_server::local_port(&self.settings.server_url).is_some();
+        if local && !self.launch.no_bundled_server && self.pending_takeover.is_none() {
+            self.pending_takeover = Some(self.look_for_server());
+        }
+    }
+
+    fn poll_takeover(&mut self, now: Instant) {
+        let Some(pending) = &mut self.pending_takeover else {
+            return;
+        };
+        let outcome = match pending.try_recv() {
+            Ok(outcome) => outcome,
+            Err(oneshot::error::TryRecvError::Empty) => return,
+            Err(oneshot::error::TryRecvError::Closed) => LocalServer::Remote,
+        };
+        self.pending_takeover = None;
+        match outcome {
+            LocalServer::Started { port } => self.model.notify(
+                format!(
+                    "The signaling server had stopped: this Confab hosts it now, on port {port}"
+                ),
+                Severity::Info,
+                now,
+            ),
+            // Another Confab was quicker (its server holds the port), or it cannot be
+            // started: the engine keeps retrying either way.
+            LocalServer::Failed(reason) => tracing::debug!("not taking over: {reason}"),
+            LocalServer::Remote | LocalServer::AlreadyRunning => {}
+        }
     }
 
     fn poll_start(&mut self, now: Instant) {
@@ -201,6 +245,7 @@ impl ConfabApp {
         let now = Instant::now();
         let ctx = ui.ctx().clone();
         self.poll_start(now);
+        self.poll_takeover(now);
         self.take_device_news(now);
         self.update_video(&ctx);
         self.update_preview(&ctx);
@@ -229,6 +274,9 @@ impl ConfabApp {
         {
             if let EngineEvent::Call(state) = &event {
                 self.call_changed(state);
+            }
+            if let EngineEvent::Server(confab_call::ServerStatus::Offline { .. }) = &event {
+                self.take_over_hosting();
             }
             actions.extend(
                 self.script
