@@ -336,6 +336,15 @@ fn an_incoming_call_accepted_shows_video_and_chat_goes_both_ways() {
     );
     click(harness, "Leave fullscreen");
     until(harness, "the side panes", |h| shows(h, "People"));
+    // F1 lists the shortcuts.
+    harness.key_press(Key::F1);
+    until(harness, "the shortcuts", |h| {
+        shows(h, "Keyboard shortcuts") && shows(h, "Open the chat and write a message")
+    });
+    harness.key_press(Key::F1);
+    until(harness, "the list closed", |h| {
+        !shows(h, "Keyboard shortcuts")
+    });
     // Esc leaves fullscreen too.
     harness.key_press(Key::F11);
     until(harness, "fullscreen again", |h| {

@@ -389,6 +389,9 @@ impl ConfabApp {
             if input.consume_shortcut(&ui::FULLSCREEN) {
                 actions.push(UiAction::SetFullscreen(!self.ui.fullscreen));
             }
+            if input.consume_shortcut(&ui::SHORTCUTS) {
+                self.ui.shortcuts_open = !self.ui.shortcuts_open;
+            }
             // Esc leaves fullscreen, as everywhere else.
             if self.ui.fullscreen && input.consume_key(egui::Modifiers::NONE, egui::Key::Escape) {
                 actions.push(UiAction::SetFullscreen(false));
@@ -425,6 +428,7 @@ impl ConfabApp {
         });
         ui::dialogs_ui(&ctx, &self.model, actions);
         ui::invite_ui(&ctx, &self.model, &mut self.ui, actions);
+        ui::shortcuts_ui(&ctx, &mut self.ui);
         self.settings_window(&ctx, actions);
         ui::toasts_ui(&ctx, &self.model, now);
     }

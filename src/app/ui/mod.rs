@@ -63,6 +63,8 @@ pub struct UiState {
     pub invite_open: bool,
     /// In a group call, the active speaker big and the others in a row below.
     pub speaker_view: bool,
+    /// The F1 list of shortcuts is open.
+    pub shortcuts_open: bool,
 }
 
 pub const MUTE: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::D);
@@ -74,6 +76,40 @@ pub const FOCUS_CHAT: KeyboardShortcut =
 pub const STATS: KeyboardShortcut =
     KeyboardShortcut::new(Modifiers::COMMAND.plus(Modifiers::SHIFT), Key::S);
 pub const FULLSCREEN: KeyboardShortcut = KeyboardShortcut::new(Modifiers::NONE, Key::F11);
+pub const SHORTCUTS: KeyboardShortcut = KeyboardShortcut::new(Modifiers::NONE, Key::F1);
+
+/// Every shortcut and what it does, for the F1 window.
+pub fn shortcut_list() -> [(&'static str, KeyboardShortcut); 7] {
+    [
+        ("Mute or unmute", MUTE),
+        ("Camera on or off", CAMERA),
+        ("Hang up", HANG_UP),
+        ("Open the chat and write a message", FOCUS_CHAT),
+        ("Call stats", STATS),
+        ("Fullscreen (Esc leaves it)", FULLSCREEN),
+        ("This list", SHORTCUTS),
+    ]
+}
+
+/// The F1 window: every shortcut.
+pub fn shortcuts_ui(ctx: &egui::Context, state: &mut UiState) {
+    if !state.shortcuts_open {
+        return;
+    }
+    egui::Window::new("Keyboard shortcuts")
+        .open(&mut state.shortcuts_open)
+        .collapsible(false)
+        .resizable(false)
+        .show(ctx, |ui| {
+            egui::Grid::new("shortcuts").num_columns(2).show(ui, |ui| {
+                for (what, shortcut) in shortcut_list() {
+                    ui.label(ctx.format_shortcut(&shortcut));
+                    ui.label(what);
+                    ui.end_row();
+                }
+            });
+        });
+}
 
 /// "Mute (Ctrl+D)": a tooltip naming the shortcut.
 pub fn with_shortcut(ctx: &egui::Context, text: &str, shortcut: &KeyboardShortcut) -> String {

@@ -6,7 +6,7 @@ use std::time::Instant;
 use confab_call::ServerStatus;
 use egui::{Color32, RichText};
 
-use super::{FOCUS_CHAT, UiAction, UiState, with_shortcut};
+use super::{FOCUS_CHAT, UiAction, UiState};
 use crate::app::model::Model;
 use crate::app::settings::Settings;
 
@@ -65,7 +65,10 @@ pub fn top_bar_ui(
                 (false, unread) if unread > 0 => format!("💬 Chat ({unread} new)"),
                 _ => "💬 Chat".to_owned(),
             };
-            let hint = with_shortcut(ui.ctx(), "Show or hide the chat", &FOCUS_CHAT);
+            let hint = format!(
+                "Show or hide the chat ({}: open it and write a message)",
+                ui.ctx().format_shortcut(&FOCUS_CHAT)
+            );
             if ui
                 .selectable_label(model.chat_open, chat_label)
                 .on_hover_text(hint)
