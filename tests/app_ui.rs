@@ -154,10 +154,19 @@ struct Scene {
 
 impl Scene {
     fn start() -> Scene {
+        Scene::start_with(CameraChoice::TestPattern)
+    }
+
+    /// Like [`Scene::start`], with Alice's camera choice.
+    fn start_with(camera: CameraChoice) -> Scene {
         let rt = runtime();
         let server = rt.block_on(Server::start());
         let bob = rt.block_on(Peer::join(&server, "Bob", PeerSetup::quiet()));
-        let mut harness = open_app(&rt, settings(&server.url()), Launch::default());
+        let alice = Settings {
+            camera,
+            ..settings(&server.url())
+        };
+        let mut harness = open_app(&rt, alice, Launch::default());
         until(&mut harness, "online", |h| shows_part(h, "Online as Alice"));
         Scene {
             rt,
@@ -504,6 +513,39 @@ fn a_small_window_keeps_the_call_and_its_controls_in_reach() {
             server.shutdown().await;
         });
     }
+}
+
+/// A camera that cannot be opened is one calm notice with the way out, not an error on
+/// every call: "Use test pattern" sends the test card at once.
+#[test]
+fn a_missing_camera_offers_the_test_pattern() {
+    let mut scene = Scene::start_with(CameraChoice::Camera(Some(
+        "confab test: no such camera".into(),
+    )));
+    scene.bob_calls();
+    let Scene {
+        rt, bob, harness, ..
+    } = &mut scene;
+    click(harness, "Accept");
+    rt.block_on(bob.connected());
+    until(harness, "the notice", |h| {
+        shows_part(h, "The camera cannot be used")
+    });
+    assert!(
+        !harness
+            .state()
+            .model()
+            .toasts
+            .iter()
+            .any(|t| t.text.contains("camera")),
+        "the notice, not an error toast"
+    );
+    click(harness, "Use test pattern");
+    until(harness, "the test pattern as the self-view", |h| {
+        shows(h, "Your video") && !shows_part(h, "The camera cannot be used")
+    });
+    assert_eq!(harness.state().settings().camera, CameraChoice::TestPattern);
+    scene.finish();
 }
 
 /// Chat shows what a peer sends as text: no link previews, no images, nothing fetched,

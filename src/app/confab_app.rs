@@ -407,6 +407,11 @@ impl ConfabApp {
             egui::Panel::top("top-bar").show(ui, |ui| {
                 ui::top_bar_ui(ui, &self.model, &self.settings, &mut self.ui, now, actions);
             });
+            if let Some(reason) = &self.model.camera_problem {
+                egui::Panel::top("camera-notice").show(ui, |ui| {
+                    ui::camera_notice_ui(ui, reason, actions);
+                });
+            }
             if !(narrow && self.model.in_call()) {
                 egui::Panel::left("peers")
                     .default_size(220.0)
@@ -527,6 +532,12 @@ impl ConfabApp {
                 }
             }
             UiAction::Reconnect => self.reconnect(),
+            UiAction::UseTestPattern => {
+                let mut new = self.settings.clone();
+                new.camera = crate::app::settings::CameraChoice::TestPattern;
+                self.change_devices(new);
+                self.model.camera_problem = None;
+            }
             UiAction::TestSound => {
                 let speaker = self
                     .ui

@@ -72,6 +72,9 @@ pub struct Model {
     pub active_speaker: Option<PeerId>,
     /// In a call of two, the peer's switches as it said them: (muted, camera off).
     pub peer_state: (bool, bool),
+    /// The chosen camera could not be opened (why): shown once as a notice that offers
+    /// the test pattern, not as an error on every call.
+    pub camera_problem: Option<String>,
     pub chat: Vec<ChatLine>,
     pub chat_open: bool,
     /// Received while the chat pane was closed.
@@ -98,6 +101,7 @@ impl Model {
             member_stats: std::collections::BTreeMap::new(),
             active_speaker: None,
             peer_state: (false, false),
+            camera_problem: None,
             chat: Vec::new(),
             chat_open: false,
             unread: 0,
@@ -120,6 +124,9 @@ impl Model {
             EngineEvent::ActiveSpeaker(peer) => self.active_speaker = peer,
             EngineEvent::PeerState { muted, camera_off } => self.peer_state = (muted, camera_off),
             EngineEvent::Summary(_) | EngineEvent::CallFinished => {}
+            EngineEvent::Problem(confab_call::Problem::Camera(reason)) => {
+                self.camera_problem = Some(reason);
+            }
             EngineEvent::Problem(problem) => self.notify(problem.to_string(), Severity::Error, now),
         }
     }

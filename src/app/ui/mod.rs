@@ -44,6 +44,8 @@ pub enum UiAction {
     Reconnect,
     /// Play a short sound on the chosen speaker.
     TestSound,
+    /// The camera cannot be opened: send the test pattern instead.
+    UseTestPattern,
 }
 
 /// View state: what is being typed and what is open. Not persisted (except through
@@ -89,6 +91,22 @@ pub fn shortcut_list() -> [(&'static str, KeyboardShortcut); 7] {
         ("Fullscreen (Esc leaves it)", FULLSCREEN),
         ("This list", SHORTCUTS),
     ]
+}
+
+/// A camera that cannot be opened, said once and calmly, with the way out.
+pub fn camera_notice_ui(ui: &mut egui::Ui, reason: &str, actions: &mut Vec<UiAction>) {
+    ui.horizontal(|ui| {
+        ui.label(format!(
+            "📷 The camera cannot be used ({reason}). Others see no video from you."
+        ));
+        if ui
+            .button("Use test pattern")
+            .on_hover_text("Send a moving test picture instead (change it in Settings)")
+            .clicked()
+        {
+            actions.push(UiAction::UseTestPattern);
+        }
+    });
 }
 
 /// The F1 window: every shortcut.
