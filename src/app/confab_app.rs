@@ -19,6 +19,17 @@ use super::ui::{self, CallMedia, DeviceLists, SettingsView, UiAction, UiState};
 use super::video::{RemoteTextures, VideoTexture};
 use crate::script::Script;
 
+/// The outcome of a local-server check, once it is known (the check is then done).
+fn outcome_of(pending: &mut Option<oneshot::Receiver<LocalServer>>) -> Option<LocalServer> {
+    let outcome = match pending.as_mut()?.try_recv() {
+        Ok(outcome) => outcome,
+        Err(oneshot::error::TryRecvError::Empty) => return None,
+        Err(oneshot::error::TryRecvError::Closed) => LocalServer::Remote,
+    };
+    *pending = None;
+    Some(outcome)
+}
+
 /// Narrower than this, a window in a call hides the people list: the call comes first.
 const NARROW_WINDOW: f32 = 1000.0;
 
@@ -173,15 +184,9 @@ impl ConfabApp {
     }
 
     fn poll_takeover(&mut self, now: Instant) {
-        let Some(pending) = &mut self.pending_takeover else {
+        let Some(outcome) = outcome_of(&mut self.pending_takeover) else {
             return;
         };
-        let outcome = match pending.try_recv() {
-            Ok(outcome) => outcome,
-            Err(oneshot::error::TryRecvError::Empty) => return,
-            Err(oneshot::error::TryRecvError::Closed) => LocalServer::Remote,
-        };
-        self.pending_takeover = None;
         match outcome {
             LocalServer::Started { port } => self.model.notify(
                 format!(
@@ -198,15 +203,9 @@ impl ConfabApp {
     }
 
     fn poll_start(&mut self, now: Instant) {
-        let Some(pending) = &mut self.pending_start else {
+        let Some(outcome) = outcome_of(&mut self.pending_start) else {
             return;
         };
-        let outcome = match pending.try_recv() {
-            Ok(outcome) => outcome,
-            Err(oneshot::error::TryRecvError::Empty) => return,
-            Err(oneshot::error::TryRecvError::Closed) => LocalServer::Remote,
-        };
-        self.pending_start = None;
         match outcome {
             LocalServer::Started { port } => self.model.notify(
                 format!("Started the bundled signaling server on port {port} (others on this network can use it too)"),
