@@ -210,13 +210,7 @@ impl Hub {
             .group_of(from, call_id)
             .filter(|g| !self.is_member(*g, from));
         let Some(group) = invited.and_then(|g| self.groups.get_mut(&g)) else {
-            let message = format!("no invitation to call {call_id}");
-            return vec![refuse(
-                from,
-                ErrorCode::UnknownCall,
-                &message,
-                Some(call_id.clone()),
-            )];
+            return not_in(from, call_id, "no invitation to call");
         };
         group.invited.remove(from);
         let others = group.members.clone();
@@ -248,13 +242,7 @@ impl Hub {
             .group_of(from, call_id)
             .filter(|g| self.is_member(*g, from));
         let Some(group) = member else {
-            let message = format!("you are not in call {call_id}");
-            return vec![refuse(
-                from,
-                ErrorCode::UnknownCall,
-                &message,
-                Some(call_id.clone()),
-            )];
+            return not_in(from, call_id, "you are not in call");
         };
         let mut out = Vec::new();
         self.remove_member(group, from, HangupReason::Ended, &mut out);
@@ -335,15 +323,7 @@ impl Hub {
         let call_id = g.call_id.clone();
         g.members.retain(|m| m != id);
         let members = g.members.clone();
-        let cancelled: Vec<PeerId> = g
-            .invited
-            .iter()
-            .filter(|(_, inv)| inv.inviter == *id)
-            .map(|(invitee, _)| invitee.clone())
-            .collect();
-        for invitee in &cancelled {
-            out.extend(self.end_invitation(group, id, invitee, HangupReason::Cancelled));
-        }
+        self.cancel_invitations_by(group, id, out);
         if let Some(peer) = self.peers.get_mut(id) {
             peer.groups.remove(&call_id);
         }
@@ -396,21 +376,27 @@ impl Hub {
             .map(|g| g.members.clone())
             .unwrap_or_default();
         for member in members {
-            let cancelled: Vec<PeerId> = self.groups.get(&group).map_or_else(Vec::new, |g| {
-                g.invited
-                    .iter()
-                    .filter(|(_, inv)| inv.inviter == member)
-                    .map(|(invitee, _)| invitee.clone())
-                    .collect()
-            });
-            for invitee in cancelled {
-                out.extend(self.end_invitation(group, &member, &invitee, HangupReason::Cancelled));
-            }
+            self.cancel_invitations_by(group, &member, out);
             if let Some(peer) = self.peers.get_mut(&member) {
                 peer.groups.remove(call_id);
             }
         }
         self.groups.remove(&group);
+    }
+
+    /// Cancels the invitations `inviter` made into `group` (a `hangup` `cancelled` to each
+    /// invitee).
+    fn cancel_invitations_by(&mut self, group: GroupId, inviter: &PeerId, out: &mut Vec<Output>) {
+        let invitees: Vec<PeerId> = self.groups.get(&group).map_or_else(Vec::new, |g| {
+            g.invited
+                .iter()
+                .filter(|(_, inv)| inv.inviter == *inviter)
+                .map(|(invitee, _)| invitee.clone())
+                .collect()
+        });
+        for invitee in invitees {
+            out.extend(self.end_invitation(group, inviter, &invitee, HangupReason::Cancelled));
+        }
     }
 
     /// Forgets a group that no longer joins anyone: one member (or none) and no
@@ -482,4 +468,15 @@ impl Hub {
             .filter_map(|m| Some(self.info(m)?.name))
             .collect()
     }
+}
+
+/// An `unknown_call` refusal: `what` and the call's id.
+fn not_in(to: &PeerId, call_id: &CallId, what: &str) -> Vec<Output> {
+    let message = format!("{what} {call_id}");
+    vec![refuse(
+        to,
+        ErrorCode::UnknownCall,
+        &message,
+        Some(call_id.clone()),
+    )]
 }
