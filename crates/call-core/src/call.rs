@@ -519,7 +519,7 @@ impl CallCore {
                     return;
                 }
                 Ok(Incoming::Bye) if in_group => {
-                    self.member_bye(id, now);
+                    self.member_bye(id);
                     return;
                 }
                 Ok(Incoming::Bye) => self.machine.on_bye(),

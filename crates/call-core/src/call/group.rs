@@ -211,7 +211,7 @@ impl CallCore {
                 id,
                 reason,
             } if ours(&call_id) => {
-                self.member_gone(&id, reason, now);
+                self.member_gone(&id, reason);
             }
             ServerMessage::Offer {
                 from, call_id, sdp, ..
@@ -249,28 +249,16 @@ impl CallCore {
                             detail: None,
                         };
                         self.event(Event::Problem(Problem::CannotInvite(end.describe())));
-                        self.show_group_or_end(now);
+                        self.show_group_or_end();
                     }
-                    Some(_) => self.member_gone(&from, reason, now),
+                    Some(_) => self.member_gone(&from, reason),
                     None => {}
                 }
             }
             // Anyone else calling us is told we are busy, as in a call of two.
-            ServerMessage::Offer { from, call_id, .. } => {
-                self.outputs
-                    .push_back(Output::Signal(ClientMessage::Hangup {
-                        to: from,
-                        call_id,
-                        reason: HangupReason::Busy,
-                    }));
-            }
+            ServerMessage::Offer { from, call_id, .. } => self.busy(from, call_id),
             ServerMessage::Invite { from, call_id, .. } if !ours(&call_id) => {
-                self.outputs
-                    .push_back(Output::Signal(ClientMessage::Hangup {
-                        to: from,
-                        call_id,
-                        reason: HangupReason::Busy,
-                    }));
+                self.busy(from, call_id);
             }
             ServerMessage::Error {
                 message,
@@ -289,7 +277,7 @@ impl CallCore {
                     group.remove(last);
                 }
                 self.event(Event::Problem(Problem::CannotInvite(message)));
-                self.show_group_or_end(now);
+                self.show_group_or_end();
             }
             other => return Some(other),
         }
@@ -299,7 +287,7 @@ impl CallCore {
     /// The server says a member left. As for a call of two, a lost signaling connection
     /// (`failed`) says nothing about media still flowing: such a member stays while our
     /// link to it is up, and goes as soon as that drops too.
-    fn member_gone(&mut self, peer: &PeerId, reason: HangupReason, now: Instant) {
+    fn member_gone(&mut self, peer: &PeerId, reason: HangupReason) {
         let seat = self.group.as_mut().and_then(|g| g.seat_mut(peer));
         match seat {
             Some(seat)
@@ -307,9 +295,19 @@ impl CallCore {
             {
                 seat.signal_gone = true;
             }
-            Some(_) => self.drop_member(peer, now),
+            Some(_) => self.drop_member(peer),
             None => {}
         }
+    }
+
+    /// Someone outside the group calls or invites us: we are busy, as in a call of two.
+    fn busy(&mut self, to: PeerId, call_id: CallId) {
+        let hangup = ClientMessage::Hangup {
+            to,
+            call_id,
+            reason: HangupReason::Busy,
+        };
+        self.outputs.push_back(Output::Signal(hangup));
     }
 
     /// `peer` joined: we were here first, so we offer to it.
@@ -385,7 +383,7 @@ impl CallCore {
         if seat.signal_gone {
             // Signaling and media both gone: the member's app is gone.
             let peer = seat.peer.clone();
-            self.drop_member(&peer, now);
+            self.drop_member(&peer);
             return;
         }
         if seat.status == MemberStatus::Connected {
@@ -418,9 +416,9 @@ impl CallCore {
     }
 
     /// A member said goodbye on its link.
-    pub(super) fn member_bye(&mut self, link: LinkId, now: Instant) {
+    pub(super) fn member_bye(&mut self, link: LinkId) {
         if let Some(peer) = self.seat_of_link(link).map(|s| s.peer.clone()) {
-            self.drop_member(&peer, now);
+            self.drop_member(&peer);
         }
     }
 
@@ -451,7 +449,7 @@ impl CallCore {
     }
 
     /// A member is gone: its link closes; the call ends when nobody is left.
-    fn drop_member(&mut self, peer: &PeerId, now: Instant) {
+    fn drop_member(&mut self, peer: &PeerId) {
         let Some(seat) = self.group.as_mut().and_then(|g| g.remove(peer)) else {
             return;
         };
@@ -463,11 +461,11 @@ impl CallCore {
             Some(group) if group.members.is_empty() => {
                 self.end_group(last, HangupReason::Ended, true, false);
             }
-            _ => self.show_group_or_end(now),
+            _ => self.show_group_or_end(),
         }
     }
 
-    fn show_group_or_end(&mut self, _now: Instant) {
+    fn show_group_or_end(&mut self) {
         let empty = self.group.as_ref().is_some_and(|g| g.members.is_empty());
         if empty {
             self.end_group(String::new(), HangupReason::Ended, false, true);
@@ -491,6 +489,8 @@ impl CallCore {
         let Some(group) = self.group.take() else {
             return;
         };
+        // Acknowledgements still awaited will not come now.
+        self.group_acks.clear();
         if tell_server {
             self.outputs.push_back(Output::Signal(ClientMessage::Leave {
                 call_id: group.id.clone(),
@@ -577,7 +577,7 @@ impl CallCore {
             }
         }
         for peer in lost {
-            self.drop_member(&peer, now);
+            self.drop_member(&peer);
         }
     }
 
