@@ -83,7 +83,9 @@ impl<C: LinkCommands> Feeds<C> {
             writer.abort();
         }
     }
+}
 
+impl<C> Feeds<C> {
     /// Ends the thread's loop: the command channel closes, and aborting the writers drops
     /// their queues, which unblocks a thread waiting on one. Then join the thread.
     pub fn close(&mut self) {
@@ -96,9 +98,7 @@ impl<C: LinkCommands> Feeds<C> {
 
 impl<C> Drop for Feeds<C> {
     fn drop(&mut self) {
-        for writer in self.writers.values() {
-            writer.abort();
-        }
+        self.close();
     }
 }
 
