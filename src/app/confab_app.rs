@@ -85,8 +85,8 @@ pub struct ConfabApp {
     script: Script,
     /// CPU time of each frame, seconds (only with `Launch::frame_stats`).
     frame_times: Vec<f32>,
-    /// The window's title as last set.
-    title: String,
+    /// The call state changed since the window's title was last set.
+    title_stale: bool,
 }
 
 impl ConfabApp {
@@ -125,7 +125,7 @@ impl ConfabApp {
             device_lists: None,
             script,
             frame_times: Vec::new(),
-            title: String::new(),
+            title_stale: false,
         };
         app.connect();
         app
@@ -233,6 +233,7 @@ impl ConfabApp {
         }
         self.model.roster.clear();
         self.model.call = CallState::Idle;
+        self.title_stale = true;
         self.script.restart();
         self.remote.clear();
         self.local.clear();
@@ -253,10 +254,8 @@ impl ConfabApp {
         self.take_events(now, &mut actions);
         self.shortcuts(&ctx, &mut actions);
         self.draw(ui, now, &mut actions);
-        let title = self.model.window_title();
-        if title != self.title {
-            ctx.send_viewport_cmd(ViewportCommand::Title(title.clone()));
-            self.title = title;
+        if std::mem::take(&mut self.title_stale) {
+            ctx.send_viewport_cmd(ViewportCommand::Title(self.model.window_title()));
         }
         for action in actions {
             self.apply(action, &ctx, now);
@@ -273,6 +272,7 @@ impl ConfabApp {
         {
             if let EngineEvent::Call(state) = &event {
                 self.call_changed(state);
+                self.title_stale = true;
             }
             if let EngineEvent::Server(confab_call::ServerStatus::Offline { .. }) = &event {
                 self.take_over_hosting();
