@@ -185,6 +185,13 @@ impl Scene {
         });
     }
 
+    /// Bob calls, Alice accepts, and both are connected.
+    fn in_a_call(&mut self) {
+        self.bob_calls();
+        click(&mut self.harness, "Accept");
+        self.rt.block_on(self.bob.connected());
+    }
+
     fn finish(self) {
         close(self.harness);
         self.rt.block_on(async {
@@ -407,13 +414,9 @@ fn adding_a_person_makes_a_group_call_with_a_tile_each() {
     let mut carol = scene
         .rt
         .block_on(Peer::join(&scene.server, "Carol", carol_setup));
-    scene.bob_calls();
+    scene.in_a_call();
     let url = scene.server.url();
-    let Scene {
-        rt, bob, harness, ..
-    } = &mut scene;
-    click(harness, "Accept");
-    rt.block_on(bob.connected());
+    let Scene { rt, harness, .. } = &mut scene;
     until(harness, "Bob's video", |h| shows(h, "Video of Bob"));
 
     click(harness, "➕ Add person");
@@ -522,12 +525,8 @@ fn a_missing_camera_offers_the_test_pattern() {
     let mut scene = Scene::start_with(CameraChoice::Camera(Some(
         "confab test: no such camera".into(),
     )));
-    scene.bob_calls();
-    let Scene {
-        rt, bob, harness, ..
-    } = &mut scene;
-    click(harness, "Accept");
-    rt.block_on(bob.connected());
+    scene.in_a_call();
+    let harness = &mut scene.harness;
     until(harness, "the notice", |h| {
         shows_part(h, "The camera cannot be used")
     });
@@ -556,12 +555,10 @@ fn chat_names_addresses_but_the_app_never_fetches_them() {
     trap.set_nonblocking(true).expect("nonblocking");
     let at = trap.local_addr().expect("addr");
     let mut scene = Scene::start();
-    scene.bob_calls();
+    scene.in_a_call();
     let Scene {
         rt, bob, harness, ..
     } = &mut scene;
-    click(harness, "Accept");
-    rt.block_on(bob.connected());
     rt.block_on(bob.chat(|c| matches!(c, ChatEvent::Open)));
 
     let messages = [
