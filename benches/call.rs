@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use confab_call::{CallSummary, EngineEvent};
 use confab_media::video::VideoFormat;
-use support::usage::{cpu_secs, rss_kib};
+use support::usage::usage_over;
 use support::{Peer, PeerSetup, Server, connect, temp_path};
 
 #[global_allocator]
@@ -174,28 +174,19 @@ async fn usage_per_peer(server: &Server) {
     // before its end.
     tokio::time::sleep(Duration::from_secs(5)).await;
     let window = Duration::from_secs(USAGE_CALL_SECS - 10);
-    let before: Vec<f64> = children.iter().map(|(_, c)| cpu_secs(c.id())).collect();
-    let started = Instant::now();
-    let mut peak_rss = vec![0u64; children.len()];
-    while started.elapsed() < window {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        for (peak, (_, child)) in peak_rss.iter_mut().zip(&children) {
-            *peak = (*peak).max(rss_kib(child.id()));
-        }
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    let after: Vec<f64> = children.iter().map(|(_, c)| cpu_secs(c.id())).collect();
+    let pids: Vec<u32> = children.iter().map(|(_, c)| c.id()).collect();
+    let usage = usage_over(&pids, window).await;
     println!(
         "### Per peer, two-way 640x480@30 + Opus, {}-process call (middle {} s)\n",
         children.len(),
         window.as_secs()
     );
     println!("| peer | CPU (% of one core) | RSS peak |\n|---|---|---|");
-    for (i, (name, child)) in children.iter_mut().enumerate() {
-        let cpu = (after[i] - before[i]) / elapsed * 100.0;
+    for ((name, child), usage) in children.iter_mut().zip(&usage) {
         println!(
-            "| {name} | {cpu:.1}% | {:.1} MB |",
-            peak_rss[i] as f64 / 1024.0
+            "| {name} | {:.1}% | {:.1} MB |",
+            usage.cpu_percent,
+            usage.peak_rss_kib as f64 / 1024.0
         );
         let status = tokio::task::block_in_place(|| child.wait());
         assert!(status.is_ok_and(|s| s.success()), "{name} failed");

@@ -20,10 +20,10 @@ mod support;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
-use support::usage::{cpu_secs, rss_kib};
+use support::usage::usage_over;
 use support::{Server, temp_path};
 
 const NAMES: [&str; 6] = ["P1", "P2", "P3", "P4", "P5", "P6"];
@@ -78,21 +78,9 @@ async fn group(server: &Server, people: usize) {
     children.insert(0, headless(server, names[0], &first, &stats[0]));
 
     tokio::time::sleep(SETTLE).await;
-    let before: Vec<f64> = children.iter().map(|c| cpu_secs(c.id())).collect();
-    let started = Instant::now();
-    let mut peak_rss = vec![0u64; children.len()];
-    while started.elapsed() < WINDOW {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        for (peak, child) in peak_rss.iter_mut().zip(&children) {
-            *peak = (*peak).max(rss_kib(child.id()));
-        }
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    let cpu: Vec<f64> = children
-        .iter()
-        .zip(&before)
-        .map(|(c, b)| (cpu_secs(c.id()) - b) / elapsed * 100.0)
-        .collect();
+    let pids: Vec<u32> = children.iter().map(Child::id).collect();
+    let usage = usage_over(&pids, WINDOW).await;
+    let cpu: Vec<f64> = usage.iter().map(|u| u.cpu_percent).collect();
     for (name, child) in names.iter().zip(children.iter_mut()) {
         let status = tokio::task::block_in_place(|| child.wait());
         assert!(status.is_ok_and(|s| s.success()), "{name} failed");
@@ -136,7 +124,7 @@ async fn group(server: &Server, people: usize) {
         "| {people} | {:.0}% / {:.0}% | {:.0} MB | {:.0} kbit/s | {:.0} ms |",
         mean(&cpu),
         max(&cpu),
-        peak_rss.iter().copied().max().unwrap_or(0) as f64 / 1024.0,
+        usage.iter().map(|u| u.peak_rss_kib).max().unwrap_or(0) as f64 / 1024.0,
         mean(&upload),
         max(&first_frames)
     );
