@@ -139,6 +139,38 @@ async fn run(
     }
 }
 
+/// Why a connection could not be made, in words a person can act on (not "os error 111").
+fn connect_error(url: &str, err: &tokio_tungstenite::tungstenite::Error) -> String {
+    use std::io::ErrorKind;
+    use tokio_tungstenite::tungstenite::Error;
+    match err {
+        Error::Io(io) => match io.kind() {
+            ErrorKind::ConnectionRefused => {
+                format!("nothing answers at {url}: is the server running?")
+            }
+            ErrorKind::TimedOut | ErrorKind::HostUnreachable | ErrorKind::NetworkUnreachable => {
+                format!("{url} cannot be reached from this network")
+            }
+            ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted => {
+                format!("{url} closed the connection at once")
+            }
+            // The resolver's failure has no kind of its own.
+            _ if io.to_string().contains("lookup address") => {
+                format!("no server of that name was found ({url})")
+            }
+            _ => format!("cannot connect to {url}: {io}"),
+        },
+        Error::Url(why) => format!("{url} is not a server address: {why}"),
+        Error::HttpFormat(why) => format!("{url} is not a server address: {why}"),
+        Error::Http(response) => format!(
+            "{url} answered with HTTP {}: is it a Confab server?",
+            response.status()
+        ),
+        Error::Tls(why) => format!("no secure connection to {url}: {why}"),
+        other => format!("cannot connect to {url}: {other}"),
+    }
+}
+
 fn retry(
     attempt: &mut u32,
     reason: String,
@@ -174,7 +206,7 @@ async fn session(
     let mut ws = tokio::select! {
         result = tokio::time::timeout(CONNECT_TIMEOUT, connect) => match result {
             Ok(Ok((ws, _))) => ws,
-            Ok(Err(err)) => return lost(format!("cannot connect to {}: {err}", config.url)),
+            Ok(Err(err)) => return lost(connect_error(&config.url, &err)),
             Err(_) => return lost(format!("{} did not answer", config.url)),
         },
         () = stop.cancelled() => return SessionEnd::Stopped,
@@ -309,5 +341,26 @@ mod tests {
     fn backoff_doubles_and_caps() {
         let waits: Vec<u64> = (1..=8).map(|a| backoff(a).as_millis() as u64).collect();
         assert_eq!(waits, [500, 1000, 2000, 4000, 8000, 16000, 16000, 16000]);
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_said_in_words() {
+        // A port that was free a moment ago: nothing listens there now.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .map(|addr| addr.port())
+            .expect("a free port");
+        let url = format!("ws://127.0.0.1:{port}/ws");
+        let err = tokio_tungstenite::connect_async(url.as_str())
+            .await
+            .expect_err("nothing listens there");
+        assert_eq!(
+            connect_error(&url, &err),
+            format!("nothing answers at {url}: is the server running?")
+        );
+        let err = tokio_tungstenite::connect_async("ws://[::1")
+            .await
+            .expect_err("not a URL");
+        assert!(connect_error("ws://[::1", &err).contains("not a server address"));
     }
 }
