@@ -747,6 +747,13 @@ fn an_unreachable_server_is_reported_and_retry_connects() {
     until(&mut harness, "offline", |h| {
         shows_part(h, "Offline, retrying in")
     });
+    // Why, in words and in the main area (not "os error 111" in a tooltip).
+    assert!(shows(&harness, "Not connected"));
+    assert!(shows_part(
+        &harness,
+        &format!("nothing answers at {url}: is the server running?")
+    ));
+    assert!(!shows_part(&harness, "os error"));
     assert!(shows(&harness, "Retry now"));
     assert!(
         harness.state().model().toasts.is_empty(),
@@ -769,9 +776,13 @@ fn when_the_hosting_app_quits_another_takes_over_the_server() {
     let rt = runtime();
     let port = support::unused_port();
     let url = format!("ws://127.0.0.1:{port}/ws");
-    let mut host = open_app(&rt, settings(&url), Launch::default());
+    let hosts = Settings {
+        host_port: Some(port),
+        ..settings(&url)
+    };
+    let mut host = open_app(&rt, hosts, Launch::default());
     until(&mut host, "the first app hosts", |h| {
-        shows_part(h, "Online as Alice") && shows_part(h, "Started the bundled signaling server")
+        shows_part(h, "Online as Alice") && shows(h, "📡 Hosting")
     });
     let bob = Settings {
         name: "Bob".into(),
@@ -781,14 +792,11 @@ fn when_the_hosting_app_quits_another_takes_over_the_server() {
     until(&mut other, "the second app online", |h| {
         shows_part(h, "Online as Bob")
     });
-    assert!(
-        !shows_part(&other, "Started the bundled"),
-        "one server only"
-    );
+    assert!(!shows(&other, "📡 Hosting"), "one server only");
 
     close(host);
     until(&mut other, "the second app hosting and online again", |h| {
-        shows_part(h, "hosts it now") && shows_part(h, "Online as Bob")
+        shows_part(h, "hosts it now") && shows_part(h, "Online as Bob") && shows(h, "📡 Hosting")
     });
     let mut carol = rt.block_on(Peer::join_url(&url, "Carol", PeerSetup::quiet()));
     rt.block_on(carol.sees("Bob"));
@@ -796,14 +804,39 @@ fn when_the_hosting_app_quits_another_takes_over_the_server() {
     rt.block_on(carol.shutdown());
 }
 
+/// A local port nobody answers on (a typo, say) is not opened silently: Confab offers to
+/// host the server there, and once asked, hosts it and says where others find it.
 #[test]
-fn a_local_server_url_nobody_answers_starts_the_bundled_server() {
+fn a_local_port_nobody_answers_is_offered_then_hosted_with_its_addresses() {
     let rt = runtime();
     let port = support::unused_port();
     let url = format!("ws://127.0.0.1:{port}/ws");
     let mut harness = open_app(&rt, settings(&url), Launch::default());
-    until(&mut harness, "online", |h| shows_part(h, "Online as Alice"));
-    assert!(shows_part(&harness, "Started the bundled signaling server"));
+    let offer = format!("Host the server here (port {port})");
+    until(&mut harness, "the offer to host", |h| shows(h, &offer));
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "nothing was started unasked"
+    );
+    assert!(!shows(&harness, "📡 Hosting"));
+
+    click(&mut harness, &offer);
+    until(&mut harness, "online, hosting", |h| {
+        shows_part(h, "Online as Alice") && shows(h, "📡 Hosting")
+    });
+    assert_eq!(harness.state().settings().host_port, Some(port));
+    assert!(shows(&harness, "📡 This computer hosts the server"));
+    // Every address shown is this machine's, on that port, with a copy button.
+    let expected = confab::app::local_server::lan_urls(port);
+    for url in &expected {
+        assert!(shows(&harness, url), "{url} shown");
+    }
+    if let Some(first) = expected.first() {
+        click(&mut harness, &format!("Copy {first}"));
+        let copied = format!("Copied {first}");
+        let toasts = &harness.state().model().toasts;
+        assert!(toasts.iter().any(|t| t.text == copied), "{toasts:?}");
+    }
 
     // Another peer finds Alice there.
     let mut bob = rt.block_on(Peer::join_url(&url, "Bob", PeerSetup::quiet()));
@@ -812,4 +845,177 @@ fn a_local_server_url_nobody_answers_starts_the_bundled_server() {
 
     close(harness);
     rt.block_on(bob.shutdown());
+}
+
+/// First run: a name is asked for before anything connects (no crowd of "Guest"s).
+#[test]
+fn the_first_run_asks_for_a_name_before_connecting() {
+    let rt = runtime();
+    let server = rt.block_on(Server::start());
+    let launch = Launch {
+        first_run: true,
+        ..Launch::default()
+    };
+    let mut harness = open_app(&rt, settings(&server.url()), launch);
+    until(&mut harness, "the welcome", |h| {
+        shows(h, "Welcome to Confab")
+    });
+    let suggested = confab::app::settings::suggested_name();
+    assert_eq!(
+        harness.get_by_label("Your name").value().as_deref(),
+        Some(suggested.as_str()),
+        "the system's name for this user is suggested"
+    );
+    assert!(!shows_part(&harness, "Online as"), "nothing connects yet");
+
+    harness.get_by_label("Your name").focus();
+    harness.run_steps(1);
+    harness.key_press_modifiers(Modifiers::COMMAND, Key::A);
+    harness.get_by_label("Your name").type_text("Dana");
+    harness.run_steps(2);
+    click(&mut harness, "Continue");
+    until(&mut harness, "online as Dana", |h| {
+        shows_part(h, "Online as Dana")
+    });
+    assert!(!shows(&harness, "Welcome to Confab"));
+    assert_eq!(harness.state().settings().name, "Dana");
+    let mut bob = rt.block_on(Peer::join(&server, "Bob", PeerSetup::quiet()));
+    rt.block_on(bob.sees("Dana"));
+
+    close(harness);
+    rt.block_on(async {
+        bob.shutdown().await;
+        server.shutdown().await;
+    });
+}
+
+/// A name already taken is said in place, with a field to pick another.
+#[test]
+fn a_taken_name_is_renamed_in_place() {
+    let rt = runtime();
+    let server = rt.block_on(Server::start());
+    let other_alice = rt.block_on(Peer::join(&server, "Alice", PeerSetup::quiet()));
+    let mut harness = open_app(&rt, settings(&server.url()), Launch::default());
+    until(&mut harness, "refused", |h| {
+        shows_part(h, "already has that name")
+    });
+    assert!(shows(&harness, "Not connected"));
+    assert!(
+        harness.state().model().toasts.is_empty(),
+        "said in place, not in a notice"
+    );
+    type_into(&mut harness, "Another name", " B");
+    click(&mut harness, "Use this name");
+    until(&mut harness, "online as Alice B", |h| {
+        shows_part(h, "Online as Alice B")
+    });
+    assert_eq!(harness.state().settings().name, "Alice B");
+
+    close(harness);
+    rt.block_on(async {
+        other_alice.shutdown().await;
+        server.shutdown().await;
+    });
+}
+
+/// A setting that keeps Confab offline is said in the main area (with the way to
+/// Settings), and in Settings next to its field, without "in Settings".
+#[test]
+fn a_settings_problem_is_said_in_place() {
+    let rt = runtime();
+    let blank = Settings {
+        name: "  ".into(),
+        ..settings("ws://127.0.0.1:9/ws")
+    };
+    let mut harness = open_app(&rt, blank, Launch::default());
+    until(&mut harness, "the problem", |h| {
+        shows(h, "Choose a display name in Settings.")
+    });
+    click(&mut harness, "Open Settings");
+    until(&mut harness, "the settings", |h| shows(h, "Display name"));
+    assert!(shows(&harness, "Choose a display name."));
+    close(harness);
+}
+
+/// After a call: how it ended and how long it lasted, "Call again", and the call with its
+/// chat in the history (kept across restarts); a call nobody answered is "missed".
+#[test]
+fn finished_calls_go_to_the_history_with_their_chat() {
+    let mut scene = Scene::start();
+    scene.in_a_call();
+    let harness = &mut scene.harness;
+    until(harness, "the chat", |h| shows(h, "Message"));
+    type_into(harness, "Message", "see you");
+    harness.key_press(Key::Enter);
+    harness.run_steps(2);
+    scene
+        .rt
+        .block_on(scene.bob.chat(|e| matches!(e, ChatEvent::Received { .. })));
+    scene.bob.send(Command::HangUp);
+    let harness = &mut scene.harness;
+    until(harness, "the end of the call", |h| shows(h, "Bob hung up"));
+    assert!(shows_part(harness, "The call lasted 00:0"));
+    assert!(shows(harness, "Recent calls"));
+    assert!(shows(harness, "From Bob"));
+    assert!(shows(harness, "Chat (1 messages)"));
+    let past = &harness.state().history().calls;
+    assert_eq!(past.len(), 1);
+    assert_eq!(past[0].chat[0].text, "see you");
+
+    // Bob calls and gives up before Alice answers: a missed call.
+    scene.bob_calls();
+    scene.bob.send(Command::HangUp);
+    let harness = &mut scene.harness;
+    until(harness, "the missed call", |h| {
+        shows(h, "Missed call from Bob")
+    });
+
+    // Call again: it calls Bob.
+    click(harness, "📞 Call Bob again");
+    until(harness, "calling Bob", |h| shows(h, "Calling Bob…"));
+    click(harness, "Cancel");
+
+    // Kept across restarts, and cleared on request.
+    let mut storage = MemoryStorage::default();
+    eframe::App::save(harness.state_mut(), &mut storage);
+    let saved: confab::app::history::History =
+        eframe::get_value(&storage, confab::app::history::STORAGE_KEY).expect("saved history");
+    assert_eq!(&saved, harness.state().history());
+    click(harness, "Clear history");
+    assert!(harness.state().history().calls.is_empty());
+    assert!(!shows(harness, "Recent calls"));
+    scene.finish();
+}
+
+/// `confab demo` on a machine without a camera sends the test pattern by itself.
+#[test]
+fn the_demo_falls_back_to_the_test_pattern() {
+    let rt = runtime();
+    let server = rt.block_on(Server::start());
+    let mut bob = rt.block_on(Peer::join(&server, "Bob", PeerSetup::quiet()));
+    let alice = Settings {
+        camera: CameraChoice::Camera(Some("confab test: no such camera".into())),
+        ..settings(&server.url())
+    };
+    let launch = Launch {
+        demo: true,
+        ..Launch::default()
+    };
+    let mut harness = open_app(&rt, alice, launch);
+    until(&mut harness, "online", |h| shows_part(h, "Online as Alice"));
+    let alice_id = rt.block_on(bob.sees("Alice"));
+    bob.send(Command::Call { peer: alice_id });
+    until(&mut harness, "ringing", |h| shows(h, "Bob is calling"));
+    click(&mut harness, "Accept");
+    until(&mut harness, "the test pattern as the self-view", |h| {
+        shows(h, "Your video")
+    });
+    assert_eq!(harness.state().settings().camera, CameraChoice::TestPattern);
+    assert!(!shows_part(&harness, "The camera cannot be used"));
+    assert!(shows_part(&harness, "the demo sends the test pattern"));
+    close(harness);
+    rt.block_on(async {
+        bob.shutdown().await;
+        server.shutdown().await;
+    });
 }

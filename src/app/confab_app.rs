@@ -11,20 +11,24 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::devices::{DeviceWatcher, Preview};
+use super::history::History;
 use super::local_server::{self, LocalServer};
-use super::model::{Model, Severity};
+use super::model::{Hosting, Model, Severity};
 use super::settings::Settings;
 use super::sound::{Sound, SoundPlayer};
-use super::ui::{self, CallMedia, DeviceLists, SettingsView, UiAction, UiState};
+use super::ui::{self, CallMedia, DeviceLists, HomeView, SettingsView, UiAction, UiState};
 use super::video::{RemoteTextures, VideoTexture};
 use crate::script::Script;
 
+/// What a local-server check found, and where others reach a server started here.
+type Found = (LocalServer, Vec<String>);
+
 /// The outcome of a local-server check, once it is known (the check is then done).
-fn outcome_of(pending: &mut Option<oneshot::Receiver<LocalServer>>) -> Option<LocalServer> {
+fn outcome_of(pending: &mut Option<oneshot::Receiver<Found>>) -> Option<Found> {
     let outcome = match pending.as_mut()?.try_recv() {
         Ok(outcome) => outcome,
         Err(oneshot::error::TryRecvError::Empty) => return None,
-        Err(oneshot::error::TryRecvError::Closed) => LocalServer::Remote,
+        Err(oneshot::error::TryRecvError::Closed) => (LocalServer::Remote, Vec::new()),
     };
     *pending = None;
     Some(outcome)
@@ -46,6 +50,10 @@ pub struct Launch {
     pub no_bundled_server: bool,
     /// Write frame times here at exit (for measurements).
     pub frame_stats: Option<std::path::PathBuf>,
+    /// No settings were saved yet: ask for a name before connecting.
+    pub first_run: bool,
+    /// `confab demo`: without a camera, send the test pattern rather than nothing.
+    pub demo: bool,
 }
 
 /// The engine, once started, and its event stream.
@@ -65,10 +73,12 @@ pub struct ConfabApp {
     ui: UiState,
     running: Option<Running>,
     /// The local-server check that runs before the engine starts.
-    pending_start: Option<oneshot::Receiver<LocalServer>>,
+    pending_start: Option<oneshot::Receiver<Found>>,
     /// The same check while the engine retries a lost local server: whoever finds it gone
     /// first hosts it (the engine's next retry connects).
-    pending_takeover: Option<oneshot::Receiver<LocalServer>>,
+    pending_takeover: Option<oneshot::Receiver<Found>>,
+    /// Recent calls (kept with the settings).
+    history: History,
     /// Stops the bundled server, if we started one.
     server_stop: CancellationToken,
     muted: bool,
@@ -114,6 +124,7 @@ impl ConfabApp {
             running: None,
             pending_start: None,
             pending_takeover: None,
+            history: History::default(),
             server_stop: CancellationToken::new(),
             muted: false,
             camera_on: true,
@@ -127,8 +138,22 @@ impl ConfabApp {
             frame_times: Vec::new(),
             title_stale: false,
         };
-        app.connect();
+        if app.launch.first_run {
+            // Nothing connects before there is a name (else everyone is "Guest").
+            app.ui.welcome_name = Some(super::settings::suggested_name());
+        } else {
+            app.connect();
+        }
         app
+    }
+
+    /// The calls kept from earlier runs.
+    pub fn restore_history(&mut self, history: History) {
+        self.history = history;
+    }
+
+    pub fn history(&self) -> &History {
+        &self.history
     }
 
     pub fn settings(&self) -> &Settings {
@@ -147,16 +172,22 @@ impl ConfabApp {
     /// Looks for (or starts) a local server, then starts the engine (`poll_start`).
     fn connect(&mut self) {
         if let Some(problem) = self.settings.problem() {
-            self.model.cannot_connect(problem, Instant::now());
+            self.model.cannot_connect(problem);
             return;
         }
         self.model.connecting();
-        self.pending_start = Some(self.look_for_server());
+        let host_port = self.settings.host_port;
+        self.pending_start = Some(self.look_for_server(move |port| {
+            port == local_server::DEFAULT_PORT || Some(port) == host_port
+        }));
     }
 
-    /// Starts the bundled server in the background if the server URL is on this machine
-    /// and nothing answers there (and the bundled server is allowed).
-    fn look_for_server(&self) -> oneshot::Receiver<LocalServer> {
+    /// Starts the bundled server in the background if the server URL is on this machine,
+    /// nothing answers there, the bundled server is allowed and `may_start(port)`.
+    fn look_for_server(
+        &self,
+        may_start: impl FnOnce(u16) -> bool + Send + 'static,
+    ) -> oneshot::Receiver<Found> {
         let (done, result) = oneshot::channel();
         let url = self.settings.server_url.clone();
         let stop = self.server_stop.clone();
@@ -164,56 +195,67 @@ impl ConfabApp {
         let bundled = !self.launch.no_bundled_server;
         self.runtime.spawn(async move {
             let outcome = if bundled {
-                local_server::ensure(&url, stop).await
+                local_server::ensure(&url, stop, may_start).await
             } else {
                 LocalServer::Remote
             };
-            let _ = done.send(outcome);
+            let urls = match outcome {
+                LocalServer::Started { port } => local_server::lan_urls(port),
+                _ => Vec::new(),
+            };
+            let _ = done.send((outcome, urls));
             wake();
         });
         result
     }
 
     /// The server we used was the bundled one of another Confab on this machine, which
-    /// quit: take over hosting it, as "Retry now" would.
+    /// quit: take over hosting it (on any port: it was a server, not a typo).
     fn take_over_hosting(&mut self) {
         let local = local_server::local_port(&self.settings.server_url).is_some();
-        if local && !self.launch.no_bundled_server && self.pending_takeover.is_none() {
-            self.pending_takeover = Some(self.look_for_server());
+        let hosting = matches!(self.model.hosting, Hosting::Yes { .. });
+        let was_online = self.model.was_online;
+        if local && was_online && !hosting && self.pending_takeover.is_none() {
+            self.pending_takeover = Some(self.look_for_server(|_| true));
         }
     }
 
     fn poll_takeover(&mut self, now: Instant) {
-        let Some(outcome) = outcome_of(&mut self.pending_takeover) else {
+        let Some((outcome, urls)) = outcome_of(&mut self.pending_takeover) else {
             return;
         };
         match outcome {
-            LocalServer::Started { port } => self.model.notify(
-                format!(
-                    "The signaling server had stopped: this Confab hosts it now, on port {port}"
-                ),
-                Severity::Info,
-                now,
-            ),
+            LocalServer::Started { port } => {
+                self.model.notify(
+                    "The signaling server had stopped: this Confab hosts it now",
+                    Severity::Info,
+                    now,
+                );
+                self.model.set_hosting(Hosting::Yes { port, urls });
+            }
             // Another Confab was quicker (its server holds the port), or it cannot be
             // started: the engine keeps retrying either way.
             LocalServer::Failed(reason) => tracing::debug!("not taking over: {reason}"),
-            LocalServer::Remote | LocalServer::AlreadyRunning => {}
+            LocalServer::Remote | LocalServer::AlreadyRunning | LocalServer::NotHosted { .. } => {}
         }
     }
 
     fn poll_start(&mut self, now: Instant) {
-        let Some(outcome) = outcome_of(&mut self.pending_start) else {
+        let Some((outcome, urls)) = outcome_of(&mut self.pending_start) else {
             return;
         };
         match outcome {
-            LocalServer::Started { port } => self.model.notify(
-                format!("Started the bundled signaling server on port {port} (others on this network can use it too)"),
-                Severity::Info,
-                now,
-            ),
-            LocalServer::Failed(reason) => self.model.notify(reason, Severity::Error, now),
-            LocalServer::Remote | LocalServer::AlreadyRunning => {}
+            LocalServer::Started { port } => self.model.set_hosting(Hosting::Yes { port, urls }),
+            LocalServer::NotHosted { port } => self.model.set_hosting(Hosting::Offered { port }),
+            LocalServer::Failed(reason) => {
+                self.model.notify(reason, Severity::Error, now);
+                self.model.set_hosting(Hosting::No);
+            }
+            // Our own server, started earlier, answers too: still ours.
+            LocalServer::AlreadyRunning if self.hosts_url() => {}
+            LocalServer::Remote | LocalServer::AlreadyRunning => {
+                self.model.set_hosting(Hosting::No);
+            }
         }
         let _guard = self.runtime.enter();
         let mut config = self.settings.engine_config();
@@ -223,6 +265,16 @@ impl ConfabApp {
         let (engine, events) = Engine::start(config, Some(self.wake.clone()));
         engine.input.set_muted(self.muted);
         self.running = Some(Running { engine, events });
+    }
+
+    /// This Confab hosts the server its URL names.
+    fn hosts_url(&self) -> bool {
+        match self.model.hosting {
+            Hosting::Yes { port, .. } => {
+                local_server::local_port(&self.settings.server_url) == Some(port)
+            }
+            Hosting::No | Hosting::Offered { .. } => false,
+        }
     }
 
     /// Logs out and in again with the current settings.
@@ -277,6 +329,18 @@ impl ConfabApp {
             if let EngineEvent::Server(confab_call::ServerStatus::Offline { .. }) = &event {
                 self.take_over_hosting();
             }
+            // The demo shows Confab working: without a camera, the test pattern stands in.
+            if self.launch.demo
+                && let EngineEvent::Problem(confab_call::Problem::Camera(reason)) = &event
+            {
+                self.model.notify(
+                    format!("No camera to use ({reason}): the demo sends the test pattern"),
+                    Severity::Info,
+                    now,
+                );
+                actions.push(UiAction::UseTestPattern);
+                continue;
+            }
             actions.extend(
                 self.script
                     .on_event(&event)
@@ -284,6 +348,9 @@ impl ConfabApp {
                     .map(UiAction::Engine),
             );
             self.model.apply(event, now);
+        }
+        for call in self.model.finished.drain(..) {
+            self.history.add(call, wall_clock_ms());
         }
     }
 
@@ -428,8 +495,19 @@ impl ConfabApp {
         }
         let media = self.call_media();
         egui::CentralPanel::default().show(ui, |ui| {
-            ui::call_ui(ui, &self.model, &media, &mut self.ui, now, actions);
+            if self.model.in_call() {
+                ui::call_ui(ui, &self.model, &media, &mut self.ui, now, actions);
+            } else {
+                let view = HomeView {
+                    settings: &self.settings,
+                    history: &self.history,
+                };
+                ui::home_ui(ui, &self.model, &view, &mut self.ui, actions);
+            }
         });
+        if let Some(name) = &mut self.ui.welcome_name {
+            ui::welcome_ui(&ctx, name, actions);
+        }
         ui::dialogs_ui(&ctx, &self.model, actions);
         ui::invite_ui(&ctx, &self.model, &mut self.ui, actions);
         ui::shortcuts_ui(&ctx, &mut self.ui);
@@ -537,6 +615,21 @@ impl ConfabApp {
                 self.change_devices(new);
                 self.model.camera_problem = None;
             }
+            UiAction::ChooseName(name) => {
+                self.ui.welcome_name = None;
+                self.settings.name = name;
+                self.reconnect();
+            }
+            UiAction::HostServer(port) => {
+                self.settings.host_port = Some(port);
+                self.reconnect();
+            }
+            UiAction::Copy(text) => {
+                ctx.copy_text(text.clone());
+                self.model
+                    .notify(format!("Copied {text}"), Severity::Info, now);
+            }
+            UiAction::ClearHistory => self.history.clear(),
             UiAction::TestSound => {
                 let speaker = self
                     .ui
@@ -652,6 +745,7 @@ impl eframe::App for ConfabApp {
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
         eframe::set_value(storage, super::settings::STORAGE_KEY, &self.settings);
+        eframe::set_value(storage, super::history::STORAGE_KEY, &self.history);
     }
 
     fn on_exit(&mut self) {
@@ -663,6 +757,15 @@ impl eframe::App for ConfabApp {
             tracing::warn!("cannot write {}: {err}", path.display());
         }
     }
+}
+
+/// Now, in ms since the Unix epoch (to date the call history).
+fn wall_clock_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| {
+            u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+        })
 }
 
 /// Frame CPU times as JSON: count, p50, p95 and max in milliseconds.

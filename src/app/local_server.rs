@@ -2,7 +2,10 @@
 //! machine and nothing answers there, so `confab` alone works on a fresh machine.
 //!
 //! It listens on every interface (`0.0.0.0:PORT`), so a Confab elsewhere on the LAN can
-//! use this machine's address as its server URL.
+//! use this machine's address as its server URL ([`lan_urls`]). It starts by itself only
+//! where the user meant it to run: the default port, a port they chose to host on, or the
+//! port of a server they were using (taking over from a Confab that quit). A mistyped
+//! port is offered instead ([`LocalServer::NotHosted`]), never opened silently.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -23,6 +26,8 @@ pub enum LocalServer {
     AlreadyRunning,
     /// We started the bundled server.
     Started { port: u16 },
+    /// Nothing answers on this local port and we may not start a server there unasked.
+    NotHosted { port: u16 },
     /// It should run here, but could not be started.
     Failed(String),
 }
@@ -55,15 +60,26 @@ pub fn local_port(url: &str) -> Option<u16> {
     }
 }
 
+/// The port the bundled server uses unless the user chooses another.
+pub const DEFAULT_PORT: u16 = 8787;
+
 /// Makes sure a server answers at `url` if it is a local one: starts the bundled server
-/// when nothing listens there. The server stops when `stop` is cancelled.
-pub async fn ensure(url: &str, stop: CancellationToken) -> LocalServer {
+/// when nothing listens there and `may_start(port)` allows it. The server stops when
+/// `stop` is cancelled.
+pub async fn ensure(
+    url: &str,
+    stop: CancellationToken,
+    may_start: impl FnOnce(u16) -> bool,
+) -> LocalServer {
     let Some(port) = local_port(url) else {
         return LocalServer::Remote;
     };
     let probe = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     if let Ok(Ok(_)) = tokio::time::timeout(PROBE_TIMEOUT, TcpStream::connect(probe)).await {
         return LocalServer::AlreadyRunning;
+    }
+    if !may_start(port) {
+        return LocalServer::NotHosted { port };
     }
     let listener = match TcpListener::bind((Ipv4Addr::UNSPECIFIED, port)).await {
         Ok(listener) => listener,
@@ -79,6 +95,27 @@ pub async fn ensure(url: &str, stop: CancellationToken) -> LocalServer {
     });
     tracing::info!("started the bundled signaling server on port {port}");
     LocalServer::Started { port }
+}
+
+/// The addresses others on this machine's networks can use to reach a server hosted
+/// here on `port`: IPv4 first, loopback and link-local left out.
+pub fn lan_urls(port: u16) -> Vec<String> {
+    let mut ips: Vec<IpAddr> = match if_addrs::get_if_addrs() {
+        Ok(interfaces) => interfaces.into_iter().map(|i| i.ip()).collect(),
+        Err(err) => {
+            tracing::warn!("cannot list this machine's addresses: {err}");
+            Vec::new()
+        }
+    };
+    ips.retain(|ip| match ip {
+        IpAddr::V4(v4) => !v4.is_loopback() && !v4.is_link_local(),
+        IpAddr::V6(v6) => !v6.is_loopback() && !v6.is_unicast_link_local(),
+    });
+    ips.sort_by_key(|ip| (ip.is_ipv6(), *ip));
+    ips.dedup();
+    ips.into_iter()
+        .map(|ip| format!("ws://{}/ws", SocketAddr::new(ip, port)))
+        .collect()
 }
 
 #[cfg(test)]
@@ -111,17 +148,44 @@ mod tests {
         let url = format!("ws://127.0.0.1:{port}/ws");
         let stop = CancellationToken::new();
         assert_eq!(
-            ensure(&url, stop.clone()).await,
+            ensure(&url, stop.clone(), |_| false).await,
+            LocalServer::NotHosted { port },
+            "a port nobody chose is offered, not opened"
+        );
+        assert_eq!(
+            ensure(&url, stop.clone(), |asked| asked == port).await,
             LocalServer::Started { port }
         );
         assert_eq!(
-            ensure(&url, stop.clone()).await,
+            ensure(&url, stop.clone(), |_| true).await,
             LocalServer::AlreadyRunning
         );
         assert_eq!(
-            ensure("ws://example.invalid:1/ws", stop.clone()).await,
+            ensure("ws://example.invalid:1/ws", stop.clone(), |_| true).await,
             LocalServer::Remote
         );
         stop.cancel();
+    }
+
+    #[test]
+    fn lan_urls_name_this_machine_but_never_loopback() {
+        let urls = lan_urls(9000);
+        let listed = if_addrs::get_if_addrs().expect("interfaces list");
+        let outside = listed
+            .iter()
+            .filter(|i| !i.is_loopback() && !i.ip().to_string().starts_with("fe80"))
+            .filter(|i| !matches!(i.ip(), IpAddr::V4(v4) if v4.is_link_local()))
+            .count();
+        assert!(!urls.is_empty() || outside == 0, "{listed:?}");
+        for url in &urls {
+            assert!(
+                url.starts_with("ws://") && url.ends_with(":9000/ws"),
+                "{url}"
+            );
+            assert!(
+                !url.contains("127.0.0.1") && !url.contains("[::1]"),
+                "{url}"
+            );
+        }
     }
 }

@@ -4,12 +4,14 @@
 //! - `model.rs`: what the app knows, built from engine events (no I/O, unit-tested).
 //! - `ui/`: drawing; each `*_ui` function returns actions and touches nothing else.
 //! - `settings.rs`: what persists, and how it becomes the engine's configuration.
+//! - `history.rs`: recent calls and their chat, kept with the settings.
 //! - `video.rs`, `sound.rs`, `devices.rs`: frames to textures, the ringtone, device lists
 //!   and previews, each fed by its own thread.
 //! - `local_server.rs`: the bundled signaling server, started when it should be here.
 
 mod confab_app;
 pub mod devices;
+pub mod history;
 pub mod local_server;
 pub mod model;
 pub mod settings;
@@ -93,21 +95,28 @@ pub fn run(args: AppArgs, demo: bool) -> anyhow::Result<()> {
         persistence_path,
         ..Default::default()
     };
-    let launch = Launch {
+    let mut launch = Launch {
         call: args.call.clone(),
         chat: args.chat.clone(),
         quit_after: args.quit_after.map(Duration::from_secs_f64),
         no_bundled_server: args.no_bundled_server,
         frame_stats: args.frame_stats.clone(),
+        first_run: false,
+        demo,
     };
     eframe::run_native(
         "Confab",
         options,
         Box::new(move |cc| {
-            let mut settings: Settings = cc
+            let saved: Option<Settings> = cc
                 .storage
-                .and_then(|storage| eframe::get_value(storage, settings::STORAGE_KEY))
+                .and_then(|storage| eframe::get_value(storage, settings::STORAGE_KEY));
+            let history = cc
+                .storage
+                .and_then(|storage| eframe::get_value(storage, history::STORAGE_KEY))
                 .unwrap_or_default();
+            launch.first_run = saved.is_none() && args.name.is_none();
+            let mut settings = saved.unwrap_or_default();
             if let Some(name) = args.name {
                 settings.name = name;
             }
@@ -120,12 +129,9 @@ pub fn run(args: AppArgs, demo: bool) -> anyhow::Result<()> {
             if demo {
                 handle.spawn(crate::headless::echo_bot(settings.server_url.clone()));
             }
-            Ok(Box::new(ConfabApp::new(
-                &cc.egui_ctx,
-                handle,
-                settings,
-                launch,
-            )))
+            let mut app = ConfabApp::new(&cc.egui_ctx, handle, settings, launch);
+            app.restore_history(history);
+            Ok(Box::new(app))
         }),
     )
     .map_err(|err| anyhow::anyhow!("the window failed: {err}"))?;

@@ -6,7 +6,10 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use confab_call::{CallState, CallStats, ChatEvent, EngineEvent, MemberStatus, ServerStatus};
-use confab_protocol::{ErrorCode, PeerId, PeerInfo};
+use confab_protocol::{ErrorCode, HangupReason, PeerId, PeerInfo};
+
+use super::history::{FinishedCall, SavedLine};
+use super::settings::SettingsProblem;
 
 /// How long a notice stays on screen.
 pub const TOAST_TIME: Duration = Duration::from_secs(6);
@@ -60,7 +63,7 @@ pub struct Model {
     /// When the engine retries, while `connection` is `Offline`.
     pub retry_at: Option<Instant>,
     /// What in the settings keeps Confab from connecting at all (no engine runs then).
-    pub settings_problem: Option<String>,
+    pub settings_problem: Option<SettingsProblem>,
     pub roster: Vec<PeerInfo>,
     pub call: CallState,
     /// When the current call connected, for its duration.
@@ -80,6 +83,34 @@ pub struct Model {
     /// Received while the chat pane was closed.
     pub unread: usize,
     pub toasts: VecDeque<Toast>,
+    pub hosting: Hosting,
+    /// Online at least once since connecting with these settings (so the server URL was
+    /// a real server, not a typo).
+    pub was_online: bool,
+    /// The call being made or had, for the history once it ends.
+    log: Option<CallLog>,
+    /// Calls that ended since the app last took them (for the history).
+    pub finished: Vec<FinishedCall>,
+}
+
+/// The bundled server and this Confab.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hosting {
+    /// The server runs elsewhere (or another program here runs it).
+    No,
+    /// The server URL names a port here that nobody answers on: we could host it.
+    Offered { port: u16 },
+    /// This Confab hosts the server; others reach it at `urls`.
+    Yes { port: u16, urls: Vec<String> },
+}
+
+/// What the history needs to know about the call in progress.
+#[derive(Debug)]
+struct CallLog {
+    with: Vec<String>,
+    incoming: bool,
+    started: Instant,
+    answered: bool,
 }
 
 impl Default for Model {
@@ -106,6 +137,10 @@ impl Model {
             chat_open: false,
             unread: 0,
             toasts: VecDeque::new(),
+            hosting: Hosting::No,
+            was_online: false,
+            log: None,
+            finished: Vec::new(),
         }
     }
 
@@ -134,15 +169,14 @@ impl Model {
     fn server(&mut self, status: ServerStatus, now: Instant) {
         self.retry_at = None;
         match &status {
-            ServerStatus::Connecting { .. } | ServerStatus::Online { .. } => {}
+            ServerStatus::Connecting { .. } => {}
+            ServerStatus::Online { .. } => self.was_online = true,
             ServerStatus::Offline { retry_in, .. } => {
                 self.roster.clear();
                 self.retry_at = Some(now + *retry_in);
             }
-            ServerStatus::Refused { code, message } => {
-                self.roster.clear();
-                self.notify(refusal(*code, message), Severity::Error, now);
-            }
+            // Said in place (the main area), with what to do about it.
+            ServerStatus::Refused { .. } => self.roster.clear(),
         }
         self.connection = status;
     }
@@ -150,13 +184,18 @@ impl Model {
     /// Connecting anew (the settings allow it).
     pub fn connecting(&mut self) {
         self.settings_problem = None;
+        self.was_online = false;
         self.retry_at = None;
         self.connection = ServerStatus::Connecting { attempt: 0 };
     }
 
-    /// The settings keep Confab from connecting; says so.
-    pub fn cannot_connect(&mut self, problem: String, now: Instant) {
-        self.notify(problem.clone(), Severity::Error, now);
+    /// Whether the server is hosted here (and where others find it), or could be.
+    pub fn set_hosting(&mut self, hosting: Hosting) {
+        self.hosting = hosting;
+    }
+
+    /// The settings keep Confab from connecting (said in place, in the main area).
+    pub fn cannot_connect(&mut self, problem: SettingsProblem) {
         self.settings_problem = Some(problem);
     }
 
@@ -167,7 +206,7 @@ impl Model {
     /// Why Confab is not online, in words for the user; `None` while connecting or online.
     pub fn connection_problem(&self) -> Option<String> {
         if let Some(problem) = &self.settings_problem {
-            return Some(problem.clone());
+            return Some(problem.to_string());
         }
         match &self.connection {
             ServerStatus::Offline { reason, .. } => {
@@ -180,6 +219,7 @@ impl Model {
 
     fn call_state(&mut self, state: CallState, now: Instant) {
         self.members_changed(&state, now);
+        self.log_call(&state, now);
         match &state {
             CallState::Outgoing { .. } | CallState::Incoming { .. } | CallState::Invited { .. } => {
                 // A new call: a fresh chat and stats.
@@ -203,6 +243,71 @@ impl Model {
             CallState::Idle | CallState::Connecting { .. } => {}
         }
         self.call = state;
+    }
+
+    /// Keeps what the history needs; a call that ends goes to `finished`.
+    fn log_call(&mut self, next: &CallState, now: Instant) {
+        let start = |with: Vec<String>, incoming: bool| CallLog {
+            with,
+            incoming,
+            started: now,
+            answered: false,
+        };
+        match next {
+            CallState::Outgoing { peer_name, .. } => {
+                self.log = Some(start(vec![peer_name.clone()], false));
+            }
+            CallState::Incoming { peer_name, .. } => {
+                self.log = Some(start(vec![peer_name.clone()], true));
+            }
+            CallState::Invited {
+                peer_name, others, ..
+            } => {
+                let with = std::iter::once(peer_name).chain(others).cloned().collect();
+                self.log = Some(start(with, true));
+            }
+            CallState::Connecting { .. } | CallState::Connected { .. } => {
+                if let Some(log) = &mut self.log {
+                    log.answered = true;
+                }
+            }
+            CallState::Group { members } => {
+                if let Some(log) = &mut self.log {
+                    log.answered = true;
+                    for member in members {
+                        if !log.with.contains(&member.name) {
+                            log.with.push(member.name.clone());
+                        }
+                    }
+                }
+            }
+            CallState::Ended(end) => {
+                // A call that rang while we were busy never had a log of its own.
+                let log = self
+                    .log
+                    .take()
+                    .unwrap_or_else(|| start(vec![end.peer_name.clone()], true));
+                let we_said_no = end.reason == HangupReason::Declined && !end.by_peer;
+                self.finished.push(FinishedCall {
+                    missed: log.incoming && !log.answered && !we_said_no,
+                    with: log.with,
+                    incoming: log.incoming,
+                    connected_for: self.call_duration(now),
+                    outcome: end.describe(),
+                    age: now.saturating_duration_since(log.started),
+                    chat: self
+                        .chat
+                        .iter()
+                        .map(|line| SavedLine {
+                            from: line.from.clone(),
+                            text: line.text.clone(),
+                            sent_at_ms: line.sent_at_ms,
+                        })
+                        .collect(),
+                });
+            }
+            CallState::Idle => {}
+        }
     }
 
     /// In a group call, says who joined and who left (a member whose connection was lost
@@ -384,7 +489,7 @@ impl Model {
 fn refusal(code: ErrorCode, message: &str) -> String {
     match code {
         ErrorCode::NameTaken => {
-            "That name is already taken on this server: choose another in Settings.".into()
+            "Someone on this server already has that name: choose another.".into()
         }
         ErrorCode::NameInvalid => format!("The server does not accept that name: {message}"),
         ErrorCode::Unauthorized => "The server needs the right token: set it in Settings.".into(),
@@ -467,6 +572,78 @@ mod tests {
             ticks(&model),
             [Some(Delivery::Sent), Some(Delivery::NotSent)]
         );
+    }
+
+    fn ended(name: &str, reason: HangupReason, by_peer: bool) -> EngineEvent {
+        EngineEvent::Call(CallState::Ended(CallEnd {
+            peer_name: name.into(),
+            reason,
+            by_peer,
+            detail: None,
+        }))
+    }
+
+    #[test]
+    fn finished_calls_are_logged_with_duration_chat_and_whether_missed() {
+        let start = Instant::now();
+        let mut model = Model::new();
+        // Answered, talked for 95 s, one message each way.
+        model.apply(incoming("Bob"), start);
+        model.apply(
+            EngineEvent::Call(CallState::Connected {
+                peer: PeerId::new("p1").expect("valid id"),
+                peer_name: "Bob".into(),
+            }),
+            start + Duration::from_secs(5),
+        );
+        model.apply(sent("a", "hello"), start + Duration::from_secs(6));
+        model.apply(received("b", "hi"), start + Duration::from_secs(7));
+        model.apply(
+            ended("Bob", HangupReason::Ended, true),
+            start + Duration::from_secs(100),
+        );
+        // Rang and the caller gave up: missed.
+        model.apply(incoming("Carol"), start + Duration::from_secs(200));
+        model.apply(
+            ended("Carol", HangupReason::Cancelled, true),
+            start + Duration::from_secs(210),
+        );
+        // We declined: seen, not missed.
+        model.apply(incoming("Dave"), start + Duration::from_secs(300));
+        model.apply(
+            ended("Dave", HangupReason::Declined, false),
+            start + Duration::from_secs(301),
+        );
+        // Nobody answered our call: not a missed call of ours.
+        model.apply(
+            EngineEvent::Call(CallState::Outgoing {
+                peer: PeerId::new("p5").expect("valid id"),
+                peer_name: "Erin".into(),
+            }),
+            start + Duration::from_secs(400),
+        );
+        model.apply(
+            ended("Erin", HangupReason::Timeout, true),
+            start + Duration::from_secs(430),
+        );
+
+        let [bob, carol, dave, erin] = model.finished.as_slice() else {
+            panic!("four calls: {:?}", model.finished);
+        };
+        assert_eq!(bob.with, ["Bob"]);
+        assert_eq!(bob.connected_for, Some(Duration::from_secs(95)));
+        assert_eq!(bob.age, Duration::from_secs(100));
+        assert!(!bob.missed && bob.incoming);
+        let chat: Vec<_> = bob
+            .chat
+            .iter()
+            .map(|l| (l.from.as_deref(), l.text.as_str()))
+            .collect();
+        assert_eq!(chat, [(None, "hello"), (Some("Bob"), "hi")]);
+        assert!(carol.missed && carol.connected_for.is_none());
+        assert_eq!(carol.outcome, "Carol cancelled the call");
+        assert!(!dave.missed);
+        assert!(!erin.missed && !erin.incoming);
     }
 
     #[test]
@@ -613,7 +790,7 @@ mod tests {
         assert!(matches!(model.connection, ServerStatus::Refused { .. }));
         let text = model.connection_problem().expect("refused is a problem");
         assert!(text.contains("choose another"), "{text}");
-        assert_eq!(model.toasts.len(), 1);
+        assert!(model.toasts.is_empty(), "said in place, not in a notice");
     }
 
     #[test]

@@ -92,6 +92,9 @@ pub struct Settings {
     pub self_view: bool,
     /// The chat pane is open.
     pub chat_open: bool,
+    /// A port on this machine the user chose to host the bundled server on (besides
+    /// the default one, which needs no choosing).
+    pub host_port: Option<u16>,
 }
 
 impl Default for Settings {
@@ -116,7 +119,17 @@ impl Default for Settings {
             relay_only: false,
             self_view: true,
             chat_open: true,
+            host_port: None,
         }
+    }
+}
+
+/// The name to suggest on first run: the user's full name from the system, else the
+/// login name, else a neutral one.
+pub fn suggested_name() -> String {
+    match whoami::realname() {
+        Ok(name) if !name.trim().is_empty() && name.trim() != "root" => name.trim().to_owned(),
+        _ => default_name(),
     }
 }
 
@@ -213,19 +226,54 @@ impl Settings {
         key(self) != key(other)
     }
 
-    /// What is wrong with these settings, in words, before the server says so.
-    pub fn problem(&self) -> Option<String> {
+    /// What is wrong with these settings, before the server says so.
+    pub fn problem(&self) -> Option<SettingsProblem> {
         if self.name.trim().is_empty() {
-            return Some("Choose a display name in Settings.".into());
+            return Some(SettingsProblem::NoName);
         }
         let url = self.server_url.trim();
         if !(url.starts_with("ws://") || url.starts_with("wss://")) {
-            return Some("The server URL must start with ws:// or wss://.".into());
+            return Some(SettingsProblem::ServerUrl);
         }
         if self.relay_only && !self.ice_servers.iter().any(|e| e.url.starts_with("turn")) {
-            return Some("Relay-only needs a TURN server (turn:...) in Settings.".into());
+            return Some(SettingsProblem::RelayWithoutTurn);
         }
         None
+    }
+}
+
+/// A setting that keeps Confab from connecting. The settings window shows it next to its
+/// field ([`SettingsProblem::here`]); elsewhere it says where to fix it (`Display`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettingsProblem {
+    NoName,
+    ServerUrl,
+    RelayWithoutTurn,
+}
+
+impl SettingsProblem {
+    /// In words, next to the field it is about.
+    pub fn here(self) -> &'static str {
+        match self {
+            SettingsProblem::NoName => "Choose a display name.",
+            SettingsProblem::ServerUrl => "The server URL must start with ws:// or wss://.",
+            SettingsProblem::RelayWithoutTurn => "Relay-only needs a TURN server (turn:...).",
+        }
+    }
+}
+
+impl std::fmt::Display for SettingsProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let fix = match self {
+            SettingsProblem::NoName => "Choose a display name in Settings.",
+            SettingsProblem::ServerUrl => {
+                "The server URL in Settings must start with ws:// or wss://."
+            }
+            SettingsProblem::RelayWithoutTurn => {
+                "Relay-only needs a TURN server (turn:...): add one in Settings."
+            }
+        };
+        f.write_str(fix)
     }
 }
 
@@ -318,22 +366,24 @@ mod tests {
     }
 
     #[test]
-    fn problems_are_named() {
+    fn problems_are_named_where_they_are_fixed() {
         let blank = Settings {
             name: " ".into(),
             ..Settings::default()
         };
-        assert!(blank.problem().is_some_and(|p| p.contains("display name")));
+        assert_eq!(blank.problem(), Some(SettingsProblem::NoName));
         let http = Settings {
             server_url: "http://x".into(),
             ..Settings::default()
         };
-        assert!(http.problem().is_some_and(|p| p.contains("ws://")));
+        let problem = http.problem().expect("http is not a WebSocket URL");
+        assert!(problem.here().contains("ws://") && !problem.here().contains("Settings"));
+        assert!(problem.to_string().contains("in Settings"), "{problem}");
         let relay = Settings {
             relay_only: true,
             ..Settings::default()
         };
-        assert!(relay.problem().is_some_and(|p| p.contains("TURN")));
+        assert_eq!(relay.problem(), Some(SettingsProblem::RelayWithoutTurn));
         assert_eq!(Settings::default().problem(), None);
     }
 }

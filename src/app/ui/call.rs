@@ -62,7 +62,7 @@ pub fn call_ui(
         CallState::Group { members } => {
             return super::grid::group_ui(ui, model, members, media, state, now, actions);
         }
-        _ => return idle_ui(ui, model),
+        _ => return,
     };
     let full = ui.available_rect_before_wrap();
     let bar = controls_height(full.width());
@@ -398,21 +398,6 @@ pub fn fit(size: [usize; 2], area: Rect) -> Rect {
     }
     let scale = (area.width() / w as f32).min(area.height() / h as f32);
     Rect::from_center_size(area.center(), Vec2::new(w as f32, h as f32) * scale)
-}
-
-fn idle_ui(ui: &mut egui::Ui, model: &Model) {
-    ui.vertical_centered(|ui| {
-        ui.add_space(ui.available_height() / 3.0);
-        if let CallState::Ended(end) = &model.call {
-            ui.label(RichText::new(end.describe()).size(18.0));
-            ui.add_space(8.0);
-        }
-        ui.label(
-            RichText::new("Pick someone on the left to call.")
-                .size(16.0)
-                .weak(),
-        );
-    });
 }
 
 #[cfg(test)]

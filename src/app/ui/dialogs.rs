@@ -72,6 +72,33 @@ pub fn dialogs_ui(ctx: &egui::Context, model: &Model, actions: &mut Vec<UiAction
     }
 }
 
+/// First run: who are you? Nothing connects until there is a name.
+pub fn welcome_ui(ctx: &egui::Context, name: &mut String, actions: &mut Vec<UiAction>) {
+    egui::Modal::new(egui::Id::unique("welcome")).show(ctx, |ui| {
+        ui.set_width(360.0);
+        ui.heading("Welcome to Confab");
+        ui.label("Others see you by this name (you can change it later in Settings).");
+        ui.add_space(8.0);
+        let label = ui.label("Your name");
+        let field = ui.text_edit_singleline(name).labelled_by(label.id);
+        if !field.has_focus() && !field.lost_focus() && name.is_empty() {
+            field.request_focus();
+        }
+        let enter = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+        ui.add_space(8.0);
+        let usable = !name.trim().is_empty();
+        if !usable {
+            ui.label(RichText::new("Choose a name.").color(ui.visuals().warn_fg_color));
+        }
+        let go = ui
+            .add_enabled(usable, egui::Button::new("Continue"))
+            .clicked();
+        if usable && (go || enter) {
+            actions.push(UiAction::ChooseName(name.trim().to_owned()));
+        }
+    });
+}
+
 pub fn toasts_ui(ctx: &egui::Context, model: &Model, now: Instant) {
     if model.toasts.is_empty() {
         return;

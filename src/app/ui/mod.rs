@@ -7,6 +7,7 @@ pub mod call;
 mod chat;
 mod dialogs;
 mod grid;
+mod home;
 mod invite;
 mod peers;
 mod settings;
@@ -17,7 +18,8 @@ use egui::{Key, KeyboardShortcut, Modifiers};
 
 pub use call::{CallMedia, Picture, call_ui};
 pub use chat::chat_ui;
-pub use dialogs::{dialogs_ui, toasts_ui};
+pub use dialogs::{dialogs_ui, toasts_ui, welcome_ui};
+pub use home::{HomeView, home_ui};
 pub use invite::invite_ui;
 pub use peers::peers_ui;
 pub use settings::{DeviceLists, SettingsView, settings_ui};
@@ -46,6 +48,14 @@ pub enum UiAction {
     TestSound,
     /// The camera cannot be opened: send the test pattern instead.
     UseTestPattern,
+    /// Go by this display name (first run, or the one we had is taken) and log in.
+    ChooseName(String),
+    /// Host the bundled server on this local port (the server URL's) from now on.
+    HostServer(u16),
+    /// Put this text on the clipboard.
+    Copy(String),
+    /// Forget the call history.
+    ClearHistory,
 }
 
 /// View state: what is being typed and what is open. Not persisted (except through
@@ -67,6 +77,10 @@ pub struct UiState {
     pub speaker_view: bool,
     /// The F1 list of shortcuts is open.
     pub shortcuts_open: bool,
+    /// First run: the name being typed in the welcome dialog (open while `Some`).
+    pub welcome_name: Option<String>,
+    /// The name being typed after ours was taken.
+    pub rename: Option<String>,
 }
 
 pub const MUTE: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::D);

@@ -6,7 +6,7 @@ use egui::{Color32, RichText};
 
 use super::UiAction;
 use super::call::Picture;
-use crate::app::settings::{CameraChoice, IceEntry, RESOLUTIONS, Settings};
+use crate::app::settings::{CameraChoice, IceEntry, RESOLUTIONS, Settings, SettingsProblem};
 
 /// The devices found on this machine, refreshed while the settings are open.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -68,15 +68,26 @@ fn account_ui(
     actions: &mut Vec<UiAction>,
 ) {
     ui.heading("You");
+    let problem = draft.problem();
+    // A problem is said under the field it is about.
+    let problem_row = |ui: &mut egui::Ui, which: SettingsProblem| {
+        if problem == Some(which) {
+            ui.label("");
+            ui.label(RichText::new(which.here()).color(ui.visuals().warn_fg_color));
+            ui.end_row();
+        }
+    };
     egui::Grid::new("account").num_columns(2).show(ui, |ui| {
         let label = ui.label("Display name");
         ui.text_edit_singleline(&mut draft.name)
             .labelled_by(label.id);
         ui.end_row();
+        problem_row(ui, SettingsProblem::NoName);
         let label = ui.label("Server URL");
         ui.text_edit_singleline(&mut draft.server_url)
             .labelled_by(label.id);
         ui.end_row();
+        problem_row(ui, SettingsProblem::ServerUrl);
         let label = ui.label("Token");
         ui.add(
             egui::TextEdit::singleline(&mut draft.token)
@@ -89,9 +100,7 @@ fn account_ui(
     let needs_reconnect = view
         .applied
         .is_some_and(|applied| applied.needs_reconnect(draft));
-    if let Some(problem) = draft.problem() {
-        ui.label(RichText::new(problem).color(ui.visuals().warn_fg_color));
-    } else if needs_reconnect {
+    if problem.is_none() && needs_reconnect {
         ui.horizontal(|ui| {
             ui.label("Name, server and network changes apply when you reconnect.");
             if ui.button("Reconnect").clicked() {
@@ -279,4 +288,8 @@ fn network_ui(ui: &mut egui::Ui, draft: &mut Settings) {
         &mut draft.relay_only,
         "Relay only (hide my address; needs TURN)",
     );
+    if draft.problem() == Some(SettingsProblem::RelayWithoutTurn) {
+        let problem = SettingsProblem::RelayWithoutTurn.here();
+        ui.label(RichText::new(problem).color(ui.visuals().warn_fg_color));
+    }
 }

@@ -1,5 +1,5 @@
-//! The top bar: server connection (with retry), my name, the server address, and the
-//! buttons that open the chat and the settings.
+//! The top bar: server connection, my name, the server address (and where others find it
+//! when this Confab hosts it), and the buttons that open the chat and the settings.
 
 use std::time::Instant;
 
@@ -7,7 +7,7 @@ use confab_call::ServerStatus;
 use egui::{Color32, RichText};
 
 use super::{FOCUS_CHAT, UiAction, UiState};
-use crate::app::model::Model;
+use crate::app::model::{Hosting, Model};
 use crate::app::settings::Settings;
 
 pub fn top_bar_ui(
@@ -39,19 +39,17 @@ pub fn top_bar_ui(
         };
         let (rect, _) = ui.allocate_exact_size(egui::vec2(12.0, 12.0), egui::Sense::hover());
         ui.painter().circle_filled(rect.center(), 5.0, dot);
-        let status = ui.label(format!("{text} as {}", settings.name.trim()));
-        if let Some(problem) = model.connection_problem() {
-            status.on_hover_text(problem);
-            if ui
-                .button("Retry now")
-                .on_hover_text("Connect to the server again")
-                .clicked()
-            {
-                actions.push(UiAction::Reconnect);
-            }
-        }
+        // Why, and what to do about it, is said in the main area.
+        ui.label(format!("{text} as {}", settings.name.trim()));
         ui.label(RichText::new(settings.server_url.trim()).weak())
             .on_hover_text("Signaling server");
+        // Lasting, while it is true; the addresses are in the main area.
+        if let Hosting::Yes { port, .. } = &model.hosting {
+            ui.label(RichText::new("📡 Hosting").strong())
+                .on_hover_text(format!(
+                    "This computer hosts the signaling server (port {port}) for others"
+                ));
+        }
 
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
             if ui

@@ -1,0 +1,266 @@
+//! The main area outside a call: why Confab is not online (in words, with the way out),
+//! where others find a server hosted here, how the last call went, and recent calls.
+
+use confab_call::{CallState, Command, ServerStatus};
+use confab_protocol::ErrorCode;
+use egui::{Color32, RichText};
+
+use super::{UiAction, UiState};
+use crate::app::history::{History, PastCall};
+use crate::app::model::{Hosting, Model, format_duration};
+use crate::app::settings::Settings;
+
+/// What the home area shows besides the model.
+pub struct HomeView<'a> {
+    pub settings: &'a Settings,
+    pub history: &'a History,
+}
+
+pub fn home_ui(
+    ui: &mut egui::Ui,
+    model: &Model,
+    view: &HomeView<'_>,
+    state: &mut UiState,
+    actions: &mut Vec<UiAction>,
+) {
+    egui::ScrollArea::vertical().show(ui, |ui| {
+        ui.vertical_centered(|ui| {
+            ui.set_max_width(560.0);
+            ui.add_space((ui.available_height() / 4.0).max(24.0));
+            if let Some(problem) = model.connection_problem() {
+                trouble_ui(ui, model, &problem, view.settings, state, actions);
+                ui.add_space(16.0);
+            }
+            if let Hosting::Yes { urls, .. } = &model.hosting {
+                hosting_ui(ui, urls, actions);
+                ui.add_space(16.0);
+            }
+            if let CallState::Ended(end) = &model.call {
+                ui.label(RichText::new(end.describe()).size(18.0));
+                if let Some(last) = view.history.calls.first() {
+                    if let Some(secs) = last.duration_secs {
+                        ui.label(format!(
+                            "The call lasted {}",
+                            format_duration(std::time::Duration::from_secs(secs))
+                        ));
+                    }
+                    if let [name] = last.with.as_slice() {
+                        let text = format!("📞 Call {name} again");
+                        call_again_button(ui, model, last, &text, actions);
+                    }
+                }
+                ui.add_space(16.0);
+            }
+            if model.is_online() {
+                ui.label(
+                    RichText::new("Pick someone on the left to call.")
+                        .size(16.0)
+                        .weak(),
+                );
+            }
+        });
+        ui.add_space(24.0);
+        history_ui(ui, model, view.history, actions);
+    });
+}
+
+/// Not online: what happened, in words, and the one thing that helps.
+fn trouble_ui(
+    ui: &mut egui::Ui,
+    model: &Model,
+    problem: &str,
+    settings: &Settings,
+    state: &mut UiState,
+    actions: &mut Vec<UiAction>,
+) {
+    egui::Frame::group(ui.style()).show(ui, |ui| {
+        ui.set_width(ui.available_width());
+        ui.heading("Not connected");
+        ui.label(problem);
+        ui.add_space(8.0);
+        if model.settings_problem.is_some() {
+            if ui.button("Open Settings").clicked() {
+                state.settings_open = true;
+            }
+            return;
+        }
+        match &model.connection {
+            ServerStatus::Refused {
+                code: ErrorCode::NameTaken,
+                ..
+            } => {
+                let name = state.rename.get_or_insert_with(|| settings.name.clone());
+                let chosen = ui
+                    .horizontal(|ui| {
+                        let label = ui.label("Another name");
+                        ui.text_edit_singleline(name).labelled_by(label.id);
+                        let usable = !name.trim().is_empty() && name.trim() != settings.name.trim();
+                        let button = egui::Button::new("Use this name");
+                        (ui.add_enabled(usable, button).clicked()).then(|| name.trim().to_owned())
+                    })
+                    .inner;
+                if let Some(name) = chosen {
+                    actions.push(UiAction::ChooseName(name));
+                    state.rename = None;
+                }
+            }
+            ServerStatus::Refused {
+                code: ErrorCode::Unauthorized,
+                ..
+            } => {
+                if ui.button("Open Settings").clicked() {
+                    state.settings_open = true;
+                }
+            }
+            _ => {
+                ui.horizontal(|ui| {
+                    if let Hosting::Offered { port } = model.hosting
+                        && ui
+                            .button(format!("Host the server here (port {port})"))
+                            .on_hover_text(
+                                "Start Confab's signaling server on this computer, \
+                                 for you and others on your network",
+                            )
+                            .clicked()
+                    {
+                        actions.push(UiAction::HostServer(port));
+                    }
+                    if ui
+                        .button("Retry now")
+                        .on_hover_text("Connect to the server again")
+                        .clicked()
+                    {
+                        actions.push(UiAction::Reconnect);
+                    }
+                    if ui.button("Open Settings").clicked() {
+                        state.settings_open = true;
+                    }
+                });
+            }
+        }
+    });
+}
+
+/// Where others find the server this Confab hosts, each address with a copy button.
+fn hosting_ui(ui: &mut egui::Ui, urls: &[String], actions: &mut Vec<UiAction>) {
+    egui::Frame::group(ui.style()).show(ui, |ui| {
+        ui.set_width(ui.available_width());
+        ui.label(RichText::new("📡 This computer hosts the server").strong());
+        if urls.is_empty() {
+            ui.label("Only Confabs on this computer can reach it: no network is connected.");
+            return;
+        }
+        ui.label("Others on your network set this as their server URL:");
+        for url in urls {
+            ui.horizontal(|ui| {
+                ui.monospace(url);
+                if ui
+                    .small_button(format!("Copy {url}"))
+                    .on_hover_text("Copy the address")
+                    .clicked()
+                {
+                    actions.push(UiAction::Copy(url.clone()));
+                }
+            });
+        }
+    });
+}
+
+/// "Call Bob again", when a call of two ended: enabled while Bob is online and free.
+fn call_again_button(
+    ui: &mut egui::Ui,
+    model: &Model,
+    call: &PastCall,
+    text: &str,
+    actions: &mut Vec<UiAction>,
+) {
+    let [name] = call.with.as_slice() else {
+        return;
+    };
+    let peer = model.roster.iter().find(|peer| &peer.name == name);
+    let can_call = peer.is_some_and(|p| !p.busy) && !model.busy();
+    let button = ui
+        .add_enabled(can_call, egui::Button::new(text))
+        .on_hover_text(format!("Video call {name}"))
+        .on_disabled_hover_text(format!("{name} is not online or is busy"));
+    if button.clicked()
+        && let Some(peer) = peer
+    {
+        actions.push(UiAction::Engine(Command::Call {
+            peer: peer.id.clone(),
+        }));
+    }
+}
+
+/// Recent calls, newest first, each with its chat.
+fn history_ui(ui: &mut egui::Ui, model: &Model, history: &History, actions: &mut Vec<UiAction>) {
+    if history.calls.is_empty() {
+        return;
+    }
+    ui.horizontal(|ui| {
+        ui.heading("Recent calls");
+        if ui
+            .small_button("Clear history")
+            .on_hover_text("Forget every past call and its chat")
+            .clicked()
+        {
+            actions.push(UiAction::ClearHistory);
+        }
+    });
+    for (index, call) in history.calls.iter().enumerate() {
+        let missed = Color32::from_rgb(220, 70, 60);
+        let (icon, what) = match (call.missed, call.incoming) {
+            (true, _) => (
+                "↙",
+                RichText::new(format!("Missed call from {}", call.names())).color(missed),
+            ),
+            (false, true) => ("↙", RichText::new(format!("From {}", call.names()))),
+            (false, false) => ("↗", RichText::new(format!("To {}", call.names()))),
+        };
+        ui.horizontal(|ui| {
+            ui.label(icon);
+            ui.label(what.strong());
+            ui.label(RichText::new(when(call.started_ms)).weak());
+            match call.duration_secs {
+                Some(secs) => {
+                    ui.label(format_duration(std::time::Duration::from_secs(secs)));
+                }
+                None if !call.missed => {
+                    ui.label(RichText::new("not connected").weak());
+                }
+                None => {}
+            }
+            // Just after a call, the last one has its own, bigger button above.
+            let shown_above = index == 0 && matches!(model.call, CallState::Ended(_));
+            if !shown_above {
+                call_again_button(ui, model, call, "📞 Call", actions);
+            }
+        });
+        if !call.chat.is_empty() {
+            egui::CollapsingHeader::new(format!("Chat ({} messages)", call.chat.len()))
+                .id_salt(("past-chat", index))
+                .show(ui, |ui| {
+                    for line in &call.chat {
+                        let who = line.from.as_deref().unwrap_or("You");
+                        ui.label(format!("{who}: {}", line.text));
+                    }
+                });
+        }
+    }
+}
+
+/// "14:02" today, else "3 Nov 14:02".
+fn when(ms: u64) -> String {
+    use chrono::{Local, TimeZone};
+    let Ok(ms) = i64::try_from(ms) else {
+        return String::new();
+    };
+    let chrono::LocalResult::Single(time) = Local.timestamp_millis_opt(ms) else {
+        return String::new();
+    };
+    if time.date_naive() == Local::now().date_naive() {
+        time.format("%H:%M").to_string()
+    } else {
+        time.format("%-d %b %H:%M").to_string()
+    }
+}
