@@ -24,8 +24,11 @@ packages=(
   # (llvmpipe/lavapipe) where there is no GPU, for the app and the UI snapshot tests.
   libx11-xcb1 libxcursor1 libxi6 libxrandr2 libxkbcommon-x11-0
   libgl1-mesa-dri libegl1 mesa-vulkan-drivers
-  # A virtual display for the app on machines without one (screenshots, measurements).
+  # A virtual display for the app on machines without one (screenshots, measurements,
+  # the notification test).
   xvfb xauth
+  # The notification test: a real notification server on its own session bus.
+  dbus-daemon dunst
 )
 # `install-deps.sh screenshots`: also what takes pictures of that display.
 if [ "${1:-}" = "screenshots" ]; then

@@ -15,7 +15,7 @@
 mod support;
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use confab::app::settings::{CameraChoice, STORAGE_KEY, Settings};
 use confab::app::{ConfabApp, Launch};
@@ -24,99 +24,11 @@ use confab_protocol::HangupReason;
 use egui::{Key, Modifiers, vec2};
 use egui_kittest::kittest::{NodeT, Queryable};
 use egui_kittest::{Harness, SnapshotOptions};
-use support::{PATIENCE, Peer, PeerSetup, Server};
-use tokio::runtime::Runtime;
-
-/// The window size the snapshots are taken at.
-const WINDOW: egui::Vec2 = vec2(1200.0, 760.0);
-
-fn runtime() -> Runtime {
-    // RUST_LOG=confab_call=debug shows the engines' side of a failing test.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
-/// Alice's settings: this server, the test pattern, no sound devices, no STUN.
-fn settings(url: &str) -> Settings {
-    Settings {
-        name: "Alice".into(),
-        server_url: url.into(),
-        camera: CameraChoice::TestPattern,
-        audio_enabled: false,
-        ice_servers: Vec::new(),
-        ..Settings::default()
-    }
-}
-
-fn open_app(runtime: &Runtime, settings: Settings, launch: Launch) -> Harness<'static, ConfabApp> {
-    open_app_sized(runtime, settings, launch, WINDOW)
-}
-
-fn open_app_sized(
-    runtime: &Runtime,
-    settings: Settings,
-    launch: Launch,
-    size: egui::Vec2,
-) -> Harness<'static, ConfabApp> {
-    let handle = runtime.handle().clone();
-    Harness::builder()
-        .with_size(size)
-        .build_eframe(move |cc| ConfabApp::new(&cc.egui_ctx, handle, settings, launch))
-}
-
-/// Runs frames until `done` holds; fails the test after [`PATIENCE`]. The short pause
-/// between frames only keeps the loop from spinning while the engine works.
-fn until(
-    harness: &mut Harness<'_, ConfabApp>,
-    what: &str,
-    mut done: impl FnMut(&Harness<'_, ConfabApp>) -> bool,
-) {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        harness.step();
-        if done(harness) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-fn shows(harness: &Harness<'_, ConfabApp>, label: &str) -> bool {
-    harness.query_all_by_label(label).next().is_some()
-}
-
-fn shows_part(harness: &Harness<'_, ConfabApp>, label: &str) -> bool {
-    harness.query_all_by_label_contains(label).next().is_some()
-}
-
-/// Clicks the widget labelled `label` and runs the frames that deliver the click.
-fn click(harness: &mut Harness<'_, ConfabApp>, label: &str) {
-    harness.get_by_label(label).click();
-    harness.run_steps(2);
-}
-
-/// Focuses the text box labelled `label` and types `text` into it.
-fn type_into(harness: &mut Harness<'_, ConfabApp>, label: &str, text: &str) {
-    harness.get_by_label(label).focus();
-    harness.run_steps(1);
-    harness.get_by_label(label).type_text(text);
-    harness.run_steps(2);
-}
-
-fn online(harness: &mut Harness<'_, ConfabApp>, peer: &str) {
-    let button = format!("📞 Call {peer}");
-    until(harness, &format!("{peer} in the list"), |h| {
-        shows(h, &button)
-    });
-}
+use support::app::{
+    Scene, click, close, online, open_app, open_app_sized, runtime, settings, shows, shows_part,
+    type_into, until,
+};
+use support::{Peer, PeerSetup, Server};
 
 /// Hides what differs between runs before a snapshot.
 fn mask_labels(harness: &mut Harness<'_, ConfabApp>, parts: &[&str]) {
@@ -138,67 +50,6 @@ fn snapshot(harness: &mut Harness<'_, ConfabApp>, name: &str, masks: &[&str]) {
     harness.run_steps(2);
     mask_labels(harness, masks);
     harness.snapshot_options(name, &SnapshotOptions::new().max_failed_pixels(8));
-}
-
-fn close(mut harness: Harness<'_, ConfabApp>) {
-    harness.state_mut().shutdown(Duration::from_secs(2));
-}
-
-/// Alice's app and Bob's engine, both online on a real server.
-struct Scene {
-    rt: Runtime,
-    server: Server,
-    bob: Peer,
-    harness: Harness<'static, ConfabApp>,
-}
-
-impl Scene {
-    fn start() -> Scene {
-        Scene::start_with(CameraChoice::TestPattern)
-    }
-
-    /// Like [`Scene::start`], with Alice's camera choice.
-    fn start_with(camera: CameraChoice) -> Scene {
-        let rt = runtime();
-        let server = rt.block_on(Server::start());
-        let bob = rt.block_on(Peer::join(&server, "Bob", PeerSetup::quiet()));
-        let alice = Settings {
-            camera,
-            ..settings(&server.url())
-        };
-        let mut harness = open_app(&rt, alice, Launch::default());
-        until(&mut harness, "online", |h| shows_part(h, "Online as Alice"));
-        Scene {
-            rt,
-            server,
-            bob,
-            harness,
-        }
-    }
-
-    /// Bob calls Alice; returns once the app rings.
-    fn bob_calls(&mut self) {
-        let alice = self.rt.block_on(self.bob.sees("Alice"));
-        self.bob.send(Command::Call { peer: alice });
-        until(&mut self.harness, "the incoming dialog", |h| {
-            shows(h, "Bob is calling")
-        });
-    }
-
-    /// Bob calls, Alice accepts, and both are connected.
-    fn in_a_call(&mut self) {
-        self.bob_calls();
-        click(&mut self.harness, "Accept");
-        self.rt.block_on(self.bob.connected());
-    }
-
-    fn finish(self) {
-        close(self.harness);
-        self.rt.block_on(async {
-            self.bob.shutdown().await;
-            self.server.shutdown().await;
-        });
-    }
 }
 
 #[test]
@@ -504,6 +355,12 @@ fn a_small_window_keeps_the_call_and_its_controls_in_reach() {
                 "{size:?}: {control} at {rect:?}"
             );
         }
+        // Switches show their state by a mark, not only by colour.
+        let self_view = harness.get_by_role_and_label(egui::accesskit::Role::CheckBox, "Self-view");
+        assert_eq!(
+            self_view.accesskit_node().toggled(),
+            Some(egui::accesskit::Toggled::True)
+        );
         let video = harness.get_by_label("Video of Bob").rect();
         assert!(video.height() > 150.0, "{size:?}: the video is {video:?}");
         assert!(

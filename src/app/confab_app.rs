@@ -14,6 +14,7 @@ use super::devices::{DeviceWatcher, Preview};
 use super::history::History;
 use super::local_server::{self, LocalServer};
 use super::model::{Hosting, Model, Severity};
+use super::notify::{Answer, Notifier};
 use super::settings::Settings;
 use super::sound::{Sound, SoundPlayer};
 use super::ui::{self, CallMedia, DeviceLists, HomeView, SettingsView, UiAction, UiState};
@@ -91,6 +92,11 @@ pub struct ConfabApp {
     devices: DeviceWatcher,
     device_lists: Option<DeviceLists>,
     sound: SoundPlayer,
+    notifier: Notifier,
+    /// The window has the keyboard focus (else calls are also announced on the desktop).
+    focused: bool,
+    /// Ask the window manager to draw the user's attention to the window (a call rings).
+    wants_attention: bool,
     /// `--call` and `--chat`.
     script: Script,
     /// CPU time of each frame, seconds (only with `Launch::frame_stats`).
@@ -112,9 +118,12 @@ impl ConfabApp {
         model.set_chat_open(settings.chat_open);
         let script = Script::new(launch.call.iter().cloned().collect(), launch.chat.clone());
         let mut app = ConfabApp {
-            runtime,
+            runtime: runtime.clone(),
             devices: DeviceWatcher::start(wake.clone()),
             sound: SoundPlayer::start(wake.clone()),
+            notifier: Notifier::new(runtime.clone(), wake.clone()),
+            focused: true,
+            wants_attention: false,
             wake,
             settings,
             launch,
@@ -296,6 +305,8 @@ impl ConfabApp {
     pub fn show(&mut self, ui: &mut egui::Ui) {
         let now = Instant::now();
         let ctx = ui.ctx().clone();
+        // Unknown (no window system says) counts as focused.
+        self.focused = ctx.input(|input| input.viewport().focused.unwrap_or(true));
         self.poll_start(now);
         self.poll_takeover(now);
         self.take_device_news(now);
@@ -304,6 +315,12 @@ impl ConfabApp {
 
         let mut actions = Vec::new();
         self.take_events(now, &mut actions);
+        self.take_answers(&ctx, &mut actions);
+        if std::mem::take(&mut self.wants_attention) {
+            ctx.send_viewport_cmd(ViewportCommand::RequestUserAttention(
+                egui::UserAttentionType::Critical,
+            ));
+        }
         self.shortcuts(&ctx, &mut actions);
         self.draw(ui, now, &mut actions);
         if std::mem::take(&mut self.title_stale) {
@@ -350,24 +367,67 @@ impl ConfabApp {
             self.model.apply(event, now);
         }
         for call in self.model.finished.drain(..) {
+            if call.missed && !self.focused {
+                let title = format!("Missed call from {}", call.with.join(", "));
+                self.notifier.tell(&title, &call.outcome);
+            }
             self.history.add(call, wall_clock_ms());
         }
     }
 
-    /// Side effects of a new call state: the ringtone, the previews, old pictures.
-    fn call_changed(&mut self, state: &CallState) {
-        match state {
-            // Audio off means no sound devices at all, the ringtone included.
-            CallState::Incoming { .. } | CallState::Invited { .. }
-                if self.settings.audio_enabled =>
-            {
-                self.sound.play(Sound::Ringtone, self.speaker());
+    /// What the user chose in a desktop notification.
+    fn take_answers(&mut self, ctx: &egui::Context, actions: &mut Vec<UiAction>) {
+        while let Some(answer) = self.notifier.answer() {
+            let ringing = matches!(
+                self.model.call,
+                CallState::Incoming { .. } | CallState::Invited { .. }
+            );
+            match answer {
+                Answer::Accept if ringing => {
+                    actions.push(UiAction::Engine(Command::Accept));
+                    ctx.send_viewport_cmd(ViewportCommand::Focus);
+                }
+                Answer::Decline if ringing => actions.push(UiAction::Engine(Command::Decline)),
+                Answer::Show => ctx.send_viewport_cmd(ViewportCommand::Focus),
+                // The call stopped ringing before the answer came.
+                Answer::Accept | Answer::Decline => {}
             }
-            _ => {
-                if self.sound.playing() == Some(Sound::Ringtone) {
+        }
+    }
+
+    /// Side effects of a new call state: the ringtone or ringback, the desktop
+    /// notification, the previews, old pictures.
+    fn call_changed(&mut self, state: &CallState) {
+        // Audio off means no sound devices at all, the ringtone included.
+        let sound = match state {
+            CallState::Incoming { .. } | CallState::Invited { .. } => Some(Sound::Ringtone),
+            CallState::Outgoing { .. } => Some(Sound::Ringback),
+            _ => None,
+        }
+        .filter(|_| self.settings.audio_enabled);
+        match sound {
+            Some(sound) => self.sound.play(sound, self.speaker()),
+            None => {
+                if self.sound.playing().is_some_and(Sound::loops) {
                     self.sound.stop();
                 }
             }
+        }
+        match state {
+            CallState::Incoming { peer_name, .. } if !self.focused => {
+                let title = format!("{peer_name} is calling");
+                self.notifier.ringing(&title, "Video call", "Accept");
+                self.wants_attention = true;
+            }
+            CallState::Invited {
+                peer_name, others, ..
+            } if !self.focused => {
+                let title = format!("{peer_name} invites you");
+                let body = format!("Group call with {}", others.join(", "));
+                self.notifier.ringing(&title, &body, "Join");
+                self.wants_attention = true;
+            }
+            _ => self.notifier.stop_ringing(),
         }
         match state {
             CallState::Outgoing { .. } | CallState::Incoming { .. } | CallState::Invited { .. } => {
@@ -698,6 +758,7 @@ impl ConfabApp {
     /// Hangs up, logs out and stops the bundled server; waits at most `limit`.
     pub fn shutdown(&mut self, limit: Duration) {
         self.sound.stop();
+        self.notifier.stop_ringing();
         self.preview = None;
         if let Some(running) = self.running.take() {
             let _ = self

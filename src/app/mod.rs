@@ -8,12 +8,14 @@
 //! - `video.rs`, `sound.rs`, `devices.rs`: frames to textures, the ringtone, device lists
 //!   and previews, each fed by its own thread.
 //! - `local_server.rs`: the bundled signaling server, started when it should be here.
+//! - `notify.rs`: desktop notifications for calls while the window is in the background.
 
 mod confab_app;
 pub mod devices;
 pub mod history;
 pub mod local_server;
 pub mod model;
+pub mod notify;
 pub mod settings;
 pub mod sound;
 pub mod ui;

@@ -1,4 +1,4 @@
-//! The ringtone and the test sound, played on a named `sound` thread so that opening a
+//! The ringtone, the caller's ringback and the test sound, played on a named `sound` thread so that opening a
 //! speaker or waiting for it never touches the UI thread. The UI sends requests; failures
 //! come back as text for a notice.
 
@@ -16,10 +16,19 @@ const RINGTONE_WAV: &[u8] = include_bytes!("../../assets/ringtone.wav");
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sound {
-    /// Loops until stopped.
+    /// Loops until stopped: someone calls us.
     Ringtone,
+    /// Loops until stopped: we call someone and it rings there.
+    Ringback,
     /// A short chime, once.
     Chime,
+}
+
+impl Sound {
+    /// Plays until stopped (rather than once).
+    pub fn loops(self) -> bool {
+        matches!(self, Sound::Ringtone | Sound::Ringback)
+    }
 }
 
 enum Request {
@@ -81,6 +90,7 @@ fn run(
     wake: &(dyn Fn() + Send + Sync),
 ) {
     let ringtone = decode_wav(RINGTONE_WAV);
+    let ringback = ringback();
     let chime = chime();
     let mut next = None;
     loop {
@@ -101,6 +111,7 @@ fn run(
                 wake();
                 continue;
             }
+            (Sound::Ringback, _) => &ringback,
             (Sound::Chime, _) => &chime,
         };
         let mut sink = match SpeakerSink::open(speaker.as_deref()) {
@@ -111,14 +122,7 @@ fn run(
                 continue;
             }
         };
-        next = play(
-            &mut sink,
-            samples,
-            sound == Sound::Ringtone,
-            requests,
-            problems,
-            wake,
-        );
+        next = play(&mut sink, samples, sound.loops(), requests, problems, wake);
     }
 }
 
@@ -180,6 +184,20 @@ fn decode_wav(bytes: &[u8]) -> Result<Vec<f32>, String> {
         .collect()
 }
 
+/// The tone a caller hears while it rings at the other end: 425 Hz (the European
+/// ringback tone), one second on and three off, soft.
+fn ringback() -> Vec<f32> {
+    let rate = SAMPLE_RATE as f32;
+    let on = SAMPLE_RATE as usize;
+    let tone = (0..on).map(|i| {
+        let t = i as f32 / rate;
+        // 20 ms fades, so the tone never clicks.
+        let envelope = (t / 0.02).min((1.0 - t) / 0.02).min(1.0);
+        0.12 * envelope * (2.0 * std::f32::consts::PI * 425.0 * t).sin()
+    });
+    tone.chain(std::iter::repeat_n(0.0, 3 * on)).collect()
+}
+
 /// Two soft notes, 0.5 s: the test sound.
 fn chime() -> Vec<f32> {
     let rate = SAMPLE_RATE as f32;
@@ -204,6 +222,18 @@ mod tests {
         assert!((1.0..=6.0).contains(&secs), "{secs} s");
         let peak = samples.iter().fold(0.0f32, |m, s| m.max(s.abs()));
         assert!(peak > 0.1, "audible: peak {peak}");
+    }
+
+    #[test]
+    fn the_ringback_rings_a_second_in_four() {
+        let samples = ringback();
+        assert_eq!(samples.len(), 4 * SAMPLE_RATE as usize);
+        let (on, off) = samples.split_at(SAMPLE_RATE as usize);
+        let peak = on.iter().fold(0.0f32, |m, s| m.max(s.abs()));
+        assert!((0.05..0.2).contains(&peak), "soft but audible: {peak}");
+        assert!(off.iter().all(|s| *s == 0.0));
+        assert!(on[0].abs() < 0.01, "fades in");
+        assert!(Sound::Ringback.loops() && !Sound::Chime.loops());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // Each test binary uses a different part of this.
 
+pub mod app;
 pub mod pulse;
 pub mod tap;
 pub mod usage;

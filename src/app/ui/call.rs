@@ -219,14 +219,16 @@ pub(super) fn controls_ui(
     {
         actions.push(UiAction::SetFullscreen(!state.fullscreen));
     }
+    // On/off switches are check boxes: their state shows by a mark, not only by colour.
+    let mut self_view = media.self_view;
     if ui
-        .selectable_label(media.self_view, "Self-view")
+        .checkbox(&mut self_view, "Self-view")
         .on_hover_text("Show or hide your own picture")
-        .clicked()
+        .changed()
     {
-        actions.push(UiAction::SetSelfView(!media.self_view));
+        actions.push(UiAction::SetSelfView(self_view));
     }
-    ui.toggle_value(&mut state.show_stats, "Stats")
+    ui.checkbox(&mut state.show_stats, "Stats")
         .on_hover_text(with_shortcut(
             &ctx,
             "Resolution, frame rate, bitrate, round trip, loss",

@@ -123,7 +123,13 @@ fn bubble_ui(ui: &mut egui::Ui, line: &ChatLine) {
                     Some(Delivery::NotSent) => meta.push_str(" · ✖ not sent"),
                     None => {}
                 }
-                ui.label(RichText::new(meta).small().weak());
+                // Readable on either bubble: light on ours (blue), mid-grey on theirs.
+                let meta_color = if mine {
+                    Color32::from_rgb(205, 220, 240)
+                } else {
+                    ui.visuals().text_color().gamma_multiply(0.8)
+                };
+                ui.label(RichText::new(meta).small().color(meta_color));
                 let text = RichText::new(&line.text);
                 ui.add(
                     egui::Label::new(if mine {
