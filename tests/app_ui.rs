@@ -25,8 +25,8 @@ use egui::{Key, Modifiers, vec2};
 use egui_kittest::kittest::{NodeT, Queryable};
 use egui_kittest::{Harness, SnapshotOptions};
 use support::app::{
-    Scene, click, close, online, open_app, open_app_sized, runtime, settings, shows, shows_part,
-    type_into, until,
+    Scene, chat_ready, click, close, online, open_app, open_app_sized, runtime, settings, shows,
+    shows_part, type_into, until,
 };
 use support::{Peer, PeerSetup, Server};
 
@@ -138,10 +138,7 @@ fn an_incoming_call_accepted_shows_video_and_chat_goes_both_ways() {
     until(harness, "the self-view", |h| shows(h, "Your video"));
 
     // Chat: Enter sends, the tick turns to delivered on the ack; Bob's reply shows.
-    until(harness, "the chat box", |h| {
-        h.query_by_label("Message")
-            .is_some_and(|n| !n.accesskit_node().is_disabled())
-    });
+    until(harness, "the chat box", chat_ready);
     type_into(harness, "Message", "hello Bob");
     harness.key_press(Key::Enter);
     harness.run_steps(2);
@@ -315,6 +312,21 @@ fn adding_a_person_makes_a_group_call_with_a_tile_each() {
     until(harness, "Carol's tile gone", |h| {
         !shows(h, "Video of Carol") && shows_part(h, "2 people") && shows(h, "Video of Bob")
     });
+    // Its notice covers no control.
+    until(harness, "the notice", |h| shows(h, "Carol left the call"));
+    let notice = harness.get_by_label("Carol left the call").rect();
+    for role in [
+        egui::accesskit::Role::Button,
+        egui::accesskit::Role::CheckBox,
+    ] {
+        for control in harness.query_all_by_role(role) {
+            assert!(
+                !notice.intersects(control.rect()),
+                "the notice covers {:?}",
+                control.accesskit_node().label()
+            );
+        }
+    }
     rt.block_on(carol.shutdown());
     scene.finish();
 }
@@ -801,7 +813,7 @@ fn finished_calls_go_to_the_history_with_their_chat() {
     let mut scene = Scene::start();
     scene.in_a_call();
     let harness = &mut scene.harness;
-    until(harness, "the chat", |h| shows(h, "Message"));
+    until(harness, "the chat box", chat_ready);
     type_into(harness, "Message", "see you");
     harness.key_press(Key::Enter);
     harness.run_steps(2);

@@ -554,7 +554,7 @@ impl ConfabApp {
             }
         }
         let media = self.call_media();
-        egui::CentralPanel::default().show(ui, |ui| {
+        let main = egui::CentralPanel::default().show(ui, |ui| {
             if self.model.in_call() {
                 ui::call_ui(ui, &self.model, &media, &mut self.ui, now, actions);
             } else {
@@ -572,7 +572,7 @@ impl ConfabApp {
         ui::invite_ui(&ctx, &self.model, &mut self.ui, actions);
         ui::shortcuts_ui(&ctx, &mut self.ui);
         self.settings_window(&ctx, actions);
-        ui::toasts_ui(&ctx, &self.model, now);
+        ui::toasts_ui(&ctx, &self.model, now, main.response.rect);
     }
 
     fn call_media(&self) -> CallMedia {

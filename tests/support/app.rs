@@ -9,7 +9,7 @@ use confab::app::{ConfabApp, Launch};
 use confab_call::Command;
 use egui::vec2;
 use egui_kittest::Harness;
-use egui_kittest::kittest::Queryable;
+use egui_kittest::kittest::{NodeT, Queryable};
 use tokio::runtime::Runtime;
 
 use super::{PATIENCE, Peer, PeerSetup, Server};
@@ -100,6 +100,13 @@ pub fn type_into(harness: &mut Harness<'_, ConfabApp>, label: &str, text: &str) 
     harness.run_steps(1);
     harness.get_by_label(label).type_text(text);
     harness.run_steps(2);
+}
+
+/// The chat box takes messages (the call's chat has connected).
+pub fn chat_ready(harness: &Harness<'_, ConfabApp>) -> bool {
+    harness
+        .query_by_label("Message")
+        .is_some_and(|n| !n.accesskit_node().is_disabled())
 }
 
 pub fn online(harness: &mut Harness<'_, ConfabApp>, peer: &str) {

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use confab_call::{CallState, Command};
-use egui::{Align2, Color32, RichText, vec2};
+use egui::{Align2, Color32, RichText};
 
 use super::UiAction;
 use crate::app::model::{Model, Severity};
@@ -99,17 +99,20 @@ pub fn welcome_ui(ctx: &egui::Context, name: &mut String, actions: &mut Vec<UiAc
     });
 }
 
-pub fn toasts_ui(ctx: &egui::Context, model: &Model, now: Instant) {
+/// The notices, at the top middle of `main` (the call or home area): clear of the
+/// bars, the side panes and the call controls, whose buttons they must never cover.
+pub fn toasts_ui(ctx: &egui::Context, model: &Model, now: Instant, main: egui::Rect) {
     if model.toasts.is_empty() {
         return;
     }
     egui::Area::new(egui::Id::unique("toasts"))
-        // Top right, under the bar: clear of the call controls and the chat box.
-        .anchor(Align2::RIGHT_TOP, vec2(-12.0, 40.0))
+        .pivot(Align2::CENTER_TOP)
+        // Below the call's title line.
+        .fixed_pos(egui::pos2(main.center().x, main.top() + 44.0))
         .order(egui::Order::Foreground)
         .interactable(false)
         .show(ctx, |ui| {
-            ui.set_max_width(360.0);
+            ui.set_max_width(360.0_f32.min(main.width() - 16.0));
             for toast in model.toasts.iter().filter(|t| t.until > now) {
                 let (fill, text) = match toast.severity {
                     Severity::Info => (Color32::from_rgb(40, 60, 90), Color32::WHITE),
