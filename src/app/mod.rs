@@ -34,7 +34,8 @@ pub struct AppArgs {
     /// Use this display name (saved in the settings).
     #[arg(long)]
     pub name: Option<String>,
-    /// Use this signaling server, ws://HOST:PORT/ws (saved in the settings).
+    /// Use this signaling server, ws://HOST:PORT/ws (saved in the settings); one on this
+    /// machine that nobody runs yet is started here.
     #[arg(long, value_name = "URL")]
     pub server: Option<String>,
     /// Send the test pattern instead of the camera (saved in the settings).
@@ -123,6 +124,9 @@ pub fn run(args: AppArgs, demo: bool) -> anyhow::Result<()> {
                 settings.name = name;
             }
             if let Some(server) = args.server {
+                // Named on the command line: if it is on this machine and nobody runs
+                // it, this Confab hosts it (a port typed in Settings is only offered).
+                settings.host_port = local_server::local_port(&server).or(settings.host_port);
                 settings.server_url = server;
             }
             if args.test_pattern {
