@@ -88,6 +88,15 @@ impl Desktop {
         command
     }
 
+    /// Runs `dunstctl <what>`, which must succeed.
+    fn ctl(&self, what: &str) {
+        let status = self.command("dunstctl").arg(what).status();
+        assert!(
+            status.as_ref().is_ok_and(|s| s.success()),
+            "dunstctl {what}: {status:?}"
+        );
+    }
+
     /// How many notifications are on screen; `None` while dunst does not answer.
     fn displayed(&self) -> Option<u32> {
         let out = self
@@ -187,12 +196,7 @@ fn a_call_in_the_background_rings_on_the_desktop_and_is_answered_there() {
     desktop.until("the notification", |d| d.displayed() == Some(1));
 
     // The user picks Accept in the notification (dunst's menu, our script).
-    let status = desktop
-        .command("dunstctl")
-        .arg("context")
-        .status()
-        .expect("dunstctl context");
-    assert!(status.success());
+    desktop.ctl("context");
     until(&mut scene.harness, "in the call", |h| {
         h.state().model().in_call()
     });
@@ -212,12 +216,7 @@ fn a_call_in_the_background_rings_on_the_desktop_and_is_answered_there() {
     desktop.until("one notification: the missed call", |d| {
         d.displayed() == Some(1) && !d.history().contains("Missed call")
     });
-    let closed = desktop
-        .command("dunstctl")
-        .arg("close-all")
-        .status()
-        .expect("dunstctl close-all");
-    assert!(closed.success());
+    desktop.ctl("close-all");
     desktop.until("the missed call in the history", |d| {
         d.history().contains("Missed call from Bob")
     });
