@@ -2,9 +2,13 @@
 
 #![forbid(unsafe_code)]
 
+use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use anyhow::Context;
+use clap::{CommandFactory, Parser, Subcommand};
+use clap_complete::Shell;
 use confab_signaling::cli::{ServerArgs, init_logging, serve};
 
 use confab::{app, devices, headless};
@@ -42,6 +46,21 @@ enum Command {
     Server(ServerArgs),
     /// Run a peer without a window: call someone or answer calls, with test media.
     Headless(headless::HeadlessArgs),
+    /// Print the shell completion script for confab.
+    ///
+    /// For example: `confab completions bash > ~/.local/share/bash-completion/completions/confab`
+    /// (the Debian package installs them for bash, zsh and fish).
+    Completions {
+        /// The shell to complete in.
+        shell: Shell,
+    },
+    /// Print the manual page (roff); with --out-dir, write it and one page per command
+    /// there (confab.1, confab-server.1, ...). For packaging: `make deb`.
+    #[command(hide = true)]
+    Manpage {
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -55,6 +74,12 @@ fn main() -> ExitCode {
         Some(Command::Headless(args)) => {
             run_async(async { headless::run(args).await.map_err(Reason) })
         }
+        Some(Command::Completions { shell }) => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "confab", &mut script);
+            print(&script)
+        }
+        Some(Command::Manpage { out_dir }) => manpage(out_dir),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -63,6 +88,30 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The manual: `confab` alone to standard output, or every command's page into a folder.
+fn manpage(out_dir: Option<PathBuf>) -> anyhow::Result<()> {
+    // `help` is no command of its own in a manual.
+    let command = Cli::command().disable_help_subcommand(true);
+    match out_dir {
+        Some(dir) => std::fs::create_dir_all(&dir)
+            .and_then(|()| clap_mangen::generate_to(command, &dir))
+            .with_context(|| format!("cannot write the manual pages to {}", dir.display())),
+        None => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(command).render(&mut page)?;
+            print(&page)
+        }
+    }
+}
+
+/// Writes to standard output, failing (not panicking) if it is closed.
+fn print(bytes: &[u8]) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(bytes)?;
+    stdout.flush()?;
+    Ok(())
 }
 
 /// An error whose message is the whole story (a headless peer's one-line reason).

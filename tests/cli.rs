@@ -51,6 +51,77 @@ fn help_lists_every_command() {
     }
 }
 
+/// The commands a manual page and completions must know, and a flag of the window's.
+const COMMANDS: [&str; 5] = ["demo", "devices", "server", "headless", "completions"];
+
+#[test]
+fn the_manual_page_names_every_command() {
+    let out = confab().arg("manpage").output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let page = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        page.contains(".TH confab 1"),
+        "not a roff page for confab(1):\n{page}"
+    );
+    // roff escapes the hyphen: each command is listed as confab-COMMAND(1).
+    for command in COMMANDS {
+        let entry = format!("confab\\-{command}(1)");
+        assert!(page.contains(&entry), "{entry} missing from:\n{page}");
+    }
+    assert!(page.contains("\\-\\-profile"), "{page}");
+    assert!(
+        !page.contains("manpage"),
+        "the hidden command is listed:\n{page}"
+    );
+
+    // For packaging, every command's page in a folder; `confab server`'s has its flags.
+    let dir = std::env::temp_dir().join(format!("confab-man-{}", std::process::id()));
+    let out = confab()
+        .args(["manpage", "--out-dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let mut pages: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    pages.sort();
+    let mut expected: Vec<String> = COMMANDS
+        .iter()
+        .map(|command| format!("confab-{command}.1"))
+        .chain(["confab.1".to_owned()])
+        .collect();
+    expected.sort();
+    assert_eq!(pages, expected);
+    let server = std::fs::read_to_string(dir.join("confab-server.1")).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(server.contains("\\-\\-listen"), "{server}");
+}
+
+#[test]
+fn completions_know_every_command() {
+    let out = confab().args(["completions", "bash"]).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let script = String::from_utf8(out.stdout).unwrap();
+    assert!(script.contains("complete -F _confab"), "{script}");
+    for word in COMMANDS.iter().chain(&["--profile", "--listen"]) {
+        assert!(script.contains(word), "{word} missing from:\n{script}");
+    }
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
+        let out = confab().args(["completions", shell]).output().unwrap();
+        assert!(out.status.success(), "{shell}: {out:?}");
+        let script = String::from_utf8_lossy(&out.stdout);
+        assert!(script.contains("headless"), "{shell}:\n{script}");
+    }
+    let out = confab().args(["completions", "tcsh"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("possible values"),
+        "{out:?}"
+    );
+}
+
 #[test]
 fn devices_lists_what_there_is_and_says_none_for_the_rest() {
     // What the command prints is what the media crate finds here, camera or none (a

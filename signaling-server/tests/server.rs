@@ -757,3 +757,29 @@ async fn a_group_call_of_three_next_to_a_version_one_client() {
     }
     server.shutdown([old, alice, bob]).await;
 }
+
+#[test]
+fn the_manual_page_describes_the_flags_and_their_variables() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_confab-signaling"))
+        .arg("--manpage")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let page = String::from_utf8(out.stdout).unwrap();
+    assert!(page.contains(".TH confab-signaling 1"), "{page}");
+    // roff escapes the hyphen. The systemd unit of `make deb` is configured through
+    // these variables, so the page names them.
+    for flag in [
+        "\\-\\-listen",
+        "\\-\\-token",
+        "\\-\\-tls\\-cert",
+        "CONFAB_LISTEN",
+        "CONFAB_TOKEN",
+    ] {
+        assert!(page.contains(flag), "{flag} missing from:\n{page}");
+    }
+    assert!(
+        !page.contains("manpage"),
+        "the hidden flag is listed:\n{page}"
+    );
+}
