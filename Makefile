@@ -8,7 +8,8 @@ ARGS ?=
 # The interop test's Python environment (aiortc), kept outside the clone like a cache.
 INTEROP_VENV ?= $(HOME)/.cache/confab/interop-venv
 
-.PHONY: run demo test test-build deps build bench interop screenshots measure-app
+.PHONY: run demo test test-build deps build bench interop screenshots measure-app \
+	check-packaging
 
 deps:
 	@scripts/install-deps.sh
@@ -46,6 +47,7 @@ LINTED = RUSTC_WORKSPACE_WRAPPER=$(CURDIR)/scripts/lint-rustc
 
 test: deps
 	$(CARGO) fmt --all --check
+	$(MAKE) check-packaging
 	$(MAKE) test-build
 	$(LINTED) $(CARGO) test --workspace --locked
 	$(MAKE) interop
@@ -53,6 +55,16 @@ test: deps
 # Every target of every crate (tests, benches, examples), linted.
 test-build: deps
 	$(LINTED) $(CARGO) test --workspace --all-targets --locked --no-run
+
+# The desktop entry and the AppStream metainfo that `make deb` installs, checked as desktops
+# and software centres read them. AppStream asks for a reverse-DNS id (org.example.App):
+# ours is `confab`, the app id the window has had from the start (the Wayland app id, the
+# X class and the settings folder's name), and the project has no domain of its own, so
+# that one hint is printed but does not fail.
+check-packaging: deps
+	desktop-file-validate packaging/confab.desktop
+	appstreamcli validate --no-net --pedantic --strict \
+		--override=cid-desktopapp-is-not-rdns=pedantic packaging/confab.metainfo.xml
 
 # Another WebRTC implementation (Python's aiortc) calls Confab and is called by it. It uses
 # the confab binary of the test build, whose dependencies have the tests' features (a

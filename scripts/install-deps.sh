@@ -29,27 +29,31 @@ packages=(
   xvfb xauth
   # The notification test: a real notification server on its own session bus.
   dbus-daemon dunst
+  # `make check-packaging` validates the desktop entry and the AppStream metainfo.
+  desktop-file-utils appstream
 )
-# `install-deps.sh screenshots`: also what takes pictures of that display.
-if [ "${1:-}" = "screenshots" ]; then
-  packages+=(imagemagick)
-fi
+case "${1:-}" in
+  # `install-deps.sh screenshots`: also what takes pictures of that display.
+  screenshots) packages+=(imagemagick) ;;
+  # `install-deps.sh icons`: scripts/make-icons.sh draws the PNG icons from the SVG.
+  icons) packages+=(librsvg2-bin) ;;
+esac
 
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
-
-echo "installing system packages: ${missing[*]}"
-if [ "$(id -u)" -eq 0 ]; then
-  sudo=""
-elif command -v sudo >/dev/null; then
-  sudo="sudo"
-else
-  echo "error: missing packages ${missing[*]}; run as root or install them with apt-get" >&2
-  exit 1
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing system packages: ${missing[*]}"
+  if [ "$(id -u)" -eq 0 ]; then
+    sudo=""
+  elif command -v sudo >/dev/null; then
+    sudo="sudo"
+  else
+    echo "error: missing packages ${missing[*]}; run as root or install them with apt-get" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
