@@ -89,12 +89,21 @@ pub fn run(args: AppArgs, demo: bool) -> anyhow::Result<()> {
     {
         tracing::warn!("cannot make {} private: {err}", path.display());
     }
+    let mut viewport = egui::ViewportBuilder::default()
+        .with_title("Confab")
+        .with_app_id(app_id.clone())
+        .with_inner_size([1200.0, 760.0])
+        .with_min_inner_size([720.0, 480.0]);
+    // The icon X11 shows for the window (Wayland takes it from the installed desktop entry
+    // named by the app id). A bad PNG costs the icon, not the window.
+    match eframe::icon_data::from_png_bytes(include_bytes!(
+        "../../packaging/icons/hicolor/256x256/apps/confab.png"
+    )) {
+        Ok(icon) => viewport = viewport.with_icon(icon),
+        Err(err) => tracing::warn!("the window has no icon: {err}"),
+    }
     let options = eframe::NativeOptions {
-        viewport: egui::ViewportBuilder::default()
-            .with_title("Confab")
-            .with_app_id(app_id.clone())
-            .with_inner_size([1200.0, 760.0])
-            .with_min_inner_size([720.0, 480.0]),
+        viewport,
         persistence_path,
         ..Default::default()
     };
