@@ -9,7 +9,7 @@ ARGS ?=
 INTEROP_VENV ?= $(HOME)/.cache/confab/interop-venv
 
 .PHONY: run demo test test-build deps build bench interop screenshots measure-app \
-	check-packaging
+	check-packaging deb
 
 deps:
 	@scripts/install-deps.sh
@@ -65,6 +65,33 @@ check-packaging: deps
 	desktop-file-validate packaging/confab.desktop
 	appstreamcli validate --no-net --pedantic --strict \
 		--override=cid-desktopapp-is-not-rdns=pedantic packaging/confab.metainfo.xml
+
+# Debian packages, in target/debian/ (or $$CARGO_TARGET_DIR/debian/): confab (the app, its
+# desktop entry, icons, AppStream metainfo, manual pages and bash/zsh/fish completions) and
+# confab-signaling (the server alone, with a systemd unit). The built binaries write the
+# manual pages and completions into the target directory first; lintian checks the result
+# (an error fails, warnings are printed). DEB_PROFILE=profiling packages binaries that keep
+# their symbols.
+TARGET_DIR = $(or $(CARGO_TARGET_DIR),target)
+DEB_PROFILE = release
+DEB_BUILT = $(TARGET_DIR)/$(DEB_PROFILE)
+DEB_MADE = $(DEB_BUILT)/packaging
+
+deb:
+	@scripts/install-deps.sh deb
+	$(CARGO) build --locked --profile $(DEB_PROFILE) -p confab -p confab-signaling
+	rm -rf $(DEB_MADE)
+	mkdir -p $(DEB_MADE)/completions
+	$(DEB_BUILT)/confab manpage --out-dir $(DEB_MADE)/man
+	$(DEB_BUILT)/confab-signaling --manpage > $(DEB_MADE)/confab-signaling.1
+	gzip -9n $(DEB_MADE)/man/*.1 $(DEB_MADE)/confab-signaling.1
+	for shell in bash zsh fish; do \
+		$(DEB_BUILT)/confab completions $$shell > $(DEB_MADE)/completions/confab.$$shell; \
+	done
+	rm -f $(TARGET_DIR)/debian/*.deb
+	$(CARGO) deb --no-build --profile $(DEB_PROFILE) -p confab
+	$(CARGO) deb --no-build --profile $(DEB_PROFILE) -p confab-signaling
+	lintian $(TARGET_DIR)/debian/confab_*.deb $(TARGET_DIR)/debian/confab-signaling_*.deb
 
 # Another WebRTC implementation (Python's aiortc) calls Confab and is called by it. It uses
 # the confab binary of the test build, whose dependencies have the tests' features (a

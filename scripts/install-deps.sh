@@ -37,7 +37,18 @@ case "${1:-}" in
   screenshots) packages+=(imagemagick) ;;
   # `install-deps.sh icons`: scripts/make-icons.sh draws the PNG icons from the SVG.
   icons) packages+=(librsvg2-bin) ;;
+  # `install-deps.sh deb`: `make deb` checks the packages it builds (cargo-deb is below).
+  deb) packages+=(lintian) ;;
 esac
+
+# `make deb` builds the Debian packages with cargo-deb, a pinned version from crates.io.
+CARGO_DEB_VERSION=3.8.0
+install_cargo_deb() {
+  if [ "$(cargo deb --version 2>/dev/null)" != "cargo-deb $CARGO_DEB_VERSION" ]; then
+    echo "installing cargo-deb $CARGO_DEB_VERSION"
+    cargo install --locked --quiet "cargo-deb@$CARGO_DEB_VERSION"
+  fi
+}
 
 missing=()
 for pkg in "${packages[@]}"; do
@@ -56,4 +67,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   $sudo apt-get update -qq
   $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+if [ "${1:-}" = "deb" ]; then
+  install_cargo_deb
 fi
