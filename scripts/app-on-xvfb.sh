@@ -2,7 +2,7 @@
 # Runs the real app (release build) on a virtual X display, in a call with the echo bot,
 # with settings kept in a throwaway HOME.
 #
-#   scripts/app-on-xvfb.sh screenshots   writes docs/screenshots/*.png
+#   scripts/app-on-xvfb.sh screenshots   writes docs/screenshots/*.png (in a call; at home)
 #   scripts/app-on-xvfb.sh measure       prints the UI's frame times, CPU and memory during
 #                                        a 640x480@30 call (docs/performance.md)
 #
@@ -65,6 +65,15 @@ screenshots)
   import -window root docs/screenshots/call.png
   kill "$app" 2>/dev/null || true; wait "$app" 2>/dev/null || true
   echo "wrote docs/screenshots/call.png"
+  # Outside a call, hosting the server: where others on the network find it.
+  "$confab" demo --name Alice --server "$server" --test-pattern --quit-after 12 \
+    >"$work/home.log" 2>&1 &
+  app=$!
+  for _ in $(seq 100); do grep -q "started the bundled signaling server" "$work/home.log" && break; sleep 0.1; done
+  sleep 4 # the echo bot appears in the list
+  import -window root docs/screenshots/home.png
+  kill "$app" 2>/dev/null || true; wait "$app" 2>/dev/null || true
+  echo "wrote docs/screenshots/home.png"
   ;;
 measure)
   secs=${MEASURE_SECS:-30}

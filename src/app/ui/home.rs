@@ -154,11 +154,12 @@ fn hosting_ui(ui: &mut egui::Ui, urls: &[String], actions: &mut Vec<UiAction>) {
         for url in urls {
             ui.horizontal(|ui| {
                 ui.monospace(url);
-                if ui
-                    .small_button(format!("Copy {url}"))
-                    .on_hover_text("Copy the address")
-                    .clicked()
-                {
+                let copy = ui.small_button("📋 Copy").on_hover_text("Copy the address");
+                // Named with its address for screen readers (and the tests).
+                copy.widget_info(|| {
+                    egui::WidgetInfo::labeled(egui::Role::Button, true, format!("Copy {url}"))
+                });
+                if copy.clicked() {
                     actions.push(UiAction::Copy(url.clone()));
                 }
             });
