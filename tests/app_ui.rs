@@ -843,6 +843,13 @@ fn finished_calls_go_to_the_history_with_their_chat() {
     click(harness, "📞 Call Bob again");
     until(harness, "calling Bob", |h| shows(h, "Calling Bob…"));
     click(harness, "Cancel");
+    until(harness, "the cancelled call in the history", |h| {
+        h.state().history().calls.len() == 3
+    });
+    assert_eq!(
+        harness.state().history().calls[0].outcome,
+        "You cancelled the call to Bob"
+    );
 
     // Kept across restarts, and cleared on request.
     let mut storage = MemoryStorage::default();
