@@ -816,7 +816,12 @@ fn finished_calls_go_to_the_history_with_their_chat() {
     until(harness, "the chat box", chat_ready);
     type_into(harness, "Message", "see you");
     harness.key_press(Key::Enter);
-    harness.run_steps(2);
+    // Frames keep running while Bob gets it and acknowledges it.
+    until(harness, "the message delivered", |h| {
+        h.state().model().chat.iter().any(|line| {
+            line.text == "see you" && line.delivery == Some(confab::app::model::Delivery::Delivered)
+        })
+    });
     scene
         .rt
         .block_on(scene.bob.chat(|e| matches!(e, ChatEvent::Received { .. })));
