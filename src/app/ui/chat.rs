@@ -146,9 +146,5 @@ fn bubble_ui(ui: &mut egui::Ui, line: &ChatLine) {
 
 /// The local wall-clock time of a message, `HH:MM`.
 fn clock_time(ms: u64) -> String {
-    use chrono::{Local, TimeZone};
-    match Local.timestamp_millis_opt(ms as i64) {
-        chrono::LocalResult::Single(time) => time.format("%H:%M").to_string(),
-        _ => "--:--".into(),
-    }
+    super::local_time(ms).map_or_else(|| "--:--".into(), |time| time.format("%H:%M").to_string())
 }

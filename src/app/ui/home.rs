@@ -44,10 +44,7 @@ pub fn home_ui(
                             format_duration(std::time::Duration::from_secs(secs))
                         ));
                     }
-                    if let [name] = last.with.as_slice() {
-                        let text = format!("📞 Call {name} again");
-                        call_again_button(ui, model, last, &text, actions);
-                    }
+                    call_again_button(ui, model, last, true, actions);
                 }
                 ui.add_space(16.0);
             }
@@ -64,6 +61,34 @@ pub fn home_ui(
     });
 }
 
+/// What helps when Confab is not online.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Remedy {
+    /// A setting (or the token) is wrong.
+    Settings,
+    /// Our name is taken: choose another right here.
+    Rename,
+    /// The server may come back (or be hosted here).
+    Retry,
+}
+
+fn remedy(model: &Model) -> Remedy {
+    if model.settings_problem.is_some() {
+        return Remedy::Settings;
+    }
+    match &model.connection {
+        ServerStatus::Refused {
+            code: ErrorCode::NameTaken,
+            ..
+        } => Remedy::Rename,
+        ServerStatus::Refused {
+            code: ErrorCode::Unauthorized,
+            ..
+        } => Remedy::Settings,
+        _ => Remedy::Retry,
+    }
+}
+
 /// Not online: what happened, in words, and the one thing that helps.
 fn trouble_ui(
     ui: &mut egui::Ui,
@@ -78,41 +103,10 @@ fn trouble_ui(
         ui.heading("Not connected");
         ui.label(problem);
         ui.add_space(8.0);
-        if model.settings_problem.is_some() {
-            if ui.button("Open Settings").clicked() {
-                state.settings_open = true;
-            }
-            return;
-        }
-        match &model.connection {
-            ServerStatus::Refused {
-                code: ErrorCode::NameTaken,
-                ..
-            } => {
-                let name = state.rename.get_or_insert_with(|| settings.name.clone());
-                let chosen = ui
-                    .horizontal(|ui| {
-                        let label = ui.label("Another name");
-                        ui.text_edit_singleline(name).labelled_by(label.id);
-                        let usable = !name.trim().is_empty() && name.trim() != settings.name.trim();
-                        let button = egui::Button::new("Use this name");
-                        (ui.add_enabled(usable, button).clicked()).then(|| name.trim().to_owned())
-                    })
-                    .inner;
-                if let Some(name) = chosen {
-                    actions.push(UiAction::ChooseName(name));
-                    state.rename = None;
-                }
-            }
-            ServerStatus::Refused {
-                code: ErrorCode::Unauthorized,
-                ..
-            } => {
-                if ui.button("Open Settings").clicked() {
-                    state.settings_open = true;
-                }
-            }
-            _ => {
+        match remedy(model) {
+            Remedy::Settings => open_settings_button(ui, state),
+            Remedy::Rename => rename_ui(ui, settings, state, actions),
+            Remedy::Retry => {
                 ui.horizontal(|ui| {
                     if let Hosting::Offered { port } = model.hosting
                         && ui
@@ -132,13 +126,40 @@ fn trouble_ui(
                     {
                         actions.push(UiAction::Reconnect);
                     }
-                    if ui.button("Open Settings").clicked() {
-                        state.settings_open = true;
-                    }
+                    open_settings_button(ui, state);
                 });
             }
         }
     });
+}
+
+fn open_settings_button(ui: &mut egui::Ui, state: &mut UiState) {
+    if ui.button("Open Settings").clicked() {
+        state.settings_open = true;
+    }
+}
+
+/// Our name is taken: another one, typed in place.
+fn rename_ui(
+    ui: &mut egui::Ui,
+    settings: &Settings,
+    state: &mut UiState,
+    actions: &mut Vec<UiAction>,
+) {
+    let name = state.rename.get_or_insert_with(|| settings.name.clone());
+    let chosen = ui
+        .horizontal(|ui| {
+            let label = ui.label("Another name");
+            ui.text_edit_singleline(name).labelled_by(label.id);
+            let usable = !name.trim().is_empty() && name.trim() != settings.name.trim();
+            let button = egui::Button::new("Use this name");
+            (ui.add_enabled(usable, button).clicked()).then(|| name.trim().to_owned())
+        })
+        .inner;
+    if let Some(name) = chosen {
+        actions.push(UiAction::ChooseName(name));
+        state.rename = None;
+    }
 }
 
 /// Where others find the server this Confab hosts, each address with a copy button.
@@ -167,16 +188,22 @@ fn hosting_ui(ui: &mut egui::Ui, urls: &[String], actions: &mut Vec<UiAction>) {
     });
 }
 
-/// "Call Bob again", when a call of two ended: enabled while Bob is online and free.
+/// "Call Bob again" (`big`, after the call) or "Call" (in the list), for a call of two:
+/// enabled while Bob is online and free.
 fn call_again_button(
     ui: &mut egui::Ui,
     model: &Model,
     call: &PastCall,
-    text: &str,
+    big: bool,
     actions: &mut Vec<UiAction>,
 ) {
     let [name] = call.with.as_slice() else {
         return;
+    };
+    let text = if big {
+        format!("📞 Call {name} again")
+    } else {
+        "📞 Call".to_owned()
     };
     let peer = model.roster.iter().find(|peer| &peer.name == name);
     let can_call = peer.is_some_and(|p| !p.busy) && !model.busy();
@@ -208,8 +235,9 @@ fn history_ui(ui: &mut egui::Ui, model: &Model, history: &History, actions: &mut
             actions.push(UiAction::ClearHistory);
         }
     });
+    let today = chrono::Local::now().date_naive();
+    let missed = Color32::from_rgb(220, 70, 60);
     for (index, call) in history.calls.iter().enumerate() {
-        let missed = Color32::from_rgb(220, 70, 60);
         let (icon, what) = match (call.missed, call.incoming) {
             (true, _) => (
                 "↙",
@@ -221,7 +249,7 @@ fn history_ui(ui: &mut egui::Ui, model: &Model, history: &History, actions: &mut
         ui.horizontal(|ui| {
             ui.label(icon);
             ui.label(what.strong());
-            ui.label(RichText::new(when(call.started_ms)).weak());
+            ui.label(RichText::new(when(call.started_ms, today)).weak());
             match call.duration_secs {
                 Some(secs) => {
                     ui.label(format_duration(std::time::Duration::from_secs(secs)));
@@ -234,7 +262,7 @@ fn history_ui(ui: &mut egui::Ui, model: &Model, history: &History, actions: &mut
             // Just after a call, the last one has its own, bigger button above.
             let shown_above = index == 0 && matches!(model.call, CallState::Ended(_));
             if !shown_above {
-                call_again_button(ui, model, call, "📞 Call", actions);
+                call_again_button(ui, model, call, false, actions);
             }
         });
         if !call.chat.is_empty() {
@@ -251,17 +279,10 @@ fn history_ui(ui: &mut egui::Ui, model: &Model, history: &History, actions: &mut
 }
 
 /// "14:02" today, else "3 Nov 14:02".
-fn when(ms: u64) -> String {
-    use chrono::{Local, TimeZone};
-    let Ok(ms) = i64::try_from(ms) else {
-        return String::new();
-    };
-    let chrono::LocalResult::Single(time) = Local.timestamp_millis_opt(ms) else {
-        return String::new();
-    };
-    if time.date_naive() == Local::now().date_naive() {
-        time.format("%H:%M").to_string()
-    } else {
-        time.format("%-d %b %H:%M").to_string()
+fn when(ms: u64, today: chrono::NaiveDate) -> String {
+    match super::local_time(ms) {
+        Some(time) if time.date_naive() == today => time.format("%H:%M").to_string(),
+        Some(time) => time.format("%-d %b %H:%M").to_string(),
+        None => String::new(),
     }
 }

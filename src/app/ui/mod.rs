@@ -143,6 +143,16 @@ pub fn shortcuts_ui(ctx: &egui::Context, state: &mut UiState) {
         });
 }
 
+/// A time from another clock (ms since the Unix epoch) in this machine's time zone;
+/// `None` if it is out of range.
+fn local_time(ms: u64) -> Option<chrono::DateTime<chrono::Local>> {
+    use chrono::TimeZone;
+    match chrono::Local.timestamp_millis_opt(i64::try_from(ms).ok()?) {
+        chrono::LocalResult::Single(time) => Some(time),
+        _ => None,
+    }
+}
+
 /// "Mute (Ctrl+D)": a tooltip naming the shortcut.
 pub fn with_shortcut(ctx: &egui::Context, text: &str, shortcut: &KeyboardShortcut) -> String {
     format!("{text} ({})", ctx.format_shortcut(shortcut))
