@@ -391,9 +391,10 @@ fn a_small_window_keeps_the_call_and_its_controls_in_reach() {
 /// every call: "Use test pattern" sends the test card at once.
 #[test]
 fn a_missing_camera_offers_the_test_pattern() {
-    let mut scene = Scene::start_with(CameraChoice::Camera(Some(
-        "confab test: no such camera".into(),
-    )));
+    let mut scene = Scene::start_with(
+        CameraChoice::Camera(Some("confab test: no such camera".into())),
+        Launch::default(),
+    );
     scene.in_a_call();
     let harness = &mut scene.harness;
     until(harness, "the notice", |h| {
@@ -871,32 +872,22 @@ fn finished_calls_go_to_the_history_with_their_chat() {
 /// `confab demo` on a machine without a camera sends the test pattern by itself.
 #[test]
 fn the_demo_falls_back_to_the_test_pattern() {
-    let rt = runtime();
-    let server = rt.block_on(Server::start());
-    let mut bob = rt.block_on(Peer::join(&server, "Bob", PeerSetup::quiet()));
-    let alice = Settings {
-        camera: CameraChoice::Camera(Some("confab test: no such camera".into())),
-        ..settings(&server.url())
-    };
     let launch = Launch {
         demo: true,
         ..Launch::default()
     };
-    let mut harness = open_app(&rt, alice, launch);
-    until(&mut harness, "online", |h| shows_part(h, "Online as Alice"));
-    let alice_id = rt.block_on(bob.sees("Alice"));
-    bob.send(Command::Call { peer: alice_id });
-    until(&mut harness, "ringing", |h| shows(h, "Bob is calling"));
-    click(&mut harness, "Accept");
-    until(&mut harness, "the test pattern as the self-view", |h| {
+    let mut scene = Scene::start_with(
+        CameraChoice::Camera(Some("confab test: no such camera".into())),
+        launch,
+    );
+    scene.bob_calls();
+    let harness = &mut scene.harness;
+    click(harness, "Accept");
+    until(harness, "the test pattern as the self-view", |h| {
         shows(h, "Your video")
     });
     assert_eq!(harness.state().settings().camera, CameraChoice::TestPattern);
-    assert!(!shows_part(&harness, "The camera cannot be used"));
-    assert!(shows_part(&harness, "the demo sends the test pattern"));
-    close(harness);
-    rt.block_on(async {
-        bob.shutdown().await;
-        server.shutdown().await;
-    });
+    assert!(!shows_part(harness, "The camera cannot be used"));
+    assert!(shows_part(harness, "the demo sends the test pattern"));
+    scene.finish();
 }

@@ -240,7 +240,7 @@ impl ConfabApp {
                     Severity::Info,
                     now,
                 );
-                self.model.set_hosting(Hosting::Yes { port, urls });
+                self.model.hosting = Hosting::Yes { port, urls };
             }
             // Another Confab was quicker (its server holds the port), or it cannot be
             // started: the engine keeps retrying either way.
@@ -254,16 +254,16 @@ impl ConfabApp {
             return;
         };
         match outcome {
-            LocalServer::Started { port } => self.model.set_hosting(Hosting::Yes { port, urls }),
-            LocalServer::NotHosted { port } => self.model.set_hosting(Hosting::Offered { port }),
+            LocalServer::Started { port } => self.model.hosting = Hosting::Yes { port, urls },
+            LocalServer::NotHosted { port } => self.model.hosting = Hosting::Offered { port },
             LocalServer::Failed(reason) => {
                 self.model.notify(reason, Severity::Error, now);
-                self.model.set_hosting(Hosting::No);
+                self.model.hosting = Hosting::No;
             }
             // Our own server, started earlier, answers too: still ours.
             LocalServer::AlreadyRunning if self.hosts_url() => {}
             LocalServer::Remote | LocalServer::AlreadyRunning => {
-                self.model.set_hosting(Hosting::No);
+                self.model.hosting = Hosting::No;
             }
         }
         let _guard = self.runtime.enter();

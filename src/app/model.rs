@@ -83,6 +83,7 @@ pub struct Model {
     /// Received while the chat pane was closed.
     pub unread: usize,
     pub toasts: VecDeque<Toast>,
+    /// Whether the server is hosted here (and where others find it), or could be.
     pub hosting: Hosting,
     /// Online at least once since connecting with these settings (so the server URL was
     /// a real server, not a typo).
@@ -187,11 +188,6 @@ impl Model {
         self.was_online = false;
         self.retry_at = None;
         self.connection = ServerStatus::Connecting { attempt: 0 };
-    }
-
-    /// Whether the server is hosted here (and where others find it), or could be.
-    pub fn set_hosting(&mut self, hosting: Hosting) {
-        self.hosting = hosting;
     }
 
     /// The settings keep Confab from connecting (said in place, in the main area).

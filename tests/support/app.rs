@@ -130,11 +130,11 @@ pub struct Scene {
 
 impl Scene {
     pub fn start() -> Scene {
-        Scene::start_with(CameraChoice::TestPattern)
+        Scene::start_with(CameraChoice::TestPattern, Launch::default())
     }
 
-    /// Like [`Scene::start`], with Alice's camera choice.
-    pub fn start_with(camera: CameraChoice) -> Scene {
+    /// Like [`Scene::start`], with Alice's camera choice and launch options.
+    pub fn start_with(camera: CameraChoice, launch: Launch) -> Scene {
         let rt = runtime();
         let server = rt.block_on(Server::start());
         let bob = rt.block_on(Peer::join(&server, "Bob", PeerSetup::quiet()));
@@ -142,7 +142,7 @@ impl Scene {
             camera,
             ..settings(&server.url())
         };
-        let mut harness = open_app(&rt, alice, Launch::default());
+        let mut harness = open_app(&rt, alice, launch);
         until(&mut harness, "online", |h| shows_part(h, "Online as Alice"));
         Scene {
             rt,
