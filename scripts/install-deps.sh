@@ -20,6 +20,7 @@ packages=(
   python3 python3-venv
   # The relay-only test calls through a real TURN server.
   coturn
+  iproute2          # tests/networks.rs: network namespaces and veth cables
   # The window: winit loads the X11 libraries at run time; Mesa renders in software
   # (llvmpipe/lavapipe) where there is no GPU, for the app and the UI snapshot tests.
   libx11-xcb1 libxcursor1 libxi6 libxrandr2 libxkbcommon-x11-0

@@ -105,6 +105,8 @@ pub struct PeerSetup {
     pub ice_servers: Vec<IceServer>,
     /// Only TURN relay candidates.
     pub relay_only: bool,
+    /// Local addresses to gather on: loopback unless a test says otherwise.
+    pub udp_addrs: Vec<String>,
 }
 
 impl Default for PeerSetup {
@@ -121,6 +123,7 @@ impl Default for PeerSetup {
             link: None,
             ice_servers: Vec::new(),
             relay_only: false,
+            udp_addrs: vec!["127.0.0.1:0".into()],
         }
     }
 }
@@ -166,7 +169,7 @@ impl Peer {
                 token: None,
             },
             network: NetworkConfig {
-                udp_addrs: vec!["127.0.0.1:0".into()],
+                udp_addrs: setup.udp_addrs,
                 socket_runtime: setup.link.map(|link| link.runtime()),
                 ice_servers: setup.ice_servers,
                 relay_only: setup.relay_only,

@@ -5,6 +5,7 @@
 //! [`crate::interceptors`]; ICE timings. The connection's events are forwarded, untouched, to
 //! a channel: handler callbacks run on the connection's own task and must return at once.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -173,7 +174,9 @@ pub struct NetworkConfig {
     pub ice_servers: Vec<IceServer>,
     /// Use only TURN relays, so the other side never learns our address.
     pub relay_only: bool,
-    /// Local UDP addresses to gather on. `0.0.0.0:0` covers every interface but loopback.
+    /// Local UDP addresses to gather on. `0.0.0.0:0` and `[::]:0` cover every interface of
+    /// their family but loopback (each IPv4 link-local address is added to the first, which
+    /// webrtc-rs leaves out), enumerated again at every ICE restart.
     pub udp_addrs: Vec<String>,
     /// Ceiling for the congestion controller, bits per second.
     pub max_bitrate_bps: u32,
@@ -188,7 +191,7 @@ impl Default for NetworkConfig {
             ice_servers: Vec::new(),
             relay_only: false,
             // Loopback too, so two Confabs on one machine can call each other offline.
-            udp_addrs: vec!["0.0.0.0:0".into(), "127.0.0.1:0".into()],
+            udp_addrs: vec!["0.0.0.0:0".into(), "[::]:0".into(), "127.0.0.1:0".into()],
             max_bitrate_bps: 2_500_000,
             socket_runtime: None,
         }
@@ -248,10 +251,39 @@ pub(crate) async fn build(
             events,
             hide_address: network.relay_only,
         }))
-        .with_udp_addrs(network.udp_addrs.clone())
+        .with_udp_addrs(bind_addrs(&network.udp_addrs, &local_ips()))
         .build()
         .await?;
     Ok(Arc::new(pc))
+}
+
+/// The addresses to bind: the configured ones and, when they include the IPv4 wildcard,
+/// each IPv4 link-local address of `interfaces`. webrtc-rs expands a wildcard without
+/// link-local addresses (an IPv6 one needs a scope id a candidate cannot carry), but an
+/// IPv4 one (169.254/16) is all two computers on one cable without DHCP have, and browsers
+/// gather it.
+fn bind_addrs(configured: &[String], interfaces: &[IpAddr]) -> Vec<String> {
+    let mut addrs = configured.to_vec();
+    if configured.iter().any(|addr| addr.starts_with("0.0.0.0:")) {
+        addrs.extend(
+            interfaces
+                .iter()
+                .filter(|ip| matches!(ip, IpAddr::V4(v4) if v4.is_link_local()))
+                .map(|ip| format!("{ip}:0")),
+        );
+    }
+    addrs
+}
+
+/// This machine's interface addresses now (none if they cannot be listed).
+pub(crate) fn local_ips() -> Vec<IpAddr> {
+    match if_addrs::get_if_addrs() {
+        Ok(interfaces) => interfaces.iter().map(|i| i.ip()).collect(),
+        Err(err) => {
+            tracing::warn!("cannot list the network interfaces: {err}");
+            Vec::new()
+        }
+    }
 }
 
 /// A candidate line with its related address (`raddr`/`rport`) masked as browsers do in
@@ -331,6 +363,22 @@ mod tests {
             "v=0\r\na=candidate:1 1 udp 16777215 203.0.113.9 50000 typ relay raddr 0.0.0.0 \
              rport 0\r\na=end-of-candidates\r\n"
         );
+    }
+
+    #[test]
+    fn link_local_ipv4_addresses_join_the_wildcard() {
+        let interfaces: Vec<IpAddr> = ["127.0.0.1", "169.254.7.9", "10.0.0.2", "fe80::1"]
+            .iter()
+            .map(|ip| ip.parse().unwrap())
+            .collect();
+        let wildcard = vec!["0.0.0.0:0".to_owned(), "[::]:0".to_owned()];
+        assert_eq!(
+            bind_addrs(&wildcard, &interfaces),
+            ["0.0.0.0:0", "[::]:0", "169.254.7.9:0"]
+        );
+        // Addresses the user chose are bound as they are.
+        let chosen = vec!["10.0.0.2:5000".to_owned()];
+        assert_eq!(bind_addrs(&chosen, &interfaces), ["10.0.0.2:5000"]);
     }
 
     #[test]
