@@ -172,6 +172,7 @@ mod tests {
         let connected = EngineEvent::Call(CallState::Connected {
             peer: PeerId::new("peer0").expect("valid id"),
             peer_name: "Bob".into(),
+            reconnecting: false,
         });
         assert_eq!(
             script.on_event(&connected),

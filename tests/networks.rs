@@ -21,8 +21,9 @@ mod support;
 use std::net::SocketAddr;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
-use confab_call::NetworkConfig;
+use confab_call::{CallState, EngineEvent, NetworkConfig};
 use support::{Peer, PeerSetup, Server, connect};
 use tokio::runtime::Runtime;
 
@@ -211,5 +212,79 @@ async fn several_interfaces() {
         .ip(&["addr", "add", "10.78.0.1/24", "dev", "lan1", "nodad"]);
     elsewhere.ip(&["addr", "add", "10.78.0.2/24", "dev", "lan1", "nodad"]);
     lan.call().await;
+    lan.shutdown().await;
+}
+
+/// Waits until `peer`'s call shows `reconnecting` as asked (failing if the call ends).
+async fn reconnecting(peer: &mut Peer, reconnecting: bool) {
+    let state = peer
+        .state(|s| {
+            matches!(s, CallState::Ended(_))
+                || matches!(s, CallState::Connected { reconnecting: r, .. } if *r == reconnecting)
+        })
+        .await;
+    assert!(
+        !matches!(state, CallState::Ended(_)),
+        "{}: {state:?}",
+        peer.name
+    );
+}
+
+/// How long after `since` pictures flowed again at `peer`: the first of ten in a row,
+/// none more than 200 ms after the one before.
+fn pictures_again(peer: &Peer, since: Instant) -> Duration {
+    let slot = &peer.engine.remote_video;
+    let _stale = slot.take();
+    let deadline = since + support::PATIENCE;
+    let mut run: Option<(Instant, usize)> = None;
+    while Instant::now() < deadline {
+        match slot.wait_take(Duration::from_millis(200)) {
+            Some(_) => {
+                let (first, count) = run.get_or_insert((Instant::now(), 0));
+                *count += 1;
+                if *count == 10 {
+                    return first.duration_since(since);
+                }
+            }
+            None => run = None,
+        }
+    }
+    panic!(
+        "{}: no pictures again within {:?}",
+        peer.name,
+        support::PATIENCE
+    );
+}
+
+/// Bob's cable is pulled and plugged back in: both sides say they are reconnecting, ICE
+/// restarts, and pictures flow again soon after the cable is back, the call never ending.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cable_pulled_and_plugged_back_in() {
+    let mut lan = Lan::new("10.77.0.1/24", "10.77.0.2/24", "10.77.0.1:8787").await;
+    lan.call().await;
+    lan.bob_site.ip(&["link", "set", "lan0", "down"]);
+    reconnecting(&mut lan.alice, true).await;
+    reconnecting(&mut lan.bob, true).await;
+    // Out until ICE has been restarted (2 s after the connection was reported down).
+    for peer in [&mut lan.alice, &mut lan.bob] {
+        peer.wait_for(|e| match e {
+            EngineEvent::Stats(stats) => (stats.ice_restarts > 0).then_some(()),
+            _ => None,
+        })
+        .await;
+    }
+    lan.bob_site.ip(&["link", "set", "lan0", "up"]);
+    let back = Instant::now();
+    let (bob_after, alice_after) = tokio::task::block_in_place(|| {
+        (
+            pictures_again(&lan.bob, back),
+            pictures_again(&lan.alice, back),
+        )
+    });
+    println!(
+        "pictures again {bob_after:?} (Bob), {alice_after:?} (Alice) after the cable was back"
+    );
+    reconnecting(&mut lan.alice, false).await;
+    reconnecting(&mut lan.bob, false).await;
     lan.shutdown().await;
 }

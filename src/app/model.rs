@@ -589,6 +589,7 @@ mod tests {
             EngineEvent::Call(CallState::Connected {
                 peer: PeerId::new("p1").expect("valid id"),
                 peer_name: "Bob".into(),
+                reconnecting: false,
             }),
             start + Duration::from_secs(5),
         );

@@ -117,6 +117,8 @@ pub enum Input {
     Command(Command),
     Signaling(Signaling),
     Link(LinkId, LinkEvent),
+    /// This computer's network addresses changed (a new network, a VPN, an address moved).
+    NetworkChanged,
 }
 
 /// Something the user should know that is not a call state or a chat message.
@@ -168,8 +170,11 @@ pub enum LinkAction {
     },
     /// Apply the callee's answer ([`LinkEvent::SetupFailed`] if it is refused).
     ApplyAnswer(String),
-    /// The peer renegotiates: apply its offer and report our answer.
+    /// The peer renegotiates: apply its offer and report our answer (dropping an offer of
+    /// ours it crossed).
     ApplyOffer(String),
+    /// Restart ICE: bind and gather anew, and report the offer with new credentials.
+    RestartIce,
     AddCandidate(Option<IceCandidate>),
     /// The connection is up: start sending what the user has switched on.
     StartMedia,
@@ -282,6 +287,10 @@ impl CallCore {
             Input::Command(command) => self.command(command, now),
             Input::Signaling(signaling) => self.signaling(signaling, now),
             Input::Link(link, event) => self.link_event(link, event, now),
+            Input::NetworkChanged => {
+                let actions = self.machine.on_network_changed(now);
+                self.perform(actions);
+            }
         }
     }
 
@@ -362,7 +371,8 @@ impl CallCore {
         let actions = match signaling {
             Signaling::Online { my_id } => {
                 self.machine.set_my_id(my_id);
-                return;
+                // A restart may have waited for the server.
+                self.machine.tick(now)
             }
             // Answered calls go on (media is peer to peer); ringing ones cannot.
             Signaling::Offline => self.machine.on_signaling_lost(),
@@ -679,6 +689,12 @@ impl CallCore {
                     link.owed = Some(Owed::Answer);
                 }
                 self.send_to_current_link(LinkAction::ApplyOffer(sdp));
+            }
+            Action::RestartIce => {
+                if let Some(link) = self.current_link().and_then(|id| self.links.get_mut(&id)) {
+                    link.owed = Some(Owed::Offer);
+                }
+                self.send_to_current_link(LinkAction::RestartIce);
             }
             Action::AddCandidate(candidate) => match self.current_link() {
                 Some(link) => self.add_candidate(link, candidate),

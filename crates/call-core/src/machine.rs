@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use confab_protocol::{CallId, ClientMessage, HangupReason, IceCandidate, PeerId, PeerInfo};
 
+use crate::restart::IceRestart;
+
 /// How long each stage of a call may take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
@@ -44,23 +46,16 @@ pub enum CallState {
     #[default]
     Idle,
     /// We are calling; it rings at the other end.
-    Outgoing {
-        peer: PeerId,
-        peer_name: String,
-    },
+    Outgoing { peer: PeerId, peer_name: String },
     /// Someone is calling us.
-    Incoming {
-        peer: PeerId,
-        peer_name: String,
-    },
+    Incoming { peer: PeerId, peer_name: String },
     /// Accepted; the connection is being set up.
-    Connecting {
-        peer: PeerId,
-        peer_name: String,
-    },
+    Connecting { peer: PeerId, peer_name: String },
     Connected {
         peer: PeerId,
         peer_name: String,
+        /// The connection is down and being restored (ICE restarts); media has stopped.
+        reconnecting: bool,
     },
     /// `peer` asks us into a group call; `others` are the rest of the people in it.
     Invited {
@@ -70,9 +65,7 @@ pub enum CallState {
     },
     /// A call with others: a call of two becomes one when someone is invited, and stays one
     /// while anyone is left. `members` are everyone else, in the order they came.
-    Group {
-        members: Vec<Member>,
-    },
+    Group { members: Vec<Member> },
     /// The last call ended; shown until the next one starts.
     Ended(CallEnd),
 }
@@ -160,6 +153,8 @@ pub enum Action {
     ApplyAnswer(String),
     /// The peer renegotiates: apply its offer and answer it.
     ApplyOffer(String),
+    /// Restart ICE: make an offer with new credentials, gathering anew (and send it).
+    RestartIce,
     AddCandidate(Option<IceCandidate>),
     /// Tear down the peer connection and release every media resource.
     ClosePeer,
@@ -193,8 +188,8 @@ struct Call {
     offer: Option<String>,
     /// The caller's candidates, held until the user accepts.
     candidates: Vec<Option<IceCandidate>>,
-    /// When the connected call lost its connection, if it has.
-    down_since: Option<Instant>,
+    /// When the connected call lost its connection, and its ICE restarts.
+    restart: IceRestart,
     /// An invitation into a group call, with its members, rather than a call of two.
     invitation: Option<Vec<PeerInfo>>,
 }
@@ -202,6 +197,8 @@ struct Call {
 #[derive(Debug, Default)]
 pub struct CallMachine {
     me: Option<PeerId>,
+    /// Whether the signaling server can carry messages now.
+    online: bool,
     call: Option<Call>,
     state: CallState,
     timeouts: Timeouts,
@@ -218,6 +215,7 @@ impl CallMachine {
     /// Our id, from the server's welcome (it changes when we reconnect).
     pub fn set_my_id(&mut self, id: PeerId) {
         self.me = Some(id);
+        self.online = true;
     }
 
     pub fn state(&self) -> &CallState {
@@ -261,7 +259,7 @@ impl CallMachine {
             since: now,
             offer: None,
             candidates: Vec::new(),
-            down_since: None,
+            restart: IceRestart::default(),
             invitation: None,
         };
         self.call = Some(call);
@@ -351,14 +349,23 @@ impl CallMachine {
         sdp: String,
         now: Instant,
     ) -> Vec<Action> {
+        if let Some(call) = self.call.as_mut()
+            && call.peer == from
+            && call.id == call_id
+        {
+            // A renegotiation of our call (an ICE restart, say).
+            return match call.phase {
+                Phase::Ringing => Vec::new(),
+                // Glare: both restarted at once. The caller's offer wins; the callee's
+                // driver drops its own offer when it applies the caller's.
+                _ if call.restart.offer_pending() && call.role == Role::Caller => Vec::new(),
+                _ => {
+                    call.restart.yielded();
+                    vec![Action::ApplyOffer(sdp)]
+                }
+            };
+        }
         if let Some(call) = &self.call {
-            if call.peer == from && call.id == call_id {
-                // A renegotiation of our call.
-                return match call.phase {
-                    Phase::Ringing => Vec::new(),
-                    _ => vec![Action::ApplyOffer(sdp)],
-                };
-            }
             let glare =
                 call.peer == from && call.role == Role::Caller && call.phase == Phase::Ringing;
             if glare {
@@ -439,7 +446,7 @@ impl CallMachine {
             since: now,
             offer,
             candidates: Vec::new(),
-            down_since: None,
+            restart: IceRestart::default(),
             invitation,
         });
     }
@@ -477,7 +484,10 @@ impl CallMachine {
                 vec![Action::ApplyAnswer(sdp), self.set_state(state)]
             }
             // The answer to a renegotiation.
-            (_, Phase::Connecting | Phase::Connected) => vec![Action::ApplyAnswer(sdp)],
+            (_, Phase::Connecting | Phase::Connected) => {
+                call.restart.answered();
+                vec![Action::ApplyAnswer(sdp)]
+            }
             _ => Vec::new(),
         }
     }
@@ -522,6 +532,7 @@ impl CallMachine {
     /// Our signaling connection dropped. A ringing call cannot be answered or cancelled
     /// without it (and the server forgets it), so it ends; calls past ringing go on.
     pub fn on_signaling_lost(&mut self) -> Vec<Action> {
+        self.online = false;
         match &self.call {
             Some(c) if c.phase == Phase::Ringing => self.end(
                 HangupReason::Failed,
@@ -533,10 +544,12 @@ impl CallMachine {
         }
     }
 
-    /// The server refused something about our call (the peer went offline, say).
+    /// The server refused something about our call (the peer went offline, say). Once
+    /// connected, only a restart can have been refused: the call goes on while its
+    /// connection lasts.
     pub fn on_signal_error(&mut self, call_id: &CallId, message: &str) -> Vec<Action> {
         match &self.call {
-            Some(call) if &call.id == call_id => {
+            Some(call) if &call.id == call_id && call.phase != Phase::Connected => {
                 self.end(HangupReason::Failed, false, Some(message.to_owned()), false)
             }
             _ => Vec::new(),
@@ -550,25 +563,53 @@ impl CallMachine {
         let Some(call) = self.call.as_mut().filter(|c| c.phase != Phase::Ringing) else {
             return Vec::new();
         };
-        call.down_since = None;
-        if call.phase == Phase::Connected {
+        let was_down = call.restart.is_down();
+        call.restart.connected();
+        if call.phase == Phase::Connected && !was_down {
             return Vec::new();
         }
-        call.phase = Phase::Connected;
-        call.since = now;
-        let state = CallState::Connected {
-            peer: call.peer.clone(),
-            peer_name: call.peer_name.clone(),
-        };
+        if call.phase != Phase::Connected {
+            call.phase = Phase::Connected;
+            call.since = now;
+        }
+        let state = connected_state(call);
         vec![self.set_state(state)]
     }
 
-    /// The peer connection dropped (`disconnected`); it may come back.
+    /// The peer connection dropped (`disconnected`, or checking again after an ICE
+    /// restart); it may come back.
     pub fn on_disconnected(&mut self, now: Instant) -> Vec<Action> {
-        if let Some(call) = self.call.as_mut().filter(|c| c.phase == Phase::Connected) {
-            call.down_since.get_or_insert(now);
+        let Some(call) = self.call.as_mut().filter(|c| c.phase == Phase::Connected) else {
+            return Vec::new();
+        };
+        if !call.restart.disconnected(now) {
+            return Vec::new();
         }
-        Vec::new()
+        let state = connected_state(call);
+        vec![self.set_state(state)]
+    }
+
+    /// This computer's network addresses changed: a connected call restarts ICE.
+    pub fn on_network_changed(&mut self, now: Instant) -> Vec<Action> {
+        if let Some(call) = self.call.as_mut().filter(|c| c.phase == Phase::Connected) {
+            call.restart.network_changed(now);
+        }
+        self.restart_if_due(now)
+    }
+
+    /// Restarts ICE if the call needs it now and signaling can carry the offer.
+    fn restart_if_due(&mut self, now: Instant) -> Vec<Action> {
+        let online = self.online;
+        let restart = self
+            .call
+            .as_mut()
+            .filter(|c| c.phase == Phase::Connected)
+            .is_some_and(|call| call.restart.poll(now, online));
+        if restart {
+            vec![Action::RestartIce]
+        } else {
+            Vec::new()
+        }
     }
 
     /// The peer connection failed for good (ICE failed, DTLS failed).
@@ -610,12 +651,21 @@ impl CallMachine {
                     Some("could not connect".into()),
                     true,
                 ),
-                (Phase::Connected, _) => self.end(
-                    HangupReason::Failed,
-                    false,
-                    Some("the connection was lost".into()),
-                    true,
-                ),
+                (Phase::Connected, _) => {
+                    let lost = call
+                        .restart
+                        .down_since()
+                        .is_some_and(|down| now >= down + self.timeouts.disconnected);
+                    if !lost {
+                        return self.restart_if_due(now);
+                    }
+                    self.end(
+                        HangupReason::Failed,
+                        false,
+                        Some("the connection was lost".into()),
+                        true,
+                    )
+                }
             },
             _ => Vec::new(),
         }
@@ -629,7 +679,15 @@ impl CallMachine {
             (Phase::Ringing, Role::Caller) => Some(call.since + t.ring),
             (Phase::Ringing, Role::Callee) => Some(call.since + t.ring + CALLEE_RING_GRACE),
             (Phase::Connecting, _) => Some(call.since + t.connect),
-            (Phase::Connected, _) => call.down_since.map(|down| down + t.disconnected),
+            (Phase::Connected, _) => {
+                let failed = call.restart.down_since().map(|down| down + t.disconnected);
+                // A restart waiting for signaling is not a deadline: coming online is.
+                let restart = call.restart.due().filter(|_| self.online);
+                match (failed, restart) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
+            }
         }
     }
 
@@ -691,6 +749,15 @@ fn hangup(to: &PeerId, call_id: &CallId, reason: HangupReason) -> Action {
         call_id: call_id.clone(),
         reason,
     })
+}
+
+/// How a connected call looks to the user.
+fn connected_state(call: &Call) -> CallState {
+    CallState::Connected {
+        peer: call.peer.clone(),
+        peer_name: call.peer_name.clone(),
+        reconnecting: call.restart.is_down(),
+    }
 }
 
 #[cfg(test)]
@@ -947,7 +1014,10 @@ mod tests {
             "it came back"
         );
         m.on_disconnected(t0 + Duration::from_secs(31));
-        assert_eq!(m.next_deadline(), Some(t0 + Duration::from_secs(41)));
+        // ICE restarts 2 s into the outage, then every 4 s, until the call fails at 10 s.
+        assert_eq!(m.next_deadline(), Some(t0 + Duration::from_secs(33)));
+        assert_eq!(m.tick(t0 + Duration::from_secs(33)), [Action::RestartIce]);
+        assert_eq!(m.next_deadline(), Some(t0 + Duration::from_secs(37)));
         let actions = m.tick(t0 + Duration::from_secs(41));
         assert_eq!(
             signals(&actions),

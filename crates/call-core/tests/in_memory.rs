@@ -17,7 +17,9 @@ mod world;
 use std::time::Duration;
 
 use confab_call_core::machine::CallState;
-use confab_call_core::{ChatEvent, Command, Event, Input, LinkClosed, Problem, Signaling};
+use confab_call_core::{
+    ChatEvent, Command, Event, Input, LinkClosed, LinkEvent, Problem, Signaling,
+};
 use confab_protocol::{CallId, ClientMessage, HangupReason, ServerMessage};
 use world::*;
 
@@ -266,6 +268,79 @@ fn a_peer_that_vanishes_ends_the_call_ten_seconds_after_the_connection_drops() {
     let end = w.peers[ALICE].ended();
     assert_eq!((end.reason, end.by_peer), (HangupReason::Failed, false));
     assert!(!w.peers[ALICE].camera_open);
+}
+
+fn reconnecting(w: &World, peer: usize) -> bool {
+    matches!(
+        w.peers[peer].state(),
+        CallState::Connected {
+            reconnecting: true,
+            ..
+        }
+    )
+}
+
+/// Both ends' links report the connection down (the path between them broke).
+fn path_breaks(w: &mut World) {
+    for peer in [ALICE, BOB] {
+        let link = *w.peers[peer].links.keys().next().unwrap();
+        w.peers[peer].links.get_mut(&link).unwrap().connected = false;
+        w.send_link_event(peer, link, LinkEvent::Disconnected);
+    }
+    w.settle();
+}
+
+#[test]
+fn a_connection_down_two_seconds_restarts_ice_and_the_call_carries_on() {
+    let mut w = World::in_a_call();
+    path_breaks(&mut w);
+    assert!(reconnecting(&w, ALICE) && reconnecting(&w, BOB));
+    w.advance(Duration::from_millis(1900));
+    assert_eq!((w.peers[ALICE].restarts, w.peers[BOB].restarts), (0, 0));
+    w.advance(Duration::from_millis(100));
+    // Both restarted at once (glare): the caller's offer won, the callee answered it.
+    assert_eq!((w.peers[ALICE].restarts, w.peers[BOB].restarts), (1, 1));
+    assert_eq!(
+        (
+            w.peers[ALICE].restarts_answered,
+            w.peers[BOB].restarts_answered
+        ),
+        (0, 1)
+    );
+    assert!(connected(&w, ALICE) && connected(&w, BOB));
+    assert!(!reconnecting(&w, ALICE) && !reconnecting(&w, BOB));
+    // Up again: nothing more to restart, and the call goes on past the 10 s limit.
+    w.advance(Duration::from_secs(30));
+    assert_eq!((w.peers[ALICE].restarts, w.peers[BOB].restarts), (1, 1));
+    assert!(connected(&w, ALICE) && connected(&w, BOB));
+}
+
+#[test]
+fn a_network_change_restarts_ice_at_once_but_waits_for_the_server() {
+    let mut w = World::in_a_call();
+    w.input(BOB, Input::Signaling(Signaling::Offline));
+    w.input(BOB, Input::NetworkChanged);
+    w.advance(Duration::from_secs(1));
+    assert_eq!(w.peers[BOB].restarts, 0, "no server to carry the offer");
+    let bob = w.peers[BOB].id.clone();
+    w.input(BOB, Input::Signaling(Signaling::Online { my_id: bob }));
+    assert_eq!(w.peers[BOB].restarts, 1);
+    assert_eq!(w.peers[ALICE].restarts_answered, 1);
+    assert!(connected(&w, ALICE) && connected(&w, BOB));
+    w.advance(Duration::from_secs(30));
+    assert_eq!(w.peers[BOB].restarts, 1, "one change, one restart");
+}
+
+#[test]
+fn a_restart_that_brings_nothing_is_retried_until_the_call_fails() {
+    let mut w = World::in_a_call();
+    w.vanish(BOB);
+    w.advance(Duration::from_secs(9));
+    // At 2 s and 6 s after the connection dropped (every 4 s), then the call fails at 10 s.
+    assert_eq!(w.peers[ALICE].restarts, 2);
+    assert!(reconnecting(&w, ALICE));
+    w.advance(Duration::from_secs(2));
+    assert_eq!(w.peers[ALICE].ended().reason, HangupReason::Failed);
 }
 
 #[test]

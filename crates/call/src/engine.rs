@@ -25,7 +25,7 @@ use confab_media::slot::LatestSlot;
 use confab_media::video::{FrameSlot, H264EncoderConfig, VideoCapture, VideoFormat};
 use confab_protocol::chat::CHAT_CHANNEL_LABEL;
 use confab_protocol::{ClientMessage, IceServer, PeerId, PeerInfo, ServerMessage};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 use webrtc::peer_connection::RTCPeerConnectionState;
@@ -35,6 +35,7 @@ use crate::control::Controls;
 use crate::media::{
     self, AudioInput, AudioOutput, Counters, RemoteVideoFrame, VideoInput, VideoOutput,
 };
+use crate::netwatch;
 use crate::peer::{NetworkConfig, PeerEvent, PeerEvents};
 use crate::session::Session;
 use crate::signaling::{self, ServerStatus, SignalingConfig, SignalingEvent, SignalingHandle};
@@ -164,7 +165,9 @@ impl Engine {
             call_open: false,
             streams: media::CallStreams::default(),
         };
+        let (network, _network_task) = netwatch::spawn(stop.clone());
         let inputs = Inputs {
+            network,
             commands: command_rx,
             signaling: signal_rx,
             links: link_event_rx,
@@ -226,6 +229,8 @@ struct Inputs {
     problems: mpsc::UnboundedReceiver<Problem>,
     /// The playout's news of who is speaking.
     speakers: mpsc::UnboundedReceiver<Option<LinkId>>,
+    /// This computer's addresses, as they change.
+    network: watch::Receiver<netwatch::Addresses>,
 }
 
 struct Driver {
@@ -285,6 +290,12 @@ impl Driver {
                 Some(event) = inputs.signaling.recv() => self.signaling_event(event),
                 Some((link, event)) = inputs.links.recv() => self.link_event(link, event).await,
                 Some(problem) = inputs.problems.recv() => self.problem(problem),
+                Ok(()) = inputs.network.changed() => {
+                    let addresses = inputs.network.borrow_and_update().clone();
+                    info!("the network addresses changed: {addresses:?}");
+                    self.signaling.network_changed(addresses);
+                    self.feed(Input::NetworkChanged);
+                }
                 Some(speaker) = inputs.speakers.recv() => {
                     let peer = speaker.and_then(|id| Some(self.links.get(&id)?.peer.clone()));
                     self.emit(EngineEvent::ActiveSpeaker(peer));
@@ -414,7 +425,10 @@ impl Driver {
                 link.stats.connected(now());
                 LinkEvent::Connected
             }
-            PeerEvent::State(RTCPeerConnectionState::Disconnected) => LinkEvent::Disconnected,
+            // `connecting` again after connected: an ICE restart is looking for a new path.
+            PeerEvent::State(
+                RTCPeerConnectionState::Disconnected | RTCPeerConnectionState::Connecting,
+            ) => LinkEvent::Disconnected,
             PeerEvent::State(RTCPeerConnectionState::Failed) => LinkEvent::Failed,
             PeerEvent::State(_) | PeerEvent::ChatClosed => return,
             PeerEvent::Track(track) => return self.receive_track(id, track).await,
@@ -482,7 +496,11 @@ impl Driver {
         if let LinkAction::Close(closed) = action {
             return self.close_link(id, closed).await;
         }
-        let Some(session) = self.links.get_mut(&id).and_then(|l| l.session.as_mut()) else {
+        let Some(link) = self.links.get_mut(&id) else {
+            debug!("{id} is gone: {action:?} not done");
+            return;
+        };
+        let Some(session) = link.session.as_mut() else {
             debug!("{id} has no connection for {action:?}");
             return;
         };
@@ -494,8 +512,18 @@ impl Driver {
                 }
             }
             LinkAction::ApplyOffer(sdp) => match session.apply_offer(sdp).await {
-                Ok(answer) => self.feed(Input::Link(id, LinkEvent::LocalDescription(answer))),
+                Ok(answer) => {
+                    self.feed(Input::Link(id, LinkEvent::LocalDescription(answer)));
+                }
                 Err(err) => warn!("renegotiation failed: {err}"),
+            },
+            LinkAction::RestartIce => match session.restart_ice().await {
+                Ok(offer) => {
+                    info!("{id}: restarting ICE");
+                    link.stats.ice_restarted();
+                    self.feed(Input::Link(id, LinkEvent::LocalDescription(offer)));
+                }
+                Err(err) => warn!("{id}: ICE restart failed: {err}"),
             },
             LinkAction::AddCandidate(candidate) => {
                 if let Err(err) = session.add_candidate(candidate).await {

@@ -21,6 +21,7 @@ pub mod engine;
 mod error;
 mod interceptors;
 mod media;
+mod netwatch;
 mod peer;
 mod session;
 pub mod signaling;

@@ -31,11 +31,12 @@ use crate::media::Counters;
 pub(crate) const H264_PROFILES: [(u8, &str); 2] = [(125, "42e01f"), (102, "42001f")];
 const OPUS_PAYLOAD_TYPE: u8 = 111;
 
-/// ICE timing: a path silent this long is `disconnected`, then `failed` this much later.
-/// The call engine gives a disconnected call 10 s to come back before ending it.
-const ICE_DISCONNECTED_AFTER: Duration = Duration::from_secs(5);
+/// ICE timing: a path silent this long is `disconnected` (media counts: a call's audio
+/// alone arrives every 20 ms), then `failed` this much later. The call core restarts ICE
+/// after 2 s disconnected, and gives a disconnected call 10 s to come back before ending it.
+const ICE_DISCONNECTED_AFTER: Duration = Duration::from_secs(3);
 const ICE_FAILED_AFTER: Duration = Duration::from_secs(25);
-const ICE_KEEPALIVE: Duration = Duration::from_secs(2);
+const ICE_KEEPALIVE: Duration = Duration::from_secs(1);
 /// Connectivity checks go out this often (webrtc-rs defaults to 200 ms, which the
 /// controlling side also waits before nominating a pair: most of a loopback call's setup).
 const ICE_CHECK_INTERVAL: Duration = Duration::from_millis(50);
@@ -231,7 +232,10 @@ pub(crate) async fn build(
             Some(ICE_FAILED_AFTER),
             Some(ICE_KEEPALIVE),
         )
-        .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), Some(ICE_CHECKS_PER_PAIR));
+        .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), Some(ICE_CHECKS_PER_PAIR))
+        // An ICE restart binds again, on the interfaces there are then: it follows the
+        // computer onto a new network or address rather than keep the sockets of the old.
+        .with_discard_local_candidates_during_ice_restart(true);
     if network.relay_only {
         // ICE waits 2 s before it takes a relay pair, in case a direct one turns up: with
         // relay only, none will (pion/webrtc#1635).

@@ -14,6 +14,7 @@ use std::time::Instant;
 use confab_protocol::IceCandidate;
 use confab_protocol::chat::{CHAT_CHANNEL_LABEL, ChatMessage};
 use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::configuration::RTCOfferOptions;
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS};
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
@@ -59,6 +60,8 @@ pub(crate) struct Session {
     controls: Arc<Controls>,
     has_remote_description: bool,
     early_candidates: Vec<RTCIceCandidateInit>,
+    /// Relay-only: our descriptions go out without the local addresses webrtc-rs puts in.
+    hide_addresses: bool,
     video_receiver: Option<VideoReceiver>,
     audio_receiver: Option<AudioReceiver>,
 }
@@ -108,10 +111,11 @@ impl Session {
     ) -> Result<(Session, String), CallError> {
         let pc = peer::build(network, events.clone(), counters, controls.clone()).await?;
         match Session::negotiate(pc.clone(), role, remote_offer, events, controls).await {
-            Ok((session, sdp)) if network.relay_only => {
-                Ok((session, peer::hide_related_addresses(&sdp)))
+            Ok((mut session, sdp)) => {
+                session.hide_addresses = network.relay_only;
+                let sdp = session.as_sent(sdp);
+                Ok((session, sdp))
             }
-            Ok(started) => Ok(started),
             Err(err) => {
                 // Never leak a half-built connection.
                 let _ = pc.close().await;
@@ -197,6 +201,7 @@ impl Session {
             events,
             controls,
             early_candidates: Vec::new(),
+            hide_addresses: false,
             video_receiver: None,
             audio_receiver: None,
         };
@@ -220,15 +225,39 @@ impl Session {
         Ok(())
     }
 
-    /// The peer renegotiates: returns our answer.
+    /// The peer renegotiates: returns our answer. An offer of ours that it crossed (both
+    /// restarted ICE at once, and the core let the peer's win) is rolled back first.
     pub async fn apply_offer(&mut self, sdp: String) -> Result<String, CallError> {
+        if self.pc.pending_local_description().await.is_some() {
+            self.pc
+                .set_local_description(RTCSessionDescription::rollback(None)?)
+                .await?;
+        }
         self.pc
             .set_remote_description(RTCSessionDescription::offer(sdp)?)
             .await?;
         self.has_remote_description = true;
         let answer = self.pc.create_answer(None).await?;
         self.pc.set_local_description(answer.clone()).await?;
-        Ok(answer.sdp)
+        Ok(self.as_sent(answer.sdp))
+    }
+
+    /// Restarts ICE: returns the offer with new credentials. The connection binds its
+    /// sockets again on the interfaces there are now, and trickles the new candidates.
+    pub async fn restart_ice(&mut self) -> Result<String, CallError> {
+        let options = RTCOfferOptions { ice_restart: true };
+        let offer = self.pc.create_offer(Some(options)).await?;
+        self.pc.set_local_description(offer.clone()).await?;
+        Ok(self.as_sent(offer.sdp))
+    }
+
+    /// Our description as the peer may see it.
+    fn as_sent(&self, sdp: String) -> String {
+        if self.hide_addresses {
+            peer::hide_related_addresses(&sdp)
+        } else {
+            sdp
+        }
     }
 
     /// A trickled candidate from the peer (`None`: no more).

@@ -15,12 +15,18 @@ use confab_protocol::{
     parse_server_message,
 };
 use futures_util::{SinkExt, StreamExt};
-use tokio::sync::mpsc;
+use std::net::IpAddr;
+
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
+
+use crate::netwatch::Addresses;
 
 /// Time to connect and be welcomed before the attempt counts as failed.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -68,12 +74,19 @@ pub enum ServerStatus {
 #[derive(Debug, Clone)]
 pub struct SignalingHandle {
     outgoing: mpsc::Sender<ClientMessage>,
+    network: watch::Sender<Addresses>,
 }
 
 impl SignalingHandle {
     /// Queues a message; false when the client has stopped or its queue is full.
     pub fn send(&self, msg: ClientMessage) -> bool {
         self.outgoing.try_send(msg).is_ok()
+    }
+
+    /// This computer's addresses changed: if the connection's own address is gone, the
+    /// connection is too (nothing will tell us for a long while), so reconnect at once.
+    pub fn network_changed(&self, addresses: Addresses) {
+        self.network.send_replace(addresses);
     }
 }
 
@@ -84,8 +97,9 @@ pub fn spawn(
     stop: CancellationToken,
 ) -> (SignalingHandle, JoinHandle<()>) {
     let (outgoing, queue) = mpsc::channel(OUTGOING_QUEUE);
-    let task = tokio::spawn(run(config, queue, events, stop));
-    (SignalingHandle { outgoing }, task)
+    let (network, addresses) = watch::channel(Addresses::default());
+    let task = tokio::spawn(run(config, queue, addresses, events, stop));
+    (SignalingHandle { outgoing, network }, task)
 }
 
 /// The wait before reconnect attempt `attempt` (1-based): 0.5 s doubling to 16 s.
@@ -95,13 +109,22 @@ pub fn backoff(attempt: u32) -> Duration {
 
 enum SessionEnd {
     Stopped,
-    Lost { reason: String, was_online: bool },
-    Refused { code: ErrorCode, message: String },
+    /// The network changed under the connection: its local address is gone.
+    AddressGone,
+    Lost {
+        reason: String,
+        was_online: bool,
+    },
+    Refused {
+        code: ErrorCode,
+        message: String,
+    },
 }
 
 async fn run(
     config: SignalingConfig,
     mut queue: mpsc::Receiver<ClientMessage>,
+    mut addresses: watch::Receiver<Addresses>,
     events: mpsc::UnboundedSender<SignalingEvent>,
     stop: CancellationToken,
 ) {
@@ -112,8 +135,13 @@ async fn run(
         let _ = events.send(SignalingEvent::Status(ServerStatus::Connecting { attempt }));
         // Whatever was queued belongs to an earlier session.
         while queue.try_recv().is_ok() {}
-        match session(&config, &mut queue, &events, &stop).await {
+        match session(&config, &mut queue, &mut addresses, &events, &stop).await {
             SessionEnd::Stopped => return,
+            SessionEnd::AddressGone => {
+                info!("signaling connection's address is gone: reconnecting");
+                attempt = 0;
+                continue;
+            }
             // A name refused after we were online is our own old session, not yet noticed
             // gone by the server: retry. Anything else refused is final.
             SessionEnd::Refused { code, message }
@@ -192,6 +220,7 @@ fn retry(
 async fn session(
     config: &SignalingConfig,
     queue: &mut mpsc::Receiver<ClientMessage>,
+    addresses: &mut watch::Receiver<Addresses>,
     events: &mpsc::UnboundedSender<SignalingEvent>,
     stop: &CancellationToken,
 ) -> SessionEnd {
@@ -230,6 +259,16 @@ async fn session(
                 let Some(msg) = msg else { return SessionEnd::Stopped };
                 if let Err(err) = ws.send(Message::text(msg.to_json())).await {
                     return SessionEnd::Lost { reason: err.to_string(), was_online: online };
+                }
+                continue;
+            }
+            Ok(()) = addresses.changed() => {
+                let now = addresses.borrow_and_update().clone();
+                // An empty list is a listing that failed, not a computer without addresses.
+                let gone = !now.is_empty()
+                    && local_address(&ws).is_some_and(|ip| !now.contains(&ip));
+                if gone {
+                    return SessionEnd::AddressGone;
                 }
                 continue;
             }
@@ -313,6 +352,16 @@ async fn session(
             }
         }
     }
+}
+
+/// The local address of the connection's socket.
+fn local_address(ws: &WebSocketStream<MaybeTlsStream<TcpStream>>) -> Option<IpAddr> {
+    let tcp = match ws.get_ref() {
+        MaybeTlsStream::Plain(tcp) => tcp,
+        MaybeTlsStream::Rustls(tls) => tls.get_ref().0,
+        _ => return None,
+    };
+    tcp.local_addr().ok().map(|addr| addr.ip())
 }
 
 /// Errors that answer `hello` and mean we cannot log in as configured. (`server_full` is

@@ -61,6 +61,8 @@ pub struct CallStats {
     /// The echo doctor's verdict: the peer probably hears their own voice come back from
     /// our speaker (the canceller cannot keep up, or it is off).
     pub peer_hears_echo: bool,
+    /// ICE restarts this side started (the network changed, or the connection was down).
+    pub ice_restarts: u32,
 }
 
 /// What the echo canceller says about our speaker's echo in our microphone.
@@ -121,6 +123,8 @@ pub struct CallSummary {
     pub audio_concealed: u64,
     pub chats_sent: u64,
     pub chats_received: u64,
+    /// ICE restarts this side started.
+    pub ice_restarts: u32,
     pub latency_p50_ms: Option<f64>,
     pub latency_p95_ms: Option<f64>,
     pub latency_samples: usize,
@@ -133,6 +137,7 @@ pub(crate) struct StatsCollector {
     started: Instant,
     connected_at: Option<Instant>,
     previous: Option<Sample>,
+    ice_restarts: u32,
 }
 
 #[derive(Clone, Copy)]
@@ -167,6 +172,7 @@ impl StatsCollector {
             started,
             connected_at: None,
             previous: None,
+            ice_restarts: 0,
         }
     }
 
@@ -203,6 +209,7 @@ impl StatsCollector {
             jitter_buffer_ms: counters
                 .jitter_delay_ms
                 .load(std::sync::atomic::Ordering::Relaxed),
+            ice_restarts: self.ice_restarts,
             ..CallStats::default()
         };
         let (mut bytes_sent, mut bytes_received) = (0, 0);
@@ -333,11 +340,17 @@ impl StatsCollector {
             audio_concealed: Counters::get(&counters.audio_concealed),
             chats_sent,
             chats_received,
+            ice_restarts: self.ice_restarts,
             latency_p50_ms: p50,
             latency_p95_ms: p95,
             latency_samples: samples,
             last_stamp_frame: (samples > 0 || last_stamp > 0).then_some(last_stamp),
         }
+    }
+
+    /// This side started an ICE restart.
+    pub fn ice_restarted(&mut self) {
+        self.ice_restarts += 1;
     }
 
     /// Marks the connection time for calls that end before a stats tick saw it.

@@ -56,9 +56,13 @@ pub fn call_ui(
     now: Instant,
     actions: &mut Vec<UiAction>,
 ) {
-    let (peer_name, connected) = match &model.call {
-        CallState::Connecting { peer_name, .. } => (peer_name.as_str(), false),
-        CallState::Connected { peer_name, .. } => (peer_name.as_str(), true),
+    let (peer_name, connected, reconnecting) = match &model.call {
+        CallState::Connecting { peer_name, .. } => (peer_name.as_str(), false, false),
+        CallState::Connected {
+            peer_name,
+            reconnecting,
+            ..
+        } => (peer_name.as_str(), true, *reconnecting),
         CallState::Group { members } => {
             return super::grid::group_ui(ui, model, members, media, state, now, actions);
         }
@@ -124,6 +128,19 @@ pub fn call_ui(
         (&title, egui::FontId::proportional(16.0), title_color),
         title.clone(),
     );
+
+    // The connection is down and being restored: the picture is frozen, say why.
+    if reconnecting {
+        let text = "Reconnecting…".to_owned();
+        overlay_text(
+            ui,
+            "reconnecting",
+            video_rect.center(),
+            Align2::CENTER_CENTER,
+            (&text, egui::FontId::proportional(22.0), Color32::WHITE),
+            text.clone(),
+        );
+    }
 
     if state.show_stats
         && let Some(stats) = &model.stats

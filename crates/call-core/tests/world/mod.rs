@@ -52,6 +52,9 @@ pub struct Peer {
     pub microphone_opened: usize,
     /// A vanished peer: its process is gone, nothing it would send leaves.
     pub gone: bool,
+    /// ICE restarts this peer made, and restart offers it answered.
+    pub restarts: usize,
+    pub restarts_answered: usize,
 }
 
 impl Peer {
@@ -134,6 +137,8 @@ impl World {
                 camera_open: false,
                 microphone_opened: 0,
                 gone: false,
+                restarts: 0,
+                restarts_answered: 0,
             })
             .collect();
         let roster: Vec<PeerInfo> = peers
@@ -234,6 +239,13 @@ impl World {
                 break;
             }
         }
+    }
+
+    /// `peer` gets `input` now, and everything settles.
+    pub fn input(&mut self, peer: usize, input: Input) {
+        let now = self.now;
+        self.peers[peer].core.handle(input, now);
+        self.settle();
     }
 
     /// The server tells `peer` something, out of turn, and everything settles.
@@ -442,7 +454,14 @@ impl World {
                 }
             }
             LinkAction::ApplyOffer(_) => {
-                self.send_link_event(i, id, LinkEvent::LocalDescription("renegotiated".into()));
+                self.peers[i].restarts_answered += 1;
+                let sdp = self.own_description(i, id);
+                self.send_link_event(i, id, LinkEvent::LocalDescription(sdp));
+            }
+            LinkAction::RestartIce => {
+                self.peers[i].restarts += 1;
+                let sdp = self.own_description(i, id);
+                self.send_link_event(i, id, LinkEvent::LocalDescription(sdp));
             }
             LinkAction::AddCandidate(candidate) => {
                 let described = self.peers[i].signals_sent.iter().any(|m| {
@@ -483,6 +502,12 @@ impl World {
     }
 
     /// The link a session description names.
+    /// The fake session description of peer `i`'s link `id`: its place in the registry.
+    fn own_description(&self, i: usize, id: LinkId) -> String {
+        let index = self.registry.iter().position(|&link| link == (i, id));
+        index.expect("a registered link").to_string()
+    }
+
     pub fn remote_of(&self, sdp: &str) -> (usize, LinkId) {
         self.registry[sdp.parse::<usize>().expect("a fake session description")]
     }
