@@ -36,6 +36,7 @@ async fn main() -> anyhow::Result<()> {
         protocol: PROTOCOL_VERSION,
         name,
         token,
+        resume: None,
     };
     ws.send(Message::text(hello.to_json())).await?;
 

@@ -166,6 +166,7 @@ async fn sign_in(
         protocol: PROTOCOL_VERSION,
         name: name.into(),
         token: None,
+        resume: None,
     };
     sink.send(Message::text(serde_json::to_string(&hello).unwrap()))
         .await

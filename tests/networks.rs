@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use confab_call::{CallState, EngineEvent, NetworkConfig};
+use confab_protocol::HangupReason;
 use support::{Peer, PeerSetup, Server, connect};
 use tokio::runtime::Runtime;
 
@@ -35,6 +36,11 @@ struct Site {
 
 impl Site {
     fn new(tag: &str) -> Site {
+        // RUST_LOG=confab_call=debug shows the engines' side of a failing test.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
         static SITES: AtomicUsize = AtomicUsize::new(0);
         let number = SITES.fetch_add(1, Ordering::Relaxed);
         let name = format!("confab-{}-{number}{tag}", std::process::id());
@@ -286,5 +292,43 @@ async fn a_cable_pulled_and_plugged_back_in() {
     );
     reconnecting(&mut lan.alice, false).await;
     reconnecting(&mut lan.bob, false).await;
+    lan.shutdown().await;
+}
+
+/// Bob's address moves (a new lease, a new network): his app notices within half a second,
+/// takes its signaling session over on a new connection (same id, the call kept) and
+/// restarts ICE from the new address; pictures flow again and the call never ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_that_moves_mid_call() {
+    let mut lan = Lan::new("10.77.0.1/24", "10.77.0.2/24", "10.77.0.1:8787").await;
+    lan.call().await;
+    let bob_id = lan.bob.id.clone();
+    // As a new DHCP lease does it: the old address goes, the new one comes.
+    lan.bob_site
+        .ip(&["addr", "del", "10.77.0.2/24", "dev", "lan0"]);
+    lan.bob_site
+        .ip(&["addr", "add", "10.77.0.3/24", "dev", "lan0", "nodad"]);
+    let moved = Instant::now();
+    let (bob_after, alice_after) = tokio::task::block_in_place(|| {
+        (
+            pictures_again(&lan.bob, moved),
+            pictures_again(&lan.alice, moved),
+        )
+    });
+    println!("pictures again {bob_after:?} (Bob), {alice_after:?} (Alice) after the move");
+    let stats = lan
+        .bob
+        .wait_for(|e| match e {
+            EngineEvent::Stats(stats) if stats.ice_restarts > 0 => Some(stats.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(stats.state, "connected");
+    // Bob kept his id: Alice still sees him under it, busy in their call.
+    let roster_bob = lan.alice.sees("Bob").await;
+    assert_eq!(roster_bob, bob_id);
+    lan.alice.send(confab_call::Command::HangUp);
+    let end = lan.bob.ended().await;
+    assert_eq!(end.reason, HangupReason::Ended, "{end:?}");
     lan.shutdown().await;
 }

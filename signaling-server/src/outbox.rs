@@ -69,6 +69,11 @@ impl Outbox {
         self.push(text, false);
     }
 
+    /// Whether `other` is this very outbox (not another connection's).
+    pub fn is(&self, other: &Outbox) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
     fn push(&self, text: Utf8Bytes, enforce_budget: bool) {
         let mut queue = self.0.lock();
         if enforce_budget && queue.bytes + text.len() > self.0.max_queued_bytes {

@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use confab_protocol::{HEALTH_PATH, PeerId, ServerMessage, WS_PATH};
+use confab_protocol::{HEALTH_PATH, PeerId, Resume, ServerMessage, WS_PATH};
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{self, HeaderValue};
@@ -97,7 +97,14 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Ou
 /// What the connections share, behind one lock that is never held across an await.
 struct Shared {
     hub: Hub,
-    outboxes: HashMap<PeerId, Outbox>,
+    clients: HashMap<PeerId, Client>,
+}
+
+/// A logged-in connection, as the server reaches it.
+pub(crate) struct Client {
+    pub outbox: Outbox,
+    /// Cancelled when a new connection takes the session over (`hello` with `resume`).
+    pub replaced: CancellationToken,
 }
 
 impl Shared {
@@ -105,15 +112,15 @@ impl Shared {
         for output in outputs {
             match output {
                 Output::To(id, msg) => {
-                    if let Some(outbox) = self.outboxes.get(&id) {
-                        outbox.send(encode(&msg));
+                    if let Some(client) = self.clients.get(&id) {
+                        client.outbox.send(encode(&msg));
                     }
                 }
                 Output::Broadcast { except, msg } => {
                     let text = encode(&msg);
-                    for (id, outbox) in &self.outboxes {
+                    for (id, client) in &self.clients {
                         if *id != except {
-                            outbox.send(text.clone());
+                            client.outbox.send(text.clone());
                         }
                     }
                 }
@@ -149,7 +156,7 @@ impl Server {
             config,
             shared: Mutex::new(Shared {
                 hub,
-                outboxes: HashMap::new(),
+                clients: HashMap::new(),
             }),
             ring_timer: Notify::new(),
             stop: CancellationToken::new(),
@@ -169,17 +176,31 @@ impl Server {
     /// Admits a peer: its welcome is queued before any later news reaches it.
     pub fn join(
         &self,
-        id: PeerId,
+        (id, secret): (PeerId, String),
         name: &str,
         protocol: u32,
-        outbox: Outbox,
+        client: Client,
     ) -> Result<(), JoinError> {
         let mut shared = self.lock();
-        let (welcome, news) = shared.hub.join(id.clone(), name, protocol)?;
-        outbox.send_always(encode(&welcome));
-        shared.outboxes.insert(id, outbox);
+        let (welcome, news) = shared.hub.join(id.clone(), name, protocol, secret)?;
+        client.outbox.send_always(encode(&welcome));
+        shared.clients.insert(id, client);
         shared.deliver(news);
         Ok(())
+    }
+
+    /// Hands the session `resume` names over to `client`, if the hub agrees; the
+    /// connection it had is told it was replaced. False: join as a new peer instead.
+    pub fn resume(&self, resume: &Resume, name: &str, new_secret: String, client: Client) -> bool {
+        let mut shared = self.lock();
+        let Some(welcome) = shared.hub.resume(resume, name, new_secret) else {
+            return false;
+        };
+        client.outbox.send_always(encode(&welcome));
+        if let Some(old) = shared.clients.insert(resume.id.clone(), client) {
+            old.replaced.cancel();
+        }
+        true
     }
 
     pub fn handle(&self, from: &PeerId, msg: confab_protocol::ClientMessage) {
@@ -197,9 +218,14 @@ impl Server {
         }
     }
 
-    pub fn leave(&self, id: &PeerId, clean: bool) {
+    /// The connection with `outbox` ended. Unless a new connection has taken its session
+    /// over, the peer leaves.
+    pub fn leave(&self, id: &PeerId, outbox: &Outbox, clean: bool) {
         let mut shared = self.lock();
-        shared.outboxes.remove(id);
+        if !shared.clients.get(id).is_some_and(|c| c.outbox.is(outbox)) {
+            return;
+        }
+        shared.clients.remove(id);
         let outputs = shared.hub.leave(id, clean);
         shared.deliver(outputs);
     }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use confab_protocol::{
-    ClientMessage, ErrorCode, OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION, PeerId,
+    ClientMessage, ErrorCode, OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION, PeerId, Resume,
     parse_client_message,
 };
 use futures_util::stream::{SplitSink, SplitStream};
@@ -24,12 +24,13 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::frame::{CloseFrame, Frame};
 use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message, Utf8Bytes};
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
 use crate::hub::error_message;
 use crate::outbox::{self, Outbox, OutboxRx};
 use crate::rate::RateLimiter;
-use crate::server::{MAX_FRAME_BYTES, Server, encode};
+use crate::server::{Client, MAX_FRAME_BYTES, Server, encode};
 
 /// How long closing may take: flushing what is queued, the close frame, and the client's
 /// close reply. A client that does not cooperate is simply dropped after this.
@@ -77,9 +78,11 @@ where
         return;
     };
 
+    let replaced = CancellationToken::new();
     let mut session = Session {
         server: &server,
         outbox,
+        replaced: replaced.clone(),
         peer: None,
         rate: RateLimiter::new(
             limits.rate_per_sec,
@@ -91,6 +94,7 @@ where
     let exit = tokio::select! {
         exit = session.read(&mut stream) => exit,
         exit = writer.run(&mut queue, limits.ping_interval) => exit,
+        () = replaced.cancelled() => Exit::Close(CloseCode::Normal, "resumed on another connection"),
         () = kick.cancelled() => if server.stop.is_cancelled() {
             Exit::Close(CloseCode::Away, "server shutting down")
         } else {
@@ -100,7 +104,7 @@ where
     };
     debug!(%addr, ?exit, "session ends");
     if let Some(id) = session.peer.take() {
-        server.leave(&id, matches!(exit, Exit::ClientClosed));
+        server.leave(&id, &session.outbox, matches!(exit, Exit::ClientClosed));
     }
     drop(session);
     writer.finish(&mut stream, &mut queue, exit).await;
@@ -110,6 +114,8 @@ struct Session<'a> {
     server: &'a Server,
     /// This session's own outbound queue, for replies.
     outbox: Outbox,
+    /// Cancelled when another connection takes this session over.
+    replaced: CancellationToken,
     /// Set once `hello` succeeded.
     peer: Option<PeerId>,
     rate: RateLimiter,
@@ -221,8 +227,9 @@ impl Session<'_> {
                     protocol,
                     name,
                     token,
+                    resume,
                 },
-            ) => self.hello(protocol, &name, token.as_deref()),
+            ) => self.hello(protocol, &name, token.as_deref(), resume.as_ref()),
             (None, _) => {
                 self.refuse(ErrorCode::NotLoggedIn, "send hello first");
                 None
@@ -230,7 +237,13 @@ impl Session<'_> {
         }
     }
 
-    fn hello(&mut self, protocol: u32, name: &str, token: Option<&str>) -> Option<Exit> {
+    fn hello(
+        &mut self,
+        protocol: u32,
+        name: &str,
+        token: Option<&str>,
+        resume: Option<&Resume>,
+    ) -> Option<Exit> {
         if !(OLDEST_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&protocol) {
             self.refuse(
                 ErrorCode::ProtocolMismatch,
@@ -250,10 +263,21 @@ impl Session<'_> {
                 return Some(Exit::Close(CloseCode::Policy, "unauthorized"));
             }
         }
+        let client = || Client {
+            outbox: self.outbox.clone(),
+            replaced: self.replaced.clone(),
+        };
+        if let Some(resume) = resume
+            && self.server.resume(resume, name, new_secret(), client())
+        {
+            debug!(id = %resume.id, "resumed");
+            self.peer = Some(resume.id.clone());
+            return None;
+        }
         let id = new_peer_id();
         match self
             .server
-            .join(id.clone(), name, protocol, self.outbox.clone())
+            .join((id.clone(), new_secret()), name, protocol, client())
         {
             Ok(()) => {
                 debug!(%id, "joined");
@@ -270,6 +294,11 @@ impl Session<'_> {
         self.outbox
             .send(encode(&error_message(code, message, None)));
     }
+}
+
+/// A fresh secret for taking a session over: 122 random bits from the operating system.
+fn new_secret() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
 }
 
 /// A fresh unguessable peer id: 122 random bits from the operating system.

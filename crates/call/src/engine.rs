@@ -293,8 +293,9 @@ impl Driver {
                 Ok(()) = inputs.network.changed() => {
                     let addresses = inputs.network.borrow_and_update().clone();
                     info!("the network addresses changed: {addresses:?}");
+                    // The signaling client tells the core, once it knows whether its
+                    // connection survived.
                     self.signaling.network_changed(addresses);
-                    self.feed(Input::NetworkChanged);
                 }
                 Some(speaker) = inputs.speakers.recv() => {
                     let peer = speaker.and_then(|id| Some(self.links.get(&id)?.peer.clone()));
@@ -399,6 +400,7 @@ impl Driver {
                 self.emit(EngineEvent::Roster(peers.clone()));
                 Signaling::Roster(peers)
             }
+            SignalingEvent::NetworkChanged => return self.feed(Input::NetworkChanged),
             SignalingEvent::Message(msg) => {
                 if let ServerMessage::Error {
                     message,
@@ -455,8 +457,18 @@ impl Driver {
             match output {
                 Output::Signal(msg) => self.signal(msg),
                 Output::Event(Event::Call(state)) => {
-                    if let CallState::Connected { peer_name, .. } = &state {
-                        info!(peer = %peer_name, "call connected");
+                    if let CallState::Connected {
+                        peer_name,
+                        reconnecting,
+                        ..
+                    } = &state
+                    {
+                        let what = if *reconnecting {
+                            "reconnecting"
+                        } else {
+                            "connected"
+                        };
+                        info!(peer = %peer_name, "call {what}");
                     }
                     self.emit(EngineEvent::Call(state));
                 }

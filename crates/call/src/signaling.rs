@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use confab_protocol::{
-    ClientMessage, ErrorCode, IceServer, PROTOCOL_VERSION, PeerId, PeerInfo, ServerMessage,
+    ClientMessage, ErrorCode, IceServer, PROTOCOL_VERSION, PeerId, PeerInfo, Resume, ServerMessage,
     parse_server_message,
 };
 use futures_util::{SinkExt, StreamExt};
@@ -54,6 +54,9 @@ pub enum SignalingEvent {
     Roster(Vec<PeerInfo>),
     /// A call message, or an error about one, for the engine.
     Message(ServerMessage),
+    /// This computer's addresses changed; told after the connection's status, so a call
+    /// restarting ICE knows whether its offer can go out now or after reconnecting.
+    NetworkChanged,
 }
 
 /// The signaling connection: the one type for it from this client to the screen.
@@ -130,15 +133,23 @@ async fn run(
 ) {
     let mut attempt = 0u32;
     let mut ever_online = false;
+    // How the next connection takes this session over, from the last welcome.
+    let mut resume = None;
     loop {
         attempt += 1;
         let _ = events.send(SignalingEvent::Status(ServerStatus::Connecting { attempt }));
         // Whatever was queued belongs to an earlier session.
         while queue.try_recv().is_ok() {}
-        match session(&config, &mut queue, &mut addresses, &events, &stop).await {
+        let channels = (&mut queue, &mut addresses, &events);
+        match session(&config, channels, &mut resume, &stop).await {
             SessionEnd::Stopped => return,
             SessionEnd::AddressGone => {
                 info!("signaling connection's address is gone: reconnecting");
+                let _ = events.send(SignalingEvent::Status(ServerStatus::Offline {
+                    reason: "the network changed".into(),
+                    retry_in: Duration::ZERO,
+                }));
+                let _ = events.send(SignalingEvent::NetworkChanged);
                 attempt = 0;
                 continue;
             }
@@ -162,6 +173,8 @@ async fn run(
         }
         tokio::select! {
             () = tokio::time::sleep(backoff(attempt)) => {}
+            // A new network may well reach the server: try it now.
+            Ok(()) = addresses.changed() => attempt = 0,
             () = stop.cancelled() => return,
         }
     }
@@ -219,9 +232,12 @@ fn retry(
 
 async fn session(
     config: &SignalingConfig,
-    queue: &mut mpsc::Receiver<ClientMessage>,
-    addresses: &mut watch::Receiver<Addresses>,
-    events: &mpsc::UnboundedSender<SignalingEvent>,
+    (queue, addresses, events): (
+        &mut mpsc::Receiver<ClientMessage>,
+        &mut watch::Receiver<Addresses>,
+        &mpsc::UnboundedSender<SignalingEvent>,
+    ),
+    resume: &mut Option<Resume>,
     stop: &CancellationToken,
 ) -> SessionEnd {
     let lost = |reason: String| SessionEnd::Lost {
@@ -244,6 +260,7 @@ async fn session(
         protocol: PROTOCOL_VERSION,
         name: config.name.clone(),
         token: config.token.clone(),
+        resume: resume.clone(),
     };
     if let Err(err) = ws.send(Message::text(hello.to_json())).await {
         return lost(err.to_string());
@@ -270,6 +287,7 @@ async fn session(
                 if gone {
                     return SessionEnd::AddressGone;
                 }
+                let _ = events.send(SignalingEvent::NetworkChanged);
                 continue;
             }
             () = tokio::time::sleep_until(welcome_deadline), if !online => {
@@ -326,8 +344,13 @@ async fn session(
                 peers,
                 ice_servers,
                 server_version,
+                resume_secret,
             } => {
                 info!(%id, %server_version, "signaling online");
+                *resume = resume_secret.map(|secret| Resume {
+                    id: id.clone(),
+                    secret,
+                });
                 online = true;
                 roster = peers.into_iter().map(|p| (p.id.clone(), p)).collect();
                 let _ = events.send(SignalingEvent::IceServers(ice_servers));

@@ -197,6 +197,7 @@ async fn refusals_stop_the_client_with_the_reason() {
             protocol: 1,
             name: "x".into(),
             token: None,
+            resume: None,
         }) {
             tokio::task::yield_now().await;
         }

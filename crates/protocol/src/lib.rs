@@ -26,7 +26,7 @@ pub mod name;
 
 pub use ids::{CallId, IdError, PeerId};
 pub use message::{
-    ClientMessage, ErrorCode, HangupReason, IceCandidate, IceServer, ParseError, PeerInfo,
+    ClientMessage, ErrorCode, HangupReason, IceCandidate, IceServer, ParseError, PeerInfo, Resume,
     ServerMessage, parse_client_message, parse_server_message,
 };
 

@@ -15,6 +15,10 @@ pub enum ClientMessage {
         /// Only when the server requires one.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         token: Option<String>,
+        /// Take over this client's earlier session, if the server still has it: the same
+        /// id, its calls kept (after a lost connection, e.g. when the network changed).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resume: Option<Resume>,
     },
     /// Starts a call, or renegotiates one already active between the two peers.
     Offer {
@@ -59,6 +63,10 @@ pub enum ServerMessage {
         peers: Vec<PeerInfo>,
         ice_servers: Vec<IceServer>,
         server_version: String,
+        /// What a `hello` on a new connection gives in `resume` to take this session over.
+        /// Absent from servers that cannot.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resume_secret: Option<String>,
     },
     PeerJoined {
         peer: PeerInfo,
@@ -127,6 +135,13 @@ pub enum ServerMessage {
     /// A message type from a newer server; clients ignore it.
     #[serde(other)]
     Unknown,
+}
+
+/// A session to take over: the id and secret its last `welcome` gave.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resume {
+    pub id: PeerId,
+    pub secret: String,
 }
 
 /// A peer as listed in the roster.
@@ -287,6 +302,7 @@ mod tests {
                     protocol: 1,
                     name: "Alice".into(),
                     token: Some("s3cret".into()),
+                    resume: None,
                 },
             ),
             (
@@ -295,6 +311,7 @@ mod tests {
                     protocol: 1,
                     name: "Alice".into(),
                     token: None,
+                    resume: None,
                 },
             ),
             (
@@ -371,6 +388,7 @@ mod tests {
                         credential: Some("p".into()),
                     }],
                     server_version: "0.1.0".into(),
+                    resume_secret: None,
                 },
                 json!({"type":"welcome","id":"p1","peers":[{"id":"p2","name":"Bob","busy":false}],
                     "ice_servers":[{"urls":["turn:turn.example.org:3478"],"username":"u","credential":"p"}],

@@ -18,8 +18,10 @@ mod groups;
 
 use confab_protocol::name::{self, NameError};
 use confab_protocol::{
-    CallId, ClientMessage, ErrorCode, HangupReason, IceServer, PeerId, PeerInfo, ServerMessage,
+    CallId, ClientMessage, ErrorCode, HangupReason, IceServer, PeerId, PeerInfo, Resume,
+    ServerMessage,
 };
+use subtle::ConstantTimeEq;
 
 /// A message to deliver.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,6 +70,8 @@ struct Peer {
     protocol: u32,
     /// The group calls it is in or invited to, by call id (at most one per id).
     groups: HashMap<CallId, groups::GroupId>,
+    /// What a new connection presents to take this session over (from its last welcome).
+    resume_secret: String,
 }
 
 impl Peer {
@@ -149,26 +153,22 @@ impl Hub {
         self.peers.len()
     }
 
-    /// Admits a peer under `id` (chosen by the caller of this function, unguessable) with
-    /// the name it asked for, speaking `protocol`. Returns its `welcome` and the news for
-    /// everyone else.
+    /// Admits a peer under `id` with the name it asked for, speaking `protocol`; `secret`
+    /// will let a later connection take the session over. Both are chosen by the caller of
+    /// this function, unguessable. Returns its `welcome` and the news for everyone else.
     pub fn join(
         &mut self,
         id: PeerId,
         requested_name: &str,
         protocol: u32,
+        secret: String,
     ) -> Result<(ServerMessage, Vec<Output>), JoinError> {
         let name = name::validate(requested_name)?.to_owned();
         let name_key = name::uniqueness_key(&name);
         if self.names.contains(&name_key) {
             return Err(JoinError::NameTaken(name));
         }
-        let welcome = ServerMessage::Welcome {
-            id: id.clone(),
-            peers: self.peers.iter().map(|(id, p)| p.info(id)).collect(),
-            ice_servers: self.config.ice_servers.clone(),
-            server_version: self.server_version.clone(),
-        };
+        let welcome = self.welcome(&id, &secret);
         self.names.insert(name_key.clone());
         let peer = Peer {
             name,
@@ -177,6 +177,7 @@ impl Hub {
             active_calls: 0,
             protocol,
             groups: HashMap::new(),
+            resume_secret: secret,
         };
         let news = Output::Broadcast {
             except: id.clone(),
@@ -186,6 +187,44 @@ impl Hub {
         };
         self.peers.insert(id, peer);
         Ok((welcome, vec![news]))
+    }
+
+    /// A new connection takes over the session `resume` names, if it is still here, the
+    /// secret matches and the name is the same: the same id, its calls and seats kept,
+    /// nobody else told. Returns the new welcome (with `new_secret` for the next time).
+    pub fn resume(
+        &mut self,
+        resume: &Resume,
+        requested_name: &str,
+        new_secret: String,
+    ) -> Option<ServerMessage> {
+        let peer = self.peers.get_mut(&resume.id)?;
+        let secret_matches = bool::from(
+            peer.resume_secret
+                .as_bytes()
+                .ct_eq(resume.secret.as_bytes()),
+        );
+        if !secret_matches || name::validate(requested_name).ok() != Some(peer.name.as_str()) {
+            return None;
+        }
+        peer.resume_secret = new_secret.clone();
+        Some(self.welcome(&resume.id, &new_secret))
+    }
+
+    /// The welcome for `id`: everyone else online.
+    fn welcome(&self, id: &PeerId, secret: &str) -> ServerMessage {
+        ServerMessage::Welcome {
+            id: id.clone(),
+            peers: self
+                .peers
+                .iter()
+                .filter(|(other, _)| *other != id)
+                .map(|(id, p)| p.info(id))
+                .collect(),
+            ice_servers: self.config.ice_servers.clone(),
+            server_version: self.server_version.clone(),
+            resume_secret: Some(secret.to_owned()),
+        }
     }
 
     /// Removes a peer, ending its calls. `clean` is true when the client closed its

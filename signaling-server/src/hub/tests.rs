@@ -23,7 +23,8 @@ impl Fixture {
             max_calls_per_peer: 4,
         });
         for name in names {
-            hub.join(id(&name.to_lowercase()), name, 2).unwrap();
+            hub.join(id(&name.to_lowercase()), name, 2, "secret".into())
+                .unwrap();
         }
         Fixture {
             hub,
@@ -82,10 +83,60 @@ fn busy_updates(out: &[Output]) -> Vec<(String, bool)> {
         .collect()
 }
 
+/// A new connection takes a session over with its secret: same id, calls kept, nobody
+/// told; a wrong secret, another name or a session gone get nothing.
+#[test]
+fn a_session_is_resumed_with_its_secret_only() {
+    let mut f = Fixture::new(&["Alice", "Bob"]);
+    f.answered("alice", "bob", "c1");
+    let resume = |id_: &str, secret: &str| Resume {
+        id: id(id_),
+        secret: secret.into(),
+    };
+    assert_eq!(
+        f.hub.resume(&resume("bob", "wrong"), "Bob", "s2".into()),
+        None
+    );
+    assert_eq!(
+        f.hub
+            .resume(&resume("bob", "secret"), "Mallory", "s2".into()),
+        None
+    );
+    assert_eq!(
+        f.hub
+            .resume(&resume("nobody", "secret"), "Bob", "s2".into()),
+        None
+    );
+    let welcome = f.hub.resume(&resume("bob", "secret"), " Bob", "s2".into());
+    let Some(ServerMessage::Welcome {
+        id: me,
+        peers,
+        resume_secret,
+        ..
+    }) = welcome
+    else {
+        panic!("not a welcome: {welcome:?}");
+    };
+    assert_eq!((me, resume_secret.as_deref()), (id("bob"), Some("s2")));
+    assert_eq!(
+        peers.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+        ["Alice"]
+    );
+    // The old secret is spent; the call goes on: Bob's restart offer reaches Alice.
+    assert_eq!(
+        f.hub.resume(&resume("bob", "secret"), "Bob", "s3".into()),
+        None
+    );
+    let out = f.offer("bob", "alice", "c1");
+    assert!(
+        matches!(&out[..], [Output::To(to, ServerMessage::Offer { .. })] if *to == id("alice"))
+    );
+}
+
 #[test]
 fn join_lists_others_and_announces() {
     let mut f = Fixture::new(&["Alice"]);
-    let (welcome, news) = f.hub.join(id("bob"), "  Bob ", 2).unwrap();
+    let (welcome, news) = f.hub.join(id("bob"), "  Bob ", 2, "secret".into()).unwrap();
     let ServerMessage::Welcome { id: me, peers, .. } = welcome else {
         panic!("not a welcome: {welcome:?}");
     };
@@ -102,15 +153,15 @@ fn join_lists_others_and_announces() {
 fn names_are_unique_and_freed_on_leave() {
     let mut f = Fixture::new(&["Alice"]);
     assert!(matches!(
-        f.hub.join(id("x"), "ALICE", 2),
+        f.hub.join(id("x"), "ALICE", 2, "secret".into()),
         Err(JoinError::NameTaken(_))
     ));
     assert!(matches!(
-        f.hub.join(id("x"), "\n", 2),
+        f.hub.join(id("x"), "\n", 2, "secret".into()),
         Err(JoinError::NameInvalid(_))
     ));
     f.hub.leave(&id("alice"), true);
-    assert!(f.hub.join(id("x"), "alice", 2).is_ok());
+    assert!(f.hub.join(id("x"), "alice", 2, "secret".into()).is_ok());
 }
 
 #[test]
@@ -208,6 +259,7 @@ fn second_hello_is_refused() {
             protocol: 1,
             name: "Eve".into(),
             token: None,
+            resume: None,
         },
     );
     assert_eq!(error_code(&out), Some(ErrorCode::BadMessage));
@@ -412,7 +464,7 @@ fn an_answered_call_becomes_a_group_and_the_members_offer_to_the_joiner() {
 #[test]
 fn group_rules_are_enforced_by_the_server() {
     let mut f = Fixture::new(&["Alice", "Bob", "Carol", "Dave"]);
-    f.hub.join(id("old"), "Old", 1).unwrap();
+    f.hub.join(id("old"), "Old", 1, "secret".into()).unwrap();
     // Nobody can invite into a call they are not in, nor into one that was never answered.
     assert_eq!(
         error_code(&f.invite("alice", "carol", "c1")),
@@ -637,7 +689,7 @@ fn a_member_whose_connection_is_lost_leaves_the_group() {
     );
     assert_eq!(f.hub.members(&id("alice"), &cid("c1")), ["Alice", "Bob"]);
     // An invitee whose connection is lost is a hangup to its inviter.
-    f.hub.join(id("dave"), "Dave", 2).unwrap();
+    f.hub.join(id("dave"), "Dave", 2, "secret".into()).unwrap();
     assert!(error_code(&f.invite("bob", "dave", "c1")).is_none());
     let out = f.hub.leave(&id("dave"), true);
     assert!(
