@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Interop test: a Python aiortc peer and `confab headless` call each other through
-# `confab server`, both ways, with H.264 video, Opus audio and the `chat` data channel.
+# `confab server`, both ways, with H.264 video (and its RTX retransmission stream), Opus audio
+# and the `chat` data channel.
 #
 #   (a) aiortc calls `confab headless --answer`; aiortc hangs up after $DURATION s.
 #   (b) `confab headless --call` calls aiortc (answering); headless hangs up.
@@ -151,6 +152,13 @@ run_direction() {
     fi
     if ! grep -qx "chat: hello from aiortc $dir" "$LOGS/$rust.out"; then
         echo "headless did not print the aiortc chat"
+        cstatus=1
+    fi
+    # Retransmissions on their own stream (RFC 4588) were agreed: the answer has an RTX
+    # codec and an FID group pairing its video stream with one.
+    if ! grep -q "rtx/90000" "$LOGS/$py.answer.sdp" \
+        || ! grep -q "a=ssrc-group:FID" "$LOGS/$py.answer.sdp"; then
+        echo "the answer does not agree on RTX"
         cstatus=1
     fi
     if [[ $pstatus -ne 0 || $hstatus -ne 0 || $cstatus -ne 0 ]]; then

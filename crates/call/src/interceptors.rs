@@ -18,13 +18,13 @@
 //!   it goes to the link's `RoundTrip`, which the retransmission gate here and the
 //!   depacketizer's reorder window read.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rtc::interceptor::{
-    Attribute, BandwidthEstimator, Interceptor, NackGeneratorBuilder, NackResponderBuilder, Packet,
-    PacketReport, StreamInfo, TaggedPacket,
+    Attribute, BandwidthEstimator, FlexFec03ReceiveBuilder, FlexFec03SendBuilder, Interceptor,
+    NackGeneratorBuilder, NackResponderBuilder, Packet, PacketReport, StreamInfo, TaggedPacket,
 };
 use rtc::peer_connection::configuration::interceptor_registry::configure_rtcp_reports;
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
@@ -48,13 +48,24 @@ use confab_call_core::rtp::{compact_ntp, round_trip_from_report};
 pub(crate) const START_BITRATE_BPS: f64 = 600_000.0;
 pub(crate) const MIN_BITRATE_BPS: f64 = 100_000.0;
 
-/// A missing video packet is asked for again this often, up to this many times: five
-/// chances within our depacketizer's wait for a gap (`h264_rtp::REORDER_WAIT`, 150 ms) on a short
-/// path. webrtc-rs's default (every 100 ms, without limit) asked once before the wait was
-/// over, so at 20% loss a keyframe of 40 packets rarely came whole. On a longer path the
-/// [`RetransmitGate`] keeps the repeats from costing bandwidth.
+/// A missing video packet is asked for again this often, up to this many times: for as
+/// long as our depacketizer may wait for a gap (`h264_rtp::reorder_wait`, up to 500 ms on a
+/// long path), so a retransmission that is lost too is asked for again. webrtc-rs's
+/// default (every 100 ms, without limit) asked once before a short path's wait was over,
+/// so at 20% loss a keyframe of 40 packets rarely came whole; five NACKs in 100 ms all
+/// reached a far sender before its first resend could arrive, and a lost resend was never
+/// asked for again. The [`RetransmitGate`] sends a packet again at most once per round
+/// trip, so the repeats cost only their small RTCP packets.
 const NACK_INTERVAL: Duration = Duration::from_millis(20);
-const NACKS_PER_PACKET: u16 = 5;
+const NACKS_PER_PACKET: u16 = 25;
+
+/// FlexFEC blocks (when the peer takes FlexFEC): one repair packet for every five video
+/// packets. A block of six survives any one loss with no round trip; more wait for NACK.
+const FEC_MEDIA_PACKETS: u32 = 5;
+const FEC_REPAIR_PACKETS: u32 = 1;
+/// The share of the estimate the encoder gets while FlexFEC goes out with its video.
+const MEDIA_SHARE_WITH_FEC: f64 =
+    FEC_MEDIA_PACKETS as f64 / (FEC_MEDIA_PACKETS + FEC_REPAIR_PACKETS) as f64;
 
 /// The pacer releases packets this much faster than the congestion controller's estimate.
 pub(crate) const PACING_FACTOR: f64 = 2.5;
@@ -66,6 +77,19 @@ const PACING_UP_SLOT: usize = 2_500;
 /// send and every retransmission.
 const RETRANSMIT_GATE_SLOT: usize = 3_800;
 const PACING_DOWN_SLOT: usize = 3_500;
+/// The FlexFEC encoder protects packets as they go on the wire: after the transport-wide
+/// sequence number (2_000) is stamped on them, because a repair packet is the XOR of the
+/// protected packets' bytes, header extensions included, and the receiver's decoder XORs
+/// what arrived. In webrtc-rs's own slot (5_000) the extensions were added after encoding
+/// and every rebuilt packet came out garbled. Its repair packets go out unpaced, right
+/// after the block's last packet, and the congestion controller does not see them.
+const FEC_ENCODER_SLOT: usize = 500;
+/// Between the FlexFEC decoder (6_000) and the NACK generator (7_000) on the read walk: a
+/// retransmission arriving on its RTX stream becomes the packet it repairs here. webrtc-rs
+/// unwraps RTX only after the chain, so its NACK generator never saw a repaired packet and
+/// asked for every lost one as often as it may. (Wire-ward of the FEC decoder, the late
+/// old packets confused its blocks: 20% loss fell to 14 fps.)
+const RTX_UNWRAP_SLOT: usize = 6_500;
 /// Closest to the application: every built-in interceptor has seen RTCP first.
 const ENCODER_SLOT: usize = 14_000;
 
@@ -84,7 +108,15 @@ pub(crate) fn registry(
     ));
     let registry =
         configure_congestion_control(Registry::new(), estimator, CongestionFeedback::Twcc, engine)?;
-    let registry = configure_rtcp_reports(configure_nack(registry, engine));
+    let registry = configure_rtcp_reports(configure_nack(registry, engine))
+        .with(
+            Slot::from(FEC_ENCODER_SLOT),
+            FlexFec03SendBuilder::new()
+                .with_num_media_packets(FEC_MEDIA_PACKETS)
+                .with_num_fec_packets(FEC_REPAIR_PACKETS)
+                .build(),
+        )
+        .with(Slot::FecDecoder, FlexFec03ReceiveBuilder::new().build());
     Ok(registry
         // The pacer between these two sees the estimate scaled up; everything after them
         // (stats, the encoder) sees it as it is.
@@ -100,13 +132,24 @@ pub(crate) fn registry(
             Slot::from(RETRANSMIT_GATE_SLOT),
             Hook::new(Action::GateRetransmissions {
                 gate: RetransmitGate::default(),
+                rtx_streams: HashMap::new(),
                 counters: counters.clone(),
                 controls: controls.clone(),
             }),
         )
         .with(
+            Slot::from(RTX_UNWRAP_SLOT),
+            Hook::new(Action::UnwrapRtx {
+                streams: HashMap::new(),
+            }),
+        )
+        .with(
             Slot::from(ENCODER_SLOT),
-            Hook::new(Action::Listen { counters, controls }),
+            Hook::new(Action::Listen {
+                counters,
+                controls,
+                media_share: 1.0,
+            }),
         ))
 }
 
@@ -161,11 +204,25 @@ enum Action {
     Listen {
         counters: Arc<Counters>,
         controls: Arc<Controls>,
+        /// The share of each estimate the encoder gets: less while FlexFEC repair packets
+        /// go out with the video.
+        media_share: f64,
+    },
+    /// Turns each incoming RTX packet (RFC 4588) back into the packet it repairs: the
+    /// repaired stream's SSRC and payload type, the original sequence number from its first
+    /// two payload bytes, the rest as payload. One without them (padding) goes no further.
+    UnwrapRtx {
+        /// RTX SSRC -> (the repaired stream's SSRC, its payload type), from the peer's
+        /// streams as they are bound.
+        streams: HashMap<u32, (u32, u8)>,
     },
     /// Holds back outgoing retransmissions the [`RetransmitGate`] finds useless, given the
     /// link's round trip.
     GateRetransmissions {
         gate: RetransmitGate,
+        /// RTX stream -> the stream it repairs: an RTX packet carries the original
+        /// sequence number in its first two payload bytes.
+        rtx_streams: HashMap<u32, u32>,
         counters: Arc<Counters>,
         controls: Arc<Controls>,
     },
@@ -231,10 +288,15 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for Hook {
                     }
                 }
             }
-            Action::Listen { counters, controls } => {
+            Action::Listen {
+                counters,
+                controls,
+                media_share,
+            } => {
                 for attribute in &msg.message.attributes {
                     if let Attribute::TargetBitrateChanged { bits_per_second } = attribute {
-                        controls.encoder.set_target_bitrate(*bits_per_second as u32);
+                        let media = *bits_per_second * *media_share;
+                        controls.encoder.set_target_bitrate(media as u32);
                     }
                 }
                 if let Packet::Rtcp(packets) = &msg.message.packet {
@@ -245,6 +307,19 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for Hook {
                     if let Some(rtt) = round_trip(packets, SystemTime::now()) {
                         controls.round_trip.set(rtt);
                     }
+                }
+            }
+            Action::UnwrapRtx { streams } => {
+                if let Packet::Rtp(rtp) = &mut msg.message.packet
+                    && let Some(&(ssrc, payload_type)) = streams.get(&rtp.header.ssrc)
+                {
+                    let Some(&[high, low]) = rtp.payload.get(..2) else {
+                        return Ok(());
+                    };
+                    rtp.header.ssrc = ssrc;
+                    rtp.header.payload_type = payload_type;
+                    rtp.header.sequence_number = u16::from_be_bytes([high, low]);
+                    rtp.payload = rtp.payload.slice(2..);
                 }
             }
             Action::GateRetransmissions { .. } => {}
@@ -260,6 +335,7 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for Hook {
     fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
         if let Action::GateRetransmissions {
             gate,
+            rtx_streams,
             counters,
             controls,
         } = &mut self.action
@@ -267,7 +343,13 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for Hook {
         {
             let retransmission = msg.message.has(&Attribute::Retransmission);
             let rtt = controls.round_trip.get();
-            let (ssrc, seq) = (rtp.header.ssrc, rtp.header.sequence_number);
+            let (ssrc, seq) = match rtx_streams.get(&rtp.header.ssrc) {
+                Some(&primary) => match rtp.payload.get(..2) {
+                    Some(&[high, low]) => (primary, u16::from_be_bytes([high, low])),
+                    _ => (rtp.header.ssrc, rtp.header.sequence_number),
+                },
+                None => (rtp.header.ssrc, rtp.header.sequence_number),
+            };
             if !gate.admit(ssrc, seq, retransmission, msg.now, rtt) {
                 Counters::add(&counters.retransmissions_held_back, 1);
                 return Ok(());
@@ -283,8 +365,41 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for Hook {
 }
 
 impl Interceptor for Hook {
-    fn bind_local_stream(&mut self, _: &StreamInfo) {}
-    fn unbind_local_stream(&mut self, _: &StreamInfo) {}
-    fn bind_remote_stream(&mut self, _: &StreamInfo) {}
-    fn unbind_remote_stream(&mut self, _: &StreamInfo) {}
+    fn bind_local_stream(&mut self, info: &StreamInfo) {
+        match &mut self.action {
+            Action::GateRetransmissions { rtx_streams, .. } => {
+                if let Some(rtx) = info.ssrc_rtx {
+                    rtx_streams.insert(rtx, info.ssrc);
+                }
+            }
+            Action::Listen { media_share, .. } if info.ssrc_fec.is_some() => {
+                *media_share = MEDIA_SHARE_WITH_FEC;
+            }
+            Action::Listen { .. } | Action::ScaleEstimate(_) | Action::UnwrapRtx { .. } => {}
+        }
+    }
+
+    fn unbind_local_stream(&mut self, info: &StreamInfo) {
+        match &mut self.action {
+            Action::GateRetransmissions { rtx_streams, .. } => {
+                rtx_streams.retain(|_, primary| *primary != info.ssrc);
+            }
+            Action::Listen { media_share, .. } if info.ssrc_fec.is_some() => *media_share = 1.0,
+            Action::Listen { .. } | Action::ScaleEstimate(_) | Action::UnwrapRtx { .. } => {}
+        }
+    }
+
+    fn bind_remote_stream(&mut self, info: &StreamInfo) {
+        if let Action::UnwrapRtx { streams } = &mut self.action
+            && let (Some(rtx), Some(_)) = (info.ssrc_rtx, info.payload_type_rtx)
+        {
+            streams.insert(rtx, (info.ssrc, info.payload_type));
+        }
+    }
+
+    fn unbind_remote_stream(&mut self, info: &StreamInfo) {
+        if let Action::UnwrapRtx { streams } = &mut self.action {
+            streams.retain(|_, (ssrc, _)| *ssrc != info.ssrc);
+        }
+    }
 }

@@ -147,9 +147,9 @@ impl Session {
                         Some(init),
                     )
                     .await?;
-                // Offer both H.264 profiles, not only the track's.
+                // Offer both H.264 profiles (not only the track's), RTX and FlexFEC.
                 transceiver
-                    .set_codec_preferences(peer::h264_codecs())
+                    .set_codec_preferences(peer::video_codecs())
                     .await?;
                 let video_sender = transceiver.sender().await?.ok_or_else(|| {
                     CallError::WebRtc("the video transceiver has no sender".into())
