@@ -563,3 +563,110 @@ async fn collect_for(
         }
     }
 }
+
+/// Waits until Bob's statistics show pictures coming in at a size and rate `pick`
+/// accepts; returns how long it took and the size. Fails after `patience`.
+async fn bob_receives(
+    pair: &mut Pair,
+    patience: Duration,
+    pick: impl Fn(u32, u32, f64) -> bool,
+) -> (Duration, (u32, u32)) {
+    let start = Instant::now();
+    let found = tokio::time::timeout(patience, async {
+        loop {
+            let event = pair.bob.events.recv().await.expect("Bob's engine stopped");
+            if let EngineEvent::Stats(stats) = event
+                && let Some(video) = stats.video_in
+                && video.fps > 0.0
+                && pick(video.width, video.height, video.fps)
+            {
+                return (video.width, video.height);
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("Bob never received the picture size asked for in {patience:?}"));
+    (start.elapsed(), found)
+}
+
+/// A 150 kbit/s cap: rather than send VGA in blocks, Alice sends a smaller picture at a
+/// steady frame rate; when the cap lifts and the estimate climbs back, the picture grows
+/// back to VGA.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_path_gets_a_smaller_picture_and_a_fast_one_the_full_size() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let server = Server::start().await;
+    let bob_hears = temp_path("resolution.wav");
+    let capped = |rate_bps| LinkConditions {
+        rate_bps,
+        max_queue: Duration::from_millis(500),
+        ..LinkConditions::default()
+    };
+    let mut pair = pair(&server, &capped(None), &bob_hears).await;
+    connect(&mut pair.alice, &mut pair.bob).await;
+    let (_, full) = bob_receives(&mut pair, support::PATIENCE, |w, _, _| w > 0).await;
+    assert_eq!(full, (640, 480));
+
+    pair.alice_link.set(capped(Some(150_000)));
+    // Smaller, and at a steady rate again once the estimate has settled under the cap.
+    let (shrunk_after, small) = bob_receives(&mut pair, support::PATIENCE, |w, h, fps| {
+        w * h < 640 * 480 && fps >= 20.0
+    })
+    .await;
+    let watch = VideoWatch::start(&pair.bob);
+    let from = Instant::now();
+    let mut events = Vec::new();
+    collect_for(&mut pair, WINDOW, &mut events).await;
+    let video = video_report(&watch.finish(), from, Instant::now());
+    let sizes: Vec<(u32, u32)> = stats(
+        events
+            .iter()
+            .filter(|(_, who, _)| *who == Who::Bob)
+            .map(|(_, _, e)| e),
+    )
+    .iter()
+    .filter_map(|s| s.video_in.map(|v| (v.width, v.height)))
+    .collect();
+
+    let alice: Vec<_> = stats(
+        events
+            .iter()
+            .filter(|(_, who, _)| *who == Who::Alice)
+            .map(|(_, _, e)| e),
+    )
+    .iter()
+    .map(|s| {
+        (
+            s.target_bitrate_bps,
+            s.bitrate_out_bps,
+            s.video_out.map(|v| (v.width, v.height, v.fps)),
+        )
+    })
+    .collect();
+    println!("150 kbit/s: Alice's target, rate out and video out: {alice:?}");
+
+    pair.alice_link.set(capped(None));
+    let (grown_after, _) = bob_receives(&mut pair, Duration::from_secs(60), |w, h, _| {
+        (w, h) == (640, 480)
+    })
+    .await;
+    pair.hang_up_and_shut_down().await;
+    server.shutdown().await;
+    let _ = std::fs::remove_file(&bob_hears);
+
+    println!(
+        "150 kbit/s: {}x{} at 20 fps or more {:.1?} after the cap, then {:.1} fps (longest pause {} ms), sizes {sizes:?}; \
+         VGA again {:.1?} after the cap lifted",
+        small.0,
+        small.1,
+        shrunk_after,
+        video.fps,
+        video.longest_freeze.as_millis(),
+        grown_after,
+    );
+    assert!(video.fps >= 15.0, "{video:?}");
+    assert!(
+        sizes.iter().all(|&(w, h)| w * h < 640 * 480),
+        "the picture grew under the cap: {sizes:?}"
+    );
+}

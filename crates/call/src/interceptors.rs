@@ -63,6 +63,11 @@ const NACKS_PER_PACKET: u16 = 25;
 /// packets. A block of six survives any one loss with no round trip; more wait for NACK.
 const FEC_MEDIA_PACKETS: u32 = 5;
 const FEC_REPAIR_PACKETS: u32 = 1;
+/// What the call's audio takes of the estimate before video gets the rest: Opus, plus
+/// the IP, UDP, RTP and SRTP headers of its 50 packets a second (about 60 bytes each).
+const AUDIO_BPS: f64 = crate::media::OPUS_BITRATE_BPS as f64 + 50.0 * 60.0 * 8.0;
+/// The least the video encoder is told to aim for, whatever the estimate.
+const MIN_VIDEO_BPS: f64 = 30_000.0;
 /// The share of the estimate the encoder gets while FlexFEC goes out with its video.
 const MEDIA_SHARE_WITH_FEC: f64 =
     FEC_MEDIA_PACKETS as f64 / (FEC_MEDIA_PACKETS + FEC_REPAIR_PACKETS) as f64;
@@ -204,8 +209,8 @@ enum Action {
     Listen {
         counters: Arc<Counters>,
         controls: Arc<Controls>,
-        /// The share of each estimate the encoder gets: less while FlexFEC repair packets
-        /// go out with the video.
+        /// The share of each estimate (less the audio's) the encoder gets: less while
+        /// FlexFEC repair packets go out with the video.
         media_share: f64,
     },
     /// Turns each incoming RTX packet (RFC 4588) back into the packet it repairs: the
@@ -295,8 +300,10 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for Hook {
             } => {
                 for attribute in &msg.message.attributes {
                     if let Attribute::TargetBitrateChanged { bits_per_second } = attribute {
-                        let media = *bits_per_second * *media_share;
-                        controls.encoder.set_target_bitrate(media as u32);
+                        let video = (*bits_per_second - AUDIO_BPS) * *media_share;
+                        controls
+                            .encoder
+                            .set_target_bitrate(video.max(MIN_VIDEO_BPS) as u32);
                     }
                 }
                 if let Packet::Rtcp(packets) = &msg.message.packet {

@@ -30,7 +30,7 @@ use super::{Counters, Encoded, Problem, next_message, spawn_thread};
 /// Opus packets waiting for the writer: 200 ms.
 const PACKET_QUEUE: usize = 10;
 /// Voice bitrate.
-const OPUS_BITRATE_BPS: u32 = 32_000;
+pub(crate) const OPUS_BITRATE_BPS: u32 = 32_000;
 
 /// Frames between two publications of the canceller's numbers: one second.
 const STATS_EVERY: u32 = 50;

@@ -29,7 +29,7 @@ use confab_media::video::{
 };
 
 pub(crate) use audio_in::AudioReceiver;
-pub(crate) use audio_out::{AudioSender, SendSetup};
+pub(crate) use audio_out::{AudioSender, OPUS_BITRATE_BPS, SendSetup};
 pub(crate) use playout::{AudioPlayout, PlayoutInput};
 pub use video_in::RemoteVideoFrame;
 pub(crate) use video_in::{VideoOutput, VideoReceiver};

@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use confab_call_core::LinkId;
 use confab_call_core::budget::FrameBudget;
-use confab_media::video::{FrameSlot, H264Encoder, H264EncoderConfig};
+use confab_call_core::resolution::ResolutionLadder;
+use confab_media::video::{FrameSlot, H264Encoder, H264EncoderConfig, I420Frame};
 use tokio::sync::mpsc;
 use tracing::warn;
 
@@ -99,6 +100,12 @@ fn encode_loop(mut encoder: H264Encoder, fps: u32, commands: &std_mpsc::Receiver
     let mut bitrate = encoder.config().bitrate_bps;
     let mut last_keyframe: Option<Instant> = None;
     let mut budget = FrameBudget::default();
+    let mut ladder = ResolutionLadder::default();
+    // Reused for the smaller pictures a slow path gets.
+    let black = || I420Frame::black(2, 2);
+    let (Ok(mut half), Ok(mut quarter)) = (black(), black()) else {
+        return; // Cannot happen: 2x2 is a valid size.
+    };
     loop {
         // New instructions first; without a source, wait for one.
         match next_message(commands, source.is_some()) {
@@ -169,7 +176,25 @@ fn encode_loop(mut encoder: H264Encoder, fps: u32, commands: &std_mpsc::Receiver
             // Either way, do not retry the same target every frame.
             bitrate = target;
         }
-        let encoded = match encoder.encode(&frame) {
+        // Under a low estimate, a smaller picture (the encoder restarts at a new size with
+        // a keyframe).
+        let steps = ladder.update(now, target, (frame.width(), frame.height()), fps);
+        let halved = match steps {
+            0 => Ok(&*frame),
+            1 => frame.halve_into(&mut half).map(|()| &half),
+            _ => frame
+                .halve_into(&mut half)
+                .and_then(|()| half.halve_into(&mut quarter))
+                .map(|()| &quarter),
+        };
+        let picture = match halved {
+            Ok(picture) => picture,
+            Err(err) => {
+                warn!("cannot send a smaller picture: {err}");
+                &*frame
+            }
+        };
+        let encoded = match encoder.encode(picture) {
             Ok(encoded) => encoded,
             Err(err) => {
                 warn!("video encoding failed: {err}");
@@ -197,7 +222,7 @@ fn encode_loop(mut encoder: H264Encoder, fps: u32, commands: &std_mpsc::Receiver
             if keyframe {
                 Counters::add(&counters.video_keyframes_sent, 1);
             }
-            Counters::set_size(&counters.video_size_out, frame.width(), frame.height());
+            Counters::set_size(&counters.video_size_out, picture.width(), picture.height());
         });
     }
 }

@@ -40,6 +40,19 @@ pub fn i420_len(width: u32, height: u32) -> usize {
     w * h + 2 * (w / 2) * (h / 2)
 }
 
+/// Each `dst` pixel (rows `dst_w` wide) is the rounded mean of the 2x2 block of `src`
+/// (rows `src_w` wide) at twice its position.
+fn halve_plane(src: &[u8], src_w: usize, dst: &mut [u8], dst_w: usize) {
+    for (dst_row, src_rows) in dst.chunks_exact_mut(dst_w).zip(src.chunks_exact(2 * src_w)) {
+        let (top, bottom) = src_rows.split_at(src_w);
+        let pairs = top.chunks_exact(2).zip(bottom.chunks_exact(2));
+        for (pixel, (above, below)) in dst_row.iter_mut().zip(pairs) {
+            let sum: u16 = above.iter().chain(below).map(|&p| u16::from(p)).sum();
+            *pixel = ((sum + 2) / 4) as u8;
+        }
+    }
+}
+
 pub(crate) fn check_size(width: u32, height: u32) -> Result<(), VideoError> {
     if width == 0
         || height == 0
@@ -172,6 +185,25 @@ impl I420Frame {
         &self.data[start..]
     }
 
+    /// This picture at half the width and height (each rounded down to even), into
+    /// `out`, whose buffer is reused: each output pixel the mean of four. For sending a
+    /// smaller picture when the path is slow.
+    pub fn halve_into(&self, out: &mut I420Frame) -> Result<(), VideoError> {
+        let (width, height) = ((self.width / 2) & !1, (self.height / 2) & !1);
+        check_size(width, height)?;
+        out.width = width;
+        out.height = height;
+        out.data.resize(i420_len(width, height), 0);
+        out.captured_at = self.captured_at;
+        let (in_w, in_cw) = (self.width as usize, self.width as usize / 2);
+        let (out_w, out_cw) = (width as usize, width as usize / 2);
+        let (y, u, v) = out.planes_mut_slices();
+        halve_plane(self.y(), in_w, y, out_w);
+        halve_plane(self.u(), in_cw, u, out_cw);
+        halve_plane(self.v(), in_cw, v, out_cw);
+        Ok(())
+    }
+
     /// The three planes, mutable.
     pub fn planes_mut_slices(&mut self) -> (&mut [u8], &mut [u8], &mut [u8]) {
         let (luma, chroma) = (self.luma_len(), self.chroma_len());
@@ -266,6 +298,47 @@ pub fn psnr_y(a: &I420Frame, b: &I420Frame) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn halving_averages_blocks_and_keeps_the_test_pattern_readable() {
+        let mut frame = I420Frame::black(6, 4).unwrap();
+        {
+            let (y, u, _) = frame.planes_mut_slices();
+            y.copy_from_slice(&[
+                0, 10, 100, 100, 7, 7, //
+                20, 30, 100, 101, 7, 7, //
+                1, 1, 1, 1, 1, 1, //
+                1, 1, 1, 1, 1, 1,
+            ]);
+            u.copy_from_slice(&[40, 60, 80, 50, 70, 90]);
+        }
+        let mut half = I420Frame::black(2, 2).unwrap();
+        frame.halve_into(&mut half).unwrap();
+        // 6x4 -> 3x2 would be odd: 2x2.
+        assert_eq!((half.width(), half.height()), (2, 2));
+        assert_eq!(half.y(), &[15, 100, 1, 1]);
+        assert_eq!(half.u(), &[55]);
+        assert_eq!(half.captured_at, frame.captured_at);
+
+        // A VGA test pattern, halved, still carries its stamp.
+        use crate::video::{TestPattern, VideoFormat, VideoSource, read_stamp};
+        let format = VideoFormat {
+            width: 640,
+            height: 480,
+            fps: 30,
+        };
+        let mut pattern = TestPattern::new(format).unwrap();
+        let vga = pattern.next_frame().unwrap();
+        vga.halve_into(&mut half).unwrap();
+        assert_eq!((half.width(), half.height()), (320, 240));
+        assert_eq!(read_stamp(&half), read_stamp(&vga));
+        assert!(read_stamp(&half).is_some());
+        // And halved again, at 160x120.
+        let mut quarter = I420Frame::black(2, 2).unwrap();
+        half.halve_into(&mut quarter).unwrap();
+        assert_eq!((quarter.width(), quarter.height()), (160, 120));
+        assert_eq!(read_stamp(&quarter), read_stamp(&vga));
+    }
 
     #[test]
     fn sizes_are_checked() {

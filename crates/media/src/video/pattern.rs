@@ -185,10 +185,17 @@ fn bounce(t: usize, span: usize) -> usize {
 /// carry a readable stamp (not a test pattern, or too damaged).
 pub fn read_stamp(frame: &I420Frame) -> Option<PatternStamp> {
     let w = frame.width();
-    if w < MIN_WIDTH || frame.height() < band_rows(w) * cell_size(w) {
+    // A pattern sent smaller than it was made (a slow path) has cells smaller than any
+    // pattern is made with: still 40 to a row, down to 4 pixels.
+    let cell = if w >= MIN_WIDTH {
+        cell_size(w)
+    } else {
+        w / CELLS_PER_ROW
+    };
+    if cell < 4 || frame.height() < band_rows(w) * cell {
         return None;
     }
-    let cell = cell_size(w) as usize;
+    let cell = cell as usize;
     let per_row = w as usize / cell;
     let y_plane = frame.y();
     let wu = w as usize;
