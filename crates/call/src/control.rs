@@ -8,10 +8,12 @@
 //! - [`RoundTrip`]: the newest round-trip time, measured from the peer's RTCP reception
 //!   reports as they arrive, for the retransmission gate and the depacketizer's reorder
 //!   window.
+//! - [`PathLoss`]: the share of our packets the peer's newest reception report says were
+//!   lost, for Opus's in-band FEC.
 //!
 //! Each is a latest-value cell (the readers run on real-time threads and must not wait).
 
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, Ordering};
 use std::time::Duration;
 
 /// What the network asks of the video encoder.
@@ -63,11 +65,40 @@ impl RoundTrip {
     }
 }
 
+/// How much of what we send the peer says it lost.
+#[derive(Debug)]
+pub(crate) struct PathLoss {
+    /// Percent; `u8::MAX`: no report yet.
+    percent: AtomicU8,
+}
+
+impl Default for PathLoss {
+    fn default() -> Self {
+        PathLoss {
+            percent: AtomicU8::new(u8::MAX),
+        }
+    }
+}
+
+impl PathLoss {
+    /// From a reception report's `fraction lost` (out of 256).
+    pub fn set_fraction(&self, fraction_lost: u8) {
+        let percent = (u32::from(fraction_lost) * 100 / 256) as u8;
+        self.percent.store(percent, Ordering::Relaxed);
+    }
+
+    /// Percent lost, once the peer has reported.
+    pub fn percent(&self) -> Option<u8> {
+        Some(self.percent.load(Ordering::Relaxed)).filter(|p| *p <= 100)
+    }
+}
+
 /// Every control path of one link.
 #[derive(Debug, Default)]
 pub(crate) struct Controls {
     pub encoder: EncoderControl,
     pub round_trip: RoundTrip,
+    pub loss: PathLoss,
 }
 
 #[cfg(test)]
@@ -91,6 +122,18 @@ mod tests {
         control.set_target_bitrate(800_000);
         control.set_target_bitrate(600_000);
         assert_eq!(control.target_bitrate(), Some(600_000));
+    }
+
+    #[test]
+    fn loss_is_none_until_reported_then_in_percent() {
+        let loss = PathLoss::default();
+        assert_eq!(loss.percent(), None);
+        loss.set_fraction(26);
+        assert_eq!(loss.percent(), Some(10));
+        loss.set_fraction(255);
+        assert_eq!(loss.percent(), Some(99));
+        loss.set_fraction(0);
+        assert_eq!(loss.percent(), Some(0));
     }
 
     #[test]

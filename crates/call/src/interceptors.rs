@@ -30,6 +30,7 @@ use rtc::peer_connection::configuration::interceptor_registry::configure_rtcp_re
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtcp::receiver_report::ReceiverReport;
+use rtc::rtcp::reception_report::ReceptionReport;
 use rtc::rtcp::sender_report::SenderReport;
 use rtc::rtp_transceiver::rtp_sender::{RTCPFeedback, RtpCodecKind, TYPE_RTCP_FB_NACK};
 use rtc::sansio::Protocol;
@@ -250,27 +251,41 @@ impl Hook {
     }
 }
 
-/// The newest round trip the reception reports among `packets` measure (receiver reports,
-/// and sender reports, which carry them too), on arrival at `now`.
+/// The reception reports among `packets` (receiver reports, and sender reports, which
+/// carry them too).
+fn reception_reports(
+    packets: &[Box<dyn rtc::rtcp::Packet>],
+) -> impl Iterator<Item = &ReceptionReport> {
+    packets.iter().flat_map(|packet| {
+        let any = packet.as_any();
+        let reports = any
+            .downcast_ref::<ReceiverReport>()
+            .map(|rr| rr.reports.as_slice())
+            .or_else(|| {
+                any.downcast_ref::<SenderReport>()
+                    .map(|sr| sr.reports.as_slice())
+            });
+        reports.unwrap_or_default()
+    })
+}
+
+/// The most any reception report among `packets` says was lost of one of our streams
+/// (out of 256): audio and video share the path.
+fn reported_loss(packets: &[Box<dyn rtc::rtcp::Packet>]) -> Option<u8> {
+    reception_reports(packets)
+        .map(|report| report.fraction_lost)
+        .max()
+}
+
+/// The newest round trip the reception reports among `packets` measure, on arrival at
+/// `now`.
 fn round_trip(packets: &[Box<dyn rtc::rtcp::Packet>], now: SystemTime) -> Option<Duration> {
     let arrival = compact_ntp(now.duration_since(UNIX_EPOCH).ok()?);
-    packets
-        .iter()
-        .flat_map(|packet| {
-            let any = packet.as_any();
-            let reports = any
-                .downcast_ref::<ReceiverReport>()
-                .map(|rr| rr.reports.as_slice())
-                .or_else(|| {
-                    any.downcast_ref::<SenderReport>()
-                        .map(|sr| sr.reports.as_slice())
-                });
-            reports.unwrap_or_default()
-        })
+    reception_reports(packets)
         .filter_map(|report| {
             round_trip_from_report(arrival, report.last_sender_report, report.delay)
         })
-        .next_back()
+        .last()
 }
 
 fn is_keyframe_request(packet: &dyn rtc::rtcp::Packet) -> bool {
@@ -313,6 +328,9 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for Hook {
                     }
                     if let Some(rtt) = round_trip(packets, SystemTime::now()) {
                         controls.round_trip.set(rtt);
+                    }
+                    if let Some(fraction) = reported_loss(packets) {
+                        controls.loss.set_fraction(fraction);
                     }
                 }
             }

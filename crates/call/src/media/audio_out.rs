@@ -31,6 +31,12 @@ use super::{Counters, Encoded, Problem, next_message, spawn_thread};
 const PACKET_QUEUE: usize = 10;
 /// Voice bitrate.
 pub(crate) const OPUS_BITRATE_BPS: u32 = 32_000;
+/// The loss Opus's in-band FEC is set for before the peer reports any (the encoder's own
+/// setting), and the range the reports move it in: some redundancy always, since loss
+/// comes in bursts the reports average out.
+const INITIAL_EXPECTED_LOSS: u8 = confab_media::audio::DEFAULT_EXPECTED_LOSS_PERCENT;
+const MIN_EXPECTED_LOSS: u8 = 2;
+const MAX_EXPECTED_LOSS: u8 = 40;
 
 /// Frames between two publications of the canceller's numbers: one second.
 const STATS_EVERY: u32 = 50;
@@ -84,6 +90,7 @@ impl AudioSender {
         let thread = spawn_thread("audio-send", &problems.clone(), move || {
             let mut sending = Sending {
                 encoder,
+                expected_loss: INITIAL_EXPECTED_LOSS,
                 processor,
                 echo: echo_tx,
                 outlets: Vec::new(),
@@ -132,6 +139,8 @@ impl Drop for AudioSender {
 /// The send thread's own state.
 struct Sending {
     encoder: OpusEncoder,
+    /// The loss Opus's in-band FEC is set for, percent.
+    expected_loss: u8,
     processor: AudioProcessor,
     echo: watch::Sender<Option<EchoStats>>,
     outlets: Vec<Outlet>,
@@ -204,6 +213,21 @@ impl Sending {
     fn encode(&mut self, frame: &[f32]) {
         if self.outlets.is_empty() {
             return;
+        }
+        // Opus puts as much redundancy in each packet as the loss the peers report (the
+        // worst link's) calls for.
+        let loss = self
+            .outlets
+            .iter()
+            .filter_map(|o| o.controls.loss.percent())
+            .max();
+        if let Some(percent) = loss.map(|p| p.clamp(MIN_EXPECTED_LOSS, MAX_EXPECTED_LOSS))
+            && percent != self.expected_loss
+        {
+            self.expected_loss = percent;
+            if let Err(err) = self.encoder.set_expected_loss_percent(percent) {
+                debug!("Opus would not take {percent}% expected loss: {err}");
+            }
         }
         match self.encoder.encode(frame) {
             Ok(packet) => {

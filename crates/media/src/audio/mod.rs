@@ -15,7 +15,7 @@ use std::path::PathBuf;
 pub use convert::{DeviceToMono, MonoToDevice, Resample};
 pub use device::{AudioDevices, MicrophoneSource, SpeakerSink, list_devices};
 pub use level::{InputControl, Level};
-pub use opus_codec::{OpusDecoder, OpusEncoder};
+pub use opus_codec::{DEFAULT_EXPECTED_LOSS_PERCENT, OpusDecoder, OpusEncoder};
 pub use processing::{
     AudioProcessor, EchoReference, EchoStats, EchoTap, ProcessingSettings, echo_reference,
 };

@@ -13,6 +13,9 @@ fn codec_error(err: opus::Error) -> AudioError {
     AudioError::Codec(err.to_string())
 }
 
+/// The loss a new encoder's FEC is set for, until the caller knows better.
+pub const DEFAULT_EXPECTED_LOSS_PERCENT: u8 = 10;
+
 pub struct OpusEncoder {
     encoder: Encoder,
     packet: [u8; MAX_PACKET],
@@ -30,7 +33,7 @@ impl OpusEncoder {
             packet: [0; MAX_PACKET],
         };
         this.set_bitrate(bitrate_bps)?;
-        this.set_expected_loss_percent(10)?;
+        this.set_expected_loss_percent(DEFAULT_EXPECTED_LOSS_PERCENT)?;
         Ok(this)
     }
 
