@@ -29,10 +29,11 @@ pub struct IceRestart {
 }
 
 impl IceRestart {
-    /// The connection is up (again).
+    /// The connection is up (again): whatever we offered is settled or moot.
     pub fn connected(&mut self) {
         self.down_since = None;
         self.last_attempt = None;
+        self.offer_pending = false;
     }
 
     /// The connection dropped. Returns whether it was up until now.

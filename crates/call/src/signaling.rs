@@ -1,13 +1,21 @@
 //! The signaling client: one task that keeps a WebSocket to the server open, reconnecting
 //! with backoff, and keeps the roster.
 //!
-//! It speaks protocol v1 (`docs/protocol.md`): `hello`, then relays. Everything it learns
+//! It speaks the protocol of `docs/protocol.md`: `hello`, then relays. Everything it learns
 //! goes out as [`SignalingEvent`]s; everything the engine wants sent goes in through
 //! [`SignalingHandle::send`]. Losing the server does not touch calls: media is peer to
-//! peer. Messages queued while offline are dropped on reconnect (the server knows nothing
-//! of calls from an earlier session).
+//! peer. A reconnection takes the session over (`resume`: the same id, its calls kept,
+//! if the server still has it). Messages queued while offline are dropped on reconnect
+//! (they may be about a session the server has forgotten); what needs to go out again,
+//! an ICE restart's offer, is made again once online.
+//!
+//! When this computer's addresses change, the client checks its own connection's local
+//! address: gone, it reconnects at once (the server would notice the dead connection only
+//! after 30 s). Either way it then tells the engine, so a restart goes out on a connection
+//! that works.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use confab_protocol::{
@@ -15,8 +23,6 @@ use confab_protocol::{
     parse_server_message,
 };
 use futures_util::{SinkExt, StreamExt};
-use std::net::IpAddr;
-
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
