@@ -287,6 +287,7 @@ impl CallCore {
             Input::Command(command) => self.command(command, now),
             Input::Signaling(signaling) => self.signaling(signaling, now),
             Input::Link(link, event) => self.link_event(link, event, now),
+            Input::NetworkChanged if self.group.is_some() => self.group_network_changed(now),
             Input::NetworkChanged => {
                 let actions = self.machine.on_network_changed(now);
                 self.perform(actions);
@@ -372,6 +373,7 @@ impl CallCore {
             Signaling::Online { my_id } => {
                 self.machine.set_my_id(my_id);
                 // A restart may have waited for the server.
+                self.group_tick(now);
                 self.machine.tick(now)
             }
             // Answered calls go on (media is peer to peer); ringing ones cannot.

@@ -453,9 +453,14 @@ impl CallMachine {
 
     /// Hands the connected call of two over to a group call (someone was invited, or the
     /// peer's group grew): its id, peer and name. The machine is idle afterwards.
-    pub fn hand_over(&mut self) -> Option<(CallId, PeerId, String)> {
+    pub fn hand_over(&mut self) -> Option<(CallId, PeerId, String, Role)> {
         let call = self.call.take_if(|c| c.phase == Phase::Connected)?;
-        Some((call.id, call.peer, call.peer_name))
+        Some((call.id, call.peer, call.peer_name, call.role))
+    }
+
+    /// Whether the signaling server can carry messages now (an ICE restart's offer).
+    pub fn is_online(&self) -> bool {
+        self.online
     }
 
     /// Shows what the group call shows (the machine has no call while a group has it).

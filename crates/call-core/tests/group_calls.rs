@@ -328,3 +328,58 @@ fn someone_in_a_group_call_is_busy_for_everyone_else() {
     );
     assert_eq!(members(&w, CAROL), all_connected(&["Alice", "Bob"]));
 }
+
+#[test]
+fn a_members_network_change_restarts_ice_on_each_of_its_links() {
+    let mut w = three_in_a_call();
+    w.input(CAROL, Input::NetworkChanged);
+    assert_eq!(w.peers[CAROL].restarts, 2, "one per other member");
+    assert_eq!(
+        (
+            w.peers[ALICE].restarts_answered,
+            w.peers[BOB].restarts_answered
+        ),
+        (1, 1)
+    );
+    assert_eq!(members(&w, CAROL), all_connected(&["Alice", "Bob"]));
+    assert_eq!(members(&w, ALICE), all_connected(&["Bob", "Carol"]));
+    w.advance(Duration::from_secs(30));
+    assert_eq!(w.peers[CAROL].restarts, 2);
+}
+
+#[test]
+fn a_link_down_two_seconds_restarts_and_the_member_who_offered_first_wins() {
+    let mut w = three_in_a_call();
+    // The path between Alice and Carol breaks, both ends see it.
+    for (peer, other) in [(ALICE, CAROL), (CAROL, ALICE)] {
+        let link = *w.peers[peer]
+            .links
+            .iter()
+            .find(|(_, l)| l.remote.is_some_and(|(p, _)| p == other))
+            .map(|(id, _)| id)
+            .unwrap();
+        w.send_link_event(peer, link, LinkEvent::Disconnected);
+    }
+    w.settle();
+    assert_eq!(
+        members(&w, ALICE),
+        [
+            ("Bob".to_owned(), MemberStatus::Connected),
+            ("Carol".to_owned(), MemberStatus::Reconnecting)
+        ]
+    );
+    w.advance(Duration::from_secs(2));
+    // Both restarted; Alice offered to Carol when she joined, so Alice's offer won.
+    assert_eq!((w.peers[ALICE].restarts, w.peers[CAROL].restarts), (1, 1));
+    assert_eq!(
+        (
+            w.peers[ALICE].restarts_answered,
+            w.peers[CAROL].restarts_answered
+        ),
+        (0, 1)
+    );
+    assert_eq!(members(&w, ALICE), all_connected(&["Bob", "Carol"]));
+    assert_eq!(members(&w, CAROL), all_connected(&["Alice", "Bob"]));
+    w.advance(Duration::from_secs(30));
+    assert_eq!(members(&w, ALICE), all_connected(&["Bob", "Carol"]));
+}

@@ -17,6 +17,7 @@ use tracing::debug;
 
 use super::{CallCore, Event, LinkAction, LinkClosed, LinkId, Output, Problem};
 use crate::machine::{CallEnd, CallState, Member, MemberStatus, Role};
+use crate::restart::IceRestart;
 
 /// The first protocol version with group calls.
 const GROUPS_VERSION: u32 = 2;
@@ -40,6 +41,10 @@ struct Seat {
     camera_off: bool,
     /// The server lost the member's connection: once our link to it drops too, it is gone.
     signal_gone: bool,
+    /// We answered the member's offer (it offered to us when we joined): when both restart
+    /// ICE at once, we take its offer instead of ours.
+    answered: bool,
+    restart: IceRestart,
 }
 
 impl GroupCall {
@@ -69,6 +74,8 @@ impl GroupCall {
                 muted: false,
                 camera_off: false,
                 signal_gone: false,
+                answered: false,
+                restart: IceRestart::default(),
             },
         );
         self.next += 1;
@@ -150,7 +157,7 @@ impl CallCore {
 
     /// Turns the connected call of two into a group of two. False when there is none.
     pub(super) fn form_group(&mut self, now: Instant) -> bool {
-        let Some((id, peer, name)) = self.machine.hand_over() else {
+        let Some((id, peer, name, role)) = self.machine.hand_over() else {
             return false;
         };
         let link = self.link_of(&peer);
@@ -162,6 +169,7 @@ impl CallCore {
         group.add(peer.clone(), name, MemberStatus::Connected, now);
         if let Some(seat) = group.seat_mut(&peer) {
             seat.link = link;
+            seat.answered = role == Role::Callee;
         }
         self.group = Some(group);
         true
@@ -219,7 +227,10 @@ impl CallCore {
                 self.member_offer(from, sdp, now);
             }
             ServerMessage::Answer { from, call_id, sdp } if ours(&call_id) => {
-                if let Some(link) = group.seat(&from).and_then(|(_, s)| s.link) {
+                if let Some(seat) = group.seat_mut(&from)
+                    && let Some(link) = seat.link
+                {
+                    seat.restart.answered();
                     self.outputs
                         .push_back(Output::Link(link, LinkAction::ApplyAnswer(sdp)));
                 }
@@ -343,6 +354,14 @@ impl CallCore {
             .and_then(|g| g.seat(&from))
             .and_then(|(_, s)| s.link);
         if let Some(link) = existing {
+            // A renegotiation (an ICE restart). Both at once: the member who made the first
+            // offer wins.
+            if let Some(seat) = self.group.as_mut().and_then(|g| g.seat_mut(&from)) {
+                if seat.restart.offer_pending() && !seat.answered {
+                    return;
+                }
+                seat.restart.yielded();
+            }
             if let Some(l) = self.links.get_mut(&link) {
                 l.owed = Some(super::Owed::Answer);
             }
@@ -361,6 +380,7 @@ impl CallCore {
             seat.link = Some(link);
             seat.status = MemberStatus::Joining;
             seat.since = now;
+            seat.answered = true;
         }
         self.show_group();
     }
@@ -372,8 +392,19 @@ impl CallCore {
         };
         seat.status = MemberStatus::Connected;
         seat.since = now;
+        seat.restart.connected();
         self.start_media(link);
         self.show_group();
+    }
+
+    /// This computer's addresses changed: every link restarts ICE.
+    pub(super) fn group_network_changed(&mut self, now: Instant) {
+        if let Some(group) = &mut self.group {
+            for seat in group.members.values_mut().filter(|s| s.link.is_some()) {
+                seat.restart.network_changed(now);
+            }
+        }
+        self.group_tick(now);
     }
 
     pub(super) fn member_disconnected(&mut self, link: LinkId, now: Instant) {
@@ -389,6 +420,7 @@ impl CallCore {
         if seat.status == MemberStatus::Connected {
             seat.status = MemberStatus::Reconnecting;
             seat.since = now;
+            seat.restart.disconnected(now);
             self.show_group();
         }
     }
@@ -579,19 +611,55 @@ impl CallCore {
         for peer in lost {
             self.drop_member(&peer);
         }
+        // ICE restarts that are due (a link down 2 s, or our addresses changed).
+        let online = self.machine.is_online();
+        let mut restarts = Vec::new();
+        if let Some(group) = &mut self.group {
+            for seat in group.members.values_mut() {
+                let live = matches!(
+                    seat.status,
+                    MemberStatus::Connected | MemberStatus::Reconnecting
+                );
+                if let Some(link) = seat.link.filter(|_| live)
+                    && seat.restart.poll(now, online)
+                {
+                    restarts.push(link);
+                }
+            }
+        }
+        for link in restarts {
+            if let Some(l) = self.links.get_mut(&link) {
+                l.owed = Some(super::Owed::Offer);
+            }
+            self.outputs
+                .push_back(Output::Link(link, LinkAction::RestartIce));
+        }
     }
 
     pub(super) fn group_deadline(&self) -> Option<Instant> {
         let timeouts = self.machine.timeouts();
+        let online = self.machine.is_online();
         let group = self.group.as_ref()?;
         group
             .members
             .values()
-            .filter_map(|seat| match seat.status {
-                MemberStatus::Joining => Some(seat.since + timeouts.connect),
-                MemberStatus::Reconnecting => Some(seat.since + timeouts.disconnected),
-                _ => None,
+            .flat_map(|seat| {
+                let status = match seat.status {
+                    MemberStatus::Joining => Some(seat.since + timeouts.connect),
+                    MemberStatus::Reconnecting => Some(seat.since + timeouts.disconnected),
+                    _ => None,
+                };
+                let live = matches!(
+                    seat.status,
+                    MemberStatus::Connected | MemberStatus::Reconnecting
+                );
+                let restart = seat
+                    .restart
+                    .due()
+                    .filter(|_| online && live && seat.link.is_some());
+                [status, restart]
             })
+            .flatten()
             .min()
     }
 }
