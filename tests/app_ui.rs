@@ -814,6 +814,10 @@ fn finished_calls_go_to_the_history_with_their_chat() {
     let mut scene = Scene::start();
     scene.in_a_call();
     let harness = &mut scene.harness;
+    // The pictures first: text typed while they arrive and the layout changes was lost
+    // (on a loaded machine, one run in three).
+    until(harness, "Bob's video", |h| shows(h, "Video of Bob"));
+    until(harness, "the self-view", |h| shows(h, "Your video"));
     until(harness, "the chat box", chat_ready);
     type_into(harness, "Message", "see you");
     harness.key_press(Key::Enter);

@@ -100,6 +100,11 @@ pub fn type_into(harness: &mut Harness<'_, ConfabApp>, label: &str, text: &str) 
     harness.run_steps(1);
     harness.get_by_label(label).type_text(text);
     harness.run_steps(2);
+    let typed = harness.get_by_label(label).value().unwrap_or_default();
+    assert!(
+        typed.ends_with(text),
+        "typed {text:?} into {label:?}, which holds {typed:?}"
+    );
 }
 
 /// The chat box takes messages (the call's chat has connected).
