@@ -13,6 +13,7 @@
 //! - [`echo`]: the echo doctor: when the peer probably hears an echo of their voice.
 //! - [`speaker`]: who is speaking in a group call, from each member's audio level.
 //! - [`congestion`]: how fast to send ([`congestion::QueueGuard`]), from transport feedback.
+//! - [`protection`]: how much forward error correction video gets, from the loss.
 //! - [`resolution`]: how big a picture to send for the bitrate there is.
 //! - [`restart`]: when a connected call restarts ICE.
 //! - [`retransmit`]: which retransmissions are worth sending.
@@ -32,6 +33,7 @@ pub mod echo;
 pub mod h264_rtp;
 pub mod jitter;
 pub mod machine;
+pub mod protection;
 pub mod resolution;
 pub mod restart;
 pub mod retransmit;

@@ -23,8 +23,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rtc::interceptor::{
-    Attribute, BandwidthEstimator, FlexFec03ReceiveBuilder, FlexFec03SendBuilder, Interceptor,
-    NackGeneratorBuilder, NackResponderBuilder, Packet, PacketReport, StreamInfo, TaggedPacket,
+    Attribute, AttributedPacket, BandwidthEstimator, FlexFec03Encoder, FlexFec03ReceiveBuilder,
+    Interceptor, NackGeneratorBuilder, NackResponderBuilder, Packet, PacketReport, StreamInfo,
+    TaggedPacket,
 };
 use rtc::peer_connection::configuration::interceptor_registry::configure_rtcp_reports;
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
@@ -42,6 +43,7 @@ use crate::CallError;
 use crate::control::Controls;
 use crate::media::Counters;
 use confab_call_core::congestion::{PacketFeedback, QueueGuard};
+use confab_call_core::protection;
 use confab_call_core::retransmit::RetransmitGate;
 use confab_call_core::rtp::{compact_ntp, round_trip_from_report};
 
@@ -60,18 +62,11 @@ pub(crate) const MIN_BITRATE_BPS: f64 = 100_000.0;
 const NACK_INTERVAL: Duration = Duration::from_millis(20);
 const NACKS_PER_PACKET: u16 = 25;
 
-/// FlexFEC blocks (when the peer takes FlexFEC): one repair packet for every five video
-/// packets. A block of six survives any one loss with no round trip; more wait for NACK.
-const FEC_MEDIA_PACKETS: u32 = 5;
-const FEC_REPAIR_PACKETS: u32 = 1;
 /// What the call's audio takes of the estimate before video gets the rest: Opus, plus
 /// the IP, UDP, RTP and SRTP headers of its 50 packets a second (about 60 bytes each).
 const AUDIO_BPS: f64 = crate::media::OPUS_BITRATE_BPS as f64 + 50.0 * 60.0 * 8.0;
 /// The least the video encoder is told to aim for, whatever the estimate.
 const MIN_VIDEO_BPS: f64 = 30_000.0;
-/// The share of the estimate the encoder gets while FlexFEC goes out with its video.
-const MEDIA_SHARE_WITH_FEC: f64 =
-    FEC_MEDIA_PACKETS as f64 / (FEC_MEDIA_PACKETS + FEC_REPAIR_PACKETS) as f64;
 
 /// The pacer releases packets this much faster than the congestion controller's estimate.
 pub(crate) const PACING_FACTOR: f64 = 2.5;
@@ -83,12 +78,14 @@ const PACING_UP_SLOT: usize = 2_500;
 /// send and every retransmission.
 const RETRANSMIT_GATE_SLOT: usize = 3_800;
 const PACING_DOWN_SLOT: usize = 3_500;
-/// The FlexFEC encoder protects packets as they go on the wire: after the transport-wide
-/// sequence number (2_000) is stamped on them, because a repair packet is the XOR of the
-/// protected packets' bytes, header extensions included, and the receiver's decoder XORs
-/// what arrived. In webrtc-rs's own slot (5_000) the extensions were added after encoding
-/// and every rebuilt packet came out garbled. Its repair packets go out unpaced, right
-/// after the block's last packet, and the congestion controller does not see them.
+/// Our FlexFEC encoder (when the peer takes FlexFEC) protects packets as they go on the
+/// wire: after the transport-wide sequence number (2_000) is stamped on them, because a
+/// repair packet is the XOR of the protected packets' bytes, header extensions included,
+/// and the receiver's decoder XORs what arrived. In webrtc-rs's own slot (5_000) the
+/// extensions were added after encoding and every rebuilt packet came out garbled. Repair
+/// packets go out unpaced, right after their block's last packet, and the congestion
+/// controller does not see them. How many, the call core's `protection` says from the
+/// loss the peer reports (webrtc-rs's encoder takes a fixed number).
 const FEC_ENCODER_SLOT: usize = 500;
 /// Between the FlexFEC decoder (6_000) and the NACK generator (7_000) on the read walk: a
 /// retransmission arriving on its RTX stream becomes the packet it repairs here. webrtc-rs
@@ -117,10 +114,10 @@ pub(crate) fn registry(
     let registry = configure_rtcp_reports(configure_nack(registry, engine))
         .with(
             Slot::from(FEC_ENCODER_SLOT),
-            FlexFec03SendBuilder::new()
-                .with_num_media_packets(FEC_MEDIA_PACKETS)
-                .with_num_fec_packets(FEC_REPAIR_PACKETS)
-                .build(),
+            Hook::new(Action::ProtectVideo {
+                streams: HashMap::new(),
+                controls: controls.clone(),
+            }),
         )
         .with(Slot::FecDecoder, FlexFec03ReceiveBuilder::new().build());
     Ok(registry
@@ -154,7 +151,8 @@ pub(crate) fn registry(
             Hook::new(Action::Listen {
                 counters,
                 controls,
-                media_share: 1.0,
+                fec: false,
+                losses: HashMap::new(),
             }),
         ))
 }
@@ -210,9 +208,18 @@ enum Action {
     Listen {
         counters: Arc<Counters>,
         controls: Arc<Controls>,
-        /// The share of each estimate (less the audio's) the encoder gets: less while
-        /// FlexFEC repair packets go out with the video.
-        media_share: f64,
+        /// FlexFEC goes out with the video: the encoder gets the estimate (less the
+        /// audio's) less what the repair packets take.
+        fec: bool,
+        /// The newest `fraction lost` the peer reported for each of our streams (only
+        /// ours: a peer cannot grow it by reporting on streams it invents).
+        losses: HashMap<u32, u8>,
+    },
+    /// FlexFEC for the video streams the peer agreed to protect: a block of
+    /// [`protection::BLOCK`] packets as they went out, then its repair packets.
+    ProtectVideo {
+        streams: HashMap<u32, ProtectedStream>,
+        controls: Arc<Controls>,
     },
     /// Turns each incoming RTX packet (RFC 4588) back into the packet it repairs: the
     /// repaired stream's SSRC and payload type, the original sequence number from its first
@@ -232,6 +239,43 @@ enum Action {
         counters: Arc<Counters>,
         controls: Arc<Controls>,
     },
+}
+
+/// One protected video stream: its encoder and the block being filled.
+struct ProtectedStream {
+    encoder: FlexFec03Encoder,
+    block: Vec<rtc::rtp::Packet>,
+}
+
+impl std::fmt::Debug for ProtectedStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ProtectedStream({} in the block)", self.block.len())
+    }
+}
+
+impl ProtectedStream {
+    fn new(payload_type: u8, ssrc: u32) -> ProtectedStream {
+        ProtectedStream {
+            encoder: FlexFec03Encoder::new(payload_type, ssrc),
+            block: Vec::with_capacity(protection::BLOCK as usize),
+        }
+    }
+
+    /// Adds a packet that went out; returns the block's repair packets when it is full.
+    fn protect(
+        &mut self,
+        packet: &rtc::rtp::Packet,
+        loss_percent: Option<u8>,
+    ) -> Vec<rtc::rtp::Packet> {
+        self.block.push(packet.clone());
+        if self.block.len() < protection::BLOCK as usize {
+            return Vec::new();
+        }
+        let repairs = protection::repair_packets(loss_percent);
+        let packets = self.encoder.encode(&self.block, repairs);
+        self.block.clear();
+        packets
+    }
 }
 
 /// An interceptor that does one [`Action`] to incoming packets and passes outgoing ones.
@@ -269,14 +313,6 @@ fn reception_reports(
     })
 }
 
-/// The most any reception report among `packets` says was lost of one of our streams
-/// (out of 256): audio and video share the path.
-fn reported_loss(packets: &[Box<dyn rtc::rtcp::Packet>]) -> Option<u8> {
-    reception_reports(packets)
-        .map(|report| report.fraction_lost)
-        .max()
-}
-
 /// The newest round trip the reception reports among `packets` measure, on arrival at
 /// `now`.
 fn round_trip(packets: &[Box<dyn rtc::rtcp::Packet>], now: SystemTime) -> Option<Duration> {
@@ -300,7 +336,7 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for Hook {
     type Time = Instant;
 
     fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
-        match &self.action {
+        match &mut self.action {
             Action::ScaleEstimate(factor) => {
                 for attribute in &mut msg.message.attributes {
                     if let Attribute::TargetBitrateChanged { bits_per_second } = attribute {
@@ -311,11 +347,16 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for Hook {
             Action::Listen {
                 counters,
                 controls,
-                media_share,
+                fec,
+                losses,
             } => {
                 for attribute in &msg.message.attributes {
                     if let Attribute::TargetBitrateChanged { bits_per_second } = attribute {
-                        let video = (*bits_per_second - AUDIO_BPS) * *media_share;
+                        let share = match fec {
+                            true => protection::media_share(controls.loss.percent()),
+                            false => 1.0,
+                        };
+                        let video = (*bits_per_second - AUDIO_BPS) * share;
                         controls
                             .encoder
                             .set_target_bitrate(video.max(MIN_VIDEO_BPS) as u32);
@@ -329,8 +370,18 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for Hook {
                     if let Some(rtt) = round_trip(packets, SystemTime::now()) {
                         controls.round_trip.set(rtt);
                     }
-                    if let Some(fraction) = reported_loss(packets) {
-                        controls.loss.set_fraction(fraction);
+                    // The path's loss: the worst of our streams' newest reports. Reports may
+                    // come one stream at a time, and video's count what RTX and FEC
+                    // repaired as received, audio's do not.
+                    let mut reported = false;
+                    for report in reception_reports(packets) {
+                        if let Some(loss) = losses.get_mut(&report.ssrc) {
+                            *loss = report.fraction_lost;
+                            reported = true;
+                        }
+                    }
+                    if reported && let Some(&worst) = losses.values().max() {
+                        controls.loss.set_fraction(worst);
                     }
                 }
             }
@@ -347,7 +398,7 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for Hook {
                     rtp.payload = rtp.payload.slice(2..);
                 }
             }
-            Action::GateRetransmissions { .. } => {}
+            Action::GateRetransmissions { .. } | Action::ProtectVideo { .. } => {}
         }
         self.reads.push_back(msg);
         Ok(())
@@ -358,6 +409,22 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for Hook {
     }
 
     fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
+        if let Action::ProtectVideo { streams, controls } = &mut self.action
+            && let Packet::Rtp(rtp) = &msg.message.packet
+            && !msg.message.has(&Attribute::Retransmission)
+            && let Some(stream) = streams.get_mut(&rtp.header.ssrc)
+        {
+            let repairs = stream.protect(rtp, controls.loss.percent());
+            let (now, transport) = (msg.now, msg.transport);
+            self.writes.push_back(msg);
+            self.writes
+                .extend(repairs.into_iter().map(|packet| TaggedPacket {
+                    now,
+                    transport,
+                    message: AttributedPacket::new(Packet::Rtp(packet)),
+                }));
+            return Ok(());
+        }
         if let Action::GateRetransmissions {
             gate,
             rtx_streams,
@@ -397,10 +464,16 @@ impl Interceptor for Hook {
                     rtx_streams.insert(rtx, info.ssrc);
                 }
             }
-            Action::Listen { media_share, .. } if info.ssrc_fec.is_some() => {
-                *media_share = MEDIA_SHARE_WITH_FEC;
+            Action::Listen { fec, losses, .. } => {
+                losses.insert(info.ssrc, 0);
+                *fec |= info.ssrc_fec.is_some();
             }
-            Action::Listen { .. } | Action::ScaleEstimate(_) | Action::UnwrapRtx { .. } => {}
+            Action::ProtectVideo { streams, .. } => {
+                if let (Some(ssrc), Some(payload_type)) = (info.ssrc_fec, info.payload_type_fec) {
+                    streams.insert(info.ssrc, ProtectedStream::new(payload_type, ssrc));
+                }
+            }
+            Action::ScaleEstimate(_) | Action::UnwrapRtx { .. } => {}
         }
     }
 
@@ -409,8 +482,16 @@ impl Interceptor for Hook {
             Action::GateRetransmissions { rtx_streams, .. } => {
                 rtx_streams.retain(|_, primary| *primary != info.ssrc);
             }
-            Action::Listen { media_share, .. } if info.ssrc_fec.is_some() => *media_share = 1.0,
-            Action::Listen { .. } | Action::ScaleEstimate(_) | Action::UnwrapRtx { .. } => {}
+            Action::Listen { fec, losses, .. } => {
+                losses.remove(&info.ssrc);
+                if info.ssrc_fec.is_some() {
+                    *fec = false;
+                }
+            }
+            Action::ProtectVideo { streams, .. } => {
+                streams.remove(&info.ssrc);
+            }
+            Action::ScaleEstimate(_) | Action::UnwrapRtx { .. } => {}
         }
     }
 
