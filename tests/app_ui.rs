@@ -20,6 +20,7 @@ use std::time::Duration;
 use confab::app::settings::{CameraChoice, STORAGE_KEY, Settings};
 use confab::app::{ConfabApp, Launch};
 use confab_call::{CallState, ChatEvent, Command};
+use confab_netsim::{LinkConditions, SimulatedLink};
 use confab_protocol::HangupReason;
 use egui::{Key, Modifiers, vec2};
 use egui_kittest::kittest::{NodeT, Queryable};
@@ -870,6 +871,36 @@ fn finished_calls_go_to_the_history_with_their_chat() {
     click(harness, "Clear history");
     assert!(harness.state().history().calls.is_empty());
     assert!(!shows(harness, "Recent calls"));
+    scene.finish();
+}
+
+/// When the connection drops (everything Bob sends is lost), the call says "Reconnecting…"
+/// over the frozen picture; when it comes back, the picture moves again and the words go.
+#[test]
+fn a_dropped_connection_says_reconnecting_until_it_is_back() {
+    let link = SimulatedLink::new(LinkConditions::default(), 7);
+    let bob = PeerSetup {
+        link: Some(link.clone()),
+        ..PeerSetup::quiet()
+    };
+    let mut scene = Scene::start_with_bob(CameraChoice::TestPattern, Launch::default(), bob);
+    scene.in_a_call();
+    let harness = &mut scene.harness;
+    until(harness, "Bob's video", |h| shows(h, "Video of Bob"));
+    assert!(!shows(harness, "Reconnecting…"));
+    link.set(LinkConditions {
+        down: true,
+        ..LinkConditions::default()
+    });
+    until(harness, "the call reconnecting", |h| {
+        shows(h, "Reconnecting…")
+    });
+    link.set(LinkConditions::default());
+    until(harness, "the call back", |h| !shows(h, "Reconnecting…"));
+    assert!(matches!(
+        harness.state().model().call,
+        CallState::Connected { .. }
+    ));
     scene.finish();
 }
 

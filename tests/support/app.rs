@@ -140,9 +140,14 @@ impl Scene {
 
     /// Like [`Scene::start`], with Alice's camera choice and launch options.
     pub fn start_with(camera: CameraChoice, launch: Launch) -> Scene {
+        Scene::start_with_bob(camera, launch, PeerSetup::quiet())
+    }
+
+    /// Like [`Scene::start_with`], with Bob set up as given.
+    pub fn start_with_bob(camera: CameraChoice, launch: Launch, bob: PeerSetup) -> Scene {
         let rt = runtime();
         let server = rt.block_on(Server::start());
-        let bob = rt.block_on(Peer::join(&server, "Bob", PeerSetup::quiet()));
+        let bob = rt.block_on(Peer::join(&server, "Bob", bob));
         let alice = Settings {
             camera,
             ..settings(&server.url())
