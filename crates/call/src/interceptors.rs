@@ -1,10 +1,11 @@
 //! The interceptor chain of a peer connection: what happens to RTP and RTCP between the
 //! tracks and the network.
 //!
-//! NACK (retransmission of lost video packets), RTCP sender and receiver reports, and
-//! send-side congestion control (our [`QueueGuard`] over TWCC feedback, with a pacer).
-//! (webrtc-rs's default set would add a second TWCC receiver and simulcast header
-//! extensions we do not use.) Plus two small hooks of our own:
+//! NACK (retransmission of lost video packets, on their own RTX stream when the peer
+//! agrees), FlexFEC repair packets (decoded by webrtc-rs, encoded by us), RTCP sender and
+//! receiver reports, and send-side congestion control (our [`QueueGuard`] over TWCC
+//! feedback, with a pacer). (webrtc-rs's default set would add a second TWCC receiver and
+//! simulcast header extensions we do not use.) Plus small hooks of our own:
 //!
 //! - The encoder hears from the chain directly through the link's `EncoderControl`: each
 //!   new estimate, and incoming PLI and FIR as a keyframe request, right here. (webrtc-rs 0.21
@@ -16,7 +17,11 @@
 //!   that overshoots), and the queue becomes seconds of video latency.
 //! - The peer's reception reports give the round-trip time (RFC 3550 6.4.1) as they arrive:
 //!   it goes to the link's `RoundTrip`, which the retransmission gate here and the
-//!   depacketizer's reorder window read.
+//!   depacketizer's reorder window read; and the loss, to the link's `PathLoss`, which
+//!   sets how much FlexFEC and Opus FEC go out.
+//! - Retransmissions held back by the call core's `RetransmitGate`; incoming RTX unwrapped
+//!   before the NACK generator; our FlexFEC encoder at the wire end (the slots below say
+//!   why each sits where it does).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -57,8 +62,8 @@ pub(crate) const MIN_BITRATE_BPS: f64 = 100_000.0;
 /// default (every 100 ms, without limit) asked once before a short path's wait was over,
 /// so at 20% loss a keyframe of 40 packets rarely came whole; five NACKs in 100 ms all
 /// reached a far sender before its first resend could arrive, and a lost resend was never
-/// asked for again. The [`RetransmitGate`] sends a packet again at most once per round
-/// trip, so the repeats cost only their small RTCP packets.
+/// asked for again. The [`RetransmitGate`] sends a packet again at most every half round
+/// trip, so the repeats cost little more than their small RTCP packets.
 const NACK_INTERVAL: Duration = Duration::from_millis(20);
 const NACKS_PER_PACKET: u16 = 25;
 
