@@ -514,3 +514,119 @@ impl Interceptor for Hook {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use rtc::interceptor::FlexFec03Decoder;
+    use rtc::shared::TransportContext;
+
+    const MEDIA_SSRC: u32 = 0x1111;
+    const RTX_SSRC: u32 = 0x2222;
+    const FEC_SSRC: u32 = 0x3333;
+
+    fn packet(ssrc: u32, seq: u16, payload: Vec<u8>) -> rtc::rtp::Packet {
+        rtc::rtp::Packet {
+            header: rtc::rtp::header::Header {
+                version: 2,
+                payload_type: 96,
+                sequence_number: seq,
+                ssrc,
+                ..Default::default()
+            },
+            payload: payload.into(),
+        }
+    }
+
+    fn tagged(packet: rtc::rtp::Packet) -> TaggedPacket {
+        TaggedPacket {
+            now: Instant::now(),
+            transport: TransportContext::default(),
+            message: AttributedPacket::new(Packet::Rtp(packet)),
+        }
+    }
+
+    fn unwrapper() -> Hook {
+        let mut hook = Hook::new(Action::UnwrapRtx {
+            streams: HashMap::new(),
+        });
+        hook.bind_remote_stream(&StreamInfo {
+            ssrc: MEDIA_SSRC,
+            payload_type: 125,
+            ssrc_rtx: Some(RTX_SSRC),
+            payload_type_rtx: Some(107),
+            ..Default::default()
+        });
+        hook
+    }
+
+    #[test]
+    fn an_rtx_packet_becomes_the_packet_it_repairs() {
+        let mut hook = unwrapper();
+        hook.handle_read(tagged(packet(RTX_SSRC, 9, vec![0x12, 0x34, 7, 8])))
+            .unwrap();
+        // Padding with no original sequence number goes no further.
+        hook.handle_read(tagged(packet(RTX_SSRC, 10, vec![0])))
+            .unwrap();
+        hook.handle_read(tagged(packet(MEDIA_SSRC, 5, vec![1])))
+            .unwrap();
+        let out: Vec<rtc::rtp::Packet> = std::iter::from_fn(|| hook.poll_read())
+            .filter_map(|msg| match msg.message.packet {
+                Packet::Rtp(rtp) => Some(rtp),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(out.len(), 2);
+        assert_eq!(
+            (out[0].header.ssrc, out[0].header.payload_type),
+            (MEDIA_SSRC, 125)
+        );
+        assert_eq!(out[0].header.sequence_number, 0x1234);
+        assert_eq!(&out[0].payload[..], &[7, 8]);
+        assert_eq!(
+            (out[1].header.ssrc, out[1].header.sequence_number),
+            (MEDIA_SSRC, 5)
+        );
+    }
+
+    #[test]
+    fn protection_sends_repairs_only_as_the_loss_calls_for() {
+        let mut stream = ProtectedStream::new(118, FEC_SSRC);
+        let sent = |stream: &mut ProtectedStream, first: u16, loss| -> usize {
+            (first..first + 5)
+                .map(|seq| stream.protect(&packet(MEDIA_SSRC, seq, vec![seq as u8; 50]), loss))
+                .map(|repairs| repairs.len())
+                .sum()
+        };
+        assert_eq!(sent(&mut stream, 0, Some(0)), 0);
+        assert_eq!(sent(&mut stream, 5, Some(5)), 1);
+        assert_eq!(sent(&mut stream, 10, Some(20)), 2);
+    }
+
+    proptest! {
+        /// What a peer sends on its repair and RTX streams is its own: garbage there never
+        /// panics our RTX unwrapping or webrtc-rs's FlexFEC decoder, and never makes the
+        /// decoder hold or rebuild more than its window.
+        #[test]
+        fn hostile_repair_and_rtx_packets_are_harmless(
+            packets in proptest::collection::vec(
+                (0u8..3, any::<u16>(), proptest::collection::vec(any::<u8>(), 0..200)),
+                1..200,
+            )
+        ) {
+            let mut hook = unwrapper();
+            let mut decoder = FlexFec03Decoder::new(FEC_SSRC, MEDIA_SSRC);
+            for (kind, seq, payload) in packets {
+                let ssrc = [MEDIA_SSRC, RTX_SSRC, FEC_SSRC][usize::from(kind)];
+                let rtp = packet(ssrc, seq, payload);
+                hook.handle_read(tagged(rtp.clone())).unwrap();
+                while hook.poll_read().is_some() {}
+                let rebuilt = decoder.decode(rtp);
+                prop_assert!(rebuilt.len() <= 64);
+                prop_assert!(decoder.recovered_len() <= 1024);
+                prop_assert!(decoder.pending_repair_packets() <= 1024);
+            }
+        }
+    }
+}
