@@ -266,17 +266,13 @@ impl ProtectedStream {
         }
     }
 
-    /// Adds a packet that went out; returns the block's repair packets when it is full.
-    fn protect(
-        &mut self,
-        packet: &rtc::rtp::Packet,
-        loss_percent: Option<u8>,
-    ) -> Vec<rtc::rtp::Packet> {
+    /// Adds a packet that went out; returns the block's `repairs` repair packets when it is
+    /// full.
+    fn protect(&mut self, packet: &rtc::rtp::Packet, repairs: u32) -> Vec<rtc::rtp::Packet> {
         self.block.push(packet.clone());
         if self.block.len() < protection::BLOCK as usize {
             return Vec::new();
         }
-        let repairs = protection::repair_packets(loss_percent);
         let packets = self.encoder.encode(&self.block, repairs);
         self.block.clear();
         packets
@@ -358,7 +354,10 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for Hook {
                 for attribute in &msg.message.attributes {
                     if let Attribute::TargetBitrateChanged { bits_per_second } = attribute {
                         let share = match fec {
-                            true => protection::media_share(controls.loss.percent()),
+                            true => protection::media_share(
+                                controls.loss.percent(),
+                                controls.round_trip.get(),
+                            ),
                             false => 1.0,
                         };
                         let video = (*bits_per_second - AUDIO_BPS) * share;
@@ -419,7 +418,9 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for Hook {
             && !msg.message.has(&Attribute::Retransmission)
             && let Some(stream) = streams.get_mut(&rtp.header.ssrc)
         {
-            let repairs = stream.protect(rtp, controls.loss.percent());
+            let repairs =
+                protection::repair_packets(controls.loss.percent(), controls.round_trip.get());
+            let repairs = stream.protect(rtp, repairs);
             let (now, transport) = (msg.now, msg.transport);
             self.writes.push_back(msg);
             self.writes
@@ -591,17 +592,17 @@ mod tests {
     }
 
     #[test]
-    fn protection_sends_repairs_only_as_the_loss_calls_for() {
+    fn each_full_block_gets_the_repairs_asked_for() {
         let mut stream = ProtectedStream::new(118, FEC_SSRC);
-        let sent = |stream: &mut ProtectedStream, first: u16, loss| -> usize {
+        let sent = |stream: &mut ProtectedStream, first: u16, repairs| -> usize {
             (first..first + 5)
-                .map(|seq| stream.protect(&packet(MEDIA_SSRC, seq, vec![seq as u8; 50]), loss))
-                .map(|repairs| repairs.len())
+                .map(|seq| stream.protect(&packet(MEDIA_SSRC, seq, vec![seq as u8; 50]), repairs))
+                .map(|packets| packets.len())
                 .sum()
         };
-        assert_eq!(sent(&mut stream, 0, Some(0)), 0);
-        assert_eq!(sent(&mut stream, 5, Some(5)), 1);
-        assert_eq!(sent(&mut stream, 10, Some(20)), 2);
+        assert_eq!(sent(&mut stream, 0, 0), 0);
+        assert_eq!(sent(&mut stream, 5, 1), 1);
+        assert_eq!(sent(&mut stream, 10, 2), 2);
     }
 
     proptest! {
