@@ -1,8 +1,9 @@
 //! Building a webrtc-rs peer connection the way Confab needs it.
 //!
 //! Codecs: H.264 packetization mode 1 in the two profiles browsers offer (42e01f constrained
-//! baseline, 42001f baseline) and Opus 48000/2 with in-band FEC; interceptors come from
-//! [`crate::interceptors`]; ICE timings. The connection's events are forwarded, untouched, to
+//! baseline, 42001f baseline), each with an RTX stream, FlexFEC, and Opus 48000/2 with
+//! in-band FEC; interceptors come from [`crate::interceptors`]; ICE timings and restarts;
+//! the local addresses to gather on. The connection's events are forwarded, untouched, to
 //! a channel: handler callbacks run on the connection's own task and must return at once.
 
 use std::net::IpAddr;
