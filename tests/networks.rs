@@ -36,11 +36,7 @@ struct Site {
 
 impl Site {
     fn new(tag: &str) -> Site {
-        // RUST_LOG=confab_call=debug shows the engines' side of a failing test.
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .with_test_writer()
-            .try_init();
+        support::log_to_test_output();
         static SITES: AtomicUsize = AtomicUsize::new(0);
         let number = SITES.fetch_add(1, Ordering::Relaxed);
         let name = format!("confab-{}-{number}{tag}", std::process::id());
@@ -178,6 +174,16 @@ impl Lan {
         assert_eq!(self.alice.pictures(30), 30, "Alice's pictures from Bob");
     }
 
+    /// How long after `since` pictures flowed again at Bob, and at Alice.
+    fn pictures_again(&self, since: Instant) -> (Duration, Duration) {
+        tokio::task::block_in_place(|| {
+            (
+                pictures_again(&self.bob, since),
+                pictures_again(&self.alice, since),
+            )
+        })
+    }
+
     async fn shutdown(self) {
         self.alice.shutdown().await;
         self.bob.shutdown().await;
@@ -281,12 +287,7 @@ async fn a_cable_pulled_and_plugged_back_in() {
     }
     lan.bob_site.ip(&["link", "set", "lan0", "up"]);
     let back = Instant::now();
-    let (bob_after, alice_after) = tokio::task::block_in_place(|| {
-        (
-            pictures_again(&lan.bob, back),
-            pictures_again(&lan.alice, back),
-        )
-    });
+    let (bob_after, alice_after) = lan.pictures_again(back);
     println!(
         "pictures again {bob_after:?} (Bob), {alice_after:?} (Alice) after the cable was back"
     );
@@ -309,12 +310,7 @@ async fn an_address_that_moves_mid_call() {
     lan.bob_site
         .ip(&["addr", "add", "10.77.0.3/24", "dev", "lan0", "nodad"]);
     let moved = Instant::now();
-    let (bob_after, alice_after) = tokio::task::block_in_place(|| {
-        (
-            pictures_again(&lan.bob, moved),
-            pictures_again(&lan.alice, moved),
-        )
-    });
+    let (bob_after, alice_after) = lan.pictures_again(moved);
     println!("pictures again {bob_after:?} (Bob), {alice_after:?} (Alice) after the move");
     let stats = lan
         .bob

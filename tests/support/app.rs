@@ -18,11 +18,7 @@ use super::{PATIENCE, Peer, PeerSetup, Server};
 pub const WINDOW: egui::Vec2 = vec2(1200.0, 760.0);
 
 pub fn runtime() -> Runtime {
-    // RUST_LOG=confab_call=debug shows the engines' side of a failing test.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
+    super::log_to_test_output();
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -329,6 +329,14 @@ pub async fn call_and_accept(alice: &mut Peer, bob: &mut Peer) {
     alice.connected().await;
 }
 
+/// RUST_LOG=confab_call=debug shows the engines' side of a failing test.
+pub fn log_to_test_output() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
 pub fn temp_path(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("confab-{}-{name}", std::process::id()))
 }

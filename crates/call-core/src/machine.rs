@@ -360,7 +360,7 @@ impl CallMachine {
                 // driver drops its own offer when it applies the caller's.
                 _ if call.restart.offer_pending() && call.role == Role::Caller => Vec::new(),
                 _ => {
-                    call.restart.yielded();
+                    call.restart.offer_settled();
                     vec![Action::ApplyOffer(sdp)]
                 }
             };
@@ -490,7 +490,7 @@ impl CallMachine {
             }
             // The answer to a renegotiation.
             (_, Phase::Connecting | Phase::Connected) => {
-                call.restart.answered();
+                call.restart.offer_settled();
                 vec![Action::ApplyAnswer(sdp)]
             }
             _ => Vec::new(),

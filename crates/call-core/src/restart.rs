@@ -80,19 +80,15 @@ impl IceRestart {
         true
     }
 
-    /// The peer answered our restart offer.
-    pub fn answered(&mut self) {
+    /// Our restart offer is settled: the peer answered it, or we took the peer's offer
+    /// instead (glare, and we are the one that yields).
+    pub fn offer_settled(&mut self) {
         self.offer_pending = false;
     }
 
     /// Our restart offer is out, unanswered: an offer from the peer now is glare.
     pub fn offer_pending(&self) -> bool {
         self.offer_pending
-    }
-
-    /// We take the peer's offer instead of ours (glare, and we are the callee).
-    pub fn yielded(&mut self) {
-        self.offer_pending = false;
     }
 }
 
@@ -116,7 +112,7 @@ mod tests {
         assert!(restart.offer_pending());
         assert!(!restart.poll(first + Duration::from_secs(1), true));
         assert_eq!(restart.due(), Some(first + RESTART_RETRY));
-        restart.answered();
+        restart.offer_settled();
         assert!(!restart.offer_pending());
         assert!(restart.poll(first + RESTART_RETRY, true));
         restart.connected();

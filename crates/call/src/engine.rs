@@ -524,9 +524,7 @@ impl Driver {
                 }
             }
             LinkAction::ApplyOffer(sdp) => match session.apply_offer(sdp).await {
-                Ok(answer) => {
-                    self.feed(Input::Link(id, LinkEvent::LocalDescription(answer)));
-                }
+                Ok(answer) => self.feed(Input::Link(id, LinkEvent::LocalDescription(answer))),
                 Err(err) => warn!("renegotiation failed: {err}"),
             },
             LinkAction::RestartIce => match session.restart_ice().await {

@@ -266,14 +266,18 @@ impl ProtectedStream {
         }
     }
 
-    /// Adds a packet that went out; returns the block's `repairs` repair packets when it is
-    /// full.
-    fn protect(&mut self, packet: &rtc::rtp::Packet, repairs: u32) -> Vec<rtc::rtp::Packet> {
+    /// Adds a packet that went out; when the block is full, returns as many repair packets
+    /// as `repairs` says then (decided once per block, not per packet).
+    fn protect(
+        &mut self,
+        packet: &rtc::rtp::Packet,
+        repairs: impl FnOnce() -> u32,
+    ) -> Vec<rtc::rtp::Packet> {
         self.block.push(packet.clone());
         if self.block.len() < protection::BLOCK as usize {
             return Vec::new();
         }
-        let packets = self.encoder.encode(&self.block, repairs);
+        let packets = self.encoder.encode(&self.block, repairs());
         self.block.clear();
         packets
     }
@@ -418,9 +422,9 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for Hook {
             && !msg.message.has(&Attribute::Retransmission)
             && let Some(stream) = streams.get_mut(&rtp.header.ssrc)
         {
-            let repairs =
-                protection::repair_packets(controls.loss.percent(), controls.round_trip.get());
-            let repairs = stream.protect(rtp, repairs);
+            let repairs = stream.protect(rtp, || {
+                protection::repair_packets(controls.loss.percent(), controls.round_trip.get())
+            });
             let (now, transport) = (msg.now, msg.transport);
             self.writes.push_back(msg);
             self.writes
@@ -596,7 +600,9 @@ mod tests {
         let mut stream = ProtectedStream::new(118, FEC_SSRC);
         let sent = |stream: &mut ProtectedStream, first: u16, repairs| -> usize {
             (first..first + 5)
-                .map(|seq| stream.protect(&packet(MEDIA_SSRC, seq, vec![seq as u8; 50]), repairs))
+                .map(|seq| {
+                    stream.protect(&packet(MEDIA_SSRC, seq, vec![seq as u8; 50]), || repairs)
+                })
                 .map(|packets| packets.len())
                 .sum()
         };

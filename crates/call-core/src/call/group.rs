@@ -230,7 +230,7 @@ impl CallCore {
                 if let Some(seat) = group.seat_mut(&from)
                     && let Some(link) = seat.link
                 {
-                    seat.restart.answered();
+                    seat.restart.offer_settled();
                     self.outputs
                         .push_back(Output::Link(link, LinkAction::ApplyAnswer(sdp)));
                 }
@@ -360,7 +360,7 @@ impl CallCore {
                 if seat.restart.offer_pending() && !seat.answered {
                     return;
                 }
-                seat.restart.yielded();
+                seat.restart.offer_settled();
             }
             if let Some(l) = self.links.get_mut(&link) {
                 l.owed = Some(super::Owed::Answer);
