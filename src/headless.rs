@@ -11,8 +11,9 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Args;
 use confab_call::{
-    AudioInput, AudioOutput, CallState, ChatEvent, Command, Engine, EngineConfig, EngineEvent,
-    NetworkConfig, ServerStatus, SignalingConfig, VideoInput,
+    AudioInput, AudioOutput, CallState, ChatEvent, Command, Direction, Engine, EngineConfig,
+    EngineEvent, FileSettings, NetworkConfig, ServerStatus, SignalingConfig, Transfer,
+    TransferState, VideoInput,
 };
 use confab_media::audio::ProcessingSettings;
 use confab_media::video::{CameraSelector, VideoFormat};
@@ -96,6 +97,17 @@ pub struct HeadlessArgs {
     /// Ceiling for the video bitrate, bits per second.
     #[arg(long, default_value_t = 2_500_000)]
     max_bitrate: u32,
+    /// Send this file once the call is connected (repeatable). Without --duration the call
+    /// ends when every file is through.
+    #[arg(long, value_name = "PATH")]
+    send_file: Vec<PathBuf>,
+    /// Accept every file offered and save it in this folder (without it, files are
+    /// declined).
+    #[arg(long, value_name = "DIR")]
+    accept_files: Option<PathBuf>,
+    /// Largest file sent or accepted, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = confab_call::DEFAULT_MAX_FILE_SIZE)]
+    max_file_size: u64,
 }
 
 /// A stage that is on or off.
@@ -195,6 +207,10 @@ impl HeadlessArgs {
             record_video: self.record_video.clone(),
             render_video: false,
             timeouts: Default::default(),
+            files: FileSettings {
+                download_dir: self.accept_files.clone().unwrap_or_else(std::env::temp_dir),
+                max_size: self.max_file_size,
+            },
         })
     }
 }
@@ -254,6 +270,7 @@ async fn drive(
     let mut script = Script::new(args.call.clone(), args.chat.clone());
     let peer_deadline = tokio::time::Instant::now() + PEER_WAIT;
     let mut hang_up_at: Option<tokio::time::Instant> = None;
+    let mut files = FileWork::default();
     loop {
         let event = tokio::select! {
             event = events.recv() => event.context("the engine stopped")?,
@@ -288,10 +305,35 @@ async fn drive(
                 {
                     hang_up_at = Some(tokio::time::Instant::now() + Duration::from_secs_f64(secs));
                 }
+                if !files.offered {
+                    files.offered = true;
+                    for path in &args.send_file {
+                        engine.send(Command::SendFile(path.clone()));
+                    }
+                }
             }
             EngineEvent::Call(CallState::Ended(end)) => {
                 hang_up_at = None;
                 last_end = Some(end);
+                files.offered = false;
+            }
+            EngineEvent::File(transfer) => {
+                if let Some(command) = files.on_transfer(&transfer, args.accept_files.is_some()) {
+                    engine.send(command);
+                }
+                if args.duration.is_none() && files.all_sent(args.send_file.len()) {
+                    engine.send(Command::HangUp);
+                }
+            }
+            EngineEvent::Problem(confab_call::Problem::Call(
+                problem @ confab_call::CallProblem::CannotSendFile(_),
+            )) => {
+                eprintln!("problem: {problem}");
+                files.failed.push(problem.to_string());
+                files.ended += 1;
+                if args.duration.is_none() && files.all_sent(args.send_file.len()) {
+                    engine.send(Command::HangUp);
+                }
             }
             EngineEvent::Chat(ChatEvent::Received { text, .. }) => {
                 println!("chat: {text}");
@@ -320,6 +362,9 @@ async fn drive(
                 if let Some(path) = &args.stats {
                     write_stats(path, &calls)?;
                 }
+                if let Some(reason) = files.failed.first() {
+                    bail!("a file transfer failed: {reason}");
+                }
                 if !clean {
                     if args.calls == 0 {
                         // A bot outlives a call that went wrong.
@@ -337,6 +382,63 @@ async fn drive(
             }
             _ => {}
         }
+    }
+}
+
+/// The files of a headless peer: what it sends, what it accepts, what failed.
+#[derive(Default)]
+struct FileWork {
+    /// `--send-file` was done for this call.
+    offered: bool,
+    /// Our transfers seen, and how many of them are over.
+    sending: Vec<confab_call::FileId>,
+    ended: usize,
+    failed: Vec<String>,
+}
+
+impl FileWork {
+    /// Reports a transfer's news; the command it calls for (accept or decline an offer).
+    fn on_transfer(&mut self, transfer: &Transfer, accept: bool) -> Option<Command> {
+        let name = &transfer.name;
+        if transfer.direction == Direction::Sending && !self.sending.contains(&transfer.file) {
+            self.sending.push(transfer.file);
+        }
+        match &transfer.state {
+            TransferState::Offered if transfer.direction == Direction::Receiving => {
+                println!("file offered: {name} ({} bytes)", transfer.size);
+                return Some(match accept {
+                    true => Command::AcceptFile(transfer.file),
+                    false => Command::DeclineFile(transfer.file),
+                });
+            }
+            TransferState::Done { saved_to } => match saved_to {
+                Some(path) => println!("file saved: {}", path.display()),
+                None => println!("file sent: {name}"),
+            },
+            TransferState::Declined { by_us: false } => self.fail(format!("{name}: declined")),
+            TransferState::Cancelled {
+                by_us: false,
+                reason,
+            } => {
+                self.fail(format!("{name}: cancelled by the peer ({reason})"));
+            }
+            TransferState::Failed { reason } => self.fail(format!("{name}: {reason}")),
+            _ => {}
+        }
+        if transfer.state.is_over() && transfer.direction == Direction::Sending {
+            self.ended += 1;
+        }
+        None
+    }
+
+    fn fail(&mut self, reason: String) {
+        eprintln!("file failed: {reason}");
+        self.failed.push(reason);
+    }
+
+    /// Every file asked for has gone out or failed.
+    fn all_sent(&self, asked: usize) -> bool {
+        asked > 0 && self.ended >= asked && self.ended >= self.sending.len()
     }
 }
 

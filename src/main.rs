@@ -45,7 +45,7 @@ enum Command {
     /// Run the bundled signaling server (the same as `confab-signaling`).
     Server(ServerArgs),
     /// Run a peer without a window: call someone or answer calls, with test media.
-    Headless(headless::HeadlessArgs),
+    Headless(Box<headless::HeadlessArgs>),
     /// Print the shell completion script for confab.
     ///
     /// For example: `confab completions bash > ~/.local/share/bash-completion/completions/confab`
@@ -72,7 +72,7 @@ fn main() -> ExitCode {
         Some(Command::Devices) => devices::print(),
         Some(Command::Server(args)) => run_async(serve(args)),
         Some(Command::Headless(args)) => {
-            run_async(async { headless::run(args).await.map_err(Reason) })
+            run_async(async { headless::run(*args).await.map_err(Reason) })
         }
         Some(Command::Completions { shell }) => {
             let mut script = Vec::new();

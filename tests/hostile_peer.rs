@@ -522,6 +522,7 @@ impl Mallory {
                                 }
                                 // Bob's switches, as every peer is told them.
                                 Ok(ChatMessage::State { .. }) => {}
+                                Ok(other) => panic!("Bob sent {other:?}, unasked"),
                                 Err(err) => panic!("Bob sent a malformed chat message: {err}"),
                             }
                         }
@@ -1345,6 +1346,7 @@ impl Watch {
             EngineEvent::Chat(ChatEvent::DeliveredTo { .. }) => panic!("a call of two is no group"),
             EngineEvent::Chat(ChatEvent::Failed { reason, .. }) => self.failed.push(reason),
             EngineEvent::Chat(ChatEvent::Open) => self.chat_opens += 1,
+            EngineEvent::File(transfer) => panic!("no file was offered: {transfer:?}"),
             EngineEvent::Problem(problem) => self.problems.push(problem),
             EngineEvent::Stats(stats) => {
                 self.stats_at.push(now);

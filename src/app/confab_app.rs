@@ -720,6 +720,9 @@ impl ConfabApp {
         if new.audio_processing() != old.audio_processing() {
             self.send(Command::SetAudioProcessing(new.audio_processing()));
         }
+        if new.files() != old.files() {
+            self.send(Command::SetFileSettings(new.files()));
+        }
         let settings = &mut self.settings;
         settings.camera = new.camera;
         (settings.width, settings.height) = (new.width, new.height);
@@ -729,6 +732,8 @@ impl ConfabApp {
         settings.echo_cancellation = new.echo_cancellation;
         settings.noise_suppression = new.noise_suppression;
         settings.gain_control = new.gain_control;
+        settings.download_dir = new.download_dir;
+        settings.max_file_mib = new.max_file_mib;
     }
 
     fn schedule_repaint(&mut self, ctx: &egui::Context, now: Instant) {

@@ -5,7 +5,10 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use confab_call::{CallState, CallStats, ChatEvent, EngineEvent, MemberStatus, ServerStatus};
+use confab_call::{
+    CallState, CallStats, ChatEvent, Direction, EngineEvent, FileId, MemberStatus, ServerStatus,
+    Transfer, TransferState, human_bytes,
+};
 use confab_protocol::{ErrorCode, HangupReason, PeerId, PeerInfo};
 
 use super::history::{FinishedCall, SavedLine};
@@ -54,6 +57,8 @@ pub struct ChatLine {
     pub sent_at_ms: u64,
     /// Our messages only.
     pub delivery: Option<Delivery>,
+    /// A file sent or offered: the line shows the transfer (see [`Model::transfer`]).
+    pub transfer: Option<FileId>,
 }
 
 #[derive(Debug)]
@@ -79,6 +84,8 @@ pub struct Model {
     /// the test pattern, not as an error on every call.
     pub camera_problem: Option<String>,
     pub chat: Vec<ChatLine>,
+    /// The call's file transfers, in the order they began.
+    pub transfers: Vec<Transfer>,
     pub chat_open: bool,
     /// Received while the chat pane was closed.
     pub unread: usize,
@@ -135,6 +142,7 @@ impl Model {
             peer_state: (false, false),
             camera_problem: None,
             chat: Vec::new(),
+            transfers: Vec::new(),
             chat_open: false,
             unread: 0,
             toasts: VecDeque::new(),
@@ -151,6 +159,7 @@ impl Model {
             EngineEvent::Roster(peers) => self.roster = peers,
             EngineEvent::Call(state) => self.call_state(state, now),
             EngineEvent::Chat(chat) => self.chat_event(chat, now),
+            EngineEvent::File(transfer) => self.file_event(transfer, now),
             EngineEvent::Stats(stats) => {
                 if let Some(name) = &stats.peer_name {
                     self.member_stats.insert(name.clone(), stats.clone());
@@ -220,6 +229,7 @@ impl Model {
             CallState::Outgoing { .. } | CallState::Incoming { .. } | CallState::Invited { .. } => {
                 // A new call: a fresh chat and stats.
                 self.chat.clear();
+                self.transfers.clear();
                 self.unread = 0;
                 self.stats = None;
                 self.member_stats.clear();
@@ -354,6 +364,7 @@ impl Model {
                 text,
                 sent_at_ms,
                 delivery: Some(Delivery::Sent),
+                transfer: None,
             }),
             ChatEvent::Delivered { id } => self.mark_mine(&id, Delivery::Delivered),
             ChatEvent::DeliveredTo { id, delivered, of } => {
@@ -373,6 +384,7 @@ impl Model {
                     text,
                     sent_at_ms,
                     delivery: None,
+                    transfer: None,
                 });
                 if !self.chat_open {
                     self.unread += 1;
@@ -385,6 +397,39 @@ impl Model {
                 self.notify(format!("Message not sent: {reason}"), Severity::Error, now)
             }
         }
+    }
+
+    /// A transfer began (a line in the chat) or moved on.
+    fn file_event(&mut self, transfer: Transfer, now: Instant) {
+        if let Some(known) = self.transfers.iter_mut().find(|t| t.file == transfer.file) {
+            *known = transfer;
+            return;
+        }
+        let size = human_bytes(transfer.size);
+        let incoming = transfer.direction == Direction::Receiving;
+        if incoming && transfer.state == TransferState::Offered && !self.chat_open {
+            self.unread += 1;
+            let (who, name) = (&transfer.peer_name, &transfer.name);
+            self.notify(
+                format!("{who} wants to send {name} ({size})"),
+                Severity::Info,
+                now,
+            );
+        }
+        self.push_line(ChatLine {
+            id: String::new(),
+            from: incoming.then(|| transfer.peer_name.clone()),
+            text: format!("📎 {} ({size})", transfer.name),
+            sent_at_ms: 0,
+            delivery: None,
+            transfer: Some(transfer.file),
+        });
+        self.transfers.push(transfer);
+    }
+
+    /// The transfer a chat line shows.
+    pub fn transfer(&self, file: FileId) -> Option<&Transfer> {
+        self.transfers.iter().find(|t| t.file == file)
     }
 
     /// Sets the delivery of our own message `id` (not one the peer sent under that id).

@@ -1,8 +1,11 @@
 //! What the user chooses and keeps across restarts (eframe storage), and how it becomes the
 //! engine's configuration. Runtime handles (the engine, devices, textures) live elsewhere.
 
+use std::path::PathBuf;
+
 use confab_call::{
-    AudioInput, AudioOutput, EngineConfig, NetworkConfig, SignalingConfig, Timeouts, VideoInput,
+    AudioInput, AudioOutput, DEFAULT_MAX_FILE_SIZE, EngineConfig, FileSettings, NetworkConfig,
+    SignalingConfig, Timeouts, VideoInput,
 };
 use confab_media::audio::ProcessingSettings;
 use confab_media::video::{CameraSelector, VideoFormat};
@@ -95,6 +98,10 @@ pub struct Settings {
     /// A port on this machine the user chose to host the bundled server on (besides
     /// the default one, which needs no choosing).
     pub host_port: Option<u16>,
+    /// Where received files are saved; `None`: the Downloads folder (XDG user dir).
+    pub download_dir: Option<PathBuf>,
+    /// Largest file sent or accepted, in MiB.
+    pub max_file_mib: u64,
 }
 
 impl Default for Settings {
@@ -120,6 +127,8 @@ impl Default for Settings {
             self_view: true,
             chat_open: true,
             host_port: None,
+            download_dir: None,
+            max_file_mib: DEFAULT_MAX_FILE_SIZE >> 20,
         }
     }
 }
@@ -216,6 +225,20 @@ impl Settings {
             record_video: None,
             render_video: true,
             timeouts: Timeouts::default(),
+            files: self.files(),
+        }
+    }
+
+    /// Where received files go and how large they may be.
+    pub fn files(&self) -> FileSettings {
+        let download_dir = self.download_dir.clone().unwrap_or_else(|| {
+            dirs::download_dir()
+                .or_else(|| dirs::home_dir().map(|home| home.join("Downloads")))
+                .unwrap_or_else(std::env::temp_dir)
+        });
+        FileSettings {
+            download_dir,
+            max_size: self.max_file_mib.saturating_mul(1 << 20),
         }
     }
 

@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use confab_call::{
     AudioInput, AudioOutput, CallEnd, CallState, CallSummary, ChatEvent, Command, Engine,
-    EngineConfig, EngineEvent, NetworkConfig, ServerStatus, SignalingConfig, Timeouts, VideoInput,
+    EngineConfig, EngineEvent, FileSettings, NetworkConfig, ServerStatus, SignalingConfig,
+    Timeouts, VideoInput,
 };
 use confab_media::audio::ProcessingSettings;
 use confab_media::video::VideoFormat;
@@ -107,6 +108,8 @@ pub struct PeerSetup {
     pub relay_only: bool,
     /// Local addresses to gather on: loopback unless a test says otherwise.
     pub udp_addrs: Vec<String>,
+    /// Where accepted files go (a temporary folder unless a test says otherwise).
+    pub files: FileSettings,
 }
 
 impl Default for PeerSetup {
@@ -124,6 +127,7 @@ impl Default for PeerSetup {
             ice_servers: Vec::new(),
             relay_only: false,
             udp_addrs: vec!["127.0.0.1:0".into()],
+            files: FileSettings::default(),
         }
     }
 }
@@ -185,6 +189,7 @@ impl Peer {
             record_video: None,
             render_video: setup.render_video,
             timeouts: setup.timeouts,
+            files: setup.files,
         };
         let (engine, events) = Engine::start(config, None);
         let mut peer = Peer {

@@ -14,6 +14,7 @@ mod group;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Instant;
 
 use confab_protocol::chat::{ChatMessage, validate_chat_text};
@@ -21,6 +22,7 @@ use confab_protocol::{CallId, ClientMessage, IceCandidate, PeerId, PeerInfo, Ser
 use tracing::debug;
 
 use crate::chat::{ChatBook, ChatEvent, ChatFailure, Incoming};
+use crate::files::{FileId, FileOut, FileReport, Files, Transfer};
 use crate::machine::{Action, CallMachine, CallState, MAX_BUFFERED_CANDIDATES, Role, Timeouts};
 
 /// One peer connection of a call. Never reused: events of a closed link are ignored.
@@ -78,6 +80,20 @@ pub enum Command {
     VideoSourceChanged,
     /// Another microphone (or audio input) was chosen.
     AudioSourceChanged,
+    /// Send this file to everyone in the call (`name`: its name as offered).
+    SendFile {
+        path: PathBuf,
+        name: String,
+        size: u64,
+        mime: Option<String>,
+    },
+    /// Receive a file the peer offers (into the driver's download folder).
+    AcceptFile(FileId),
+    DeclineFile(FileId),
+    /// Stop a transfer, whichever way it goes.
+    CancelFile(FileId),
+    /// Files larger than this are neither offered nor accepted.
+    SetMaxFileSize(u64),
 }
 
 /// What the signaling connection reports.
@@ -110,6 +126,8 @@ pub enum LinkEvent {
     ChatMessage(Vec<u8>),
     /// The chat channel could not take this message.
     ChatNotSent(ChatMessage),
+    /// How a transfer the driver performs is going.
+    File(FileReport),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -119,6 +137,12 @@ pub enum Input {
     Link(LinkId, LinkEvent),
     /// This computer's network addresses changed (a new network, a VPN, an address moved).
     NetworkChanged,
+    /// The SHA-256 of the file of these transfers ([`Output::HashFile`]), or why it could
+    /// not be read.
+    FileHashed {
+        files: Vec<FileId>,
+        sha256: Result<String, String>,
+    },
 }
 
 /// Something the user should know that is not a call state or a chat message.
@@ -130,6 +154,9 @@ pub enum Problem {
     /// An invitation into the call could not be made, or was not accepted.
     #[error("{0}")]
     CannotInvite(String),
+    /// A file could not be offered (no call, too large).
+    #[error("{0}")]
+    CannotSendFile(String),
 }
 
 /// What the user is told.
@@ -137,6 +164,8 @@ pub enum Problem {
 pub enum Event {
     Call(CallState),
     Chat(ChatEvent),
+    /// A file transfer changed (sent whenever it does, the last time when it is over).
+    File(Transfer),
     Problem(Problem),
     /// In a call of two, what the peer says of its switches (in a group call each
     /// member's are in [`CallState::Group`]).
@@ -180,6 +209,27 @@ pub enum LinkAction {
     StartMedia,
     /// Send on the chat channel ([`LinkEvent::ChatNotSent`] if it cannot).
     SendChat(ChatMessage),
+    /// The peer accepted our file: open the transfer's channel and send `size` bytes of
+    /// `path` on it ([`LinkEvent::File`] if that fails).
+    SendFile {
+        file: FileId,
+        id: String,
+        path: PathBuf,
+        size: u64,
+    },
+    /// We accepted the peer's file: create it (`name` is safe) in the download folder, take
+    /// the transfer's channel when the peer opens it, write, check the SHA-256 and report
+    /// ([`LinkEvent::File`]). On any failure, or [`LinkAction::StopFile`], what was written
+    /// is deleted.
+    ReceiveFile {
+        file: FileId,
+        id: String,
+        name: String,
+        size: u64,
+        sha256: String,
+    },
+    /// Stop sending or receiving this file and close its channel.
+    StopFile(FileId),
     /// Say goodbye on the chat channel (waiting briefly for it to open, if it is still
     /// opening), then release everything the link holds.
     Close(LinkClosed),
@@ -200,6 +250,11 @@ pub enum Output {
     CloseCamera,
     /// Open the audio input as configured for the links that send, closing the one open.
     OpenMicrophone,
+    /// Read this file for its SHA-256 (off the runtime) and report [`Input::FileHashed`].
+    HashFile {
+        files: Vec<FileId>,
+        path: PathBuf,
+    },
 }
 
 /// The session description a link owes us next.
@@ -212,6 +267,7 @@ enum Owed {
 #[derive(Debug)]
 struct Link {
     peer: PeerId,
+    peer_name: String,
     chat: ChatBook,
     owed: Option<Owed>,
     /// The peer's candidates, held while the link still owes its description: checks to
@@ -238,6 +294,8 @@ pub struct CallCore {
     muted: bool,
     /// Whether the driver was told to open the camera (and not to close it since).
     camera_open: bool,
+    /// The files sent and received.
+    files: Files,
     outputs: VecDeque<Output>,
 }
 
@@ -254,6 +312,7 @@ impl CallCore {
             camera_wanted: true,
             muted: false,
             camera_open: false,
+            files: Files::new(),
             outputs: VecDeque::new(),
         }
     }
@@ -280,9 +339,15 @@ impl CallCore {
         let actions = self.machine.tick(now);
         self.perform(actions);
         self.group_tick(now);
+        self.flush_files();
     }
 
     pub fn handle(&mut self, input: Input, now: Instant) {
+        self.handle_input(input, now);
+        self.flush_files();
+    }
+
+    fn handle_input(&mut self, input: Input, now: Instant) {
         match input {
             Input::Command(command) => self.command(command, now),
             Input::Signaling(signaling) => self.signaling(signaling, now),
@@ -292,6 +357,7 @@ impl CallCore {
                 let actions = self.machine.on_network_changed(now);
                 self.perform(actions);
             }
+            Input::FileHashed { files, sha256 } => self.files.hashed(&files, sha256),
         }
     }
 
@@ -364,6 +430,35 @@ impl CallCore {
                 }
                 return;
             }
+            Command::SendFile {
+                path,
+                name,
+                size,
+                mime,
+            } => {
+                let links: Vec<(LinkId, String)> = self
+                    .links
+                    .iter()
+                    .map(|(id, link)| (*id, link.peer_name.clone()))
+                    .collect();
+                let mut ids = Vec::new();
+                for _ in &links {
+                    ids.push(self.uuid());
+                }
+                let mut ids = ids.into_iter();
+                let mut next_id = || ids.next().unwrap_or_default();
+                if let Err(reason) = self
+                    .files
+                    .send(&links, path, name, size, mime, &mut next_id)
+                {
+                    self.event(Event::Problem(Problem::CannotSendFile(reason)));
+                }
+                return;
+            }
+            Command::AcceptFile(file) => return self.files.accept(file, now),
+            Command::DeclineFile(file) => return self.files.decline(file),
+            Command::CancelFile(file) => return self.files.cancel(file),
+            Command::SetMaxFileSize(bytes) => return self.files.set_max_size(bytes),
         };
         self.perform(actions);
     }
@@ -535,6 +630,11 @@ impl CallCore {
                     return;
                 }
                 Ok(Incoming::Bye) => self.machine.on_bye(),
+                Ok(Incoming::File(message)) => {
+                    let peer_name = link.peer_name.clone();
+                    self.files.receive(id, peer_name, message, now);
+                    return;
+                }
                 Ok(Incoming::State { muted, camera_off }) => {
                     if in_group {
                         self.member_state(id, muted, camera_off);
@@ -554,6 +654,7 @@ impl CallCore {
                 }
                 return;
             }
+            LinkEvent::File(report) => return self.files.report(report, now),
         };
         self.perform(actions);
     }
@@ -708,6 +809,8 @@ impl CallCore {
                 self.close_camera();
                 let state = self.machine.state().clone();
                 for (id, mut link) in std::mem::take(&mut self.links) {
+                    self.files.link_closed(id);
+                    self.flush_files();
                     for event in link.chat.close() {
                         self.event(Event::Chat(event));
                     }
@@ -740,6 +843,7 @@ impl CallCore {
         };
         let link = Link {
             peer: peer.clone(),
+            peer_name: peer_name.clone(),
             chat: ChatBook::default(),
             owed: Some(owed),
             held_candidates: Vec::new(),
@@ -824,6 +928,32 @@ impl CallCore {
 
     fn event(&mut self, event: Event) {
         self.outputs.push_back(Output::Event(event));
+    }
+
+    /// Carries out what the file decisions led to; their chat goes through the link's
+    /// book (it waits there for the channel to open).
+    fn flush_files(&mut self) {
+        for out in self.files.take_outputs() {
+            match out {
+                FileOut::Chat(id, message) => {
+                    let Some(link) = self.links.get_mut(&id) else {
+                        continue;
+                    };
+                    match link.chat.send(message) {
+                        Ok(Some(message)) => self
+                            .outputs
+                            .push_back(Output::Link(id, LinkAction::SendChat(message))),
+                        Ok(None) => {}
+                        Err(err) => debug!("{id}: a file message was not sent: {err}"),
+                    }
+                }
+                FileOut::Link(id, action) => self.outputs.push_back(Output::Link(id, action)),
+                FileOut::Hash { files, path } => {
+                    self.outputs.push_back(Output::HashFile { files, path });
+                }
+                FileOut::Event(transfer) => self.event(Event::File(transfer)),
+            }
+        }
     }
 
     /// A random UUID (version 4), as text.

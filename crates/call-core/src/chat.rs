@@ -79,6 +79,8 @@ pub enum Incoming {
         muted: bool,
         camera_off: bool,
     },
+    /// About a file transfer (`file_*`): the call core's [`crate::files`] decides.
+    File(ChatMessage),
 }
 
 /// One link's chat.
@@ -127,7 +129,7 @@ impl ChatBook {
                     reason: ChatFailure::Closed.to_string(),
                 })
             }
-            ChatMessage::Ack { .. } | ChatMessage::Bye | ChatMessage::State { .. } => None,
+            _ => None,
         }
     }
 
@@ -153,6 +155,11 @@ impl ChatBook {
             ChatMessage::Ack { id } => Incoming::Delivered(ChatEvent::Delivered { id }),
             ChatMessage::Bye => Incoming::Bye,
             ChatMessage::State { muted, camera_off } => Incoming::State { muted, camera_off },
+            file @ (ChatMessage::FileOffer { .. }
+            | ChatMessage::FileAnswer { .. }
+            | ChatMessage::FileProgress { .. }
+            | ChatMessage::FileDone { .. }
+            | ChatMessage::FileCancel { .. }) => Incoming::File(file),
         })
     }
 
@@ -166,7 +173,7 @@ impl ChatBook {
                     text,
                     reason: ChatFailure::NeverOpened.to_string(),
                 }),
-                ChatMessage::Ack { .. } | ChatMessage::Bye | ChatMessage::State { .. } => None,
+                _ => None,
             })
             .collect()
     }

@@ -8,6 +8,7 @@
 //! - [`machine`]: the call state machine inside it: consent, busy, glare, timeouts, which
 //!   remote messages belong to the call.
 //! - [`chat`]: one link's chat: messages waiting for the channel, acknowledgements.
+//! - [`files`]: files sent in a call: offers, answers, limits, progress.
 //! - [`h264_rtp`]: the H.264 depacketizer, which survives loss and hostile payloads.
 //! - [`jitter`]: the adaptive audio jitter buffer.
 //! - [`echo`]: the echo doctor: when the peer probably hears an echo of their voice.
@@ -30,6 +31,7 @@ pub mod call;
 pub mod chat;
 pub mod congestion;
 pub mod echo;
+pub mod files;
 pub mod h264_rtp;
 pub mod jitter;
 pub mod machine;
@@ -45,3 +47,4 @@ pub use call::{
     Randomness, Signaling,
 };
 pub use chat::ChatEvent;
+pub use files::{Direction, FileId, FileReport, Transfer, TransferState};

@@ -20,10 +20,12 @@ use confab_call_core::{
     CallCore, Event, Input, LinkAction, LinkClosed, LinkEvent, LinkId, Output, Randomness,
     Signaling,
 };
+use confab_call_core::{FileId, FileReport, Transfer};
 use confab_media::audio::{InputControl, ProcessingSettings};
 use confab_media::slot::LatestSlot;
 use confab_media::video::{FrameSlot, H264EncoderConfig, VideoCapture, VideoFormat};
 use confab_protocol::chat::CHAT_CHANNEL_LABEL;
+use confab_protocol::file::{channel_label, transfer_of_label};
 use confab_protocol::{ClientMessage, IceServer, PeerId, PeerInfo, ServerMessage};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -32,6 +34,7 @@ use webrtc::peer_connection::RTCPeerConnectionState;
 
 use crate::Problem;
 use crate::control::Controls;
+use crate::files::{self, FileSettings, Transfers};
 use crate::media::{
     self, AudioInput, AudioOutput, Counters, RemoteVideoFrame, VideoInput, VideoOutput,
 };
@@ -58,6 +61,8 @@ pub struct EngineConfig {
     /// Convert received video to RGBA for display.
     pub render_video: bool,
     pub timeouts: Timeouts,
+    /// Where accepted files are saved, and the size limit.
+    pub files: FileSettings,
 }
 
 /// What the application asks for.
@@ -84,6 +89,15 @@ pub enum Command {
     SetAudioOutput(AudioOutput),
     /// Takes effect at once, mid-call too.
     SetAudioProcessing(ProcessingSettings),
+    /// Offer this file to everyone in the call.
+    SendFile(PathBuf),
+    /// Receive a file offered to us (into the download folder).
+    AcceptFile(FileId),
+    DeclineFile(FileId),
+    /// Stop a transfer, either way.
+    CancelFile(FileId),
+    /// Takes effect for the next transfer.
+    SetFileSettings(FileSettings),
     Shutdown,
 }
 
@@ -94,6 +108,8 @@ pub enum EngineEvent {
     Roster(Vec<PeerInfo>),
     Call(CallState),
     Chat(ChatEvent),
+    /// A file transfer changed (the last time, when it is over).
+    File(Transfer),
     /// Once a second during a call.
     Stats(CallStats),
     /// When a link closes (a call of two ends, a member leaves a group call): its totals.
@@ -146,8 +162,13 @@ impl Engine {
         let (problems, problem_rx) = mpsc::unbounded_channel();
         let (link_events, link_event_rx) = mpsc::unbounded_channel();
         let (speakers, speaker_rx) = mpsc::unbounded_channel();
+        let (later, later_rx) = mpsc::unbounded_channel();
+        let mut core = CallCore::new(config.timeouts, Box::new(OsRandomness));
+        let max_size = confab_call_core::Command::SetMaxFileSize(config.files.max_size);
+        core.handle(Input::Command(max_size), now());
         let driver = Driver {
-            core: CallCore::new(config.timeouts, Box::new(OsRandomness)),
+            core,
+            later,
             config,
             signaling,
             events,
@@ -173,6 +194,7 @@ impl Engine {
             links: link_event_rx,
             problems: problem_rx,
             speakers: speaker_rx,
+            later: later_rx,
         };
         let task = tokio::spawn(driver.run(inputs, stop, signaling_task));
         let engine = Engine {
@@ -219,6 +241,8 @@ struct LinkDriver {
     stats: StatsCollector,
     /// Whether the peer probably hears an echo of their voice from our speaker.
     echo_doctor: EchoDoctor,
+    /// Files being sent and received.
+    files: Transfers,
 }
 
 /// Everything the driver task listens to.
@@ -231,11 +255,15 @@ struct Inputs {
     speakers: mpsc::UnboundedReceiver<Option<LinkId>>,
     /// This computer's addresses, as they change.
     network: watch::Receiver<netwatch::Addresses>,
+    /// What the driver's own background work (file sizes and hashes) found.
+    later: mpsc::UnboundedReceiver<Input>,
 }
 
 struct Driver {
     config: EngineConfig,
     core: CallCore,
+    /// Where background work reports ([`Inputs::later`]).
+    later: mpsc::UnboundedSender<Input>,
     signaling: SignalingHandle,
     events: mpsc::UnboundedSender<EngineEvent>,
     wake: Option<Wake>,
@@ -290,6 +318,7 @@ impl Driver {
                 Some(event) = inputs.signaling.recv() => self.signaling_event(event),
                 Some((link, event)) = inputs.links.recv() => self.link_event(link, event).await,
                 Some(problem) = inputs.problems.recv() => self.problem(problem),
+                Some(input) = inputs.later.recv() => self.feed(input),
                 Ok(()) = inputs.network.changed() => {
                     let addresses = inputs.network.borrow_and_update().clone();
                     info!("the network addresses changed: {addresses:?}");
@@ -365,6 +394,15 @@ impl Driver {
                 Core::AudioSourceChanged
             }
             Command::SetAudioOutput(output) => return self.config.audio_output = output,
+            Command::SendFile(path) => return self.offer_file(path),
+            Command::AcceptFile(file) => Core::AcceptFile(file),
+            Command::DeclineFile(file) => Core::DeclineFile(file),
+            Command::CancelFile(file) => Core::CancelFile(file),
+            Command::SetFileSettings(settings) => {
+                let max_size = settings.max_size;
+                self.config.files = settings;
+                Core::SetMaxFileSize(max_size)
+            }
             Command::SetAudioProcessing(settings) => {
                 self.config.audio_processing = settings;
                 if let Some(sender) = &self.streams.audio {
@@ -375,6 +413,44 @@ impl Driver {
             Command::Shutdown => return,
         };
         self.feed(Input::Command(core));
+    }
+
+    /// Looks at the file off the runtime, then tells the core.
+    fn offer_file(&self, path: PathBuf) {
+        let later = self.later.clone();
+        let problems = self.problems.clone();
+        tokio::spawn(async move {
+            let name = path
+                .file_name()
+                .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
+            let look = path.clone();
+            let metadata = tokio::task::spawn_blocking(move || std::fs::metadata(look)).await;
+            let reason = match metadata {
+                Ok(Ok(metadata)) if metadata.is_file() => {
+                    let command = confab_call_core::Command::SendFile {
+                        mime: mime_guess::from_path(&path).first().map(|m| m.to_string()),
+                        path,
+                        name,
+                        size: metadata.len(),
+                    };
+                    let _ = later.send(Input::Command(command));
+                    return;
+                }
+                Ok(Ok(_)) => format!("{name} is not a file"),
+                Ok(Err(err)) => format!("cannot read {name}: {err}"),
+                Err(err) => err.to_string(),
+            };
+            let problem = confab_call_core::Problem::CannotSendFile(reason);
+            let _ = problems.send(Problem::Call(problem));
+        });
+    }
+
+    fn hash_file(&self, files: Vec<FileId>, path: PathBuf) {
+        let later = self.later.clone();
+        tokio::spawn(async move {
+            let sha256 = files::hash(path).await;
+            let _ = later.send(Input::FileHashed { files, sha256 });
+        });
     }
 
     fn signaling_event(&mut self, event: SignalingEvent) {
@@ -435,16 +511,21 @@ impl Driver {
             PeerEvent::State(_) | PeerEvent::ChatClosed => return,
             PeerEvent::Track(track) => return self.receive_track(id, track).await,
             PeerEvent::DataChannel(channel) => {
-                if channel
-                    .label()
-                    .await
-                    .is_ok_and(|label| label == CHAT_CHANNEL_LABEL)
+                let label = channel.label().await.unwrap_or_default();
+                if let Some(transfer) = transfer_of_label(&label) {
+                    let events = PeerEvents {
+                        link: id,
+                        to: self.link_events.clone(),
+                    };
+                    link.files.channel(transfer, channel, events);
+                } else if label == CHAT_CHANNEL_LABEL
                     && let Some(session) = &mut link.session
                 {
                     session.attach_chat(channel);
                 }
                 return;
             }
+            PeerEvent::File(report) => LinkEvent::File(report),
             PeerEvent::ChatOpen => LinkEvent::ChatOpen,
             PeerEvent::ChatMessage(bytes) => LinkEvent::ChatMessage(bytes),
         };
@@ -473,6 +554,8 @@ impl Driver {
                     self.emit(EngineEvent::Call(state));
                 }
                 Output::Event(Event::Chat(chat)) => self.emit(EngineEvent::Chat(chat)),
+                Output::Event(Event::File(transfer)) => self.emit(EngineEvent::File(transfer)),
+                Output::HashFile { files, path } => self.hash_file(files, path),
                 Output::Event(Event::Problem(problem)) => self.problem(problem.into()),
                 Output::Event(Event::PeerState { muted, camera_off }) => {
                     self.emit(EngineEvent::PeerState { muted, camera_off });
@@ -546,6 +629,43 @@ impl Driver {
                     self.feed(Input::Link(id, LinkEvent::ChatNotSent(message)));
                 }
             }
+            LinkAction::SendFile {
+                file,
+                id: transfer,
+                path,
+                size,
+            } => match session.open_file_channel(&channel_label(&transfer)).await {
+                Ok(channel) => {
+                    let events = PeerEvents {
+                        link: id,
+                        to: self.link_events.clone(),
+                    };
+                    link.files.send(file, channel, (path, size), events);
+                }
+                Err(err) => {
+                    let reason = format!("cannot open the transfer: {err}");
+                    let report = FileReport::Failed { file, reason };
+                    self.feed(Input::Link(id, LinkEvent::File(report)));
+                }
+            },
+            LinkAction::ReceiveFile {
+                file,
+                id: transfer,
+                name,
+                size,
+                sha256,
+            } => {
+                let dir = self.config.files.download_dir.clone();
+                let expected = link
+                    .files
+                    .expect(dir, (file, transfer), name, size, sha256)
+                    .await;
+                if let Err(reason) = expected {
+                    let report = FileReport::Failed { file, reason };
+                    self.feed(Input::Link(id, LinkEvent::File(report)));
+                }
+            }
+            LinkAction::StopFile(file) => link.files.stop(file).await,
             LinkAction::Start { .. } | LinkAction::Close(_) => {}
         }
     }
@@ -572,6 +692,7 @@ impl Driver {
             controls: controls.clone(),
             stats: StatsCollector::new(now()),
             echo_doctor: EchoDoctor::new(),
+            files: Transfers::default(),
         };
         self.links.insert(id, link);
         let events = PeerEvents {
@@ -791,6 +912,7 @@ impl Driver {
         );
         // In a group call the state names everyone; the summary is this link's.
         summary.peer_name = Some(link.peer_name);
+        link.files.stop_all().await;
         self.streams.remove_link(id);
         if let Some(session) = link.session.take() {
             session.close(true).await;

@@ -9,6 +9,7 @@
 //! - `session`: one link's peer connection, tracks and chat channel; `peer`: how the peer
 //!   connection is built (codecs, ICE); `interceptors`: the RTP/RTCP chain (NACK, reports,
 //!   congestion control and pacing, keyframe requests, the round trip).
+//! - `files`: file transfers performed: hashing, sending, receiving into `.part` files.
 //! - `control`: a link's control paths (encoder control, round trip).
 //! - `media`: the threads that capture, encode, send, receive, decode and play.
 //! - [`stats`]: per-second snapshots and end-of-call summaries.
@@ -19,6 +20,7 @@
 mod control;
 pub mod engine;
 mod error;
+mod files;
 mod interceptors;
 mod media;
 mod netwatch;
@@ -28,9 +30,12 @@ pub mod signaling;
 pub mod stats;
 
 pub use confab_call_core::Problem as CallProblem;
+pub use confab_call_core::files::{DEFAULT_MAX_FILE_SIZE, human_bytes};
 pub use confab_call_core::machine::{CallEnd, CallState, Member, MemberStatus, Timeouts};
+pub use confab_call_core::{Direction, FileId, Transfer, TransferState};
 pub use engine::{ChatEvent, Command, Engine, EngineConfig, EngineEvent, Wake};
 pub use error::{CallError, Problem};
+pub use files::{FileSettings, sha256_of};
 pub use media::{AudioInput, AudioOutput, RemoteVideoFrame, VideoInput, open_video};
 pub use peer::NetworkConfig;
 pub use signaling::{ServerStatus, SignalingConfig};

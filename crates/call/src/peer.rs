@@ -158,6 +158,8 @@ pub(crate) enum PeerEvent {
     ChatOpen,
     ChatMessage(Vec<u8>),
     ChatClosed,
+    /// How a file transfer of the link is going (`crate::files`).
+    File(confab_call_core::FileReport),
 }
 
 struct Handler {

@@ -303,6 +303,15 @@ impl Session {
         self.chat = Some(channel);
     }
 
+    /// Opens a file transfer's channel (ordered and reliable, as the chat's).
+    pub async fn open_file_channel(&self, label: &str) -> Result<Arc<dyn DataChannel>, CallError> {
+        let init = RTCDataChannelInit {
+            ordered: true,
+            ..Default::default()
+        };
+        Ok(self.pc.create_data_channel(label, Some(init)).await?)
+    }
+
     /// Sends `message` on the chat channel (the core sends only once it is open).
     pub async fn send_chat(&self, message: &ChatMessage) -> Result<(), CallError> {
         let channel = self.chat.as_ref().ok_or(CallError::ChatClosed)?;

@@ -32,6 +32,27 @@ pub enum ChatMessage {
     /// What the sender sends: whether its microphone is muted and its camera off. Sent
     /// when the channel opens and whenever either changes.
     State { muted: bool, camera_off: bool },
+    /// The sender wants to send a file (see [`crate::file`]). `name` is the file's name as
+    /// the sender knows it: the receiver makes it safe before writing anything.
+    FileOffer {
+        id: String,
+        name: String,
+        size: u64,
+        /// SHA-256 of the whole file, 64 lowercase hex digits.
+        sha256: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mime: Option<String>,
+    },
+    /// The receiver's answer to `file_offer`. After `accept: true` the sender opens the
+    /// transfer's data channel.
+    FileAnswer { id: String, accept: bool },
+    /// From the receiver: this many bytes of the file arrived and were written.
+    FileProgress { id: String, received: u64 },
+    /// From the receiver: every byte arrived, the SHA-256 matched, the file is saved.
+    FileDone { id: String },
+    /// Either side ends the transfer (cancelled, declined late, failed); the receiver
+    /// deletes what it wrote.
+    FileCancel { id: String, reason: String },
 }
 
 /// Why a chat message was refused.
@@ -75,7 +96,27 @@ impl ChatMessage {
                 check_id(id)?;
                 validate_chat_text(text)?;
             }
-            ChatMessage::Ack { id } => check_id(id)?,
+            ChatMessage::Ack { id }
+            | ChatMessage::FileAnswer { id, .. }
+            | ChatMessage::FileProgress { id, .. }
+            | ChatMessage::FileDone { id } => check_id(id)?,
+            ChatMessage::FileOffer {
+                id,
+                name,
+                sha256,
+                mime,
+                ..
+            } => {
+                check_id(id)?;
+                crate::file::check_offer(name, sha256, mime.as_deref())
+                    .map_err(ChatError::Malformed)?;
+            }
+            ChatMessage::FileCancel { id, reason } => {
+                check_id(id)?;
+                if reason.len() > crate::file::MAX_REASON_BYTES {
+                    return Err(ChatError::Malformed("reason too long".into()));
+                }
+            }
             ChatMessage::Bye | ChatMessage::State { .. } => {}
         }
         Ok(msg)

@@ -4,7 +4,7 @@
 //! one JSON object per WebSocket text frame, discriminated by its `type` field. It holds the
 //! message types ([`ClientMessage`] and [`ServerMessage`]), the identifiers ([`PeerId`],
 //! [`CallId`]), display-name rules ([`name`]), the protocol limits, and the messages peers
-//! exchange on their chat data channel ([`chat`]). It does no I/O and knows nothing of
+//! exchange on their chat data channel ([`chat`]) and the files they send each other ([`file`]). It does no I/O and knows nothing of
 //! tokio: the server and the call engine both build on it.
 //!
 //! `docs/protocol.md` at the repository root is the public contract; this crate implements
@@ -20,6 +20,7 @@
 #![forbid(unsafe_code)]
 
 pub mod chat;
+pub mod file;
 mod ids;
 mod message;
 pub mod name;

@@ -557,6 +557,7 @@ impl CallCore {
         let Some(mut link) = self.links.remove(&id) else {
             return;
         };
+        self.files.link_closed(id);
         for event in link.chat.close() {
             self.event(Event::Chat(event));
         }

@@ -39,6 +39,8 @@ pub struct FakeLink {
     pub candidates_before_description: usize,
     pub closed: Option<LinkClosed>,
     pub camera_open_at_close: bool,
+    /// File transfers the core asked the link to perform, and to stop.
+    pub file_actions: Vec<LinkAction>,
 }
 
 pub struct Peer {
@@ -55,6 +57,8 @@ pub struct Peer {
     /// ICE restarts this peer made, and restart offers it answered.
     pub restarts: usize,
     pub restarts_answered: usize,
+    /// Files the core asked to hash, with the transfers they are for.
+    pub hash_requests: Vec<(Vec<confab_call_core::FileId>, std::path::PathBuf)>,
 }
 
 impl Peer {
@@ -139,6 +143,7 @@ impl World {
                 gone: false,
                 restarts: 0,
                 restarts_answered: 0,
+                hash_requests: Vec::new(),
             })
             .collect();
         let roster: Vec<PeerInfo> = peers
@@ -271,6 +276,7 @@ impl World {
             Output::OpenCamera => self.peers[i].camera_open = true,
             Output::CloseCamera => self.peers[i].camera_open = false,
             Output::OpenMicrophone => self.peers[i].microphone_opened += 1,
+            Output::HashFile { files, path } => self.peers[i].hash_requests.push((files, path)),
             Output::Link(id, action) => self.link_action(i, id, action),
         }
     }
@@ -486,6 +492,12 @@ impl World {
                     }
                     None => self.send_link_event(i, id, LinkEvent::ChatNotSent(message)),
                 }
+            }
+            action @ (LinkAction::SendFile { .. }
+            | LinkAction::ReceiveFile { .. }
+            | LinkAction::StopFile(_)) => {
+                let link = self.peers[i].links.get_mut(&id).expect("the link");
+                link.file_actions.push(action);
             }
             LinkAction::Close(closed) => {
                 let camera_open = self.peers[i].camera_open;

@@ -1,0 +1,478 @@
+//! Files, performed: hashing, sending on a transfer channel with back-pressure, and
+//! receiving into a `.part` file that becomes the saved file only once the SHA-256 matches.
+//! What to do is the call core's decision (`confab_call_core::files`); file I/O runs on
+//! tokio's blocking pool, never on its workers.
+//!
+//! Memory stays bounded whatever the file's size: the sender reads one chunk ahead and
+//! stops while more than [`SEND_HIGH_WATER`] bytes are unacknowledged by SCTP; the receiver
+//! writes each chunk before it takes the next, so a slow disk closes SCTP's receive window
+//! rather than filling memory.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use confab_call_core::{FileId, FileReport};
+use confab_protocol::file::{MAX_CHUNK_BYTES, numbered_name};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info};
+use webrtc::data_channel::{DataChannel, DataChannelEvent};
+
+use crate::peer::{PeerEvent, PeerEvents};
+
+/// Bytes per message on a transfer channel.
+const CHUNK_BYTES: usize = MAX_CHUNK_BYTES;
+
+/// The sender waits while SCTP holds more than this unacknowledged...
+const SEND_HIGH_WATER: usize = 4 << 20;
+/// ...until it is down to this (the channel's buffered-amount-low event).
+const SEND_LOW_WATER: u32 = 1 << 20;
+/// A backstop for a low-water event that never comes (webrtc-rs fires it on crossings).
+const SEND_RECHECK: Duration = Duration::from_millis(20);
+
+/// How often the receiver reports what it has written.
+const REPORT_EVERY: Duration = Duration::from_millis(100);
+
+/// Where received files go, and how large they may be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileSettings {
+    pub download_dir: PathBuf,
+    /// Larger files are neither offered nor accepted.
+    pub max_size: u64,
+}
+
+impl Default for FileSettings {
+    fn default() -> FileSettings {
+        FileSettings {
+            download_dir: std::env::temp_dir(),
+            max_size: confab_call_core::files::DEFAULT_MAX_FILE_SIZE,
+        }
+    }
+}
+
+/// The SHA-256 of a file as 64 lowercase hex digits (blocking: run it off the runtime).
+pub fn sha256_of(path: &Path) -> io::Result<String> {
+    let mut file = File::open(path)?;
+    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut buffer = vec![0; 1 << 20];
+    loop {
+        let read = file.read(&mut buffer)?;
+        if read == 0 {
+            break;
+        }
+        context.update(buffer.get(..read).unwrap_or_default());
+    }
+    Ok(hex(context.finish().as_ref()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Hashes off the runtime.
+pub async fn hash(path: PathBuf) -> Result<String, String> {
+    let name = path.display().to_string();
+    match tokio::task::spawn_blocking(move || sha256_of(&path)).await {
+        Ok(Ok(hash)) => Ok(hash),
+        Ok(Err(err)) => Err(format!("cannot read {name}: {err}")),
+        Err(err) => Err(format!("cannot read {name}: {err}")),
+    }
+}
+
+/// A file being received: written to `NAME.part`, renamed to the first free name among
+/// `NAME`, `NAME (1)`... once it is whole. Deleted if dropped before that.
+struct Partial {
+    dir: PathBuf,
+    /// The safe name asked for, and the number it had when the partial file was made.
+    name: String,
+    number: u32,
+    part: PathBuf,
+    done: bool,
+}
+
+impl Partial {
+    /// Creates the folder if need be and a `.part` file no one else has (blocking).
+    fn create(dir: &Path, name: &str) -> io::Result<(Partial, File)> {
+        std::fs::create_dir_all(dir)?;
+        for number in 0..1000 {
+            let candidate = candidate(name, number);
+            if dir.join(&candidate).exists() {
+                continue;
+            }
+            let part = dir.join(format!("{candidate}.part"));
+            match OpenOptions::new().write(true).create_new(true).open(&part) {
+                Ok(file) => {
+                    let partial = Partial {
+                        dir: dir.to_path_buf(),
+                        name: name.to_string(),
+                        number,
+                        part,
+                        done: false,
+                    };
+                    return Ok((partial, file));
+                }
+                Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(err) => return Err(err),
+            }
+        }
+        Err(io::Error::other(format!(
+            "{name} and 999 numbered names are taken"
+        )))
+    }
+
+    /// The file is whole: its final name (blocking).
+    fn keep(mut self) -> io::Result<PathBuf> {
+        for number in self.number..self.number + 1000 {
+            let path = self.dir.join(candidate(&self.name, number));
+            if path.exists() {
+                continue;
+            }
+            std::fs::rename(&self.part, &path)?;
+            self.done = true;
+            return Ok(path);
+        }
+        Err(io::Error::other("no free name for the file"))
+    }
+}
+
+impl Drop for Partial {
+    fn drop(&mut self) {
+        if !self.done {
+            // An unlink: quick, and the file must not outlive a failed transfer.
+            if let Err(err) = std::fs::remove_file(&self.part) {
+                debug!("could not delete {}: {err}", self.part.display());
+            }
+        }
+    }
+}
+
+fn candidate(name: &str, number: u32) -> String {
+    match number {
+        0 => name.to_string(),
+        n => numbered_name(name, n),
+    }
+}
+
+/// What a receiving transfer writes into, moved to the blocking pool for each chunk.
+struct Sink {
+    writer: BufWriter<File>,
+    partial: Partial,
+    digest: ring::digest::Context,
+    written: u64,
+}
+
+impl Sink {
+    fn write(mut self, chunk: &[u8]) -> (Sink, io::Result<()>) {
+        let result = self.writer.write_all(chunk);
+        if result.is_ok() {
+            self.digest.update(chunk);
+            self.written += chunk.len() as u64;
+        }
+        (self, result)
+    }
+
+    /// Flushes, checks the hash and gives the file its name (blocking).
+    fn finish(self, sha256: &str) -> Result<PathBuf, String> {
+        let Sink {
+            writer,
+            partial,
+            digest,
+            ..
+        } = self;
+        let file = writer
+            .into_inner()
+            .map_err(|err| disk_error(&err.into_error()))?;
+        file.sync_data().map_err(|err| disk_error(&err))?;
+        drop(file);
+        if hex(digest.finish().as_ref()) != sha256 {
+            return Err("the file arrived damaged: its SHA-256 does not match".into());
+        }
+        partial.keep().map_err(|err| disk_error(&err))
+    }
+}
+
+fn disk_error(err: &io::Error) -> String {
+    match err.kind() {
+        io::ErrorKind::StorageFull => "the disk is full".into(),
+        _ => format!("cannot write the file: {err}"),
+    }
+}
+
+/// A file accepted, waiting for the sender to open its channel.
+pub(crate) struct Expected {
+    file: FileId,
+    size: u64,
+    sha256: String,
+    sink: Sink,
+}
+
+/// A link's transfers in progress.
+#[derive(Default)]
+pub(crate) struct Transfers {
+    /// Accepted files by their id on the wire, until their channel opens.
+    expected: HashMap<String, Expected>,
+    running: HashMap<FileId, (CancellationToken, JoinHandle<()>)>,
+}
+
+impl Transfers {
+    /// Makes the `.part` file for an accepted transfer (off the runtime); `Err` says why not.
+    pub(crate) async fn expect(
+        &mut self,
+        dir: PathBuf,
+        (file, id): (FileId, String),
+        name: String,
+        size: u64,
+        sha256: String,
+    ) -> Result<(), String> {
+        let created = tokio::task::spawn_blocking(move || Partial::create(&dir, &name)).await;
+        let (partial, handle) = match created {
+            Ok(Ok(created)) => created,
+            Ok(Err(err)) => return Err(disk_error(&err)),
+            Err(err) => return Err(err.to_string()),
+        };
+        info!("{file}: receiving into {}", partial.part.display());
+        let sink = Sink {
+            writer: BufWriter::with_capacity(1 << 20, handle),
+            partial,
+            digest: ring::digest::Context::new(&ring::digest::SHA256),
+            written: 0,
+        };
+        let expected = Expected {
+            file,
+            size,
+            sha256,
+            sink,
+        };
+        self.expected.insert(id, expected);
+        Ok(())
+    }
+
+    /// The peer opened a transfer channel: received into its file if we accepted it.
+    pub(crate) fn channel(&mut self, id: &str, channel: Arc<dyn DataChannel>, events: PeerEvents) {
+        let Some(expected) = self.expected.remove(id) else {
+            debug!("a transfer channel for {id}, which we did not accept: closed");
+            tokio::spawn(async move {
+                let _ = channel.close().await;
+            });
+            return;
+        };
+        let file = expected.file;
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(receive(channel, expected, events, stop.clone()));
+        self.running.insert(file, (stop, task));
+    }
+
+    /// Sends `size` bytes of `path` on `channel` (opened by us for this transfer).
+    pub(crate) fn send(
+        &mut self,
+        file: FileId,
+        channel: Arc<dyn DataChannel>,
+        (path, size): (PathBuf, u64),
+        events: PeerEvents,
+    ) {
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(send(file, channel, (path, size), events, stop.clone()));
+        self.running.insert(file, (stop, task));
+    }
+
+    /// Stops one transfer and waits for it to let go (its partial file deleted).
+    pub(crate) async fn stop(&mut self, file: FileId) {
+        self.expected.retain(|_, e| e.file != file);
+        if let Some((stop, task)) = self.running.remove(&file) {
+            stop.cancel();
+            let _ = task.await;
+        }
+    }
+
+    /// Stops everything (the link closes).
+    pub(crate) async fn stop_all(&mut self) {
+        // Dropping an expected transfer's sink deletes its partial file: off the runtime.
+        let expected = std::mem::take(&mut self.expected);
+        let _ = tokio::task::spawn_blocking(move || drop(expected)).await;
+        let files: Vec<FileId> = self.running.keys().copied().collect();
+        for file in files {
+            self.stop(file).await;
+        }
+    }
+}
+
+fn report(events: &PeerEvents, report: FileReport) {
+    events.send(PeerEvent::File(report));
+}
+
+async fn receive(
+    channel: Arc<dyn DataChannel>,
+    expected: Expected,
+    events: PeerEvents,
+    stop: CancellationToken,
+) {
+    let Expected {
+        file,
+        size,
+        sha256,
+        sink,
+    } = expected;
+    let result = receive_into(&channel, sink, (file, size, &sha256), &events, &stop).await;
+    match result {
+        Ok(Some(path)) => {
+            info!("{file}: saved as {}", path.display());
+            report(&events, FileReport::Saved { file, path });
+        }
+        Ok(None) => {} // Stopped: the core knows.
+        Err(reason) => {
+            info!("{file}: receiving failed: {reason}");
+            report(&events, FileReport::Failed { file, reason });
+        }
+    }
+    let _ = channel.close().await;
+}
+
+/// Writes what arrives until `size` bytes: the saved path, `None` if stopped. The partial
+/// file is deleted on every way out but success.
+async fn receive_into(
+    channel: &Arc<dyn DataChannel>,
+    mut sink: Sink,
+    (file, size, sha256): (FileId, u64, &str),
+    events: &PeerEvents,
+    stop: &CancellationToken,
+) -> Result<Option<PathBuf>, String> {
+    let mut reported = tokio::time::Instant::now();
+    while sink.written < size {
+        let event = tokio::select! {
+            () = stop.cancelled() => {
+                let _ = tokio::task::spawn_blocking(move || drop(sink)).await;
+                return Ok(None);
+            }
+            event = channel.poll() => event,
+        };
+        let message = match event {
+            Some(DataChannelEvent::OnMessage(message)) => message,
+            Some(DataChannelEvent::OnClose) | None => {
+                let _ = tokio::task::spawn_blocking(move || drop(sink)).await;
+                return Err("the sender stopped before the end of the file".into());
+            }
+            Some(_) => continue,
+        };
+        let too_many = sink.written + message.data.len() as u64 > size;
+        if message.is_string || too_many {
+            let _ = tokio::task::spawn_blocking(move || drop(sink)).await;
+            return Err(if too_many {
+                "the sender sent more bytes than it announced".into()
+            } else {
+                "the sender sent text on the transfer channel".into()
+            });
+        }
+        let data = message.data.freeze();
+        let written = tokio::task::spawn_blocking(move || sink.write(&data)).await;
+        let (back, result) = written.map_err(|err| err.to_string())?;
+        sink = back;
+        if let Err(err) = result {
+            let _ = tokio::task::spawn_blocking(move || drop(sink)).await;
+            return Err(disk_error(&err));
+        }
+        if reported.elapsed() >= REPORT_EVERY && sink.written < size {
+            reported = tokio::time::Instant::now();
+            let bytes = sink.written;
+            report(events, FileReport::Written { file, bytes });
+        }
+    }
+    let sha256 = sha256.to_string();
+    match tokio::task::spawn_blocking(move || sink.finish(&sha256)).await {
+        Ok(Ok(path)) => Ok(Some(path)),
+        Ok(Err(reason)) => Err(reason),
+        Err(err) => Err(err.to_string()),
+    }
+}
+
+async fn send(
+    file: FileId,
+    channel: Arc<dyn DataChannel>,
+    (path, size): (PathBuf, u64),
+    events: PeerEvents,
+    stop: CancellationToken,
+) {
+    tokio::select! {
+        () = stop.cancelled() => {}
+        result = send_all(&channel, &path, size) => match result {
+            Ok(()) => {
+                debug!("{file}: all {size} bytes handed to SCTP");
+                // Drain the channel's events until the receiver confirms (the core stops
+                // us) or the channel closes under us.
+                let closed = tokio::select! {
+                    () = stop.cancelled() => false,
+                    () = until_closed(&channel) => true,
+                };
+                if closed {
+                    let reason = "the transfer channel closed before the receiver confirmed";
+                    report(&events, FileReport::Failed { file, reason: reason.into() });
+                }
+            }
+            Err(reason) => {
+                info!("{file}: sending failed: {reason}");
+                report(&events, FileReport::Failed { file, reason });
+            }
+        },
+    }
+    let _ = channel.close().await;
+}
+
+async fn until_closed(channel: &Arc<dyn DataChannel>) {
+    while let Some(event) = channel.poll().await {
+        if matches!(event, DataChannelEvent::OnClose) {
+            return;
+        }
+    }
+}
+
+/// Waits for the channel to open, then sends the file chunk by chunk, never more than
+/// [`SEND_HIGH_WATER`] ahead of SCTP's acknowledgements.
+async fn send_all(channel: &Arc<dyn DataChannel>, path: &Path, size: u64) -> Result<(), String> {
+    let closed = || "the transfer channel closed".to_string();
+    loop {
+        match channel.poll().await {
+            Some(DataChannelEvent::OnOpen) => break,
+            Some(DataChannelEvent::OnClose) | None => return Err(closed()),
+            Some(_) => {}
+        }
+    }
+    channel
+        .set_buffered_amount_low_threshold(SEND_LOW_WATER)
+        .await
+        .map_err(|_| closed())?;
+    let name = path.display().to_string();
+    let open = path.to_path_buf();
+    let mut source = tokio::task::spawn_blocking(move || File::open(open))
+        .await
+        .map_err(|err| err.to_string())?
+        .map_err(|err| format!("cannot read {name}: {err}"))?;
+    let mut sent = 0u64;
+    while sent < size {
+        while channel.outstanding_bytes().await.map_err(|_| closed())? > SEND_HIGH_WATER {
+            let wake = tokio::time::timeout(SEND_RECHECK, channel.poll()).await;
+            if let Ok(Some(DataChannelEvent::OnClose) | None) = wake {
+                return Err(closed());
+            }
+        }
+        let want = (size - sent).min(CHUNK_BYTES as u64) as usize;
+        let (back, chunk, result) = tokio::task::spawn_blocking(move || {
+            let mut chunk = BytesMut::zeroed(want);
+            let result = source.read_exact(&mut chunk);
+            (source, chunk, result)
+        })
+        .await
+        .map_err(|err| err.to_string())?;
+        source = back;
+        result.map_err(|err| match err.kind() {
+            io::ErrorKind::UnexpectedEof => format!("{name} got shorter while it was sent"),
+            _ => format!("cannot read {name}: {err}"),
+        })?;
+        channel.send(chunk).await.map_err(|_| closed())?;
+        sent += want as u64;
+    }
+    Ok(())
+}
