@@ -21,7 +21,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use confab_call::{CallStats, ChatEvent, Command, EngineEvent};
-use confab_media::audio::SAMPLE_RATE;
 use confab_netsim::{LinkConditions, SimulatedLink};
 use confab_protocol::HangupReason;
 
@@ -101,38 +100,6 @@ fn video_report(seen: &[Seen], from: Instant, to: Instant) -> VideoReport {
         damaged: seen.iter().filter(|s| s.frame_number.is_none()).count(),
         out_of_order: numbers.windows(2).filter(|w| w[1] <= w[0]).count(),
     }
-}
-
-/// The longest stretch of a recorded tone that is silent (10 ms windows below a tenth of
-/// the tone's typical level), in the part of the recording from `skip` to `skip + length`.
-/// Playout writes the file in real time from the moment the call connects.
-fn longest_audio_gap(path: &std::path::Path, skip: Duration, length: Duration) -> Duration {
-    let samples = support::read_wav(path);
-    let window = SAMPLE_RATE as usize / 100;
-    let levels: Vec<f32> = samples
-        .chunks_exact(window)
-        .map(|w| (w.iter().map(|s| s * s).sum::<f32>() / window as f32).sqrt())
-        .collect();
-    let first = (skip.as_millis() / 10) as usize;
-    let last = ((skip + length).as_millis() / 10) as usize;
-    assert!(
-        levels.len() >= last,
-        "{}: {} ms recorded, {} ms expected",
-        path.display(),
-        levels.len() * 10,
-        last * 10
-    );
-    let levels = &levels[first..last];
-    let mut sorted = levels.to_vec();
-    sorted.sort_by(f32::total_cmp);
-    let typical = sorted[sorted.len() * 3 / 4];
-    assert!(typical > 0.01, "{}: no tone was heard", path.display());
-    let silent_run = levels
-        .split(|l| *l >= typical / 10.0)
-        .map(<[f32]>::len)
-        .max()
-        .unwrap_or(0);
-    Duration::from_millis(silent_run as u64 * 10)
 }
 
 fn link(conditions: &LinkConditions, seed: u64) -> SimulatedLink {
@@ -283,7 +250,7 @@ async fn lossy_call_within(
     let counters = pair.alice_link.counters();
     let late = pair.hang_up_and_shut_down().await;
     server.shutdown().await;
-    let audio_gap = longest_audio_gap(&bob_hears, from - connected, to - from);
+    let audio_gap = support::longest_audio_gap(&bob_hears, from - connected, to - from);
     std::fs::remove_file(&bob_hears).unwrap();
     bob_events.extend(late);
     let chats = received_chats(&bob_events);

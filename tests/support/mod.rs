@@ -346,6 +346,38 @@ pub fn temp_path(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("confab-{}-{name}", std::process::id()))
 }
 
+/// The longest stretch of a recorded tone that is silent (10 ms windows below a tenth of
+/// the tone's typical level), in the part of the recording from `skip` to `skip + length`.
+/// Playout writes the file in real time from the moment the call connects.
+pub fn longest_audio_gap(path: &std::path::Path, skip: Duration, length: Duration) -> Duration {
+    let samples = read_wav(path);
+    let window = confab_media::audio::SAMPLE_RATE as usize / 100;
+    let levels: Vec<f32> = samples
+        .chunks_exact(window)
+        .map(|w| (w.iter().map(|s| s * s).sum::<f32>() / window as f32).sqrt())
+        .collect();
+    let first = (skip.as_millis() / 10) as usize;
+    let last = ((skip + length).as_millis() / 10) as usize;
+    assert!(
+        levels.len() >= last,
+        "{}: {} ms recorded, {} ms expected",
+        path.display(),
+        levels.len() * 10,
+        last * 10
+    );
+    let levels = &levels[first..last];
+    let mut sorted = levels.to_vec();
+    sorted.sort_by(f32::total_cmp);
+    let typical = sorted[sorted.len() * 3 / 4];
+    assert!(typical > 0.01, "{}: no tone was heard", path.display());
+    let silent_run = levels
+        .split(|l| *l >= typical / 10.0)
+        .map(<[f32]>::len)
+        .max()
+        .unwrap_or(0);
+    Duration::from_millis(silent_run as u64 * 10)
+}
+
 /// A recorded 16-bit WAV file as samples in -1..1.
 pub fn read_wav(path: &std::path::Path) -> Vec<f32> {
     hound::WavReader::open(path)
