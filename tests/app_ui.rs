@@ -926,3 +926,87 @@ fn the_demo_falls_back_to_the_test_pattern() {
     assert!(shows_part(harness, "the demo sends the test pattern"));
     scene.finish();
 }
+
+/// A file dropped on the window, as the windowing integration hands it to egui.
+#[derive(Debug)]
+struct Dropped(std::path::PathBuf);
+
+impl egui::DroppedFile for Dropped {
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+#[test]
+fn files_dropped_on_the_window_are_sent_and_offers_are_accepted_in_the_chat() {
+    let dir = support::temp_path("app-files");
+    let _ = std::fs::remove_dir_all(&dir);
+    let (alice_dir, bob_dir) = (dir.join("alice"), dir.join("bob"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bob = PeerSetup {
+        files: confab_call::FileSettings {
+            download_dir: bob_dir.clone(),
+            max_size: 1 << 30,
+        },
+        ..PeerSetup::quiet()
+    };
+    let alice_folder = alice_dir.clone();
+    let mut scene = Scene::start_custom(Launch::default(), bob, move |alice| {
+        alice.download_dir = Some(alice_folder);
+    });
+    scene.in_a_call();
+    let Scene {
+        rt, bob, harness, ..
+    } = &mut scene;
+    until(harness, "the chat", chat_ready);
+
+    // Alice drops a file on the window: Bob is offered it and takes it.
+    let report = dir.join("report.pdf");
+    std::fs::write(&report, vec![42u8; 2_300_000]).unwrap();
+    harness
+        .input_mut()
+        .dropped_files
+        .push(std::sync::Arc::new(Dropped(report.clone())));
+    harness.run_steps(2);
+    let offered = rt.block_on(bob.wait_for(|e| match e {
+        confab_call::EngineEvent::File(t) if t.state == confab_call::TransferState::Offered => {
+            Some(t.clone())
+        }
+        _ => None,
+    }));
+    assert_eq!(
+        (offered.name.as_str(), offered.size),
+        ("report.pdf", 2_300_000)
+    );
+    until(harness, "waiting for Bob", |h| {
+        shows(h, "Waiting for Bob to accept…")
+    });
+    bob.send(Command::AcceptFile(offered.file));
+    until(harness, "sent", |h| shows(h, "✔ Sent"));
+    assert_eq!(
+        std::fs::read(bob_dir.join("report.pdf")).unwrap().len(),
+        2_300_000
+    );
+
+    // Bob sends one: Alice sees who and what, and saves it with Accept.
+    let notes = dir.join("notes.txt");
+    std::fs::write(&notes, "twelve bytes").unwrap();
+    bob.send(Command::SendFile(notes));
+    until(harness, "the offer", |h| {
+        shows(h, "Bob wants to send notes.txt (12 bytes)")
+    });
+    assert!(!alice_dir.exists(), "nothing is written before Accept");
+    click(harness, "Accept");
+    until(harness, "saved", |h| shows(h, "✔ Saved as notes.txt"));
+    assert!(shows(harness, "Show in folder"));
+    assert_eq!(
+        std::fs::read_to_string(alice_dir.join("notes.txt")).unwrap(),
+        "twelve bytes"
+    );
+    scene.finish();
+    let _ = std::fs::remove_dir_all(&dir);
+}

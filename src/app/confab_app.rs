@@ -3,6 +3,7 @@
 //! apply what the user asked for. Nothing here waits: the engine and every device live on
 //! other threads and answer through channels and latest-value slots.
 
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use confab_call::{CallState, Command, Engine, EngineEvent, Wake};
@@ -103,6 +104,11 @@ pub struct ConfabApp {
     frame_times: Vec<f32>,
     /// The call state changed since the window's title was last set.
     title_stale: bool,
+    /// Files chosen in the file picker (it runs on a thread of its own).
+    picked: (
+        std::sync::mpsc::Sender<Vec<PathBuf>>,
+        std::sync::mpsc::Receiver<Vec<PathBuf>>,
+    ),
 }
 
 impl ConfabApp {
@@ -146,6 +152,7 @@ impl ConfabApp {
             script,
             frame_times: Vec::new(),
             title_stale: false,
+            picked: std::sync::mpsc::channel(),
         };
         if app.launch.first_run {
             // Nothing connects before there is a name (else everyone is "Guest").
@@ -316,6 +323,7 @@ impl ConfabApp {
         let mut actions = Vec::new();
         self.take_events(now, &mut actions);
         self.take_answers(&ctx, &mut actions);
+        self.take_files(&ctx, now);
         if std::mem::take(&mut self.wants_attention) {
             ctx.send_viewport_cmd(ViewportCommand::RequestUserAttention(
                 egui::UserAttentionType::Critical,
@@ -330,6 +338,46 @@ impl ConfabApp {
             self.apply(action, &ctx, now);
         }
         self.schedule_repaint(&ctx, now);
+    }
+
+    /// Files dropped on the window or chosen in the picker: offered in the call.
+    fn take_files(&mut self, ctx: &egui::Context, now: Instant) {
+        let mut paths: Vec<PathBuf> = ctx.input(|i| {
+            let dropped = i.raw.dropped_files.iter();
+            dropped.map(|file| file.path().to_path_buf()).collect()
+        });
+        while let Ok(picked) = self.picked.1.try_recv() {
+            paths.extend(picked);
+        }
+        if paths.is_empty() {
+            return;
+        }
+        if !self.model.in_call() {
+            let text = "Files can be sent during a call";
+            return self.model.notify(text, Severity::Info, now);
+        }
+        for path in paths {
+            self.send(Command::SendFile(path));
+        }
+    }
+
+    /// The desktop's file picker, on a thread of its own (it waits for the user).
+    fn pick_files(&self) {
+        let (picked, wake) = (self.picked.0.clone(), self.wake.clone());
+        let spawned = std::thread::Builder::new()
+            .name("file-picker".into())
+            .spawn(move || {
+                let files = rfd::FileDialog::new()
+                    .set_title("Send files")
+                    .pick_files()
+                    .unwrap_or_default();
+                if !files.is_empty() && picked.send(files).is_ok() {
+                    wake();
+                }
+            });
+        if let Err(err) = spawned {
+            tracing::warn!("cannot open the file picker: {err}");
+        }
     }
 
     /// Engine news into the model; what `--call` and `--chat` ask for into `actions`.
@@ -690,6 +738,14 @@ impl ConfabApp {
                     .notify(format!("Copied {text}"), Severity::Info, now);
             }
             UiAction::ClearHistory => self.history.clear(),
+            UiAction::PickFiles => self.pick_files(),
+            UiAction::ShowInFolder(path) => {
+                let folder = path.parent().map_or(path.clone(), Path::to_path_buf);
+                if let Err(err) = open::that_detached(&folder) {
+                    let text = format!("Cannot open {}: {err}", folder.display());
+                    self.model.notify(text, Severity::Error, now);
+                }
+            }
             UiAction::TestSound => {
                 let speaker = self
                     .ui

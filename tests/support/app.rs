@@ -141,13 +141,20 @@ impl Scene {
 
     /// Like [`Scene::start_with`], with Bob set up as given.
     pub fn start_with_bob(camera: CameraChoice, launch: Launch, bob: PeerSetup) -> Scene {
+        Scene::start_custom(launch, bob, |alice| alice.camera = camera)
+    }
+
+    /// Alice's settings as `adjust` makes them, Bob set up as given.
+    pub fn start_custom(
+        launch: Launch,
+        bob: PeerSetup,
+        adjust: impl FnOnce(&mut Settings),
+    ) -> Scene {
         let rt = runtime();
         let server = rt.block_on(Server::start());
         let bob = rt.block_on(Peer::join(&server, "Bob", bob));
-        let alice = Settings {
-            camera,
-            ..settings(&server.url())
-        };
+        let mut alice = settings(&server.url());
+        adjust(&mut alice);
         let mut harness = open_app(&rt, alice, launch);
         until(&mut harness, "online", |h| shows_part(h, "Online as Alice"));
         Scene {

@@ -2,7 +2,7 @@
 //! sends, Shift+Enter starts a new line) and the length limit. Text is shown as plain
 //! text: nothing a message names is ever fetched or opened.
 
-use confab_call::Command;
+use confab_call::{Command, Direction, Transfer, TransferState, human_bytes};
 use confab_protocol::chat::MAX_CHAT_CHARS;
 use egui::{Align, Color32, Key, Layout, Modifiers, RichText};
 
@@ -44,7 +44,10 @@ pub fn chat_ui(ui: &mut egui::Ui, model: &Model, state: &mut UiState, actions: &
                 );
             }
             for line in &model.chat {
-                bubble_ui(ui, line);
+                match line.transfer.and_then(|file| model.transfer(file)) {
+                    Some(transfer) => transfer_ui(ui, transfer, actions),
+                    None => bubble_ui(ui, line),
+                }
             }
         });
     ui.separator();
@@ -82,6 +85,15 @@ pub fn chat_ui(ui: &mut egui::Ui, model: &Model, state: &mut UiState, actions: &
         ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
             let ready = can_send && !state.draft.trim().is_empty();
             let clicked = ui.add_enabled(ready, egui::Button::new("Send")).clicked();
+            let attach = ui
+                .add_enabled(can_send, egui::Button::new("📎"))
+                .on_hover_text("Send a file (or drop files on the window)");
+            attach.widget_info(|| {
+                egui::WidgetInfo::labeled(egui::Role::Button, can_send, "Send a file")
+            });
+            if attach.clicked() {
+                actions.push(UiAction::PickFiles);
+            }
             if ready && (clicked || send_by_enter) {
                 let text = std::mem::take(&mut state.draft);
                 actions.push(UiAction::Engine(Command::SendChat(
@@ -142,6 +154,123 @@ fn bubble_ui(ui: &mut egui::Ui, line: &ChatLine) {
             });
     });
     ui.add_space(4.0);
+}
+
+/// A file sent or offered: what it is, where it stands, and what can be done with it.
+fn transfer_ui(ui: &mut egui::Ui, transfer: &Transfer, actions: &mut Vec<UiAction>) {
+    let incoming = transfer.direction == Direction::Receiving;
+    let layout = if incoming {
+        Layout::top_down(Align::Min)
+    } else {
+        Layout::top_down(Align::Max)
+    };
+    ui.with_layout(layout, |ui| {
+        egui::Frame::new()
+            .fill(ui.visuals().faint_bg_color)
+            .stroke(ui.visuals().widgets.noninteractive.bg_stroke)
+            .corner_radius(8.0)
+            .inner_margin(egui::Margin::symmetric(8, 6))
+            .show(ui, |ui| {
+                ui.set_max_width(ui.available_width() * 0.85);
+                let (who, name) = (&transfer.peer_name, &transfer.name);
+                let size = human_bytes(transfer.size);
+                let title = if incoming {
+                    format!("{who} wants to send {name} ({size})")
+                } else {
+                    format!("📎 {name} ({size}) to {who}")
+                };
+                ui.add(egui::Label::new(RichText::new(title).strong()).wrap());
+                transfer_state_ui(ui, transfer, actions);
+            });
+    });
+    ui.add_space(4.0);
+}
+
+fn transfer_state_ui(ui: &mut egui::Ui, transfer: &Transfer, actions: &mut Vec<UiAction>) {
+    let file = transfer.file;
+    let incoming = transfer.direction == Direction::Receiving;
+    let cancel = |ui: &mut egui::Ui, actions: &mut Vec<UiAction>| {
+        if ui.button("Cancel").clicked() {
+            actions.push(UiAction::Engine(Command::CancelFile(file)));
+        }
+    };
+    match &transfer.state {
+        TransferState::Preparing => {
+            ui.horizontal(|ui| {
+                ui.label(RichText::new("Preparing…").weak());
+                cancel(ui, actions);
+            });
+        }
+        TransferState::Offered if incoming => {
+            ui.horizontal(|ui| {
+                if ui.button("Accept").clicked() {
+                    actions.push(UiAction::Engine(Command::AcceptFile(file)));
+                }
+                if ui.button("Decline").clicked() {
+                    actions.push(UiAction::Engine(Command::DeclineFile(file)));
+                }
+            });
+        }
+        TransferState::Offered => {
+            ui.horizontal(|ui| {
+                let waiting = format!("Waiting for {} to accept…", transfer.peer_name);
+                ui.label(RichText::new(waiting).weak());
+                cancel(ui, actions);
+            });
+        }
+        TransferState::Transferring => {
+            let done = transfer.bytes as f32 / transfer.size.max(1) as f32;
+            let mut text = format!("{:.0}%", done * 100.0);
+            if let Some(rate) = transfer.bytes_per_second {
+                text.push_str(&format!(" · {}/s", human_bytes(rate as u64)));
+            }
+            if let Some(left) = transfer.time_left() {
+                text.push_str(&format!(" · {} left", duration_words(left.as_secs())));
+            }
+            ui.add(egui::ProgressBar::new(done).text(text).desired_width(220.0));
+            cancel(ui, actions);
+        }
+        TransferState::Done { saved_to } => match saved_to {
+            Some(path) => {
+                let saved = path.file_name().map(|n| n.to_string_lossy().into_owned());
+                ui.label(format!("✔ Saved as {}", saved.unwrap_or_default()));
+                if ui.button("Show in folder").clicked() {
+                    actions.push(UiAction::ShowInFolder(path.clone()));
+                }
+            }
+            None => {
+                ui.label("✔ Sent");
+            }
+        },
+        TransferState::Declined { by_us } => {
+            let text = if *by_us { "You declined" } else { "Declined" };
+            ui.label(RichText::new(text).weak());
+        }
+        TransferState::Cancelled { by_us: true, .. } => {
+            ui.label(RichText::new("You cancelled").weak());
+        }
+        TransferState::Cancelled {
+            by_us: false,
+            reason,
+        } => {
+            let who = &transfer.peer_name;
+            let text = format!("{who} stopped the transfer: {reason}");
+            ui.label(RichText::new(text).color(ui.visuals().warn_fg_color));
+        }
+        TransferState::Failed { reason } => {
+            let text = format!("✖ Failed: {reason}");
+            ui.label(RichText::new(text).color(ui.visuals().error_fg_color));
+        }
+    }
+}
+
+/// "8 s", "3 min", "2 h".
+fn duration_words(secs: u64) -> String {
+    match secs {
+        0..60 => format!("{secs} s"),
+        60..3600 => format!("{} min", secs.div_ceil(60)),
+        _ => format!("{} h", secs.div_ceil(3600)),
+    }
 }
 
 /// The local wall-clock time of a message, `HH:MM`.

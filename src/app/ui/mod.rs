@@ -56,6 +56,10 @@ pub enum UiAction {
     Copy(String),
     /// Forget the call history.
     ClearHistory,
+    /// Open the desktop's file picker for files to send.
+    PickFiles,
+    /// Open the folder a received file was saved in.
+    ShowInFolder(std::path::PathBuf),
 }
 
 /// View state: what is being typed and what is open. Not persisted (except through

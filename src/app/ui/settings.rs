@@ -54,6 +54,8 @@ pub fn settings_ui(
             ui.separator();
             audio_ui(ui, draft, view, actions);
             ui.separator();
+            files_ui(ui, draft);
+            ui.separator();
             network_ui(ui, draft);
         });
     if *draft != before {
@@ -242,6 +244,29 @@ fn device_combo(ui: &mut egui::Ui, title: &str, choice: &mut Option<String>, nam
         })
         .response
         .labelled_by(label.id);
+}
+
+fn files_ui(ui: &mut egui::Ui, draft: &mut Settings) {
+    ui.heading("Files");
+    egui::Grid::new("files").num_columns(2).show(ui, |ui| {
+        let label = ui.label("Save received files in");
+        let default = draft.files().download_dir.display().to_string();
+        let mut folder = draft
+            .download_dir
+            .as_ref()
+            .map(|dir| dir.display().to_string())
+            .unwrap_or_default();
+        let edit = egui::TextEdit::singleline(&mut folder).hint_text(default);
+        if ui.add(edit).labelled_by(label.id).changed() {
+            let folder = folder.trim();
+            draft.download_dir = (!folder.is_empty()).then(|| folder.into());
+        }
+        ui.end_row();
+        let label = ui.label("Largest file (MiB)");
+        ui.add(egui::DragValue::new(&mut draft.max_file_mib).range(1..=1 << 20))
+            .labelled_by(label.id);
+        ui.end_row();
+    });
 }
 
 fn network_ui(ui: &mut egui::Ui, draft: &mut Settings) {
