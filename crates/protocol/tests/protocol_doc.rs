@@ -70,6 +70,11 @@ fn every_example_is_a_message_that_round_trips() {
         "members",
         "member_joined",
         "member_left",
+        "file_offer",
+        "file_answer",
+        "file_progress",
+        "file_done",
+        "file_cancel",
     ] {
         assert!(types.contains(kind), "no example of {kind}");
     }
