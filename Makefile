@@ -110,3 +110,4 @@ bench: deps
 	taskset -c 1 $(CARGO) bench -p confab-media --bench codecs
 	$(CARGO) bench --bench call
 	$(CARGO) bench --bench group_call
+	$(CARGO) bench --bench files

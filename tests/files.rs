@@ -35,26 +35,6 @@ fn folder(name: &str) -> PathBuf {
     dir
 }
 
-/// `size` bytes that differ everywhere (so a chunk out of place shows in the hash).
-fn random_file(path: &Path, size: usize) {
-    let mut file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
-    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-    let mut block = vec![0u8; 1 << 20];
-    let mut left = size;
-    while left > 0 {
-        for byte in block.iter_mut() {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            *byte = state as u8;
-        }
-        let n = left.min(block.len());
-        file.write_all(&block[..n]).unwrap();
-        left -= n;
-    }
-    file.flush().unwrap();
-}
-
 fn files_in(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
@@ -100,13 +80,44 @@ async fn over(peer: &mut Peer, file: FileId) -> Transfer {
     transfer(peer, |t| t.file == file && t.state.is_over()).await
 }
 
+/// Bob accepts, and the transfer fails on his side with `reason`, which Alice is told;
+/// nothing is left in `folder`.
+async fn accepted_and_failed(
+    (alice, bob): (&mut Peer, &mut Peer),
+    (mine, theirs): (FileId, FileId),
+    reason: &str,
+    folder: &Path,
+) {
+    bob.send(Command::AcceptFile(theirs));
+    let reason = reason.to_string();
+    let failed = over(bob, theirs).await.state;
+    assert_eq!(
+        failed,
+        TransferState::Failed {
+            reason: reason.clone()
+        }
+    );
+    let cancelled = over(alice, mine).await.state;
+    let by_us = false;
+    assert_eq!(cancelled, TransferState::Cancelled { by_us, reason });
+    assert!(files_in(folder).is_empty(), "{:?}", files_in(folder));
+}
+
+/// Alice hangs up; both engines stop.
+async fn hang_up(alice: Peer, mut bob: Peer) {
+    alice.send(Command::HangUp);
+    bob.ended().await;
+    alice.shutdown().await;
+    bob.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_200_mb_file_arrives_whole_while_audio_and_video_go_on() {
     let server = Server::start().await;
     let dir = folder("files-200mb");
     let downloads = dir.join("Downloads");
     let original = dir.join("holiday video.bin");
-    random_file(&original, 200 << 20);
+    support::random_file(&original, 200 << 20);
     let bob_wav = temp_path("files-bob-hears.wav");
     let mut alice = Peer::join(&server, "Alice", setup(&dir)).await;
     let bob_setup = PeerSetup {
@@ -188,7 +199,7 @@ async fn either_side_cancels_and_no_partial_file_is_left() {
     let dir = folder("files-cancel");
     let downloads = dir.join("Downloads");
     let original = dir.join("big.bin");
-    random_file(&original, 300 << 20);
+    support::random_file(&original, 300 << 20);
     let mut alice = Peer::join(&server, "Alice", setup(&dir)).await;
     let mut bob = Peer::join(&server, "Bob", setup(&downloads)).await;
     connect(&mut alice, &mut bob).await;
@@ -232,10 +243,7 @@ async fn either_side_cancels_and_no_partial_file_is_left() {
             files_in(&downloads)
         );
     }
-    alice.send(Command::HangUp);
-    bob.ended().await;
-    alice.shutdown().await;
-    bob.shutdown().await;
+    hang_up(alice, bob).await;
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -245,7 +253,7 @@ async fn a_file_changed_after_its_offer_fails_its_hash_and_is_deleted() {
     let dir = folder("files-changed");
     let downloads = dir.join("Downloads");
     let original = dir.join("notes.txt");
-    random_file(&original, 3 << 20);
+    support::random_file(&original, 3 << 20);
     let mut alice = Peer::join(&server, "Alice", setup(&dir)).await;
     let mut bob = Peer::join(&server, "Bob", setup(&downloads)).await;
     connect(&mut alice, &mut bob).await;
@@ -253,39 +261,17 @@ async fn a_file_changed_after_its_offer_fails_its_hash_and_is_deleted() {
     let mine = transfer(&mut alice, |t| t.state == TransferState::Preparing).await;
     let theirs = offer_to(&mut bob).await;
     // Hashed and offered; now the file changes under the sender (same size).
-    random_file(&original, 1 << 20);
+    support::random_file(&original, 1 << 20);
     std::fs::OpenOptions::new()
         .append(true)
         .open(&original)
         .unwrap()
         .write_all(&vec![7u8; 2 << 20])
         .unwrap();
-    bob.send(Command::AcceptFile(theirs));
-    let reason = "the file arrived damaged: its SHA-256 does not match".to_string();
-    let failed = over(&mut bob, theirs).await;
-    assert_eq!(
-        failed.state,
-        TransferState::Failed {
-            reason: reason.clone()
-        }
-    );
-    let cancelled = over(&mut alice, mine.file).await;
-    assert_eq!(
-        cancelled.state,
-        TransferState::Cancelled {
-            by_us: false,
-            reason
-        }
-    );
-    assert!(
-        files_in(&downloads).is_empty(),
-        "{:?}",
-        files_in(&downloads)
-    );
-    alice.send(Command::HangUp);
-    bob.ended().await;
-    alice.shutdown().await;
-    bob.shutdown().await;
+    let reason = "the file arrived damaged: its SHA-256 does not match";
+    let pair = (&mut alice, &mut bob);
+    accepted_and_failed(pair, (mine.file, theirs), reason, &downloads).await;
+    hang_up(alice, bob).await;
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -317,35 +303,16 @@ async fn a_full_disk_is_a_clear_error_and_the_partial_file_goes() {
     let dir = folder("files-full-disk");
     let disk = SmallDisk::mount(&dir.join("small"));
     let original = dir.join("photos.zip");
-    random_file(&original, 5 << 20);
+    support::random_file(&original, 5 << 20);
     let mut alice = Peer::join(&server, "Alice", setup(&dir)).await;
     let mut bob = Peer::join(&server, "Bob", setup(&disk.0)).await;
     connect(&mut alice, &mut bob).await;
     alice.send(Command::SendFile(original.clone()));
     let mine = transfer(&mut alice, |t| t.state == TransferState::Preparing).await;
     let theirs = offer_to(&mut bob).await;
-    bob.send(Command::AcceptFile(theirs));
-    let reason = "the disk is full".to_string();
-    let failed = over(&mut bob, theirs).await;
-    assert_eq!(
-        failed.state,
-        TransferState::Failed {
-            reason: reason.clone()
-        }
-    );
-    let cancelled = over(&mut alice, mine.file).await;
-    assert_eq!(
-        cancelled.state,
-        TransferState::Cancelled {
-            by_us: false,
-            reason
-        }
-    );
-    assert!(files_in(&disk.0).is_empty(), "{:?}", files_in(&disk.0));
-    alice.send(Command::HangUp);
-    bob.ended().await;
-    alice.shutdown().await;
-    bob.shutdown().await;
+    let pair = (&mut alice, &mut bob);
+    accepted_and_failed(pair, (mine.file, theirs), "the disk is full", &disk.0).await;
+    hang_up(alice, bob).await;
     drop(disk);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -373,7 +340,7 @@ async fn a_sender_killed_mid_transfer_leaves_no_partial_file() {
     let dir = folder("files-killed");
     let downloads = dir.join("Downloads");
     let original = dir.join("dump.bin");
-    random_file(&original, 400 << 20);
+    support::random_file(&original, 400 << 20);
     let quick = PeerSetup {
         video: VideoInput::None,
         audio: AudioInput::None,

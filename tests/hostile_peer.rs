@@ -57,7 +57,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use confab_call::{CallEnd, CallState, CallSummary, ChatEvent, Command, EngineEvent, Problem};
+use confab_call::{
+    CallEnd, CallState, CallSummary, ChatEvent, Command, EngineEvent, FileSettings, Problem,
+    Transfer, TransferState,
+};
 use confab_media::video::{H264Encoder, H264EncoderConfig, PatternStamp, TestPattern, VideoFormat};
 use confab_protocol::chat::{
     CHAT_CHANNEL_LABEL, ChatMessage, MAX_CHAT_CHARS, MAX_CHAT_ID_LEN, MAX_CHAT_MESSAGE_BYTES,
@@ -367,6 +370,8 @@ enum News {
     Bye,
     Hangup(HangupReason),
     Failed,
+    /// A `file_*` message from Bob.
+    File(ChatMessage),
 }
 
 #[derive(Default)]
@@ -522,7 +527,9 @@ impl Mallory {
                                 }
                                 // Bob's switches, as every peer is told them.
                                 Ok(ChatMessage::State { .. }) => {}
-                                Ok(other) => panic!("Bob sent {other:?}, unasked"),
+                                Ok(file) => {
+                                    let _ = news.send(News::File(file));
+                                }
                                 Err(err) => panic!("Bob sent a malformed chat message: {err}"),
                             }
                         }
@@ -1260,6 +1267,9 @@ struct Watch {
     mallory_heard_bye: bool,
     mallory_hangups: Vec<HangupReason>,
     mallory_failed: bool,
+    /// Bob's file transfers as he reports them, and the `file_*` messages Mallory got.
+    transfers: Vec<Transfer>,
+    mallory_files: Vec<ChatMessage>,
     /// The most the process held on the heap.
     heap_peak: u64,
     /// The desktop app's model, fed every event as the app would: the time it took.
@@ -1314,6 +1324,8 @@ impl Watch {
             mallory_heard_bye: false,
             mallory_hangups: Vec::new(),
             mallory_failed: false,
+            transfers: Vec::new(),
+            mallory_files: Vec::new(),
             heap_peak: 0,
             model: confab::app::model::Model::new(),
             model_time: Duration::ZERO,
@@ -1346,7 +1358,7 @@ impl Watch {
             EngineEvent::Chat(ChatEvent::DeliveredTo { .. }) => panic!("a call of two is no group"),
             EngineEvent::Chat(ChatEvent::Failed { reason, .. }) => self.failed.push(reason),
             EngineEvent::Chat(ChatEvent::Open) => self.chat_opens += 1,
-            EngineEvent::File(transfer) => panic!("no file was offered: {transfer:?}"),
+            EngineEvent::File(transfer) => self.transfers.push(transfer),
             EngineEvent::Problem(problem) => self.problems.push(problem),
             EngineEvent::Stats(stats) => {
                 self.stats_at.push(now);
@@ -1374,6 +1386,7 @@ impl Watch {
             News::Bye => self.mallory_heard_bye = true,
             News::Hangup(reason) => self.mallory_hangups.push(reason),
             News::Failed => self.mallory_failed = true,
+            News::File(message) => self.mallory_files.push(message),
         }
     }
 
@@ -1947,4 +1960,285 @@ async fn new_ssrcs_do_not_grow_the_victims_memory() {
     mallory.hang_up().await;
     bob.shutdown().await;
     server.shutdown().await;
+}
+
+// ------------------------------------------------------------------------------------------
+// Files from a hostile peer.
+// ------------------------------------------------------------------------------------------
+
+/// What Mallory puts on a transfer channel.
+enum Payload<'a> {
+    Bytes(&'a [u8]),
+    Text(&'a str),
+}
+
+impl Mallory {
+    /// Offers `size` bytes named `name` whose SHA-256 is `sha256`.
+    async fn offer_file(&self, id: &str, name: &str, size: u64, sha256: &str) {
+        let offer = ChatMessage::FileOffer {
+            id: id.into(),
+            name: name.into(),
+            size,
+            sha256: sha256.into(),
+            mime: None,
+        };
+        self.chat.send_text(&offer.to_json()).await.unwrap();
+    }
+
+    /// Opens transfer channel `file:<id>` and sends `payload` on it once it is open. `Err`:
+    /// Bob closed it first.
+    async fn send_on_file_channel(
+        &self,
+        id: &str,
+        payload: Payload<'_>,
+    ) -> Result<Arc<dyn DataChannel>, ()> {
+        let init = RTCDataChannelInit {
+            ordered: true,
+            ..Default::default()
+        };
+        let label = confab_protocol::file::channel_label(id);
+        let channel = self
+            .pc
+            .create_data_channel(&label, Some(init))
+            .await
+            .unwrap();
+        loop {
+            match channel.poll().await {
+                Some(DataChannelEvent::OnOpen) => break,
+                Some(DataChannelEvent::OnClose) | None => return Err(()),
+                Some(_) => {}
+            }
+        }
+        let sent = match payload {
+            Payload::Bytes(bytes) => channel.send(bytes.into()).await,
+            Payload::Text(text) => channel.send_text(text).await,
+        };
+        sent.map_err(|_| ())?;
+        Ok(channel)
+    }
+}
+
+/// Until Bob closes the channel.
+async fn closed_by_bob(channel: &Arc<dyn DataChannel>) {
+    let closed =
+        async { while !matches!(channel.poll().await, Some(DataChannelEvent::OnClose) | None) {} };
+    tokio::time::timeout(PATIENCE, closed)
+        .await
+        .expect("Bob closes the channel");
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    let path = support::temp_path(&format!("hash-{}", bytes.len()));
+    std::fs::write(&path, bytes).unwrap();
+    let hash = confab_call::sha256_of(&path).unwrap();
+    let _ = std::fs::remove_file(&path);
+    hash
+}
+
+fn folder_names(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// One of Mallory's files: offered as `name`, accepted by Bob under `safe_name`, then
+/// `payload` on its channel. Returns how Bob's transfer ended and what Mallory was told.
+async fn hostile_file(
+    (mallory, bob, news, watch): (
+        &Mallory,
+        &mut Peer,
+        &mut mpsc::UnboundedReceiver<News>,
+        &mut Watch,
+    ),
+    (id, name, safe_name): (&str, &str, &str),
+    (size, sha256): (u64, &str),
+    payload: Payload<'_>,
+) -> (TransferState, ChatMessage) {
+    mallory.offer_file(id, name, size, sha256).await;
+    let offered = |w: &Watch| {
+        w.transfers
+            .iter()
+            .rev()
+            .find(|t| t.name == safe_name)
+            .cloned()
+    };
+    watch
+        .wait_for(bob, news, false, "the offer", |w| offered(w).is_some())
+        .await;
+    let file = offered(watch).unwrap().file;
+    bob.send(Command::AcceptFile(file));
+    let answered = |w: &Watch| {
+        w.mallory_files
+            .iter()
+            .any(|m| matches!(m, ChatMessage::FileAnswer { id: got, accept: true } if got == id))
+    };
+    watch
+        .wait_for(bob, news, false, "Bob's acceptance", answered)
+        .await;
+    let channel = mallory.send_on_file_channel(id, payload).await;
+    let channel = channel.expect("Bob takes the channel of a file he accepted");
+    let over = |w: &Watch| {
+        w.transfers
+            .iter()
+            .find(|t| t.file == file && t.state.is_over())
+            .map(|t| t.state.clone())
+    };
+    let told = |w: &Watch| {
+        w.mallory_files
+            .iter()
+            .rev()
+            .find(|m| match m {
+                ChatMessage::FileCancel { id: got, .. } | ChatMessage::FileDone { id: got } => {
+                    got == id
+                }
+                _ => false,
+            })
+            .cloned()
+    };
+    watch
+        .wait_for(bob, news, false, "the end of the transfer", |w| {
+            over(w).is_some() && told(w).is_some()
+        })
+        .await;
+    let (over, told) = (over(watch).unwrap(), told(watch).unwrap());
+    // A failed transfer's channel Bob closes; a whole one, the sender (Mallory) does.
+    match over {
+        TransferState::Done { .. } => channel.close().await.unwrap(),
+        _ => closed_by_bob(&channel).await,
+    }
+    (over, told)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_from_a_hostile_peer_land_only_whole_and_only_in_the_folder() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let server = Server::start().await;
+    let home = support::temp_path("hostile-files");
+    let _ = std::fs::remove_dir_all(&home);
+    let downloads = home.join("Downloads");
+    std::fs::create_dir_all(&downloads).unwrap();
+    let setup = PeerSetup {
+        files: FileSettings {
+            download_dir: downloads.clone(),
+            max_size: 1 << 20,
+        },
+        ..PeerSetup::quiet()
+    };
+    let mut bob = Peer::join(&server, "Bob", setup).await;
+    let (mallory, mut news) = Mallory::call(&server, "Mallory", "Bob").await;
+    assert_eq!(bob.incoming().await, "Mallory");
+    bob.send(Command::Accept);
+    bob.connected().await;
+    let mut watch = Watch::new();
+    watch
+        .wait_for(&mut bob, &mut news, false, "Mallory connected", |w| {
+            w.mallory_connected && w.mallory_chat_open
+        })
+        .await;
+    let failed = |reason: &str| TransferState::Failed {
+        reason: reason.into(),
+    };
+    let cancel = |id: &str, reason: &str| ChatMessage::FileCancel {
+        id: id.into(),
+        reason: reason.into(),
+    };
+
+    // More bytes than announced, under a name that climbs out of the folder.
+    let announced = vec![b'x'; 1000];
+    let ends = hostile_file(
+        (&mallory, &mut bob, &mut news, &mut watch),
+        ("a", "../../evil.sh", "evil.sh"),
+        (1000, &sha256_hex(&announced)),
+        Payload::Bytes(&[b'x'; 1500]),
+    )
+    .await;
+    let reason = "the sender sent more bytes than it announced";
+    assert_eq!(ends, (failed(reason), cancel("a", reason)));
+    assert!(folder_names(&downloads).is_empty());
+
+    // The right size, the wrong bytes, a Windows device name behind a drive letter.
+    let ends = hostile_file(
+        (&mallory, &mut bob, &mut news, &mut watch),
+        ("b", "C:\\Windows\\con.txt", "_con.txt"),
+        (10, &sha256_hex(b"0123456789")),
+        Payload::Bytes(b"9876543210"),
+    )
+    .await;
+    let reason = "the file arrived damaged: its SHA-256 does not match";
+    assert_eq!(ends, (failed(reason), cancel("b", reason)));
+    assert!(folder_names(&downloads).is_empty());
+
+    // Text where bytes belong.
+    let ends = hostile_file(
+        (&mallory, &mut bob, &mut news, &mut watch),
+        ("c", "notes.txt", "notes.txt"),
+        (5, &sha256_hex(b"hello")),
+        Payload::Text("hello"),
+    )
+    .await;
+    let reason = "the sender sent text on the transfer channel";
+    assert_eq!(ends, (failed(reason), cancel("c", reason)));
+    assert!(folder_names(&downloads).is_empty());
+
+    // A transfer channel for a file Bob never accepted: closed, nothing written.
+    let transfers_before = watch.transfers.len();
+    let stray = mallory
+        .send_on_file_channel("never-offered", Payload::Bytes(&[1; 100]))
+        .await;
+    // Closed before or after Mallory could send.
+    if let Ok(channel) = stray {
+        closed_by_bob(&channel).await;
+    }
+    assert_eq!(watch.transfers.len(), transfers_before);
+
+    // Larger than Bob's limit (1 MiB here): refused at the offer.
+    mallory
+        .offer_file("d", "huge.iso", 5 << 30, &sha256_hex(b""))
+        .await;
+    watch
+        .wait_for(&mut bob, &mut news, false, "the refusal", |w| {
+            w.mallory_files
+                .iter()
+                .any(|m| matches!(m, ChatMessage::FileCancel { id, .. } if id == "d"))
+        })
+        .await;
+
+    // Whole and true: saved, under a name made plain.
+    let content = b"export PS1=pwned\n";
+    let ends = hostile_file(
+        (&mallory, &mut bob, &mut news, &mut watch),
+        ("e", "../../../.bashrc", "bashrc"),
+        (content.len() as u64, &sha256_hex(content)),
+        Payload::Bytes(content),
+    )
+    .await;
+    let saved = downloads.join("bashrc");
+    assert_eq!(
+        ends,
+        (
+            TransferState::Done {
+                saved_to: Some(saved.clone())
+            },
+            ChatMessage::FileDone { id: "e".into() }
+        )
+    );
+    assert_eq!(std::fs::read(&saved).unwrap(), content);
+    assert_eq!(folder_names(&downloads), ["bashrc"]);
+    assert_eq!(
+        folder_names(&home),
+        ["Downloads"],
+        "nothing outside the folder"
+    );
+    assert!(watch.problems.is_empty(), "{:?}", watch.problems);
+
+    mallory.hang_up().await;
+    bob.shutdown().await;
+    server.shutdown().await;
+    let _ = std::fs::remove_dir_all(&home);
 }

@@ -9,7 +9,7 @@ pub mod tap;
 pub mod usage;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use confab_call::{
@@ -376,6 +376,26 @@ pub fn longest_audio_gap(path: &std::path::Path, skip: Duration, length: Duratio
         .max()
         .unwrap_or(0);
     Duration::from_millis(silent_run as u64 * 10)
+}
+
+/// `size` bytes that differ everywhere (so a chunk out of place shows in the hash).
+pub fn random_file(path: &Path, size: usize) {
+    let mut file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut block = vec![0u8; 1 << 20];
+    let mut left = size;
+    while left > 0 {
+        for byte in block.iter_mut() {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            *byte = state as u8;
+        }
+        let n = left.min(block.len());
+        std::io::Write::write_all(&mut file, &block[..n]).unwrap();
+        left -= n;
+    }
+    std::io::Write::flush(&mut file).unwrap();
 }
 
 /// A recorded 16-bit WAV file as samples in -1..1.

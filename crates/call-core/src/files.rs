@@ -441,40 +441,33 @@ impl Files {
         let Some(entry) = self.entries.get(&file) else {
             return;
         };
-        let link = entry.link;
         let reason = "cancelled".to_string();
         match entry.view.state {
             TransferState::Preparing => {}
             TransferState::Offered if entry.view.direction == Direction::Receiving => {
                 return self.decline(file);
             }
-            TransferState::Offered => {
-                let id = entry.id.clone();
-                let cancel = ChatMessage::FileCancel {
-                    id,
-                    reason: reason.clone(),
-                };
-                self.out.push(FileOut::Chat(link, cancel));
-            }
-            TransferState::Transferring => {
-                let id = entry.id.clone();
-                let cancel = ChatMessage::FileCancel {
-                    id,
-                    reason: reason.clone(),
-                };
-                self.out
-                    .push(FileOut::Link(link, LinkAction::StopFile(file)));
-                self.out.push(FileOut::Chat(link, cancel));
-            }
+            TransferState::Offered => self.tell_cancel(file, false, &reason),
+            TransferState::Transferring => self.tell_cancel(file, true, &reason),
             _ => return,
         }
-        self.end(
-            file,
-            TransferState::Cancelled {
-                by_us: true,
-                reason,
-            },
-        );
+        let by_us = true;
+        self.end(file, TransferState::Cancelled { by_us, reason });
+    }
+
+    /// Tells the peer the transfer is off (and the driver to stop it, if it runs).
+    fn tell_cancel(&mut self, file: FileId, running: bool, reason: &str) {
+        let Some(entry) = self.entries.get(&file) else {
+            return;
+        };
+        let (link, id) = (entry.link, entry.id.clone());
+        if running {
+            self.out
+                .push(FileOut::Link(link, LinkAction::StopFile(file)));
+        }
+        let reason = reason.to_string();
+        self.out
+            .push(FileOut::Chat(link, ChatMessage::FileCancel { id, reason }));
     }
 
     /// What the driver reports.
@@ -507,17 +500,7 @@ impl Files {
                 self.end(file, TransferState::Done { saved_to });
             }
             FileReport::Failed { file, reason } => {
-                let Some(entry) = self.entries.get(&file) else {
-                    return;
-                };
-                let (link, id) = (entry.link, entry.id.clone());
-                let cancel = ChatMessage::FileCancel {
-                    id,
-                    reason: reason.clone(),
-                };
-                self.out
-                    .push(FileOut::Link(link, LinkAction::StopFile(file)));
-                self.out.push(FileOut::Chat(link, cancel));
+                self.tell_cancel(file, true, &reason);
                 self.end(file, TransferState::Failed { reason });
             }
         }

@@ -318,16 +318,26 @@ async fn receive(
         sink,
     } = expected;
     let result = receive_into(&channel, sink, (file, size, &sha256), &events, &stop).await;
-    match result {
+    let reason = match &result {
         Ok(Some(path)) => {
             info!("{file}: saved as {}", path.display());
+            let path = path.clone();
             report(&events, FileReport::Saved { file, path });
+            return; // The sender closes the channel once it has our word.
         }
-        Ok(None) => {} // Stopped: the core knows.
-        Err(reason) => {
-            info!("{file}: receiving failed: {reason}");
-            report(&events, FileReport::Failed { file, reason });
+        Ok(None) => None, // Stopped: the core knows.
+        Err(Stopped::Failed(reason)) => Some(reason.clone()),
+        Err(Stopped::Closed) => {
+            // A sender that cancels closes the channel, and its word may come just after.
+            let verdict = tokio::time::timeout(VERDICT_WAIT, stop.cancelled()).await;
+            verdict
+                .is_err()
+                .then(|| "the sender stopped before the end of the file".to_string())
         }
+    };
+    if let Some(reason) = reason {
+        info!("{file}: receiving failed: {reason}");
+        report(&events, FileReport::Failed { file, reason });
     }
     let _ = channel.close().await;
 }
@@ -340,7 +350,7 @@ async fn receive_into(
     (file, size, sha256): (FileId, u64, &str),
     events: &PeerEvents,
     stop: &CancellationToken,
-) -> Result<Option<PathBuf>, String> {
+) -> Result<Option<PathBuf>, Stopped> {
     let mut reported = tokio::time::Instant::now();
     while sink.written < size {
         let event = tokio::select! {
@@ -354,26 +364,26 @@ async fn receive_into(
             Some(DataChannelEvent::OnMessage(message)) => message,
             Some(DataChannelEvent::OnClose) | None => {
                 let _ = tokio::task::spawn_blocking(move || drop(sink)).await;
-                return Err("the sender stopped before the end of the file".into());
+                return Err(Stopped::Closed);
             }
             Some(_) => continue,
         };
         let too_many = sink.written + message.data.len() as u64 > size;
         if message.is_string || too_many {
             let _ = tokio::task::spawn_blocking(move || drop(sink)).await;
-            return Err(if too_many {
+            return Err(Stopped::Failed(if too_many {
                 "the sender sent more bytes than it announced".into()
             } else {
                 "the sender sent text on the transfer channel".into()
-            });
+            }));
         }
         let data = message.data.freeze();
         let written = tokio::task::spawn_blocking(move || sink.write(&data)).await;
-        let (back, result) = written.map_err(|err| err.to_string())?;
+        let (back, result) = written.map_err(|err| Stopped::Failed(err.to_string()))?;
         sink = back;
         if let Err(err) = result {
             let _ = tokio::task::spawn_blocking(move || drop(sink)).await;
-            return Err(disk_error(&err));
+            return Err(Stopped::Failed(disk_error(&err)));
         }
         if reported.elapsed() >= REPORT_EVERY && sink.written < size {
             reported = tokio::time::Instant::now();
@@ -384,10 +394,15 @@ async fn receive_into(
     let sha256 = sha256.to_string();
     match tokio::task::spawn_blocking(move || sink.finish(&sha256)).await {
         Ok(Ok(path)) => Ok(Some(path)),
-        Ok(Err(reason)) => Err(reason),
-        Err(err) => Err(err.to_string()),
+        Ok(Err(reason)) => Err(Stopped::Failed(reason)),
+        Err(err) => Err(Stopped::Failed(err.to_string())),
     }
 }
+
+/// How long a sender whose channel closed waits for the receiver's word (`file_done` or
+/// `file_cancel` on the chat channel, which may come just after) before it calls the
+/// transfer failed.
+const VERDICT_WAIT: Duration = Duration::from_secs(5);
 
 async fn send(
     file: FileId,
@@ -396,29 +411,45 @@ async fn send(
     events: PeerEvents,
     stop: CancellationToken,
 ) {
-    tokio::select! {
-        () = stop.cancelled() => {}
-        result = send_all(&channel, &path, size) => match result {
-            Ok(()) => {
-                debug!("{file}: all {size} bytes handed to SCTP");
-                // Drain the channel's events until the receiver confirms (the core stops
-                // us) or the channel closes under us.
-                let closed = tokio::select! {
-                    () = stop.cancelled() => false,
-                    () = until_closed(&channel) => true,
-                };
-                if closed {
-                    let reason = "the transfer channel closed before the receiver confirmed";
-                    report(&events, FileReport::Failed { file, reason: reason.into() });
+    let outcome = tokio::select! {
+        () = stop.cancelled() => None,
+        result = send_all(&channel, &path, size) => Some(result),
+    };
+    let reason = match outcome {
+        None => None,
+        Some(Ok(())) => {
+            debug!("{file}: all {size} bytes handed to SCTP");
+            // The receiver's word ends it (the core stops us); a channel that closes first
+            // gets a moment for that word to arrive.
+            tokio::select! {
+                () = stop.cancelled() => None,
+                () = until_closed(&channel) => {
+                    Some("the receiver closed the transfer without confirming it".to_string())
                 }
             }
-            Err(reason) => {
-                info!("{file}: sending failed: {reason}");
-                report(&events, FileReport::Failed { file, reason });
-            }
-        },
+        }
+        Some(Err(Stopped::Closed)) => Some("the receiver closed the transfer".to_string()),
+        Some(Err(Stopped::Failed(reason))) => {
+            info!("{file}: sending failed: {reason}");
+            report(&events, FileReport::Failed { file, reason });
+            None
+        }
+    };
+    if let Some(reason) = reason {
+        let verdict = tokio::time::timeout(VERDICT_WAIT, stop.cancelled()).await;
+        if verdict.is_err() {
+            info!("{file}: {reason}");
+            report(&events, FileReport::Failed { file, reason });
+        }
     }
     let _ = channel.close().await;
+}
+
+/// Why a transfer stopped early, on either side.
+enum Stopped {
+    /// The channel closed: the other side (or the connection) ended it.
+    Closed,
+    Failed(String),
 }
 
 async fn until_closed(channel: &Arc<dyn DataChannel>) {
@@ -431,31 +462,36 @@ async fn until_closed(channel: &Arc<dyn DataChannel>) {
 
 /// Waits for the channel to open, then sends the file chunk by chunk, never more than
 /// [`SEND_HIGH_WATER`] ahead of SCTP's acknowledgements.
-async fn send_all(channel: &Arc<dyn DataChannel>, path: &Path, size: u64) -> Result<(), String> {
-    let closed = || "the transfer channel closed".to_string();
+async fn send_all(channel: &Arc<dyn DataChannel>, path: &Path, size: u64) -> Result<(), Stopped> {
     loop {
         match channel.poll().await {
             Some(DataChannelEvent::OnOpen) => break,
-            Some(DataChannelEvent::OnClose) | None => return Err(closed()),
+            Some(DataChannelEvent::OnClose) | None => return Err(Stopped::Closed),
             Some(_) => {}
         }
     }
     channel
         .set_buffered_amount_low_threshold(SEND_LOW_WATER)
         .await
-        .map_err(|_| closed())?;
+        .map_err(|_| Stopped::Closed)?;
     let name = path.display().to_string();
     let open = path.to_path_buf();
+    let failed = |reason: String| Stopped::Failed(reason);
     let mut source = tokio::task::spawn_blocking(move || File::open(open))
         .await
-        .map_err(|err| err.to_string())?
-        .map_err(|err| format!("cannot read {name}: {err}"))?;
+        .map_err(|err| failed(err.to_string()))?
+        .map_err(|err| failed(format!("cannot read {name}: {err}")))?;
     let mut sent = 0u64;
     while sent < size {
-        while channel.outstanding_bytes().await.map_err(|_| closed())? > SEND_HIGH_WATER {
+        while channel
+            .outstanding_bytes()
+            .await
+            .map_err(|_| Stopped::Closed)?
+            > SEND_HIGH_WATER
+        {
             let wake = tokio::time::timeout(SEND_RECHECK, channel.poll()).await;
             if let Ok(Some(DataChannelEvent::OnClose) | None) = wake {
-                return Err(closed());
+                return Err(Stopped::Closed);
             }
         }
         let want = (size - sent).min(CHUNK_BYTES as u64) as usize;
@@ -465,13 +501,13 @@ async fn send_all(channel: &Arc<dyn DataChannel>, path: &Path, size: u64) -> Res
             (source, chunk, result)
         })
         .await
-        .map_err(|err| err.to_string())?;
+        .map_err(|err| failed(err.to_string()))?;
         source = back;
         result.map_err(|err| match err.kind() {
-            io::ErrorKind::UnexpectedEof => format!("{name} got shorter while it was sent"),
-            _ => format!("cannot read {name}: {err}"),
+            io::ErrorKind::UnexpectedEof => failed(format!("{name} got shorter while it was sent")),
+            _ => failed(format!("cannot read {name}: {err}")),
         })?;
-        channel.send(chunk).await.map_err(|_| closed())?;
+        channel.send(chunk).await.map_err(|_| Stopped::Closed)?;
         sent += want as u64;
     }
     Ok(())
