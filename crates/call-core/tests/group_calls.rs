@@ -16,7 +16,9 @@ mod world;
 use std::time::Duration;
 
 use confab_call_core::machine::{CallState, Member, MemberStatus};
-use confab_call_core::{ChatEvent, Command, Event, Input, LinkEvent, Problem, Signaling};
+use confab_call_core::{
+    ChatEvent, Command, Event, Input, LinkEvent, Problem, Signaling, Transfer, TransferState,
+};
 use confab_protocol::{ClientMessage, HangupReason, PeerInfo, ServerMessage};
 use world::*;
 
@@ -382,4 +384,61 @@ fn a_link_down_two_seconds_restarts_and_the_member_who_offered_first_wins() {
     assert_eq!(members(&w, CAROL), all_connected(&["Alice", "Bob"]));
     w.advance(Duration::from_secs(30));
     assert_eq!(members(&w, ALICE), all_connected(&["Bob", "Carol"]));
+}
+
+#[test]
+fn a_file_goes_to_every_member_one_transfer_each() {
+    let mut w = three_in_a_call();
+    w.command(
+        BOB,
+        Command::SendFile {
+            path: "/home/bob/plan.pdf".into(),
+            name: "plan.pdf".into(),
+            size: 1000,
+            mime: Some("application/pdf".into()),
+        },
+    );
+    // One hash for the file, for a transfer to each of the two others.
+    let (files, _) = w.peers[BOB].hash_requests.pop().expect("a hash request");
+    assert_eq!(files.len(), 2);
+    let sha256 = Ok("ab".repeat(32));
+    w.input(BOB, Input::FileHashed { files, sha256 });
+    let offers = |w: &World, peer: usize| -> Vec<Transfer> {
+        w.peers[peer]
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::File(t) if t.state == TransferState::Offered => Some(t.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut to: Vec<String> = offers(&w, BOB).into_iter().map(|t| t.peer_name).collect();
+    to.sort();
+    assert_eq!(to, ["Alice", "Carol"]);
+    for peer in [ALICE, CAROL] {
+        let [offer] = &offers(&w, peer)[..] else {
+            panic!("{:?}", offers(&w, peer));
+        };
+        assert_eq!(
+            (offer.peer_name.as_str(), offer.name.as_str()),
+            ("Bob", "plan.pdf")
+        );
+    }
+    // Alice takes it, Carol does not: each answer reaches its own transfer.
+    let alice_offer = offers(&w, ALICE)[0].file;
+    let carol_offer = offers(&w, CAROL)[0].file;
+    w.command(ALICE, Command::AcceptFile(alice_offer));
+    w.command(CAROL, Command::DeclineFile(carol_offer));
+    let last = |w: &World, name: &str| {
+        w.peers[BOB].events.iter().rev().find_map(|e| match e {
+            Event::File(t) if t.peer_name == name => Some(t.state.clone()),
+            _ => None,
+        })
+    };
+    assert_eq!(last(&w, "Alice"), Some(TransferState::Transferring));
+    assert_eq!(
+        last(&w, "Carol"),
+        Some(TransferState::Declined { by_us: false })
+    );
 }
