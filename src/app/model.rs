@@ -401,11 +401,24 @@ impl Model {
 
     /// A transfer began (a line in the chat) or moved on.
     fn file_event(&mut self, transfer: Transfer, now: Instant) {
+        let size = human_bytes(transfer.size);
         if let Some(known) = self.transfers.iter_mut().find(|t| t.file == transfer.file) {
+            // The chat's line (and so the history) says how it ended.
+            let outcome = match &transfer.state {
+                TransferState::Done { saved_to: Some(_) } => Some("saved".to_string()),
+                TransferState::Done { saved_to: None } => Some("sent".to_string()),
+                TransferState::Declined { .. } => Some("declined".to_string()),
+                TransferState::Cancelled { .. } => Some("cancelled".to_string()),
+                TransferState::Failed { reason } => Some(format!("failed: {reason}")),
+                _ => None,
+            };
+            let line = self.chat.iter_mut().find(|l| l.transfer == Some(transfer.file));
+            if let (Some(outcome), Some(line)) = (outcome, line) {
+                line.text = format!("📎 {} ({size}): {outcome}", transfer.name);
+            }
             *known = transfer;
             return;
         }
-        let size = human_bytes(transfer.size);
         let incoming = transfer.direction == Direction::Receiving;
         if incoming && transfer.state == TransferState::Offered && !self.chat_open {
             self.unread += 1;
