@@ -42,12 +42,23 @@ fn main() {
     println!("|---|---|---|---|---|");
     runtime.block_on(async {
         let server = Server::start().await;
-        transfer(&server, "loopback", None, 200).await;
+        let only_delay = std::env::var("FILES_BENCH_DELAY_ONLY").is_ok();
+        let only_loopback = std::env::var("FILES_BENCH_LOOPBACK_ONLY").is_ok();
+        if !only_delay {
+            transfer(&server, "loopback", None, 200).await;
+        }
+        if only_loopback {
+            return server.shutdown().await;
+        }
+        // A path with a bottleneck, as real ones have: without one the link would hand
+        // SCTP's bursts to the receiving socket all at once (its buffer overflows).
         let delay = LinkConditions {
             delay: Duration::from_millis(25),
+            rate_bps: Some(100_000_000),
             ..LinkConditions::default()
         };
-        transfer(&server, "50 ms round trip", Some(delay), 100).await;
+        let mib = if only_delay { 20 } else { 100 };
+        transfer(&server, "50 ms round trip", Some(delay), mib).await;
         server.shutdown().await;
     });
 }

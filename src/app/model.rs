@@ -412,7 +412,10 @@ impl Model {
                 TransferState::Failed { reason } => Some(format!("failed: {reason}")),
                 _ => None,
             };
-            let line = self.chat.iter_mut().find(|l| l.transfer == Some(transfer.file));
+            let line = self
+                .chat
+                .iter_mut()
+                .find(|l| l.transfer == Some(transfer.file));
             if let (Some(outcome), Some(line)) = (outcome, line) {
                 line.text = format!("📎 {} ({size}): {outcome}", transfer.name);
             }

@@ -4,7 +4,8 @@
 //! tokio's blocking pool, never on its workers.
 //!
 //! Memory stays bounded whatever the file's size: the sender reads one chunk ahead and
-//! stops while more than [`SEND_HIGH_WATER`] bytes are unacknowledged by SCTP; the receiver
+//! stops while more than [`SEND_HIGH_WATER`] bytes are unacknowledged by SCTP (which also
+//! keeps the file from filling the path's queue ahead of the call's media); the receiver
 //! writes each chunk before it takes the next, so a slow disk closes SCTP's receive window
 //! rather than filling memory.
 
@@ -28,12 +29,18 @@ use crate::peer::{PeerEvent, PeerEvents};
 /// Bytes per message on a transfer channel.
 const CHUNK_BYTES: usize = MAX_CHUNK_BYTES;
 
-/// The sender waits while SCTP holds more than this unacknowledged...
-const SEND_HIGH_WATER: usize = 4 << 20;
-/// ...until it is down to this (the channel's buffered-amount-low event).
-const SEND_LOW_WATER: u32 = 1 << 20;
-/// A backstop for a low-water event that never comes (webrtc-rs fires it on crossings).
-const SEND_RECHECK: Duration = Duration::from_millis(20);
+/// The sender waits while SCTP holds more than this unacknowledged... About one
+/// bandwidth-delay product of a 100 Mbit/s, 50 ms path: enough to fill it (8.9 MB/s in
+/// `benches/files.rs`), not so much that the call's media queues behind the file (with
+/// 4 MiB, video latency went from 30 to 70 ms there; with 768 KiB, to 50 ms).
+const SEND_HIGH_WATER: usize = 768 << 10;
+/// ...until it is down to this. The channel's buffered-amount-low event says when the bytes
+/// SCTP has not yet sent fall below this...
+const SEND_LOW_WATER: u32 = 512 << 10;
+/// ...but the bytes it sent and the peer has not yet acknowledged count too, and their
+/// going is no event: the sender looks again this often. (With 20 ms, loopback transfers
+/// ran at 25-27 MB/s instead of 33-35, in the test build.)
+const SEND_RECHECK: Duration = Duration::from_millis(2);
 
 /// How often the receiver reports what it has written.
 const REPORT_EVERY: Duration = Duration::from_millis(100);
