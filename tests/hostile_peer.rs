@@ -1878,13 +1878,14 @@ async fn a_hostile_peer_cannot_crash_or_freeze_the_app() {
 /// under new SSRCs cost Bob 2-3 times the bandwidth it spent, in memory, until the call
 /// ended. Mallory's packets here are authenticated (she is the peer in the call), so what
 /// holds is the patched copy's cap of 256 SSRCs.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn new_ssrcs_do_not_grow_the_victims_memory() {
-    let _turn = ONE_AT_A_TIME.lock().await;
-    const SSRCS: u32 = 200_000;
-    let server = Server::start().await;
-    let mut bob = Peer::join(&server, "Bob", PeerSetup::quiet()).await;
-    let (mallory, mut news) = Mallory::call(&server, "Mallory", "Bob").await;
+/// Bob, set up as given, answers Mallory's call; once Mallory is connected with her chat
+/// open.
+async fn bob_takes_mallorys_call(
+    server: &Server,
+    setup: PeerSetup,
+) -> (Peer, Mallory, mpsc::UnboundedReceiver<News>, Watch) {
+    let mut bob = Peer::join(server, "Bob", setup).await;
+    let (mallory, mut news) = Mallory::call(server, "Mallory", "Bob").await;
     assert_eq!(bob.incoming().await, "Mallory");
     bob.send(Command::Accept);
     bob.connected().await;
@@ -1894,6 +1895,16 @@ async fn new_ssrcs_do_not_grow_the_victims_memory() {
             w.mallory_connected && w.mallory_chat_open
         })
         .await;
+    (bob, mallory, news, watch)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_ssrcs_do_not_grow_the_victims_memory() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    const SSRCS: u32 = 200_000;
+    let server = Server::start().await;
+    let (mut bob, mallory, mut news, mut watch) =
+        bob_takes_mallorys_call(&server, PeerSetup::quiet()).await;
     let video_pt = Mallory::payload_type(&mallory.video_sender, MIME_TYPE_H264).await;
     let heap_before = heap();
     let media = mallory.media.clone();
@@ -2130,17 +2141,7 @@ async fn files_from_a_hostile_peer_land_only_whole_and_only_in_the_folder() {
         },
         ..PeerSetup::quiet()
     };
-    let mut bob = Peer::join(&server, "Bob", setup).await;
-    let (mallory, mut news) = Mallory::call(&server, "Mallory", "Bob").await;
-    assert_eq!(bob.incoming().await, "Mallory");
-    bob.send(Command::Accept);
-    bob.connected().await;
-    let mut watch = Watch::new();
-    watch
-        .wait_for(&mut bob, &mut news, false, "Mallory connected", |w| {
-            w.mallory_connected && w.mallory_chat_open
-        })
-        .await;
+    let (mut bob, mallory, mut news, mut watch) = bob_takes_mallorys_call(&server, setup).await;
     let failed = |reason: &str| TransferState::Failed {
         reason: reason.into(),
     };
