@@ -228,8 +228,13 @@ pub enum LinkAction {
         size: u64,
         sha256: String,
     },
-    /// Stop sending or receiving this file and close its channel.
-    StopFile(FileId),
+    /// Stop sending or receiving this file. `close`: we ended the transfer and close its
+    /// channel; otherwise the peer ended it and closes the channel itself (when both close
+    /// at once, webrtc-rs can leave the stream's reset spinning).
+    StopFile {
+        file: FileId,
+        close: bool,
+    },
     /// Say goodbye on the chat channel (waiting briefly for it to open, if it is still
     /// opening), then release everything the link holds.
     Close(LinkClosed),

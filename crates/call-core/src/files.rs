@@ -305,8 +305,8 @@ impl Files {
                     if let Some(entry) = self.entries.get_mut(&file) {
                         entry.view.bytes = entry.view.size;
                     }
-                    self.out
-                        .push(FileOut::Link(link, LinkAction::StopFile(file)));
+                    let stop = LinkAction::StopFile { file, close: true };
+                    self.out.push(FileOut::Link(link, stop));
                     self.end(file, TransferState::Done { saved_to: None });
                 }
             }
@@ -316,8 +316,9 @@ impl Files {
                     .or_else(|| self.find(link, &id, Direction::Receiving));
                 if let Some(file) = found {
                     if self.is(file, &TransferState::Transferring) {
-                        self.out
-                            .push(FileOut::Link(link, LinkAction::StopFile(file)));
+                        // The peer ended it: it closes the channel.
+                        let stop = LinkAction::StopFile { file, close: false };
+                        self.out.push(FileOut::Link(link, stop));
                     }
                     let by_us = false;
                     self.end(file, TransferState::Cancelled { by_us, reason });
@@ -462,8 +463,8 @@ impl Files {
         };
         let (link, id) = (entry.link, entry.id.clone());
         if running {
-            self.out
-                .push(FileOut::Link(link, LinkAction::StopFile(file)));
+            let stop = LinkAction::StopFile { file, close: true };
+            self.out.push(FileOut::Link(link, stop));
         }
         let reason = reason.to_string();
         self.out

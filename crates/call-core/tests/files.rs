@@ -158,7 +158,10 @@ fn a_file_is_offered_accepted_sent_with_acknowledged_progress_and_saved() {
     assert_eq!(done.bytes, done.size);
     assert_eq!(
         file_actions(&w, ALICE).last(),
-        Some(&LinkAction::StopFile(mine))
+        Some(&LinkAction::StopFile {
+            file: mine,
+            close: true
+        })
     );
 }
 
@@ -200,10 +203,12 @@ fn either_side_cancels_and_both_stop() {
                 reason
             }
         );
+        // Both stop; only the side that cancelled closes the channel.
         for (peer, file) in [(ALICE, mine), (BOB, theirs)] {
+            let close = peer == canceller;
             assert_eq!(
                 file_actions(&w, peer).last(),
-                Some(&LinkAction::StopFile(file))
+                Some(&LinkAction::StopFile { file, close })
             );
         }
     }
@@ -238,7 +243,10 @@ fn a_failed_receive_cancels_the_send_with_its_reason() {
     );
     assert_eq!(
         file_actions(&w, ALICE).last(),
-        Some(&LinkAction::StopFile(mine))
+        Some(&LinkAction::StopFile {
+            file: mine,
+            close: false
+        })
     );
 }
 

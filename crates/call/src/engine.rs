@@ -665,7 +665,7 @@ impl Driver {
                     self.feed(Input::Link(id, LinkEvent::File(report)));
                 }
             }
-            LinkAction::StopFile(file) => link.files.stop(file).await,
+            LinkAction::StopFile { file, close } => link.files.stop(file, close).await,
             LinkAction::Start { .. } | LinkAction::Close(_) => {}
         }
     }

@@ -19,8 +19,8 @@ use std::time::Duration;
 use bytes::BytesMut;
 use confab_call_core::{FileId, FileReport};
 use confab_protocol::file::{MAX_CHUNK_BYTES, numbered_name};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 use webrtc::data_channel::{DataChannel, DataChannelEvent};
 
@@ -223,7 +223,7 @@ pub(crate) struct Expected {
 pub(crate) struct Transfers {
     /// Accepted files by their id on the wire, until their channel opens.
     expected: HashMap<String, Expected>,
-    running: HashMap<FileId, (CancellationToken, JoinHandle<()>)>,
+    running: HashMap<FileId, (watch::Sender<Option<Ending>>, JoinHandle<()>)>,
 }
 
 impl Transfers {
@@ -263,14 +263,12 @@ impl Transfers {
     pub(crate) fn channel(&mut self, id: &str, channel: Arc<dyn DataChannel>, events: PeerEvents) {
         let Some(expected) = self.expected.remove(id) else {
             debug!("a transfer channel for {id}, which we did not accept: closed");
-            tokio::spawn(async move {
-                let _ = channel.close().await;
-            });
-            return;
+            return let_go(channel, true);
         };
         let file = expected.file;
-        let stop = CancellationToken::new();
-        let task = tokio::spawn(receive(channel, expected, events, stop.clone()));
+        debug!("{file}: the sender opened its channel");
+        let (stop, stopped) = watch::channel(None);
+        let task = tokio::spawn(receive(channel, expected, events, stopped));
         self.running.insert(file, (stop, task));
     }
 
@@ -282,16 +280,22 @@ impl Transfers {
         (path, size): (PathBuf, u64),
         events: PeerEvents,
     ) {
-        let stop = CancellationToken::new();
-        let task = tokio::spawn(send(file, channel, (path, size), events, stop.clone()));
+        let (stop, stopped) = watch::channel(None);
+        let task = tokio::spawn(send(file, channel, (path, size), events, stopped));
         self.running.insert(file, (stop, task));
     }
 
-    /// Stops one transfer and waits for it to let go (its partial file deleted).
-    pub(crate) async fn stop(&mut self, file: FileId) {
+    /// Stops one transfer and waits for it to let go (its partial file deleted). `close`:
+    /// we ended it and close its channel; else the peer, which closes it.
+    pub(crate) async fn stop(&mut self, file: FileId, close: bool) {
         self.expected.retain(|_, e| e.file != file);
         if let Some((stop, task)) = self.running.remove(&file) {
-            stop.cancel();
+            let ending = if close {
+                Ending::WeClose
+            } else {
+                Ending::PeerCloses
+            };
+            let _ = stop.send(Some(ending));
             let _ = task.await;
         }
     }
@@ -303,8 +307,23 @@ impl Transfers {
         let _ = tokio::task::spawn_blocking(move || drop(expected)).await;
         let files: Vec<FileId> = self.running.keys().copied().collect();
         for file in files {
-            self.stop(file).await;
+            self.stop(file, true).await;
         }
+    }
+}
+
+/// Who closes the channel of a transfer stopped from outside its task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    WeClose,
+    PeerCloses,
+}
+
+/// Until the transfer is stopped; how. (A handle gone counts as ours to close.)
+async fn stopped(stop: &mut watch::Receiver<Option<Ending>>) -> Ending {
+    match stop.wait_for(Option::is_some).await {
+        Ok(ending) => ending.unwrap_or(Ending::WeClose),
+        Err(_) => Ending::WeClose,
     }
 }
 
@@ -316,7 +335,7 @@ async fn receive(
     channel: Arc<dyn DataChannel>,
     expected: Expected,
     events: PeerEvents,
-    stop: CancellationToken,
+    mut stop: watch::Receiver<Option<Ending>>,
 ) {
     let Expected {
         file,
@@ -324,19 +343,26 @@ async fn receive(
         sha256,
         sink,
     } = expected;
-    let result = receive_into(&channel, sink, (file, size, &sha256), &events, &stop).await;
+    let result = receive_into(&channel, sink, (file, size, &sha256), &events, &mut stop).await;
+    let mut close = true;
     let reason = match &result {
-        Ok(Some(path)) => {
+        Ok(Received::Saved(path)) => {
             info!("{file}: saved as {}", path.display());
             let path = path.clone();
             report(&events, FileReport::Saved { file, path });
-            return; // The sender closes the channel once it has our word.
+            // The sender closes the channel once it has our word.
+            return let_go(channel, false);
         }
-        Ok(None) => None, // Stopped: the core knows.
+        Ok(Received::Stopped(ending)) => {
+            // Stopped: the core knows.
+            close = *ending == Ending::WeClose;
+            None
+        }
         Err(Stopped::Failed(reason)) => Some(reason.clone()),
         Err(Stopped::Closed) => {
             // A sender that cancels closes the channel, and its word may come just after.
-            let verdict = tokio::time::timeout(VERDICT_WAIT, stop.cancelled()).await;
+            close = false;
+            let verdict = tokio::time::timeout(VERDICT_WAIT, stopped(&mut stop)).await;
             verdict
                 .is_err()
                 .then(|| "the sender stopped before the end of the file".to_string())
@@ -346,7 +372,13 @@ async fn receive(
         info!("{file}: receiving failed: {reason}");
         report(&events, FileReport::Failed { file, reason });
     }
-    let _ = channel.close().await;
+    let_go(channel, close);
+}
+
+/// How receiving ended, when nothing went wrong.
+enum Received {
+    Saved(PathBuf),
+    Stopped(Ending),
 }
 
 /// Writes what arrives until `size` bytes: the saved path, `None` if stopped. The partial
@@ -356,14 +388,14 @@ async fn receive_into(
     mut sink: Sink,
     (file, size, sha256): (FileId, u64, &str),
     events: &PeerEvents,
-    stop: &CancellationToken,
-) -> Result<Option<PathBuf>, Stopped> {
+    stop: &mut watch::Receiver<Option<Ending>>,
+) -> Result<Received, Stopped> {
     let mut reported = tokio::time::Instant::now();
     while sink.written < size {
         let event = tokio::select! {
-            () = stop.cancelled() => {
+            ending = stopped(stop) => {
                 let _ = tokio::task::spawn_blocking(move || drop(sink)).await;
-                return Ok(None);
+                return Ok(Received::Stopped(ending));
             }
             event = channel.poll() => event,
         };
@@ -400,7 +432,7 @@ async fn receive_into(
     }
     let sha256 = sha256.to_string();
     match tokio::task::spawn_blocking(move || sink.finish(&sha256)).await {
-        Ok(Ok(path)) => Ok(Some(path)),
+        Ok(Ok(path)) => Ok(Received::Saved(path)),
         Ok(Err(reason)) => Err(Stopped::Failed(reason)),
         Err(err) => Err(Stopped::Failed(err.to_string())),
     }
@@ -416,40 +448,64 @@ async fn send(
     channel: Arc<dyn DataChannel>,
     (path, size): (PathBuf, u64),
     events: PeerEvents,
-    stop: CancellationToken,
+    mut stop: watch::Receiver<Option<Ending>>,
 ) {
     let outcome = tokio::select! {
-        () = stop.cancelled() => None,
-        result = send_all(&channel, &path, size) => Some(result),
+        ending = stopped(&mut stop) => Err(ending),
+        result = send_all(&channel, &path, size) => Ok(result),
     };
-    let reason = match outcome {
-        None => None,
-        Some(Ok(())) => {
+    // Whether we close the channel, and why the transfer failed if the peer's word (which
+    // stops us) does not come in time.
+    let (close, reason) = match outcome {
+        Err(ending) => (ending == Ending::WeClose, None),
+        Ok(Ok(())) => {
             debug!("{file}: all {size} bytes handed to SCTP");
             // The receiver's word ends it (the core stops us); a channel that closes first
             // gets a moment for that word to arrive.
             tokio::select! {
-                () = stop.cancelled() => None,
+                ending = stopped(&mut stop) => (ending == Ending::WeClose, None),
                 () = until_closed(&channel) => {
-                    Some("the receiver closed the transfer without confirming it".to_string())
+                    (false, Some("the receiver closed the transfer without confirming it"))
                 }
             }
         }
-        Some(Err(Stopped::Closed)) => Some("the receiver closed the transfer".to_string()),
-        Some(Err(Stopped::Failed(reason))) => {
+        Ok(Err(Stopped::Closed)) => (false, Some("the receiver closed the transfer")),
+        Ok(Err(Stopped::Failed(reason))) => {
             info!("{file}: sending failed: {reason}");
             report(&events, FileReport::Failed { file, reason });
-            None
+            (true, None)
         }
     };
     if let Some(reason) = reason {
-        let verdict = tokio::time::timeout(VERDICT_WAIT, stop.cancelled()).await;
+        let verdict = tokio::time::timeout(VERDICT_WAIT, stopped(&mut stop)).await;
         if verdict.is_err() {
             info!("{file}: {reason}");
+            let reason = reason.to_string();
             report(&events, FileReport::Failed { file, reason });
         }
     }
-    let _ = channel.close().await;
+    let_go(channel, close);
+}
+
+/// How long a channel we are done with is read, for its close to complete.
+const CLOSE_WAIT: Duration = Duration::from_secs(10);
+
+/// Lets go of a transfer channel in the background: closes it (when `close`), then reads
+/// what is still on its way until it is closed both ways. webrtc-rs completes a stream's
+/// reset only once its data has been read, and gives the next channel the same stream id: a
+/// channel dropped unread left the next transfer hanging on it.
+fn let_go(channel: Arc<dyn DataChannel>, close: bool) {
+    tokio::spawn(async move {
+        if close {
+            let _ = channel.close().await;
+        }
+        if tokio::time::timeout(CLOSE_WAIT, until_closed(&channel))
+            .await
+            .is_err()
+        {
+            debug!("a transfer channel did not close within {CLOSE_WAIT:?}");
+        }
+    });
 }
 
 /// Why a transfer stopped early, on either side.

@@ -495,7 +495,7 @@ impl World {
             }
             action @ (LinkAction::SendFile { .. }
             | LinkAction::ReceiveFile { .. }
-            | LinkAction::StopFile(_)) => {
+            | LinkAction::StopFile { .. }) => {
                 let link = self.peers[i].links.get_mut(&id).expect("the link");
                 link.file_actions.push(action);
             }
