@@ -1,10 +1,13 @@
 //! Files in a call, release build: `cargo bench --bench files`. Prints a report for
 //! docs/performance.md:
 //! - throughput over loopback: 200 MiB from Alice to Bob during a two-way 640x480@30 call;
-//! - throughput over a simulated 50 ms round trip (25 ms each way), 100 MiB, during the
-//!   same call;
+//! - throughput over a simulated 50 ms round trip (25 ms each way, a 100 Mbit/s
+//!   bottleneck), 100 MiB, during the same call;
 //! - Bob's video latency (capture -> decoded, from the test-pattern stamps) second by
 //!   second for 8 s before the transfer and during it, on each path.
+//!
+//! While tuning: `FILES_BENCH_LOOPBACK_ONLY=1` or `FILES_BENCH_DELAY_ONLY=1` (20 MiB) run
+//! one path, and `--profile dev` skips the release build.
 
 // A benchmark: it may panic (see [workspace.lints]).
 #![allow(
