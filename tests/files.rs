@@ -69,6 +69,21 @@ async fn transfer(peer: &mut Peer, mut pick: impl FnMut(&Transfer) -> bool) -> T
     .unwrap_or_else(|_| panic!("{name}: no such transfer news"))
 }
 
+/// Alice (files from `alice_dir`) and Bob (saving into `bob_downloads`) in a call.
+async fn in_a_call(server: &Server, alice_dir: &Path, bob_downloads: &Path) -> (Peer, Peer) {
+    let mut alice = Peer::join(server, "Alice", setup(alice_dir)).await;
+    let mut bob = Peer::join(server, "Bob", setup(bob_downloads)).await;
+    connect(&mut alice, &mut bob).await;
+    (alice, bob)
+}
+
+/// Alice sends `path`: her transfer once it is being prepared, and Bob's offer.
+async fn offered(alice: &mut Peer, bob: &mut Peer, path: &Path) -> (Transfer, FileId) {
+    alice.send(Command::SendFile(path.to_path_buf()));
+    let mine = transfer(alice, |t| t.state == TransferState::Preparing).await;
+    (mine, offer_to(bob).await)
+}
+
 /// Bob's side of an offer from Alice, once it arrives.
 async fn offer_to(bob: &mut Peer) -> FileId {
     let offer = transfer(bob, |t| t.state == TransferState::Offered).await;
@@ -134,10 +149,8 @@ async fn a_200_mb_file_arrives_whole_while_audio_and_video_go_on() {
     })
     .await;
 
-    alice.send(Command::SendFile(original.clone()));
-    let mine = transfer(&mut alice, |t| t.state == TransferState::Preparing).await;
+    let (mine, theirs) = offered(&mut alice, &mut bob, &original).await;
     assert_eq!(mine.name, "holiday video.bin");
-    let theirs = offer_to(&mut bob).await;
     assert!(!downloads.exists(), "nothing is written before Accept");
     let started = Instant::now();
     bob.send(Command::AcceptFile(theirs));
@@ -200,13 +213,9 @@ async fn either_side_cancels_and_no_partial_file_is_left() {
     let downloads = dir.join("Downloads");
     let original = dir.join("big.bin");
     support::random_file(&original, 300 << 20);
-    let mut alice = Peer::join(&server, "Alice", setup(&dir)).await;
-    let mut bob = Peer::join(&server, "Bob", setup(&downloads)).await;
-    connect(&mut alice, &mut bob).await;
+    let (mut alice, mut bob) = in_a_call(&server, &dir, &downloads).await;
     for canceller in ["Alice", "Bob"] {
-        alice.send(Command::SendFile(original.clone()));
-        let mine = transfer(&mut alice, |t| t.state == TransferState::Preparing).await;
-        let theirs = offer_to(&mut bob).await;
+        let (mine, theirs) = offered(&mut alice, &mut bob, &original).await;
         bob.send(Command::AcceptFile(theirs));
         // Under way: bytes are written, a .part file exists.
         transfer(&mut bob, |t| t.file == theirs && t.bytes > 0).await;
@@ -254,12 +263,8 @@ async fn a_file_changed_after_its_offer_fails_its_hash_and_is_deleted() {
     let downloads = dir.join("Downloads");
     let original = dir.join("notes.txt");
     support::random_file(&original, 3 << 20);
-    let mut alice = Peer::join(&server, "Alice", setup(&dir)).await;
-    let mut bob = Peer::join(&server, "Bob", setup(&downloads)).await;
-    connect(&mut alice, &mut bob).await;
-    alice.send(Command::SendFile(original.clone()));
-    let mine = transfer(&mut alice, |t| t.state == TransferState::Preparing).await;
-    let theirs = offer_to(&mut bob).await;
+    let (mut alice, mut bob) = in_a_call(&server, &dir, &downloads).await;
+    let (mine, theirs) = offered(&mut alice, &mut bob, &original).await;
     // Hashed and offered; now the file changes under the sender (same size).
     support::random_file(&original, 1 << 20);
     std::fs::OpenOptions::new()
@@ -304,12 +309,8 @@ async fn a_full_disk_is_a_clear_error_and_the_partial_file_goes() {
     let disk = SmallDisk::mount(&dir.join("small"));
     let original = dir.join("photos.zip");
     support::random_file(&original, 5 << 20);
-    let mut alice = Peer::join(&server, "Alice", setup(&dir)).await;
-    let mut bob = Peer::join(&server, "Bob", setup(&disk.0)).await;
-    connect(&mut alice, &mut bob).await;
-    alice.send(Command::SendFile(original.clone()));
-    let mine = transfer(&mut alice, |t| t.state == TransferState::Preparing).await;
-    let theirs = offer_to(&mut bob).await;
+    let (mut alice, mut bob) = in_a_call(&server, &dir, &disk.0).await;
+    let (mine, theirs) = offered(&mut alice, &mut bob, &original).await;
     let pair = (&mut alice, &mut bob);
     accepted_and_failed(pair, (mine.file, theirs), "the disk is full", &disk.0).await;
     hang_up(alice, bob).await;

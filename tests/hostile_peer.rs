@@ -2038,14 +2038,6 @@ async fn closed_by_bob(channel: &Arc<dyn DataChannel>) {
         .expect("Bob closes the channel");
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    let path = support::temp_path(&format!("hash-{}", bytes.len()));
-    std::fs::write(&path, bytes).unwrap();
-    let hash = confab_call::sha256_of(&path).unwrap();
-    let _ = std::fs::remove_file(&path);
-    hash
-}
-
 fn folder_names(dir: &std::path::Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .map(|entries| {
@@ -2155,7 +2147,7 @@ async fn files_from_a_hostile_peer_land_only_whole_and_only_in_the_folder() {
     let ends = hostile_file(
         (&mallory, &mut bob, &mut news, &mut watch),
         ("a", "../../evil.sh", "evil.sh"),
-        (1000, &sha256_hex(&announced)),
+        (1000, &confab_call::sha256_hex(&announced)),
         Payload::Bytes(&[b'x'; 1500]),
     )
     .await;
@@ -2167,7 +2159,7 @@ async fn files_from_a_hostile_peer_land_only_whole_and_only_in_the_folder() {
     let ends = hostile_file(
         (&mallory, &mut bob, &mut news, &mut watch),
         ("b", "C:\\Windows\\con.txt", "_con.txt"),
-        (10, &sha256_hex(b"0123456789")),
+        (10, &confab_call::sha256_hex(b"0123456789")),
         Payload::Bytes(b"9876543210"),
     )
     .await;
@@ -2179,7 +2171,7 @@ async fn files_from_a_hostile_peer_land_only_whole_and_only_in_the_folder() {
     let ends = hostile_file(
         (&mallory, &mut bob, &mut news, &mut watch),
         ("c", "notes.txt", "notes.txt"),
-        (5, &sha256_hex(b"hello")),
+        (5, &confab_call::sha256_hex(b"hello")),
         Payload::Text("hello"),
     )
     .await;
@@ -2200,7 +2192,7 @@ async fn files_from_a_hostile_peer_land_only_whole_and_only_in_the_folder() {
 
     // Larger than Bob's limit (1 MiB here): refused at the offer.
     mallory
-        .offer_file("d", "huge.iso", 5 << 30, &sha256_hex(b""))
+        .offer_file("d", "huge.iso", 5 << 30, &confab_call::sha256_hex(b""))
         .await;
     watch
         .wait_for(&mut bob, &mut news, false, "the refusal", |w| {
@@ -2215,7 +2207,7 @@ async fn files_from_a_hostile_peer_land_only_whole_and_only_in_the_folder() {
     let ends = hostile_file(
         (&mallory, &mut bob, &mut news, &mut watch),
         ("e", "../../../.bashrc", "bashrc"),
-        (content.len() as u64, &sha256_hex(content)),
+        (content.len() as u64, &confab_call::sha256_hex(content)),
         Payload::Bytes(content),
     )
     .await;

@@ -446,16 +446,12 @@ impl CallCore {
                     .iter()
                     .map(|(id, link)| (*id, link.peer_name.clone()))
                     .collect();
-                let mut ids = Vec::new();
-                for _ in &links {
-                    ids.push(self.uuid());
-                }
-                let mut ids = ids.into_iter();
-                let mut next_id = || ids.next().unwrap_or_default();
-                if let Err(reason) = self
-                    .files
-                    .send(&links, path, name, size, mime, &mut next_id)
-                {
+                // Each link's transfer gets an id of its own on the wire.
+                let to: Vec<(LinkId, String, String)> = links
+                    .into_iter()
+                    .map(|(link, peer_name)| (link, peer_name, self.uuid()))
+                    .collect();
+                if let Err(reason) = self.files.send(&to, path, name, size, mime) {
                     self.event(Event::Problem(Problem::CannotSendFile(reason)));
                 }
                 return;

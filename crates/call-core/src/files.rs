@@ -170,18 +170,17 @@ impl Files {
         std::mem::take(&mut self.out)
     }
 
-    /// The user sends `path` to every link of the call (`links`: each with its peer's
-    /// name). `Err` says why not.
+    /// The user sends `path` to every link of the call (`to`: each link with its peer's
+    /// name and the transfer's id on the wire). `Err` says why not.
     pub(crate) fn send(
         &mut self,
-        links: &[(LinkId, String)],
+        to: &[(LinkId, String, String)],
         path: PathBuf,
         name: String,
         size: u64,
         mime: Option<String>,
-        ids: &mut dyn FnMut() -> String,
     ) -> Result<(), String> {
-        if links.is_empty() {
+        if to.is_empty() {
             return Err(format!("{name} cannot be sent: not in a call"));
         }
         if size > self.max_size {
@@ -192,7 +191,7 @@ impl Files {
             ));
         }
         let mut files = Vec::new();
-        for (link, peer_name) in links {
+        for (link, peer_name, id) in to {
             let file = self.new_id();
             let view = Transfer {
                 file,
@@ -207,7 +206,7 @@ impl Files {
             self.out.push(FileOut::Event(view.clone()));
             let entry = Entry {
                 link: *link,
-                id: ids(),
+                id: id.clone(),
                 path: Some(path.clone()),
                 sha256: String::new(),
                 mime: mime.clone(),

@@ -77,6 +77,11 @@ pub fn sha256_of(path: &Path) -> io::Result<String> {
     Ok(hex(context.finish().as_ref()))
 }
 
+/// The SHA-256 of `bytes` as 64 lowercase hex digits.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref())
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -210,6 +215,12 @@ fn disk_error(err: &io::Error) -> String {
     }
 }
 
+/// Lets go of a sink that will not be finished: its partial file is deleted, off the
+/// runtime (what its writer still buffers is flushed first).
+async fn discard(sink: Sink) {
+    let _ = tokio::task::spawn_blocking(move || drop(sink)).await;
+}
+
 /// A file accepted, waiting for the sender to open its channel.
 pub(crate) struct Expected {
     file: FileId,
@@ -288,7 +299,15 @@ impl Transfers {
     /// Stops one transfer and waits for it to let go (its partial file deleted). `close`:
     /// we ended it and close its channel; else the peer, which closes it.
     pub(crate) async fn stop(&mut self, file: FileId, close: bool) {
-        self.expected.retain(|_, e| e.file != file);
+        if let Some(id) = self
+            .expected
+            .iter()
+            .find(|(_, e)| e.file == file)
+            .map(|(id, _)| id.clone())
+            && let Some(expected) = self.expected.remove(&id)
+        {
+            discard(expected.sink).await;
+        }
         if let Some((stop, task)) = self.running.remove(&file) {
             let ending = if close {
                 Ending::WeClose
@@ -302,10 +321,9 @@ impl Transfers {
 
     /// Stops everything (the link closes).
     pub(crate) async fn stop_all(&mut self) {
-        // Dropping an expected transfer's sink deletes its partial file: off the runtime.
-        let expected = std::mem::take(&mut self.expected);
-        let _ = tokio::task::spawn_blocking(move || drop(expected)).await;
-        let files: Vec<FileId> = self.running.keys().copied().collect();
+        let files: Vec<FileId> = (self.expected.values().map(|e| e.file))
+            .chain(self.running.keys().copied())
+            .collect();
         for file in files {
             self.stop(file, true).await;
         }
@@ -344,28 +362,22 @@ async fn receive(
         sink,
     } = expected;
     let result = receive_into(&channel, sink, (file, size, &sha256), &events, &mut stop).await;
-    let mut close = true;
-    let reason = match &result {
+    // Whether we close the channel, and why the transfer failed.
+    let (close, reason) = match result {
         Ok(Received::Saved(path)) => {
             info!("{file}: saved as {}", path.display());
-            let path = path.clone();
             report(&events, FileReport::Saved { file, path });
             // The sender closes the channel once it has our word.
-            return let_go(channel, false);
+            (false, None)
         }
-        Ok(Received::Stopped(ending)) => {
-            // Stopped: the core knows.
-            close = *ending == Ending::WeClose;
-            None
-        }
-        Err(Stopped::Failed(reason)) => Some(reason.clone()),
+        // Stopped: the core knows.
+        Ok(Received::Stopped(ending)) => (ending == Ending::WeClose, None),
+        Err(Stopped::Failed(reason)) => (true, Some(reason)),
         Err(Stopped::Closed) => {
             // A sender that cancels closes the channel, and its word may come just after.
-            close = false;
             let verdict = tokio::time::timeout(VERDICT_WAIT, stopped(&mut stop)).await;
-            verdict
-                .is_err()
-                .then(|| "the sender stopped before the end of the file".to_string())
+            let reason = "the sender stopped before the end of the file".to_string();
+            (false, verdict.is_err().then_some(reason))
         }
     };
     if let Some(reason) = reason {
@@ -381,8 +393,8 @@ enum Received {
     Stopped(Ending),
 }
 
-/// Writes what arrives until `size` bytes: the saved path, `None` if stopped. The partial
-/// file is deleted on every way out but success.
+/// Writes what arrives until `size` bytes, then checks and keeps the file. The partial file
+/// is deleted on every way out but success.
 async fn receive_into(
     channel: &Arc<dyn DataChannel>,
     mut sink: Sink,
@@ -394,7 +406,7 @@ async fn receive_into(
     while sink.written < size {
         let event = tokio::select! {
             ending = stopped(stop) => {
-                let _ = tokio::task::spawn_blocking(move || drop(sink)).await;
+                discard(sink).await;
                 return Ok(Received::Stopped(ending));
             }
             event = channel.poll() => event,
@@ -402,14 +414,14 @@ async fn receive_into(
         let message = match event {
             Some(DataChannelEvent::OnMessage(message)) => message,
             Some(DataChannelEvent::OnClose) | None => {
-                let _ = tokio::task::spawn_blocking(move || drop(sink)).await;
+                discard(sink).await;
                 return Err(Stopped::Closed);
             }
             Some(_) => continue,
         };
         let too_many = sink.written + message.data.len() as u64 > size;
         if message.is_string || too_many {
-            let _ = tokio::task::spawn_blocking(move || drop(sink)).await;
+            discard(sink).await;
             return Err(Stopped::Failed(if too_many {
                 "the sender sent more bytes than it announced".into()
             } else {
@@ -421,7 +433,7 @@ async fn receive_into(
         let (back, result) = written.map_err(|err| Stopped::Failed(err.to_string()))?;
         sink = back;
         if let Err(err) = result {
-            let _ = tokio::task::spawn_blocking(move || drop(sink)).await;
+            discard(sink).await;
             return Err(Stopped::Failed(disk_error(&err)));
         }
         if reported.elapsed() >= REPORT_EVERY && sink.written < size {

@@ -35,7 +35,7 @@ pub use confab_call_core::machine::{CallEnd, CallState, Member, MemberStatus, Ti
 pub use confab_call_core::{Direction, FileId, Transfer, TransferState};
 pub use engine::{ChatEvent, Command, Engine, EngineConfig, EngineEvent, Wake};
 pub use error::{CallError, Problem};
-pub use files::{FileSettings, sha256_of};
+pub use files::{FileSettings, sha256_hex, sha256_of};
 pub use media::{AudioInput, AudioOutput, RemoteVideoFrame, VideoInput, open_video};
 pub use peer::NetworkConfig;
 pub use signaling::{ServerStatus, SignalingConfig};
