@@ -12,14 +12,16 @@ use anyhow::{Context, bail};
 use clap::Args;
 use confab_call::{
     AudioInput, AudioOutput, CallState, ChatEvent, Command, Direction, Engine, EngineConfig,
-    EngineEvent, FileSettings, NetworkConfig, ServerStatus, SignalingConfig, Transfer,
-    TransferState, VideoInput,
+    EngineEvent, FileSettings, Identity, NetworkConfig, PeerIdentity, ServerStatus,
+    SignalingConfig, Transfer, TransferState, VideoInput,
 };
 use confab_media::audio::ProcessingSettings;
 use confab_media::video::{CameraSelector, VideoFormat};
+use confab_protocol::safety::SafetyCode;
 use confab_protocol::{HangupReason, IceServer};
 use tokio::sync::mpsc::UnboundedReceiver;
 
+use crate::profile::Profile;
 use crate::script::Script;
 
 /// How long `--call` waits for the peer to come online.
@@ -108,6 +110,14 @@ pub struct HeadlessArgs {
     /// Largest file sent or accepted, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = confab_call::DEFAULT_MAX_FILE_SIZE)]
     max_file_size: u64,
+    /// Keep the identity in this profile, as the app's --profile does (without it, the
+    /// default profile's, the one the app uses).
+    #[arg(long, value_name = "NAME")]
+    profile: Option<String>,
+    /// The safety code the call must have (60 digits, spaces allowed): a call whose code
+    /// differs is hung up and counts as failed.
+    #[arg(long, value_name = "CODE")]
+    expect_safety_code: Option<SafetyCode>,
 }
 
 /// A stage that is on or off.
@@ -161,7 +171,7 @@ fn video_size(spec: &str) -> anyhow::Result<(u32, u32)> {
 }
 
 impl HeadlessArgs {
-    fn engine_config(&self) -> anyhow::Result<EngineConfig> {
+    fn engine_config(&self, identity: Identity) -> anyhow::Result<EngineConfig> {
         let (width, height) = video_size(&self.size)?;
         let mut network = NetworkConfig {
             relay_only: self.relay_only,
@@ -211,6 +221,7 @@ impl HeadlessArgs {
                 download_dir: self.accept_files.clone().unwrap_or_else(std::env::temp_dir),
                 max_size: self.max_file_size,
             },
+            identity,
         })
     }
 }
@@ -231,6 +242,9 @@ pub async fn echo_bot(server: String) {
         "--echo-chat",
         "--calls",
         "0",
+        // Its own identity, not the user's.
+        "--profile",
+        "echo-bot",
     ];
     let parsed =
         <Bot as clap::Parser>::try_parse_from(argv.into_iter().chain(["--server", &server]));
@@ -251,7 +265,8 @@ pub async fn run(args: HeadlessArgs) -> anyhow::Result<()> {
     if args.call.is_empty() && !args.answer {
         bail!("say --call PEER_NAME or --answer");
     }
-    let config = args.engine_config()?;
+    let identity = Profile::new(args.profile.as_deref()).identity()?;
+    let config = args.engine_config(identity)?;
     let (engine, mut events) = Engine::start(config, None);
     let outcome = drive(&args, &engine, &mut events).await;
     engine.shutdown().await;
@@ -271,6 +286,7 @@ async fn drive(
     let peer_deadline = tokio::time::Instant::now() + PEER_WAIT;
     let mut hang_up_at: Option<tokio::time::Instant> = None;
     let mut files = FileWork::default();
+    let mut wrong_code: Option<String> = None;
     loop {
         let event = tokio::select! {
             event = events.recv() => event.context("the engine stopped")?,
@@ -345,6 +361,24 @@ async fn drive(
                 eprintln!("chat not sent: {reason}")
             }
             EngineEvent::Problem(problem) => eprintln!("problem: {problem}"),
+            EngineEvent::Identity(PeerIdentity {
+                peer_name,
+                safety_code: Some(code),
+                ..
+            }) => {
+                println!("safety code with {peer_name}: {code}");
+                if let Some(expected) = &args.expect_safety_code
+                    && *expected != code
+                {
+                    let reason = format!(
+                        "the safety code with {peer_name} is {code}, not {expected}: someone \
+                         may be in the middle"
+                    );
+                    eprintln!("{reason}");
+                    wrong_code = Some(reason);
+                    engine.send(Command::HangUp);
+                }
+            }
             EngineEvent::Stats(stats) => tracing::debug!(?stats, "call stats"),
             EngineEvent::Summary(summary) => links.push(summary),
             EngineEvent::CallFinished => {
@@ -361,6 +395,9 @@ async fn drive(
                 calls.push(call);
                 if let Some(path) = &args.stats {
                     write_stats(path, &calls)?;
+                }
+                if let Some(reason) = wrong_code.take() {
+                    bail!("{reason}");
                 }
                 if let Some(reason) = files.failed.first() {
                     bail!("a file transfer failed: {reason}");
@@ -462,6 +499,7 @@ struct Participant<'a> {
     audio_packets_received: u64,
     latency_p50_ms: Option<f64>,
     latency_p95_ms: Option<f64>,
+    safety_code: Option<&'a SafetyCode>,
 }
 
 fn call_report(links: &[confab_call::CallSummary]) -> Option<CallReport<'_>> {
@@ -479,6 +517,7 @@ fn call_report(links: &[confab_call::CallSummary]) -> Option<CallReport<'_>> {
                 audio_packets_received: s.audio_packets_received,
                 latency_p50_ms: s.latency_p50_ms,
                 latency_p95_ms: s.latency_p95_ms,
+                safety_code: s.safety_code.as_ref(),
             })
             .collect(),
     })

@@ -6,4 +6,5 @@
 pub mod app;
 pub mod devices;
 pub mod headless;
+pub mod profile;
 pub mod script;

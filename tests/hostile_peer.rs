@@ -1371,6 +1371,7 @@ impl Watch {
             | EngineEvent::Roster(_)
             | EngineEvent::CallFinished
             | EngineEvent::ActiveSpeaker(_)
+            | EngineEvent::Identity(_)
             | EngineEvent::PeerState { .. } => self.other_events += 1,
         }
     }

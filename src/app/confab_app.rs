@@ -6,7 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use confab_call::{CallState, Command, Engine, EngineEvent, Wake};
+use confab_call::{CallState, Command, Engine, EngineEvent, Identity, Wake};
+
+use super::verified::Verified;
 use egui::ViewportCommand;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -56,6 +58,11 @@ pub struct Launch {
     pub first_run: bool,
     /// `confab demo`: without a camera, send the test pattern rather than nothing.
     pub demo: bool,
+    /// The profile's identity (`None`: a new one for this run, as when the file is
+    /// damaged: `identity_problem` says why).
+    pub identity: Option<Identity>,
+    /// Why the profile's identity could not be used.
+    pub identity_problem: Option<String>,
 }
 
 /// The engine, once started, and its event stream.
@@ -122,6 +129,7 @@ impl ConfabApp {
         let wake = paced_wake(ctx.clone());
         let mut model = Model::new();
         model.set_chat_open(settings.chat_open);
+        model.identity_problem.clone_from(&launch.identity_problem);
         let script = Script::new(launch.call.iter().cloned().collect(), launch.chat.clone());
         let mut app = ConfabApp {
             runtime: runtime.clone(),
@@ -166,6 +174,11 @@ impl ConfabApp {
     /// The calls kept from earlier runs.
     pub fn restore_history(&mut self, history: History) {
         self.history = history;
+    }
+
+    /// The people verified in earlier runs.
+    pub fn restore_verified(&mut self, verified: Verified) {
+        self.model.verified = verified;
     }
 
     pub fn history(&self) -> &History {
@@ -274,7 +287,17 @@ impl ConfabApp {
             }
         }
         let _guard = self.runtime.enter();
-        let mut config = self.settings.engine_config();
+        let identity = match &self.launch.identity {
+            Some(identity) => identity.clone(),
+            None => match Identity::generate() {
+                Ok(identity) => self.launch.identity.insert(identity).clone(),
+                Err(err) => {
+                    self.model.notify(err.to_string(), Severity::Error, now);
+                    return;
+                }
+            },
+        };
+        let mut config = self.settings.engine_config(identity);
         if !self.camera_on {
             config.video_input = confab_call::VideoInput::None;
         }
@@ -619,6 +642,7 @@ impl ConfabApp {
         ui::dialogs_ui(&ctx, &self.model, actions);
         ui::invite_ui(&ctx, &self.model, &mut self.ui, actions);
         ui::shortcuts_ui(&ctx, &mut self.ui);
+        ui::verify_ui(&ctx, &self.model, &mut self.ui, actions);
         self.settings_window(&ctx, actions);
         ui::toasts_ui(&ctx, &self.model, now, main.response.rect);
     }
@@ -738,6 +762,10 @@ impl ConfabApp {
                     .notify(format!("Copied {text}"), Severity::Info, now);
             }
             UiAction::ClearHistory => self.history.clear(),
+            UiAction::MarkVerified { name, identity } => {
+                self.model.verified.mark(name, identity);
+            }
+            UiAction::ForgetVerified(name) => self.model.verified.forget(&name),
             UiAction::PickFiles => self.pick_files(),
             UiAction::ShowInFolder(path) => {
                 let folder = path.parent().map_or(path.clone(), Path::to_path_buf);
@@ -868,6 +896,7 @@ impl eframe::App for ConfabApp {
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
         eframe::set_value(storage, super::settings::STORAGE_KEY, &self.settings);
         eframe::set_value(storage, super::history::STORAGE_KEY, &self.history);
+        eframe::set_value(storage, super::verified::STORAGE_KEY, &self.model.verified);
     }
 
     fn on_exit(&mut self) {

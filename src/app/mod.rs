@@ -19,6 +19,7 @@ pub mod notify;
 pub mod settings;
 pub mod sound;
 pub mod ui;
+pub mod verified;
 pub mod video;
 
 use std::time::Duration;
@@ -28,6 +29,8 @@ use clap::Args;
 
 pub use confab_app::{ConfabApp, Launch};
 pub use settings::Settings;
+
+use crate::profile::Profile;
 
 #[derive(Debug, Clone, Default, Args)]
 pub struct AppArgs {
@@ -78,12 +81,19 @@ pub fn run(args: AppArgs, demo: bool) -> anyhow::Result<()> {
         .build()
         .context("cannot start the engine's runtime")?;
     let handle = runtime.handle().clone();
-    let app_id = match &args.profile {
-        Some(profile) => format!("confab-{profile}"),
-        None => "confab".to_owned(),
+    let profile = Profile::new(args.profile.as_deref());
+    let app_id = profile.app_id().to_owned();
+    // Read before the window opens; a damaged file is said in the window, and this run
+    // gets an identity of its own.
+    let (identity, identity_problem) = match profile.identity() {
+        Ok(identity) => (Some(identity), None),
+        Err(err) => {
+            tracing::error!("{err}");
+            (None, Some(err.to_string()))
+        }
     };
     // The settings hold the token and TURN credentials: only this user may read them.
-    let persistence_path = eframe::storage_dir(&app_id).map(|dir| dir.join("settings.ron"));
+    let persistence_path = profile.dir().map(|dir| dir.join("settings.ron"));
     if let Some(path) = &persistence_path
         && let Err(err) = settings::keep_private(path)
     {
@@ -115,6 +125,8 @@ pub fn run(args: AppArgs, demo: bool) -> anyhow::Result<()> {
         frame_stats: args.frame_stats.clone(),
         first_run: false,
         demo,
+        identity,
+        identity_problem,
     };
     eframe::run_native(
         "Confab",
@@ -144,8 +156,13 @@ pub fn run(args: AppArgs, demo: bool) -> anyhow::Result<()> {
             if demo {
                 handle.spawn(crate::headless::echo_bot(settings.server_url.clone()));
             }
+            let verified = cc
+                .storage
+                .and_then(|storage| eframe::get_value(storage, verified::STORAGE_KEY))
+                .unwrap_or_default();
             let mut app = ConfabApp::new(&cc.egui_ctx, handle, settings, launch);
             app.restore_history(history);
+            app.restore_verified(verified);
             Ok(Box::new(app))
         }),
     )

@@ -6,13 +6,14 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use confab_call::{
-    CallState, CallStats, ChatEvent, Direction, EngineEvent, FileId, MemberStatus, ServerStatus,
-    Transfer, TransferState, human_bytes,
+    CallState, CallStats, ChatEvent, Direction, EngineEvent, FileId, MemberStatus, PeerIdentity,
+    ServerStatus, Transfer, TransferState, human_bytes,
 };
 use confab_protocol::{ErrorCode, HangupReason, PeerId, PeerInfo};
 
 use super::history::{FinishedCall, SavedLine};
 use super::settings::SettingsProblem;
+use super::verified::{Trust, Verified};
 
 /// How long a notice stays on screen.
 pub const TOAST_TIME: Duration = Duration::from_secs(6);
@@ -99,6 +100,13 @@ pub struct Model {
     log: Option<CallLog>,
     /// Calls that ended since the app last took them (for the history).
     pub finished: Vec<FinishedCall>,
+    /// The identities of the call's peers: claimed while it rings, then proven with the
+    /// safety code, one per peer.
+    pub identities: Vec<PeerIdentity>,
+    /// The people this user has verified (kept with the settings).
+    pub verified: Verified,
+    /// Why the profile's identity could not be used (this run has one of its own).
+    pub identity_problem: Option<String>,
 }
 
 /// The bundled server and this Confab.
@@ -150,6 +158,9 @@ impl Model {
             was_online: false,
             log: None,
             finished: Vec::new(),
+            identities: Vec::new(),
+            verified: Verified::default(),
+            identity_problem: None,
         }
     }
 
@@ -168,6 +179,7 @@ impl Model {
             }
             EngineEvent::ActiveSpeaker(peer) => self.active_speaker = peer,
             EngineEvent::PeerState { muted, camera_off } => self.peer_state = (muted, camera_off),
+            EngineEvent::Identity(identity) => self.identity(identity, now),
             EngineEvent::Summary(_) | EngineEvent::CallFinished => {}
             EngineEvent::Problem(confab_call::Problem::Camera(reason)) => {
                 self.camera_problem = Some(reason);
@@ -235,6 +247,7 @@ impl Model {
                 self.member_stats.clear();
                 self.peer_state = (false, false);
                 self.connected_at = None;
+                self.identities.clear();
             }
             CallState::Connected { .. } => self.connected_at = Some(now),
             // A call of two that grew keeps its clock.
@@ -249,6 +262,35 @@ impl Model {
             CallState::Idle | CallState::Connecting { .. } => {}
         }
         self.call = state;
+    }
+
+    fn identity(&mut self, identity: PeerIdentity, now: Instant) {
+        let proven = identity.safety_code.is_some();
+        if proven && self.trust(&identity) == Trust::Changed {
+            let name = &identity.peer_name;
+            self.notify(
+                format!(
+                    "⚠ {name}'s identity is not the one you verified. Someone may be in the \
+                     middle: compare safety codes (Verify) before you trust this call."
+                ),
+                Severity::Error,
+                now,
+            );
+        }
+        self.identities.retain(|known| known.peer != identity.peer);
+        self.identities.push(identity);
+    }
+
+    /// How far the user can trust this identity.
+    pub fn trust(&self, identity: &PeerIdentity) -> Trust {
+        self.verified
+            .trust(&identity.peer_name, &identity.fingerprint)
+    }
+
+    /// The identity of `peer` in this call, if known, and how far to trust it.
+    pub fn identity_of(&self, peer: &PeerId) -> Option<(&PeerIdentity, Trust)> {
+        let identity = self.identities.iter().find(|i| i.peer == *peer)?;
+        Some((identity, self.trust(identity)))
     }
 
     /// Keeps what the history needs; a call that ends goes to `finished`.

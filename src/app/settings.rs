@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 use confab_call::{
-    AudioInput, AudioOutput, DEFAULT_MAX_FILE_SIZE, EngineConfig, FileSettings, NetworkConfig,
-    SignalingConfig, Timeouts, VideoInput,
+    AudioInput, AudioOutput, DEFAULT_MAX_FILE_SIZE, EngineConfig, FileSettings, Identity,
+    NetworkConfig, SignalingConfig, Timeouts, VideoInput,
 };
 use confab_media::audio::ProcessingSettings;
 use confab_media::video::{CameraSelector, VideoFormat};
@@ -213,7 +213,7 @@ impl Settings {
         }
     }
 
-    pub fn engine_config(&self) -> EngineConfig {
+    pub fn engine_config(&self, identity: Identity) -> EngineConfig {
         EngineConfig {
             signaling: self.signaling(),
             network: self.network(),
@@ -226,6 +226,7 @@ impl Settings {
             render_video: true,
             timeouts: Timeouts::default(),
             files: self.files(),
+            identity,
         }
     }
 
@@ -356,7 +357,8 @@ mod tests {
         let processing = one_off.audio_processing();
         assert!(processing.echo_cancellation && processing.gain_control);
         assert!(!processing.noise_suppression);
-        assert_eq!(one_off.engine_config().audio_processing, processing);
+        let identity = Identity::generate().expect("an identity");
+        assert_eq!(one_off.engine_config(identity).audio_processing, processing);
     }
 
     #[test]

@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use confab_call::{
     AudioInput, AudioOutput, CallEnd, CallState, CallSummary, ChatEvent, Command, Engine,
-    EngineConfig, EngineEvent, FileSettings, NetworkConfig, ServerStatus, SignalingConfig,
-    Timeouts, VideoInput,
+    EngineConfig, EngineEvent, FileSettings, Identity, NetworkConfig, ServerStatus,
+    SignalingConfig, Timeouts, VideoInput,
 };
 use confab_media::audio::ProcessingSettings;
 use confab_media::video::VideoFormat;
@@ -110,6 +110,8 @@ pub struct PeerSetup {
     pub udp_addrs: Vec<String>,
     /// Where accepted files go (a temporary folder unless a test says otherwise).
     pub files: FileSettings,
+    /// The certificate its calls present (`None`: a new one).
+    pub identity: Option<Identity>,
 }
 
 impl Default for PeerSetup {
@@ -128,6 +130,7 @@ impl Default for PeerSetup {
             relay_only: false,
             udp_addrs: vec!["127.0.0.1:0".into()],
             files: FileSettings::default(),
+            identity: None,
         }
     }
 }
@@ -190,6 +193,9 @@ impl Peer {
             render_video: setup.render_video,
             timeouts: setup.timeouts,
             files: setup.files,
+            identity: setup
+                .identity
+                .unwrap_or_else(|| Identity::generate().expect("an identity")),
         };
         let (engine, events) = Engine::start(config, None);
         let mut peer = Peer {

@@ -18,6 +18,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use confab_protocol::chat::{ChatMessage, validate_chat_text};
+use confab_protocol::safety::{Fingerprint, SafetyCode};
 use confab_protocol::{CallId, ClientMessage, IceCandidate, PeerId, PeerInfo, ServerMessage};
 use tracing::debug;
 
@@ -128,6 +129,12 @@ pub enum LinkEvent {
     ChatNotSent(ChatMessage),
     /// How a transfer the driver performs is going.
     File(FileReport),
+    /// The DTLS handshake is done: the fingerprints of our certificate and of the one the
+    /// peer presented.
+    Identity {
+        ours: Fingerprint,
+        theirs: Fingerprint,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -173,6 +180,23 @@ pub enum Event {
         muted: bool,
         camera_off: bool,
     },
+    /// Who a peer of the call is, as far as can be told: claimed in its description while
+    /// it rings, then proven by the DTLS handshake (with the safety code).
+    Identity(PeerIdentity),
+}
+
+/// A peer's identity in a call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerIdentity {
+    pub peer: PeerId,
+    pub peer_name: String,
+    /// The fingerprint of the peer's certificate.
+    pub fingerprint: Fingerprint,
+    /// `None` while the fingerprint is only what the peer's description claims (it rings,
+    /// nothing is connected); once the DTLS handshake presented that certificate, the code
+    /// both sides derive from their two identities
+    /// ([`SafetyCode::derive`](confab_protocol::safety::SafetyCode::derive)).
+    pub safety_code: Option<SafetyCode>,
 }
 
 /// The totals of a link that closed, for its summary.
@@ -280,6 +304,8 @@ struct Link {
     /// knows our credentials, and webrtc-rs then took a second to connect).
     held_candidates: Vec<Option<IceCandidate>>,
     media_started: bool,
+    /// The peer's certificate, once the handshake presented it.
+    identity: Option<Fingerprint>,
 }
 
 /// Every decision of a call. See the module documentation.
@@ -656,6 +682,19 @@ impl CallCore {
                 return;
             }
             LinkEvent::File(report) => return self.files.report(report, now),
+            LinkEvent::Identity { ours, theirs } => {
+                if link.identity.replace(theirs) == Some(theirs) {
+                    return; // The same handshake, reported again after an ICE restart.
+                }
+                let identity = PeerIdentity {
+                    peer: link.peer.clone(),
+                    peer_name: link.peer_name.clone(),
+                    fingerprint: theirs,
+                    safety_code: Some(SafetyCode::derive(&ours, &theirs)),
+                };
+                self.event(Event::Identity(identity));
+                return;
+            }
         };
         self.perform(actions);
     }
@@ -776,7 +815,25 @@ impl CallCore {
     fn perform_one(&mut self, action: Action) {
         match action {
             Action::Signal(message) => self.outputs.push_back(Output::Signal(message)),
-            Action::State(state) => self.event(Event::Call(state)),
+            Action::State(state) => {
+                let claimed = match &state {
+                    CallState::Incoming { peer, peer_name } => self
+                        .machine
+                        .ringing_offer()
+                        .and_then(Fingerprint::from_sdp)
+                        .map(|fingerprint| PeerIdentity {
+                            peer: peer.clone(),
+                            peer_name: peer_name.clone(),
+                            fingerprint,
+                            safety_code: None,
+                        }),
+                    _ => None,
+                };
+                self.event(Event::Call(state));
+                if let Some(identity) = claimed {
+                    self.event(Event::Identity(identity));
+                }
+            }
             Action::StartPeer {
                 role,
                 peer,
@@ -849,6 +906,7 @@ impl CallCore {
             owed: Some(owed),
             held_candidates: Vec::new(),
             media_started: false,
+            identity: None,
         };
         self.links.insert(id, link);
         // The camera comes on with the call (the callee's once accepted), for the

@@ -43,8 +43,8 @@ pub mod rtp;
 pub mod speaker;
 
 pub use call::{
-    CallCore, Command, Event, Input, LinkAction, LinkClosed, LinkEvent, LinkId, Output, Problem,
-    Randomness, Signaling,
+    CallCore, Command, Event, Input, LinkAction, LinkClosed, LinkEvent, LinkId, Output,
+    PeerIdentity, Problem, Randomness, Signaling,
 };
 pub use chat::ChatEvent;
 pub use files::{Direction, FileId, FileReport, Transfer, TransferState};

@@ -231,6 +231,11 @@ impl CallMachine {
         self.call.as_ref().map(|c| (&c.id, &c.peer))
     }
 
+    /// The caller's offer while the call rings here (it is applied on accepting).
+    pub fn ringing_offer(&self) -> Option<&str> {
+        self.call.as_ref()?.offer.as_deref()
+    }
+
     pub fn is_connected(&self) -> bool {
         self.call
             .as_ref()

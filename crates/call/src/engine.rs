@@ -20,12 +20,13 @@ use confab_call_core::{
     CallCore, Event, Input, LinkAction, LinkClosed, LinkEvent, LinkId, Output, Randomness,
     Signaling,
 };
-use confab_call_core::{FileId, FileReport, Transfer};
+use confab_call_core::{FileId, FileReport, PeerIdentity, Transfer};
 use confab_media::audio::{InputControl, ProcessingSettings};
 use confab_media::slot::LatestSlot;
 use confab_media::video::{FrameSlot, H264EncoderConfig, VideoCapture, VideoFormat};
 use confab_protocol::chat::CHAT_CHANNEL_LABEL;
 use confab_protocol::file::{channel_label, transfer_of_label};
+use confab_protocol::safety::SafetyCode;
 use confab_protocol::{ClientMessage, IceServer, PeerId, PeerInfo, ServerMessage};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -35,6 +36,7 @@ use webrtc::peer_connection::RTCPeerConnectionState;
 use crate::Problem;
 use crate::control::Controls;
 use crate::files::{self, FileSettings, Transfers};
+use crate::identity::Identity;
 use crate::media::{
     self, AudioInput, AudioOutput, Counters, RemoteVideoFrame, VideoInput, VideoOutput,
 };
@@ -63,6 +65,8 @@ pub struct EngineConfig {
     pub timeouts: Timeouts,
     /// Where accepted files are saved, and the size limit.
     pub files: FileSettings,
+    /// The certificate every call presents (the profile's, so safety codes stay the same).
+    pub identity: Identity,
 }
 
 /// What the application asks for.
@@ -125,6 +129,8 @@ pub enum EngineEvent {
     },
     /// Something the user should know (a device failed, the peer is offline...).
     Problem(Problem),
+    /// Who a peer is: claimed while it rings, proven (with the safety code) once connected.
+    Identity(PeerIdentity),
 }
 
 pub type Wake = Arc<dyn Fn() + Send + Sync>;
@@ -243,6 +249,8 @@ struct LinkDriver {
     echo_doctor: EchoDoctor,
     /// Files being sent and received.
     files: Transfers,
+    /// The code both sides derive, once the handshake is done (for the summary).
+    safety_code: Option<SafetyCode>,
 }
 
 /// Everything the driver task listens to.
@@ -501,7 +509,16 @@ impl Driver {
             PeerEvent::GatheringComplete => LinkEvent::LocalCandidate(None),
             PeerEvent::State(RTCPeerConnectionState::Connected) => {
                 link.stats.connected(now());
-                LinkEvent::Connected
+                let theirs = match &link.session {
+                    Some(session) => session.remote_fingerprint().await,
+                    None => None,
+                };
+                self.feed(Input::Link(id, LinkEvent::Connected));
+                if let Some(theirs) = theirs {
+                    let ours = self.config.identity.fingerprint();
+                    self.feed(Input::Link(id, LinkEvent::Identity { ours, theirs }));
+                }
+                return;
             }
             // `connecting` again after connected: an ICE restart is looking for a new path.
             PeerEvent::State(
@@ -557,6 +574,13 @@ impl Driver {
                 Output::Event(Event::File(transfer)) => self.emit(EngineEvent::File(transfer)),
                 Output::HashFile { files, path } => self.hash_file(files, path),
                 Output::Event(Event::Problem(problem)) => self.problem(problem.into()),
+                Output::Event(Event::Identity(identity)) => {
+                    let link = self.links.values_mut().find(|l| l.peer == identity.peer);
+                    if let Some(link) = link {
+                        link.safety_code.clone_from(&identity.safety_code);
+                    }
+                    self.emit(EngineEvent::Identity(identity));
+                }
                 Output::Event(Event::PeerState { muted, camera_off }) => {
                     self.emit(EngineEvent::PeerState { muted, camera_off });
                 }
@@ -693,13 +717,22 @@ impl Driver {
             stats: StatsCollector::new(now()),
             echo_doctor: EchoDoctor::new(),
             files: Transfers::default(),
+            safety_code: None,
         };
         self.links.insert(id, link);
         let events = PeerEvents {
             link: id,
             to: self.link_events.clone(),
         };
-        let started = Session::start(role, &network, remote_offer, events, counters, controls);
+        let identity = &self.config.identity;
+        let started = Session::start(
+            role,
+            &network,
+            identity,
+            remote_offer,
+            events,
+            (counters, controls),
+        );
         let event = match started.await {
             Ok((session, sdp)) => {
                 if let Some(link) = self.links.get_mut(&id) {
@@ -912,6 +945,7 @@ impl Driver {
         );
         // In a group call the state names everyone; the summary is this link's.
         summary.peer_name = Some(link.peer_name);
+        summary.safety_code = link.safety_code.take();
         link.files.stop_all().await;
         self.streams.remove_link(id);
         if let Some(session) = link.session.take() {

@@ -28,6 +28,7 @@ use webrtc::runtime::Runtime;
 
 use crate::CallError;
 use crate::control::Controls;
+use crate::identity::Identity;
 use crate::media::Counters;
 
 /// H.264 payload types and profiles we register, preferred first, each with the payload
@@ -245,6 +246,7 @@ fn rtc_ice_servers(servers: &[IceServer]) -> Vec<RTCIceServer> {
 /// it leaks its task and sockets.
 pub(crate) async fn build(
     network: &NetworkConfig,
+    identity: &Identity,
     events: PeerEvents,
     counters: Arc<Counters>,
     controls: Arc<Controls>,
@@ -252,8 +254,9 @@ pub(crate) async fn build(
     let mut engine = media_engine()?;
     let registry =
         crate::interceptors::registry(&mut engine, network.max_bitrate_bps, counters, controls)?;
-    let mut configuration =
-        RTCConfigurationBuilder::new().with_ice_servers(rtc_ice_servers(&network.ice_servers));
+    let mut configuration = RTCConfigurationBuilder::new()
+        .with_ice_servers(rtc_ice_servers(&network.ice_servers))
+        .with_certificates(vec![identity.certificate()]);
     if network.relay_only {
         configuration = configuration.with_ice_transport_policy(RTCIceTransportPolicy::Relay);
     }

@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use confab_protocol::IceCandidate;
 use confab_protocol::chat::{CHAT_CHANNEL_LABEL, ChatMessage};
+use confab_protocol::safety::Fingerprint;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::RTCOfferOptions;
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS};
@@ -31,6 +32,7 @@ use webrtc::peer_connection::{PeerConnection, RTCIceCandidateInit, RTCSessionDes
 use webrtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit, RtpSender};
 
 use crate::control::Controls;
+use crate::identity::Identity;
 use crate::media::{AudioReceiver, Counters, PlayoutInput, VideoOutput, VideoReceiver};
 use crate::peer::{self, NetworkConfig, PeerEvent, PeerEvents};
 use crate::{CallError, Problem};
@@ -104,12 +106,19 @@ impl Session {
     pub async fn start(
         role: Role,
         network: &NetworkConfig,
+        identity: &Identity,
         remote_offer: Option<String>,
         events: PeerEvents,
-        counters: Arc<Counters>,
-        controls: Arc<Controls>,
+        (counters, controls): (Arc<Counters>, Arc<Controls>),
     ) -> Result<(Session, String), CallError> {
-        let pc = peer::build(network, events.clone(), counters, controls.clone()).await?;
+        let pc = peer::build(
+            network,
+            identity,
+            events.clone(),
+            counters,
+            controls.clone(),
+        )
+        .await?;
         match Session::negotiate(pc.clone(), role, remote_offer, events, controls).await {
             Ok((mut session, sdp)) => {
                 session.hide_addresses = network.relay_only;
@@ -360,6 +369,14 @@ impl Session {
             other => warn!("ignoring an extra remote {other} track"),
         }
         Ok(None)
+    }
+
+    /// The fingerprint of the certificate the peer presented in the DTLS handshake (what the
+    /// connection is encrypted to, whatever the signaling relayed); `None` before it is done.
+    pub async fn remote_fingerprint(&self) -> Option<Fingerprint> {
+        let sctp = self.pc.sctp().await?;
+        let chain = sctp.transport().get_remote_certificates().await.ok()?;
+        chain.first().map(|der| Fingerprint::of_certificate(der))
     }
 
     pub fn peer_connection(&self) -> &Arc<dyn PeerConnection> {

@@ -15,6 +15,7 @@ use crate::media::Counters;
 use confab_call_core::machine::CallState;
 use confab_media::audio::EchoStats;
 use confab_protocol::HangupReason;
+use confab_protocol::safety::SafetyCode;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 
 /// One video direction.
@@ -130,6 +131,9 @@ pub struct CallSummary {
     pub latency_samples: usize,
     /// The last test-pattern frame number seen.
     pub last_stamp_frame: Option<u64>,
+    /// The code both sides derive from their identities (confab_protocol::safety), once the
+    /// connection's handshake was done: equal on both sides unless someone sat between.
+    pub safety_code: Option<SafetyCode>,
 }
 
 /// Turns totals into rates between snapshots.
@@ -345,6 +349,7 @@ impl StatsCollector {
             latency_p95_ms: p95,
             latency_samples: samples,
             last_stamp_frame: (samples > 0 || last_stamp > 0).then_some(last_stamp),
+            safety_code: None,
         }
     }
 

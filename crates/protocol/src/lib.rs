@@ -4,7 +4,8 @@
 //! one JSON object per WebSocket text frame, discriminated by its `type` field. It holds the
 //! message types ([`ClientMessage`] and [`ServerMessage`]), the identifiers ([`PeerId`],
 //! [`CallId`]), display-name rules ([`name`]), the protocol limits, and the messages peers
-//! exchange on their chat data channel ([`chat`]) and the files they send each other ([`file`]). It does no I/O and knows nothing of
+//! exchange on their chat data channel ([`chat`]) the files they send each other ([`file`]), and the safety code two people compare
+//! ([`safety`]). It does no I/O and knows nothing of
 //! tokio: the server and the call engine both build on it.
 //!
 //! `docs/protocol.md` at the repository root is the public contract; this crate implements
@@ -24,6 +25,7 @@ pub mod file;
 mod ids;
 mod message;
 pub mod name;
+pub mod safety;
 
 pub use ids::{CallId, IdError, PeerId};
 pub use message::{

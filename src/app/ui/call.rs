@@ -11,6 +11,7 @@ use egui::{Align2, Color32, Pos2, Rect, RichText, Vec2, pos2, vec2};
 
 use super::{CAMERA, FULLSCREEN, HANG_UP, MUTE, STATS, UiAction, UiState, with_shortcut};
 use crate::app::model::{Model, format_duration};
+use crate::app::verified::Trust;
 
 /// A texture and its picture size in pixels.
 #[derive(Debug, Clone, Copy)]
@@ -56,13 +57,13 @@ pub fn call_ui(
     now: Instant,
     actions: &mut Vec<UiAction>,
 ) {
-    let (peer_name, connected, reconnecting) = match &model.call {
-        CallState::Connecting { peer_name, .. } => (peer_name.as_str(), false, false),
+    let (peer, peer_name, connected, reconnecting) = match &model.call {
+        CallState::Connecting { peer, peer_name } => (peer, peer_name.as_str(), false, false),
         CallState::Connected {
+            peer,
             peer_name,
             reconnecting,
-            ..
-        } => (peer_name.as_str(), true, *reconnecting),
+        } => (peer, peer_name.as_str(), true, *reconnecting),
         CallState::Group { members } => {
             return super::grid::group_ui(ui, model, members, media, state, now, actions);
         }
@@ -109,6 +110,12 @@ pub fn call_ui(
 
     // Name, duration and whether the peer is speaking, over the video's top-left corner.
     let mut title = peer_name.to_owned();
+    let trust = model.identity_of(peer).map(|(_, trust)| trust);
+    let warn = ui.visuals().warn_fg_color;
+    let badge = trust.and_then(|trust| super::trust_badge(trust, warn));
+    if let Some((badge, _)) = badge {
+        title.push_str(&format!(" · {badge}"));
+    }
     if peer_muted {
         title.push_str(" · 🔇 muted");
     }
@@ -128,6 +135,22 @@ pub fn call_ui(
         (&title, egui::FontId::proportional(16.0), title_color),
         title.clone(),
     );
+
+    // A verified peer with another identity: said for as long as the call lasts.
+    if trust == Some(Trust::Changed) {
+        let text = format!(
+            "⚠ {peer_name}'s identity is not the one you verified: press Verify and compare \
+             safety codes"
+        );
+        overlay_text(
+            ui,
+            "identity-changed",
+            video_rect.left_top() + vec2(12.0, 36.0),
+            Align2::LEFT_TOP,
+            (&text, egui::FontId::proportional(15.0), warn),
+            text.clone(),
+        );
+    }
 
     // The connection is down and being restored: the picture is frozen, say why.
     if reconnecting {
@@ -258,6 +281,13 @@ pub(super) fn controls_ui(
         .clicked()
     {
         state.invite_open = true;
+    }
+    if ui
+        .button("🔒 Verify")
+        .on_hover_text("Compare safety codes: check that nobody is in the middle")
+        .clicked()
+    {
+        state.verify_open = !state.verify_open;
     }
 }
 

@@ -8,14 +8,30 @@ use egui::{Align2, Color32, RichText};
 
 use super::UiAction;
 use crate::app::model::{Model, Severity};
+use crate::app::verified::Trust;
 
 pub fn dialogs_ui(ctx: &egui::Context, model: &Model, actions: &mut Vec<UiAction>) {
     match &model.call {
-        CallState::Incoming { peer_name, .. } => {
+        CallState::Incoming { peer, peer_name } => {
             egui::Modal::new(egui::Id::unique("incoming-call")).show(ctx, |ui| {
                 ui.set_width(320.0);
                 ui.heading(format!("{peer_name} is calling"));
                 ui.label("Video call");
+                match model.identity_of(peer).map(|(_, trust)| trust) {
+                    Some(Trust::Verified) => {
+                        ui.label(RichText::new("✔ Verified").color(Color32::from_rgb(60, 190, 90)));
+                    }
+                    Some(Trust::Changed) => {
+                        ui.label(
+                            RichText::new(format!(
+                                "⚠ This is not the identity you verified for {peer_name}: it may \
+                                 be someone else. Compare safety codes before you trust the call."
+                            ))
+                            .color(ui.visuals().warn_fg_color),
+                        );
+                    }
+                    Some(Trust::Unverified) | None => {}
+                }
                 ui.add_space(12.0);
                 ui.horizontal(|ui| {
                     let accept = egui::Button::new(RichText::new("Accept").color(Color32::WHITE))

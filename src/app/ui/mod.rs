@@ -12,8 +12,10 @@ mod invite;
 mod peers;
 mod settings;
 mod top_bar;
+mod verify;
 
 use confab_call::Command;
+use confab_protocol::safety::Fingerprint;
 use egui::{Key, KeyboardShortcut, Modifiers};
 
 pub use call::{CallMedia, Picture, call_ui};
@@ -24,6 +26,7 @@ pub use invite::invite_ui;
 pub use peers::peers_ui;
 pub use settings::{DeviceLists, SettingsView, settings_ui};
 pub use top_bar::top_bar_ui;
+pub use verify::{trust_badge, verify_ui};
 
 use super::settings::Settings;
 
@@ -60,6 +63,13 @@ pub enum UiAction {
     PickFiles,
     /// Open the folder a received file was saved in.
     ShowInFolder(std::path::PathBuf),
+    /// The safety codes matched: remember `name` with this identity.
+    MarkVerified {
+        name: String,
+        identity: Fingerprint,
+    },
+    /// Forget that `name` was verified.
+    ForgetVerified(String),
 }
 
 /// View state: what is being typed and what is open. Not persisted (except through
@@ -85,6 +95,8 @@ pub struct UiState {
     pub welcome_name: Option<String>,
     /// The name being typed after ours was taken.
     pub rename: Option<String>,
+    /// The Verify window (safety codes) is open.
+    pub verify_open: bool,
 }
 
 pub const MUTE: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::D);

@@ -53,15 +53,10 @@ async fn start(role: Role, offer: Option<String>) -> Result<(Session, String), c
         link: confab_call_core::LinkId::first(),
         to,
     };
-    Session::start(
-        role,
-        &network(),
-        offer,
-        events,
-        Arc::default(),
-        Arc::default(),
-    )
-    .await
+    static IDENTITY: OnceLock<crate::Identity> = OnceLock::new();
+    let identity = IDENTITY.get_or_init(|| crate::Identity::generate().expect("an identity"));
+    let meters = (Arc::default(), Arc::default());
+    Session::start(role, &network(), identity, offer, events, meters).await
 }
 
 /// A real offer and the answer to it.
