@@ -41,15 +41,21 @@ impl Profile {
         self.dir().map(|dir| dir.join(IDENTITY_FILE))
     }
 
-    /// The profile's identity, made on first use. Without a data directory, a new one for
-    /// this run (safety codes then change from run to run).
+    /// The profile's identity, made on first use. Where none can be kept (no data
+    /// directory, or one that cannot be written), a new one for this run: safety codes then
+    /// change from run to run. A file that is there but damaged is an error: replacing it
+    /// would change the identity behind the user's back.
     pub fn identity(&self) -> Result<Identity, IdentityError> {
-        match self.identity_path() {
-            Some(path) => Identity::load_or_create(&path),
-            None => {
-                tracing::warn!("no data directory: this run's identity is not kept");
+        let Some(path) = self.identity_path() else {
+            tracing::warn!("no data directory: this run's identity is not kept");
+            return Identity::generate();
+        };
+        match Identity::load_or_create(&path) {
+            Err(err @ IdentityError::Write { .. }) => {
+                tracing::warn!("{err}: this run's identity is not kept");
                 Identity::generate()
             }
+            loaded => loaded,
         }
     }
 }

@@ -1010,3 +1010,89 @@ fn files_dropped_on_the_window_are_sent_and_offers_are_accepted_in_the_chat() {
     scene.finish();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Bob's safety code, once his engine's handshake is done.
+fn bobs_code(scene: &mut Scene) -> confab_protocol::safety::SafetyCode {
+    scene.rt.block_on(scene.bob.wait_for(|e| match e {
+        confab_call::EngineEvent::Identity(identity) => identity.safety_code.clone(),
+        _ => None,
+    }))
+}
+
+#[test]
+fn the_safety_code_is_compared_marked_verified_and_a_changed_identity_warned() {
+    let mut scene = Scene::start();
+    scene.bob_calls();
+    assert!(
+        !shows_part(&scene.harness, "Verified"),
+        "nobody is verified yet"
+    );
+    click(&mut scene.harness, "Accept");
+    scene.rt.block_on(scene.bob.connected());
+    let code = bobs_code(&mut scene);
+    let groups: Vec<&str> = code.groups().collect();
+    let rows: Vec<String> = groups.chunks(4).map(|row| row.join(" ")).collect();
+
+    // The Verify window shows the code Bob's side derived, in three rows.
+    let harness = &mut scene.harness;
+    until(harness, "the call", |h| shows(h, "🔒 Verify"));
+    until(harness, "the handshake's identity", |h| {
+        let identities = &h.state().model().identities;
+        identities.iter().any(|i| i.safety_code.is_some())
+    });
+    click(harness, "🔒 Verify");
+    until(harness, "the code", |h| shows(h, &rows[0]));
+    // A new window takes a frame or two to find its size and place.
+    harness.run_steps(4);
+    assert!(shows(harness, "Safety code with Bob"));
+    assert!(rows.iter().all(|row| shows(harness, row)));
+    click(harness, "Mark Bob as verified");
+    until(harness, "verified", |h| shows(h, "✔ You verified Bob."));
+    assert!(
+        shows_part(harness, "Bob · ✔ Verified"),
+        "the mark by his name"
+    );
+    scene.bob.send(Command::HangUp);
+    until(&mut scene.harness, "the end", |h| {
+        shows_part(h, "Bob hung up")
+    });
+
+    // Bob comes back with another identity (a new computer, or someone pretending): the call
+    // rings with a warning, and the call says it for as long as it lasts.
+    let Scene {
+        rt,
+        server,
+        bob,
+        mut harness,
+    } = scene;
+    rt.block_on(bob.shutdown());
+    until(&mut harness, "Bob gone", |h| !shows(h, "📞 Call Bob"));
+    let bob = rt.block_on(Peer::join(&server, "Bob", PeerSetup::quiet()));
+    let mut scene = Scene {
+        rt,
+        server,
+        bob,
+        harness,
+    };
+    scene.bob_calls();
+    let harness = &mut scene.harness;
+    until(harness, "the claimed identity", |h| {
+        shows_part(h, "This is not the identity you verified for Bob")
+    });
+    click(harness, "Accept");
+    until(harness, "the warning in the call", |h| {
+        shows_part(
+            h,
+            "Bob's identity is not the one you verified: press Verify",
+        )
+    });
+    assert!(shows_part(harness, "Bob · ⚠ Identity changed"));
+    // Once the handshake proves the new identity, a notice says it too.
+    until(harness, "the notice", |h| {
+        let toasts = &h.state().model().toasts;
+        toasts
+            .iter()
+            .any(|t| t.text.contains("Someone may be in the middle"))
+    });
+    scene.finish();
+}

@@ -66,22 +66,18 @@ use confab_protocol::chat::{
     CHAT_CHANNEL_LABEL, ChatMessage, MAX_CHAT_CHARS, MAX_CHAT_ID_LEN, MAX_CHAT_MESSAGE_BYTES,
 };
 use confab_protocol::{
-    CallId, ClientMessage, HangupReason, IceCandidate, PROTOCOL_VERSION, PeerId, ServerMessage,
+    CallId, ClientMessage, HangupReason, PROTOCOL_VERSION, PeerId, ServerMessage,
     parse_server_message,
 };
 use futures_util::{SinkExt, StreamExt};
 use rtc::interceptor::{Interceptor, Packet, StreamInfo, TaggedPacket};
-use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS};
 use rtc::peer_connection::configuration::setting_engine::SctpMaxMessageSize;
 use rtc::rtcp::payload_feedbacks::full_intra_request::{FirEntry, FullIntraRequest};
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp::codec::h264::H264Payloader;
 use rtc::rtp::packetizer::Packetizer;
-use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters,
-    RtpCodecKind,
-};
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use rtc::sansio::Protocol;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
@@ -90,12 +86,12 @@ use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
-    MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
-    RTCIceCandidateInit, RTCPeerConnectionIceEvent, RTCPeerConnectionState, RTCSessionDescription,
-    Registry, SettingEngineBuilder, Slot,
+    PeerConnection, PeerConnectionBuilder, RTCIceCandidateInit, RTCPeerConnectionState,
+    RTCSessionDescription, Registry, SettingEngineBuilder, Slot,
 };
 use webrtc::rtp_transceiver::RtpSender;
 
+use support::rogue::{Handler, PcEvent, h264, local_track, media_engine, opus, to_signal};
 use support::{PATIENCE, Peer, PeerSetup, Server, connect};
 
 /// Mallory's stream ids.
@@ -224,57 +220,6 @@ async fn sign_in(
 // Mallory's peer connection.
 // ------------------------------------------------------------------------------------------
 
-fn h264(profile_level_id: &str) -> RTCRtpCodec {
-    RTCRtpCodec {
-        mime_type: MIME_TYPE_H264.to_owned(),
-        clock_rate: 90_000,
-        channels: 0,
-        sdp_fmtp_line: format!(
-            "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id={profile_level_id}"
-        ),
-        rtcp_feedback: vec![],
-    }
-}
-
-fn opus() -> RTCRtpCodec {
-    RTCRtpCodec {
-        mime_type: MIME_TYPE_OPUS.to_owned(),
-        clock_rate: 48_000,
-        channels: 2,
-        sdp_fmtp_line: "minptime=10;useinbandfec=1".to_owned(),
-        rtcp_feedback: vec![],
-    }
-}
-
-fn media_engine() -> MediaEngine {
-    let mut engine = MediaEngine::default();
-    for (payload_type, profile) in [(125, "42e01f"), (102, "42001f")] {
-        let codec = RTCRtpCodecParameters {
-            rtp_codec: h264(profile),
-            payload_type,
-        };
-        engine.register_codec(codec, RtpCodecKind::Video).unwrap();
-    }
-    let codec = RTCRtpCodecParameters {
-        rtp_codec: opus(),
-        payload_type: 111,
-    };
-    engine.register_codec(codec, RtpCodecKind::Audio).unwrap();
-    engine
-}
-
-fn local_track(kind: RtpCodecKind, id: &str, ssrc: u32, codec: RTCRtpCodec) -> MediaStreamTrack {
-    let encoding = RTCRtpEncodingParameters {
-        rtp_coding_parameters: RTCRtpCodingParameters {
-            ssrc: Some(ssrc),
-            ..Default::default()
-        },
-        codec,
-        ..Default::default()
-    };
-    MediaStreamTrack::new("mallory".into(), id.into(), id.into(), kind, vec![encoding])
-}
-
 /// Marks a packet for [`Mangler`]: the low 7 bits are the payload type to put on the wire.
 const MANGLE_TAG: u32 = 0xbad0_0000;
 
@@ -330,31 +275,6 @@ impl Interceptor for Mangler {
     fn unbind_local_stream(&mut self, _: &StreamInfo) {}
     fn bind_remote_stream(&mut self, _: &StreamInfo) {}
     fn unbind_remote_stream(&mut self, _: &StreamInfo) {}
-}
-
-enum PcEvent {
-    Candidate(RTCIceCandidateInit),
-    State(RTCPeerConnectionState),
-    Track(Arc<dyn TrackRemote>),
-}
-
-struct Handler(mpsc::UnboundedSender<PcEvent>);
-
-#[async_trait::async_trait]
-impl PeerConnectionEventHandler for Handler {
-    async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
-        if let Ok(init) = event.candidate.to_json() {
-            let _ = self.0.send(PcEvent::Candidate(init));
-        }
-    }
-
-    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
-        let _ = self.0.send(PcEvent::State(state));
-    }
-
-    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
-        let _ = self.0.send(PcEvent::Track(track));
-    }
 }
 
 /// What Mallory's background tasks report to the test.
@@ -582,18 +502,10 @@ impl Mallory {
                         event = pc_events.recv() => match event {
                             None => break,
                             Some(PcEvent::Candidate(init)) => {
-                                let candidate = IceCandidate {
-                                    candidate: init.candidate,
-                                    sdp_mid: Some(
-                                        init.sdp_mid.filter(|m| !m.is_empty()).unwrap_or_else(|| "0".into()),
-                                    ),
-                                    sdp_m_line_index: init.sdp_mline_index,
-                                    username_fragment: init.username_fragment,
-                                };
                                 let _ = out.send(ClientMessage::Candidate {
                                     to: bob.clone(),
                                     call_id: call_id.clone(),
-                                    candidate: Some(candidate),
+                                    candidate: Some(to_signal(init)),
                                 });
                             }
                             Some(PcEvent::State(RTCPeerConnectionState::Connected)) => {
@@ -602,7 +514,7 @@ impl Mallory {
                             Some(PcEvent::State(RTCPeerConnectionState::Failed)) => {
                                 let _ = news.send(News::Failed);
                             }
-                            Some(PcEvent::State(_)) => {}
+                            Some(PcEvent::State(_) | PcEvent::DataChannel(_)) => {}
                             Some(PcEvent::Track(track)) => {
                                 if track.kind().await == RtpCodecKind::Video {
                                     *media.bob_video.lock().unwrap() = Some(track.clone());

@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod pulse;
+pub mod rogue;
 pub mod tap;
 pub mod usage;
 

@@ -514,9 +514,12 @@ impl Driver {
                     None => None,
                 };
                 self.feed(Input::Link(id, LinkEvent::Connected));
-                if let Some(theirs) = theirs {
-                    let ours = self.config.identity.fingerprint();
-                    self.feed(Input::Link(id, LinkEvent::Identity { ours, theirs }));
+                match theirs {
+                    Some(theirs) => {
+                        let ours = self.config.identity.fingerprint();
+                        self.feed(Input::Link(id, LinkEvent::Identity { ours, theirs }));
+                    }
+                    None => warn!("connected, but the peer's certificate is not known"),
                 }
                 return;
             }

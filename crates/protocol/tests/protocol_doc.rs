@@ -79,3 +79,42 @@ fn every_example_is_a_message_that_round_trips() {
         assert!(types.contains(kind), "no example of {kind}");
     }
 }
+
+/// The worked example of "Safety codes": each identity's digits and the code.
+#[test]
+fn the_safety_code_example_is_what_the_derivation_gives() {
+    use confab_protocol::safety::{Fingerprint, SafetyCode};
+    let doc = include_str!("../../../docs/protocol.md");
+    let block = doc
+        .split("```safety-code\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("the worked example");
+    let values = |key: &str| -> Vec<String> {
+        block
+            .lines()
+            .filter_map(|line| line.strip_prefix(key))
+            .map(|value| value.trim().to_owned())
+            .collect()
+    };
+    let fingerprints: Vec<Fingerprint> = values("fingerprint:")
+        .iter()
+        .map(|f| f.parse().unwrap())
+        .collect();
+    assert_eq!(fingerprints.len(), 2);
+    let digits = values("digits:");
+    let code: SafetyCode = values("code:")[0].parse().unwrap();
+    assert_eq!(SafetyCode::derive(&fingerprints[0], &fingerprints[1]), code);
+    assert_eq!(SafetyCode::derive(&fingerprints[1], &fingerprints[0]), code);
+    assert_eq!(
+        code.to_string(),
+        values("code:")[0],
+        "printed as documented"
+    );
+    // Each identity's 30 digits are one half of the code.
+    assert!(
+        digits
+            .iter()
+            .all(|d| d.len() == 30 && code.digits().contains(d.as_str()))
+    );
+}

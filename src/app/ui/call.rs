@@ -188,6 +188,7 @@ pub fn call_ui(
     if media.self_view {
         self_view_ui(ui, media, video_rect);
     }
+    verify_button(ui, video_rect.right_top(), state);
 
     let controls = Rect::from_min_max(pos2(full.min.x, video_rect.max.y), full.max);
     ui.scope_builder(egui::UiBuilder::new().max_rect(controls), |ui| {
@@ -282,8 +283,13 @@ pub(super) fn controls_ui(
     {
         state.invite_open = true;
     }
+}
+
+/// The Verify button, its top-right corner at `corner` (over the video's top-right corner).
+pub(super) fn verify_button(ui: &mut egui::Ui, corner: Pos2, state: &mut UiState) {
+    let rect = Rect::from_min_size(corner + vec2(-88.0, 8.0), vec2(80.0, 24.0));
     if ui
-        .button("🔒 Verify")
+        .put(rect, egui::Button::new("🔒 Verify"))
         .on_hover_text("Compare safety codes: check that nobody is in the middle")
         .clicked()
     {

@@ -10,6 +10,7 @@ use egui::{Align2, Color32, Rect, pos2, vec2};
 
 use super::call::{
     CallMedia, controls_height, controls_ui, fit, overlay_text, self_view_ui, stats_lines,
+    verify_button,
 };
 use super::{UiAction, UiState};
 use crate::app::model::{Model, format_duration};
@@ -101,6 +102,8 @@ pub fn group_ui(
     {
         state.speaker_view = !state.speaker_view;
     }
+    // Verify, left of the switch.
+    verify_button(ui, switch.left_top() - vec2(0.0, 8.0), state);
     if media.self_view {
         self_view_ui(ui, media, area);
     }

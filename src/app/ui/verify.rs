@@ -34,6 +34,7 @@ pub fn verify_ui(
         .open(&mut state.verify_open)
         .collapsible(false)
         .resizable(false)
+        .anchor(egui::Align2::CENTER_CENTER, egui::Vec2::ZERO)
         .default_width(380.0)
         .show(ctx, |ui| {
             let proven: Vec<_> = model

@@ -1,0 +1,134 @@
+//! The parts of a peer built by hand on webrtc-rs, for tests that play someone Confab must
+//! not trust (a hostile peer, a man in the middle): Confab's codecs with the payload types
+//! a browser uses, local tracks, and a handler that forwards the connection's events.
+
+use std::sync::Arc;
+
+use confab_protocol::IceCandidate;
+use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS};
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters,
+    RtpCodecKind,
+};
+use tokio::sync::mpsc;
+use webrtc::data_channel::DataChannel;
+use webrtc::media_stream::track_remote::TrackRemote;
+use webrtc::peer_connection::{
+    MediaEngine, PeerConnectionEventHandler, RTCIceCandidateInit, RTCPeerConnectionIceEvent,
+    RTCPeerConnectionState,
+};
+
+pub fn h264(profile_level_id: &str) -> RTCRtpCodec {
+    RTCRtpCodec {
+        mime_type: MIME_TYPE_H264.to_owned(),
+        clock_rate: 90_000,
+        channels: 0,
+        sdp_fmtp_line: format!(
+            "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id={profile_level_id}"
+        ),
+        rtcp_feedback: vec![],
+    }
+}
+
+pub fn opus() -> RTCRtpCodec {
+    RTCRtpCodec {
+        mime_type: MIME_TYPE_OPUS.to_owned(),
+        clock_rate: 48_000,
+        channels: 2,
+        sdp_fmtp_line: "minptime=10;useinbandfec=1".to_owned(),
+        rtcp_feedback: vec![],
+    }
+}
+
+pub fn media_engine() -> MediaEngine {
+    let mut engine = MediaEngine::default();
+    for (payload_type, profile) in [(125, "42e01f"), (102, "42001f")] {
+        let codec = RTCRtpCodecParameters {
+            rtp_codec: h264(profile),
+            payload_type,
+        };
+        engine.register_codec(codec, RtpCodecKind::Video).unwrap();
+    }
+    let codec = RTCRtpCodecParameters {
+        rtp_codec: opus(),
+        payload_type: 111,
+    };
+    engine.register_codec(codec, RtpCodecKind::Audio).unwrap();
+    engine
+}
+
+pub fn local_track(
+    kind: RtpCodecKind,
+    id: &str,
+    ssrc: u32,
+    codec: RTCRtpCodec,
+) -> MediaStreamTrack {
+    let encoding = RTCRtpEncodingParameters {
+        rtp_coding_parameters: RTCRtpCodingParameters {
+            ssrc: Some(ssrc),
+            ..Default::default()
+        },
+        codec,
+        ..Default::default()
+    };
+    MediaStreamTrack::new("rogue".into(), id.into(), id.into(), kind, vec![encoding])
+}
+
+/// A candidate from webrtc-rs as the signaling protocol carries it (the first mid where
+/// webrtc-rs leaves it empty, as browsers expect).
+pub fn to_signal(init: RTCIceCandidateInit) -> IceCandidate {
+    IceCandidate {
+        candidate: init.candidate,
+        sdp_mid: Some(
+            init.sdp_mid
+                .filter(|m| !m.is_empty())
+                .unwrap_or_else(|| "0".into()),
+        ),
+        sdp_m_line_index: init.sdp_mline_index,
+        username_fragment: init.username_fragment,
+    }
+}
+
+/// A candidate from signaling, for webrtc-rs.
+pub fn from_signal(candidate: IceCandidate) -> RTCIceCandidateInit {
+    RTCIceCandidateInit {
+        candidate: candidate.candidate,
+        sdp_mid: candidate.sdp_mid,
+        sdp_mline_index: candidate.sdp_m_line_index,
+        username_fragment: candidate.username_fragment,
+        ..Default::default()
+    }
+}
+
+/// What the peer connection reports.
+pub enum PcEvent {
+    Candidate(RTCIceCandidateInit),
+    State(RTCPeerConnectionState),
+    Track(Arc<dyn TrackRemote>),
+    DataChannel(Arc<dyn DataChannel>),
+}
+
+/// Forwards the connection's events to a channel.
+pub struct Handler(pub mpsc::UnboundedSender<PcEvent>);
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Handler {
+    async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
+        if let Ok(init) = event.candidate.to_json() {
+            let _ = self.0.send(PcEvent::Candidate(init));
+        }
+    }
+
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        let _ = self.0.send(PcEvent::State(state));
+    }
+
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        let _ = self.0.send(PcEvent::Track(track));
+    }
+
+    async fn on_data_channel(&self, channel: Arc<dyn DataChannel>) {
+        let _ = self.0.send(PcEvent::DataChannel(channel));
+    }
+}
