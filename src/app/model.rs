@@ -277,6 +277,13 @@ impl Model {
                 now,
             );
         }
+        let proven_before = self
+            .identities
+            .iter()
+            .any(|known| known.peer == identity.peer && known.safety_code.is_some());
+        if !proven && proven_before {
+            return; // A claim never replaces what a handshake proved.
+        }
         self.identities.retain(|known| known.peer != identity.peer);
         self.identities.push(identity);
     }
@@ -653,6 +660,52 @@ mod tests {
 
     fn ticks(model: &Model) -> Vec<Option<Delivery>> {
         model.chat.iter().map(|l| l.delivery.clone()).collect()
+    }
+
+    #[test]
+    fn identities_are_trusted_as_verified_and_a_change_is_warned() {
+        use confab_protocol::safety::{Fingerprint, SafetyCode};
+        let now = Instant::now();
+        let peer = PeerId::new("p1").expect("valid id");
+        let (known, other) = (Fingerprint([1; 32]), Fingerprint([2; 32]));
+        let identity = |fingerprint, proven: bool| {
+            EngineEvent::Identity(PeerIdentity {
+                peer: peer.clone(),
+                peer_name: "Bob".into(),
+                fingerprint,
+                safety_code: proven.then(|| SafetyCode::derive(&known, &fingerprint)),
+            })
+        };
+        let mut model = Model::new();
+        model.verified.mark("Bob".into(), known);
+        model.apply(incoming("Bob"), now);
+        model.apply(identity(known, false), now);
+        assert_eq!(
+            model.identity_of(&peer).map(|(_, t)| t),
+            Some(Trust::Verified)
+        );
+        model.apply(identity(known, true), now);
+        // A later claim (an ICE restart's answer) keeps the proven identity and its code.
+        model.apply(identity(known, false), now);
+        let (shown, _) = model.identity_of(&peer).expect("known");
+        assert!(shown.safety_code.is_some());
+        assert!(model.toasts.is_empty(), "nothing to warn about");
+
+        // The next call: Bob with another identity. The claim is marked, the proof warned.
+        model.apply(incoming("Bob"), now);
+        assert!(model.identities.is_empty(), "a new call starts afresh");
+        model.apply(identity(other, false), now);
+        assert_eq!(
+            model.identity_of(&peer).map(|(_, t)| t),
+            Some(Trust::Changed)
+        );
+        assert!(model.toasts.is_empty());
+        model.apply(identity(other, true), now);
+        assert!(model.toasts.iter().any(|t| {
+            t.severity == Severity::Error
+                && t.text
+                    .contains("Bob's identity is not the one you verified")
+        }));
     }
 
     #[test]

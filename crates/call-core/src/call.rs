@@ -816,22 +816,16 @@ impl CallCore {
         match action {
             Action::Signal(message) => self.outputs.push_back(Output::Signal(message)),
             Action::State(state) => {
-                let claimed = match &state {
+                let ringing = match &state {
                     CallState::Incoming { peer, peer_name } => self
                         .machine
                         .ringing_offer()
-                        .and_then(Fingerprint::from_sdp)
-                        .map(|fingerprint| PeerIdentity {
-                            peer: peer.clone(),
-                            peer_name: peer_name.clone(),
-                            fingerprint,
-                            safety_code: None,
-                        }),
+                        .map(|sdp| (peer.clone(), peer_name.clone(), sdp.to_owned())),
                     _ => None,
                 };
                 self.event(Event::Call(state));
-                if let Some(identity) = claimed {
-                    self.event(Event::Identity(identity));
+                if let Some((peer, peer_name, offer)) = ringing {
+                    self.claimed_identity(peer, peer_name, &offer);
                 }
             }
             Action::StartPeer {
@@ -844,7 +838,16 @@ impl CallCore {
                 self.start_link(peer, peer_name, role, remote_offer);
             }
             Action::Join { .. } => debug!("a join outside accepting: ignored"),
-            Action::ApplyAnswer(sdp) => self.send_to_current_link(LinkAction::ApplyAnswer(sdp)),
+            Action::ApplyAnswer(sdp) => {
+                // Until the handshake proves it, the identity the answer claims (the caller
+                // learns it before anything connects).
+                let link = self.current_link().and_then(|id| self.links.get(&id));
+                if let Some(link) = link.filter(|link| link.identity.is_none()) {
+                    let (peer, peer_name) = (link.peer.clone(), link.peer_name.clone());
+                    self.claimed_identity(peer, peer_name, &sdp);
+                }
+                self.send_to_current_link(LinkAction::ApplyAnswer(sdp));
+            }
             Action::ApplyOffer(sdp) => {
                 if let Some(link) = self.current_link().and_then(|id| self.links.get_mut(&id)) {
                     link.owed = Some(Owed::Answer);
@@ -964,6 +967,19 @@ impl CallCore {
     fn current_link(&self) -> Option<LinkId> {
         let (_, peer) = self.machine.current()?;
         self.link_of(peer)
+    }
+
+    /// The identity a peer's description claims (its `a=fingerprint`), as news; nothing is
+    /// proven until the handshake ([`LinkEvent::Identity`]).
+    fn claimed_identity(&mut self, peer: PeerId, peer_name: String, sdp: &str) {
+        if let Some(fingerprint) = Fingerprint::from_sdp(sdp) {
+            self.event(Event::Identity(PeerIdentity {
+                peer,
+                peer_name,
+                fingerprint,
+                safety_code: None,
+            }));
+        }
     }
 
     fn send_to_current_link(&mut self, action: LinkAction) {

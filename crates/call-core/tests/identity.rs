@@ -108,3 +108,74 @@ fn a_ringing_call_says_the_identity_its_offer_claims() {
     w.server_says(ALICE, offer);
     assert!(identities(&w, ALICE).is_empty());
 }
+
+struct Fixed;
+
+impl confab_call_core::Randomness for Fixed {
+    fn random_u128(&mut self) -> u128 {
+        7
+    }
+}
+
+#[test]
+fn the_caller_learns_the_claimed_identity_from_the_answer() {
+    use confab_call_core::machine::Timeouts;
+    use confab_call_core::{CallCore, Command, LinkAction, Output, Signaling};
+    use confab_protocol::{ClientMessage, PeerId, PeerInfo};
+
+    let now = std::time::Instant::now();
+    let bob = PeerId::new(format!("{:032x}", 2)).unwrap();
+    let mut core = CallCore::new(Timeouts::default(), Box::new(Fixed));
+    let my_id = PeerId::new(format!("{:032x}", 1)).unwrap();
+    core.handle(Input::Signaling(Signaling::Online { my_id }), now);
+    let roster = vec![PeerInfo {
+        id: bob.clone(),
+        name: "Bob".into(),
+        busy: false,
+        protocol: 2,
+    }];
+    core.handle(Input::Signaling(Signaling::Roster(roster)), now);
+    core.handle(Input::Command(Command::Call { peer: bob.clone() }), now);
+    let outputs =
+        |core: &mut CallCore| std::iter::from_fn(|| core.poll_output()).collect::<Vec<_>>();
+    let link = outputs(&mut core)
+        .into_iter()
+        .find_map(|o| match o {
+            Output::Link(link, LinkAction::Start { .. }) => Some(link),
+            _ => None,
+        })
+        .expect("a link for the call");
+    core.handle(
+        Input::Link(link, LinkEvent::LocalDescription("v=0".into())),
+        now,
+    );
+    let call_id = outputs(&mut core)
+        .into_iter()
+        .find_map(|o| match o {
+            Output::Signal(ClientMessage::Offer { call_id, .. }) => Some(call_id),
+            _ => None,
+        })
+        .expect("the offer");
+
+    let claimed = Fingerprint([0xb0; 32]);
+    let answer = ServerMessage::Answer {
+        from: bob.clone(),
+        call_id,
+        sdp: format!("v=0\r\na=fingerprint:sha-256 {claimed}\r\n"),
+    };
+    core.handle(Input::Signaling(Signaling::Message(answer)), now);
+    let after = outputs(&mut core);
+    let identity = after.iter().find_map(|o| match o {
+        Output::Event(Event::Identity(identity)) => Some(identity.clone()),
+        _ => None,
+    });
+    let identity = identity.expect("the answer's identity");
+    assert_eq!((identity.peer, identity.fingerprint), (bob, claimed));
+    assert_eq!(identity.safety_code, None);
+    assert!(
+        after
+            .iter()
+            .any(|o| matches!(o, Output::Link(_, LinkAction::ApplyAnswer(_)))),
+        "and the answer is applied"
+    );
+}

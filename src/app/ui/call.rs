@@ -288,13 +288,31 @@ pub(super) fn controls_ui(
 /// The Verify button, its top-right corner at `corner` (over the video's top-right corner).
 pub(super) fn verify_button(ui: &mut egui::Ui, corner: Pos2, state: &mut UiState) {
     let rect = Rect::from_min_size(corner + vec2(-88.0, 8.0), vec2(80.0, 24.0));
-    if ui
-        .put(rect, egui::Button::new("🔒 Verify"))
+    if overlay_button(ui, "verify", rect, "🔒 Verify")
         .on_hover_text("Compare safety codes: check that nobody is in the middle")
         .clicked()
     {
-        state.verify_open = !state.verify_open;
+        state.verify_open = true;
     }
+}
+
+/// A button at a fixed place over the video, with an id of its own. `ui.put` would number
+/// it after the widgets drawn before it, and those come and go (the picture appears when
+/// the first frame arrives): a click on the frame its number changed was lost.
+pub(super) fn overlay_button(
+    ui: &mut egui::Ui,
+    name: &str,
+    rect: Rect,
+    text: &str,
+) -> egui::Response {
+    let builder = egui::UiBuilder::new()
+        .scope_id(egui::Id::unique(("overlay-button", name)))
+        .max_rect(rect)
+        .layout(egui::Layout::centered_and_justified(
+            egui::Direction::TopDown,
+        ));
+    ui.scope_builder(builder, |ui| ui.add(egui::Button::new(text)))
+        .inner
 }
 
 /// The mirrored self-view in the bottom-right corner of the video (hidden from the

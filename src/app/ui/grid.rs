@@ -9,11 +9,12 @@ use confab_protocol::PeerId;
 use egui::{Align2, Color32, Rect, pos2, vec2};
 
 use super::call::{
-    CallMedia, controls_height, controls_ui, fit, overlay_text, self_view_ui, stats_lines,
-    verify_button,
+    CallMedia, controls_height, controls_ui, fit, overlay_button, overlay_text, self_view_ui,
+    stats_lines, verify_button,
 };
-use super::{UiAction, UiState};
+use super::{UiAction, UiState, trust_badge};
 use crate::app::model::{Model, format_duration};
+use crate::app::verified::Trust;
 
 const GAP: f32 = 6.0;
 const SPEAKING: Color32 = Color32::from_rgb(60, 190, 90);
@@ -56,7 +57,8 @@ pub fn group_ui(
         .zip(layout(members, speaking, state.speaker_view, area))
     {
         let highlight = speaking == Some(&member.peer);
-        tile_ui(ui, member, media, rect, highlight);
+        let trust = model.identity_of(&member.peer).map(|(_, trust)| trust);
+        tile_ui(ui, (member, trust), media, rect, highlight);
         if state.show_stats
             && let Some(stats) = model.member_stats.get(&member.name)
         {
@@ -95,8 +97,7 @@ pub fn group_ui(
     } else {
         "Speaker view"
     };
-    if ui
-        .put(switch, egui::Button::new(label))
+    if overlay_button(ui, "layout", switch, label)
         .on_hover_text("Whoever speaks big and the others small, or everyone the same size")
         .clicked()
     {
@@ -167,7 +168,13 @@ pub fn layout(
         .collect()
 }
 
-fn tile_ui(ui: &mut egui::Ui, member: &Member, media: &CallMedia, tile: Rect, speaking: bool) {
+fn tile_ui(
+    ui: &mut egui::Ui,
+    (member, trust): (&Member, Option<Trust>),
+    media: &CallMedia,
+    tile: Rect,
+    speaking: bool,
+) {
     let name = &member.name;
     ui.painter().rect_filled(tile, 6.0, Color32::from_gray(34));
     if speaking {
@@ -220,8 +227,12 @@ fn tile_ui(ui: &mut egui::Ui, member: &Member, media: &CallMedia, tile: Rect, sp
     if member.camera_off {
         label.push_str(" · camera off");
     }
-    let color = match member.status {
-        MemberStatus::Unreachable => ui.visuals().warn_fg_color,
+    let warn = ui.visuals().warn_fg_color;
+    if let Some((badge, _)) = trust.and_then(|trust| trust_badge(trust, warn)) {
+        label.push_str(&format!(" · {badge}"));
+    }
+    let color = match (member.status, trust) {
+        (MemberStatus::Unreachable, _) | (_, Some(Trust::Changed)) => warn,
         _ => Color32::WHITE,
     };
     overlay_text(

@@ -31,6 +31,16 @@ pub fn home_ui(
                 trouble_ui(ui, model, &problem, view.settings, state, actions);
                 ui.add_space(16.0);
             }
+            if let Some(problem) = &model.identity_problem {
+                ui.label(
+                    RichText::new(format!(
+                        "⚠ {problem}. Until then, calls use an identity made for this run: \
+                         the people who verified you will see a warning."
+                    ))
+                    .color(ui.visuals().warn_fg_color),
+                );
+                ui.add_space(16.0);
+            }
             if let Hosting::Yes { urls, .. } = &model.hosting {
                 hosting_ui(ui, urls, actions);
                 ui.add_space(16.0);
