@@ -13,11 +13,11 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 use confab_media::video::{H264Decoder, read_stamp};
 use serde_json::Value;
-use support::{Server, temp_path};
+use support::{Server, finish, temp_path};
 
 fn headless(server: &Server, name: &str, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_confab"));
@@ -29,13 +29,6 @@ fn headless(server: &Server, name: &str, args: &[&str]) -> Command {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     command
-}
-
-async fn finish(child: std::process::Child) -> Output {
-    tokio::task::spawn_blocking(move || child.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap()
 }
 
 fn stats(path: &Path) -> Value {

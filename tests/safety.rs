@@ -46,7 +46,7 @@ use webrtc::peer_connection::{
 use support::rogue::{
     Handler, PcEvent, from_signal, h264, local_track, media_engine, opus, to_signal,
 };
-use support::{PATIENCE, Peer, PeerSetup, Server, temp_path};
+use support::{PATIENCE, Peer, PeerSetup, Server, finish, temp_path};
 
 // ------------------------------------------------------------------------------------------
 // Headless peers with real profiles.
@@ -71,13 +71,6 @@ fn headless(server: &Server, data: &Path, name: &str, args: &[&str]) -> Command 
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     command
-}
-
-async fn finish(child: std::process::Child) -> Output {
-    tokio::task::spawn_blocking(move || child.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap()
 }
 
 fn text(bytes: &[u8]) -> String {

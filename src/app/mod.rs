@@ -44,7 +44,8 @@ pub struct AppArgs {
     /// Send the test pattern instead of the camera (saved in the settings).
     #[arg(long)]
     pub test_pattern: bool,
-    /// Keep settings apart from other Confabs on this machine (two users, one computer).
+    /// Keep settings, history and identity apart from other Confabs on this machine (two
+    /// users, one computer); `confab headless --profile NAME` uses the same one.
     #[arg(long, value_name = "NAME")]
     pub profile: Option<String>,
     /// Call this peer (by name) as soon as they are online.

@@ -349,6 +349,14 @@ pub fn log_to_test_output() {
         .try_init();
 }
 
+/// Waits (off the runtime) for a child process to end; its status and output.
+pub async fn finish(child: std::process::Child) -> std::process::Output {
+    tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap()
+}
+
 pub fn temp_path(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("confab-{}-{name}", std::process::id()))
 }

@@ -579,7 +579,9 @@ impl Driver {
                 Output::Event(Event::Problem(problem)) => self.problem(problem.into()),
                 Output::Event(Event::Identity(identity)) => {
                     let link = self.links.values_mut().find(|l| l.peer == identity.peer);
-                    if let Some(link) = link {
+                    if let Some(link) = link
+                        && identity.safety_code.is_some()
+                    {
                         link.safety_code.clone_from(&identity.safety_code);
                     }
                     self.emit(EngineEvent::Identity(identity));
