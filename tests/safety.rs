@@ -6,8 +6,8 @@
 //!   differs; a damaged identity file is a clear error.
 //! - A man in the middle: a signaling server that swaps the fingerprints. It runs in front
 //!   of the real server for Bob, answers Alice's offer with a webrtc-rs peer connection of
-//!   its own, offers Bob another one, and relays the chat between the two. The call works
-//!   and chat flows both ways, but Alice and Bob get different codes.
+//!   its own, offers Bob another one, and relays media and chat between the two. The call
+//!   works, pictures and chat flow both ways, but Alice and Bob get different codes.
 
 // A test: it may panic (see [workspace.lints]).
 #![allow(
@@ -30,6 +30,7 @@ use confab_protocol::{
     CallId, ClientMessage, PeerId, ServerMessage, parse_client_message, parse_server_message,
 };
 use futures_util::{SinkExt, StreamExt};
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use serde_json::Value;
 use tokio::net::TcpListener;
@@ -38,7 +39,7 @@ use tokio_tungstenite::tungstenite::Message;
 use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
-use webrtc::media_stream::track_remote::TrackRemoteEvent;
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, RTCIceCandidateInit, RTCSessionDescription,
 };
@@ -216,6 +217,9 @@ struct Middle {
     call_id: CallId,
     toward_alice: Arc<dyn PeerConnection>,
     toward_bob: Arc<dyn PeerConnection>,
+    /// What Mallory sends each side (video, audio): what it receives from the other.
+    to_alice: Tracks,
+    to_bob: Tracks,
     /// The chat channel Mallory opened to Bob, relayed to the one Alice opens.
     bob_chat: Arc<dyn DataChannel>,
 }
@@ -251,15 +255,75 @@ async fn peer_connection(
     )
 }
 
+/// A video and an audio track Mallory sends on, with their SSRCs.
+#[derive(Clone)]
+struct Tracks {
+    video: (Arc<TrackLocalStaticRTP>, u32),
+    audio: (Arc<TrackLocalStaticRTP>, u32),
+}
+
+impl Tracks {
+    fn of(&self, kind: RtpCodecKind) -> (Arc<TrackLocalStaticRTP>, u32) {
+        match kind {
+            RtpCodecKind::Video => self.video.clone(),
+            _ => self.audio.clone(),
+        }
+    }
+}
+
 /// Video and audio tracks, so the connection negotiates what Confab expects.
-async fn add_tracks(pc: &Arc<dyn PeerConnection>) {
+async fn add_tracks(pc: &Arc<dyn PeerConnection>, first_ssrc: u32) -> Tracks {
+    let mut sent = Vec::new();
     for (kind, id, ssrc, codec) in [
-        (RtpCodecKind::Video, "video", 0x3a11_0001, h264("42e01f")),
-        (RtpCodecKind::Audio, "audio", 0x3a11_0002, opus()),
+        (RtpCodecKind::Video, "video", first_ssrc, h264("42e01f")),
+        (RtpCodecKind::Audio, "audio", first_ssrc + 1, opus()),
     ] {
         let track = Arc::new(TrackLocalStaticRTP::new(local_track(kind, id, ssrc, codec)));
-        pc.add_track(track as Arc<dyn TrackLocal>).await.unwrap();
+        pc.add_track(track.clone() as Arc<dyn TrackLocal>)
+            .await
+            .unwrap();
+        sent.push((track, ssrc));
     }
+    let audio = sent.pop().unwrap();
+    let video = sent.pop().unwrap();
+    Tracks { video, audio }
+}
+
+/// Forwards what arrives on `track` to the other side, as Mallory's own stream (its SSRC,
+/// without the sender's header extensions, whose ids were negotiated on the other
+/// connection). Video asks its sender for a keyframe every second: the receiver on the
+/// other side may have missed the first, and its requests reach only Mallory.
+fn relay_media(
+    track: Arc<dyn TrackRemote>,
+    kind: RtpCodecKind,
+    (to, ssrc): (Arc<TrackLocalStaticRTP>, u32),
+) {
+    tokio::spawn(async move {
+        let media_ssrc = track.ssrcs().await.first().copied().unwrap_or_default();
+        let mut keyframe_asked: Option<tokio::time::Instant> = None;
+        while let Some(event) = track.poll().await {
+            match event {
+                TrackRemoteEvent::OnRtpPacket(mut packet) => {
+                    packet.header.ssrc = ssrc;
+                    packet.header.extension = false;
+                    packet.header.extensions.clear();
+                    let _ = to.write_rtp(packet).await;
+                }
+                TrackRemoteEvent::OnEnded => break,
+                _ => {}
+            }
+            let due =
+                keyframe_asked.is_none_or(|at| at.elapsed() > std::time::Duration::from_secs(1));
+            if kind == RtpCodecKind::Video && due {
+                keyframe_asked = Some(tokio::time::Instant::now());
+                let request = PictureLossIndication {
+                    sender_ssrc: ssrc,
+                    media_ssrc,
+                };
+                let _ = track.write_rtcp(vec![Box::new(request)]).await;
+            }
+        }
+    });
 }
 
 impl Middle {
@@ -275,9 +339,9 @@ impl Middle {
             .set_remote_description(RTCSessionDescription::offer(offer).unwrap())
             .await
             .unwrap();
-        add_tracks(&toward_alice).await;
+        let to_alice = add_tracks(&toward_alice, 0x3a11_0001).await;
         let toward_bob = peer_connection(Side::Bob, events).await;
-        add_tracks(&toward_bob).await;
+        let to_bob = add_tracks(&toward_bob, 0x3a11_0011).await;
         let init = RTCDataChannelInit {
             ordered: true,
             ..Default::default()
@@ -296,6 +360,8 @@ impl Middle {
             call_id,
             toward_alice,
             toward_bob,
+            to_alice,
+            to_bob,
             bob_chat,
         };
         (middle, offer.sdp)
@@ -416,16 +482,13 @@ async fn malicious_server(listener: TcpListener, real: String) {
                         relay(alice_chat.clone(), m.bob_chat.clone());
                         relay(m.bob_chat.clone(), alice_chat);
                     }
-                    // Media is not relayed here (the chat shows the relay works); unread
-                    // tracks would back up into the connection's driver.
-                    (_, PcEvent::Track(track)) => {
-                        tokio::spawn(async move {
-                            while let Some(event) = track.poll().await {
-                                if matches!(event, TrackRemoteEvent::OnEnded) {
-                                    break;
-                                }
-                            }
-                        });
+                    (side, PcEvent::Track(track)) => {
+                        let kind = track.kind().await;
+                        let to = match side {
+                            Side::Alice => m.to_bob.of(kind),
+                            Side::Bob => m.to_alice.of(kind),
+                        };
+                        relay_media(track, kind, to);
                     }
                     _ => {}
                 }
@@ -453,8 +516,8 @@ async fn a_man_in_the_middle_cannot_make_the_codes_match() {
     let mallory_url = format!("ws://{}/ws", listener.local_addr().unwrap());
     let mallory = tokio::spawn(malicious_server(listener, server.url()));
 
-    let mut alice = Peer::join(&server, "Alice", PeerSetup::quiet()).await;
-    let mut bob = Peer::join_url(&mallory_url, "Bob", PeerSetup::quiet()).await;
+    let mut alice = Peer::join(&server, "Alice", PeerSetup::default()).await;
+    let mut bob = Peer::join_url(&mallory_url, "Bob", PeerSetup::default()).await;
     let bob_id = alice.sees("Bob").await;
     alice.send(confab_call::Command::Call { peer: bob_id });
     assert_eq!(bob.incoming().await, "Alice");
@@ -476,7 +539,10 @@ async fn a_man_in_the_middle_cannot_make_the_codes_match() {
         "the codes must differ when someone is in the middle"
     );
 
-    // The call works through Mallory: the chat goes both ways and is acknowledged.
+    // The call works through Mallory: each side decodes the other's pictures, and the chat
+    // goes both ways and is acknowledged.
+    assert_eq!(bob.pictures(30), 30, "Bob sees Alice through Mallory");
+    assert_eq!(alice.pictures(30), 30, "Alice sees Bob through Mallory");
     alice.send(confab_call::Command::SendChat("hello Bob".into()));
     bob.chat(|e| matches!(e, ChatEvent::Received { text, .. } if text == "hello Bob"))
         .await;
