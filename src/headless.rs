@@ -265,7 +265,9 @@ pub async fn run(args: HeadlessArgs) -> anyhow::Result<()> {
     if args.call.is_empty() && !args.answer {
         bail!("say --call PEER_NAME or --answer");
     }
-    let identity = Profile::new(args.profile.as_deref()).identity()?;
+    // File work, off the runtime (the demo's echo bot runs on the app's).
+    let profile = Profile::new(args.profile.as_deref());
+    let identity = tokio::task::spawn_blocking(move || profile.identity()).await??;
     let config = args.engine_config(identity)?;
     let (engine, mut events) = Engine::start(config, None);
     let outcome = drive(&args, &engine, &mut events).await;
