@@ -1096,3 +1096,37 @@ fn the_safety_code_is_compared_marked_verified_and_a_changed_identity_warned() {
     });
     scene.finish();
 }
+
+/// The widget id each of these buttons has now.
+fn button_ids(harness: &Harness<'_, ConfabApp>, labels: &[&str]) -> Vec<String> {
+    labels
+        .iter()
+        .map(|label| format!("{:?}", harness.get_by_label(label).accesskit_node().id()))
+        .collect()
+}
+
+/// A click goes to the widget that had its place in the frame before: a button whose id
+/// changes on the frame the peer's picture appears loses a click made then (it did, now and
+/// then, in the safety-code test).
+#[test]
+fn the_call_buttons_keep_their_ids_when_the_picture_appears() {
+    let bob = PeerSetup {
+        video: confab_call::VideoInput::None,
+        ..PeerSetup::default()
+    };
+    let mut scene = Scene::start_with_bob(CameraChoice::TestPattern, Launch::default(), bob);
+    scene.in_a_call();
+    let buttons = ["Hang up", "🎤 Mute", "🔒 Verify"];
+    until(&mut scene.harness, "the call", |h| {
+        shows(h, "Waiting for Bob's video…") && buttons.iter().all(|b| shows(h, b))
+    });
+    let before = button_ids(&scene.harness, &buttons);
+    scene
+        .bob
+        .send(Command::SetVideoInput(confab_call::VideoInput::TestPattern));
+    until(&mut scene.harness, "Bob's picture", |h| {
+        shows(h, "Video of Bob")
+    });
+    assert_eq!(button_ids(&scene.harness, &buttons), before);
+    scene.finish();
+}

@@ -191,15 +191,30 @@ pub fn call_ui(
     verify_button(ui, video_rect.right_top(), state);
 
     let controls = Rect::from_min_max(pos2(full.min.x, video_rect.max.y), full.max);
-    ui.scope_builder(egui::UiBuilder::new().max_rect(controls), |ui| {
-        ui.add_space(6.0);
-        ui.horizontal_wrapped(|ui| controls_ui(ui, media, state, actions));
-    });
+    controls_bar(ui, controls, media, state, actions);
     ui.allocate_rect(full, egui::Sense::hover());
 }
 
+/// The control bar in `rect`, under an id of its own (see [`overlay_button`]): numbered
+/// after the pictures above it, every button's id changed when the first frame arrived.
+pub(super) fn controls_bar(
+    ui: &mut egui::Ui,
+    rect: Rect,
+    media: &CallMedia,
+    state: &mut UiState,
+    actions: &mut Vec<UiAction>,
+) {
+    let builder = egui::UiBuilder::new()
+        .scope_id(egui::Id::unique("call-controls"))
+        .max_rect(rect);
+    ui.scope_builder(builder, |ui| {
+        ui.add_space(6.0);
+        ui.horizontal_wrapped(|ui| controls_ui(ui, media, state, actions));
+    });
+}
+
 /// The call's buttons, Hang up first so that it stays in reach however narrow the window.
-pub(super) fn controls_ui(
+fn controls_ui(
     ui: &mut egui::Ui,
     media: &CallMedia,
     state: &mut UiState,

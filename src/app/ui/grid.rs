@@ -9,7 +9,7 @@ use confab_protocol::PeerId;
 use egui::{Align2, Color32, Rect, pos2, vec2};
 
 use super::call::{
-    CallMedia, controls_height, controls_ui, fit, overlay_button, overlay_text, self_view_ui,
+    CallMedia, controls_bar, controls_height, fit, overlay_button, overlay_text, self_view_ui,
     stats_lines, verify_button,
 };
 use super::{UiAction, UiState, trust_badge};
@@ -109,10 +109,7 @@ pub fn group_ui(
         self_view_ui(ui, media, area);
     }
     let controls = Rect::from_min_max(pos2(full.min.x, area.max.y), full.max);
-    ui.scope_builder(egui::UiBuilder::new().max_rect(controls), |ui| {
-        ui.add_space(6.0);
-        ui.horizontal_wrapped(|ui| controls_ui(ui, media, state, actions));
-    });
+    controls_bar(ui, controls, media, state, actions);
     ui.allocate_rect(full, egui::Sense::hover());
 }
 
