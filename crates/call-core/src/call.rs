@@ -206,6 +206,8 @@ pub struct LinkClosed {
     pub chats_received: u64,
     /// The call's state when the link closed (`Ended` with the reason, normally).
     pub state: CallState,
+    /// The code both sides derived, if the handshake was done.
+    pub safety_code: Option<SafetyCode>,
 }
 
 /// What the driver must do with a link.
@@ -304,8 +306,20 @@ struct Link {
     /// knows our credentials, and webrtc-rs then took a second to connect).
     held_candidates: Vec<Option<IceCandidate>>,
     media_started: bool,
-    /// The peer's certificate, once the handshake presented it.
-    identity: Option<Fingerprint>,
+    /// The peer's certificate, once the handshake presented it, and the safety code.
+    identity: Option<(Fingerprint, SafetyCode)>,
+}
+
+impl Link {
+    /// Its totals, as it closes while the call is in `state`.
+    fn closed(&self, state: CallState) -> LinkClosed {
+        LinkClosed {
+            chats_sent: self.chat.sent,
+            chats_received: self.chat.received,
+            state,
+            safety_code: self.identity.as_ref().map(|(_, code)| code.clone()),
+        }
+    }
 }
 
 /// Every decision of a call. See the module documentation.
@@ -683,14 +697,20 @@ impl CallCore {
             }
             LinkEvent::File(report) => return self.files.report(report, now),
             LinkEvent::Identity { ours, theirs } => {
-                if link.identity.replace(theirs) == Some(theirs) {
+                if link
+                    .identity
+                    .as_ref()
+                    .is_some_and(|(known, _)| *known == theirs)
+                {
                     return; // The same handshake, reported again after an ICE restart.
                 }
+                let code = SafetyCode::derive(&ours, &theirs);
+                link.identity = Some((theirs, code.clone()));
                 let identity = PeerIdentity {
                     peer: link.peer.clone(),
                     peer_name: link.peer_name.clone(),
                     fingerprint: theirs,
-                    safety_code: Some(SafetyCode::derive(&ours, &theirs)),
+                    safety_code: Some(code),
                 };
                 self.event(Event::Identity(identity));
                 return;
@@ -875,11 +895,7 @@ impl CallCore {
                     for event in link.chat.close() {
                         self.event(Event::Chat(event));
                     }
-                    let closed = LinkClosed {
-                        chats_sent: link.chat.sent,
-                        chats_received: link.chat.received,
-                        state: state.clone(),
-                    };
+                    let closed = link.closed(state.clone());
                     self.outputs
                         .push_back(Output::Link(id, LinkAction::Close(closed)));
                 }

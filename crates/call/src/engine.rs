@@ -26,7 +26,6 @@ use confab_media::slot::LatestSlot;
 use confab_media::video::{FrameSlot, H264EncoderConfig, VideoCapture, VideoFormat};
 use confab_protocol::chat::CHAT_CHANNEL_LABEL;
 use confab_protocol::file::{channel_label, transfer_of_label};
-use confab_protocol::safety::SafetyCode;
 use confab_protocol::{ClientMessage, IceServer, PeerId, PeerInfo, ServerMessage};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -249,8 +248,6 @@ struct LinkDriver {
     echo_doctor: EchoDoctor,
     /// Files being sent and received.
     files: Transfers,
-    /// The code both sides derive, once the handshake is done (for the summary).
-    safety_code: Option<SafetyCode>,
 }
 
 /// Everything the driver task listens to.
@@ -578,12 +575,6 @@ impl Driver {
                 Output::HashFile { files, path } => self.hash_file(files, path),
                 Output::Event(Event::Problem(problem)) => self.problem(problem.into()),
                 Output::Event(Event::Identity(identity)) => {
-                    let link = self.links.values_mut().find(|l| l.peer == identity.peer);
-                    if let Some(link) = link
-                        && identity.safety_code.is_some()
-                    {
-                        link.safety_code.clone_from(&identity.safety_code);
-                    }
                     self.emit(EngineEvent::Identity(identity));
                 }
                 Output::Event(Event::PeerState { muted, camera_off }) => {
@@ -722,7 +713,6 @@ impl Driver {
             stats: StatsCollector::new(now()),
             echo_doctor: EchoDoctor::new(),
             files: Transfers::default(),
-            safety_code: None,
         };
         self.links.insert(id, link);
         let events = PeerEvents {
@@ -950,7 +940,7 @@ impl Driver {
         );
         // In a group call the state names everyone; the summary is this link's.
         summary.peer_name = Some(link.peer_name);
-        summary.safety_code = link.safety_code.take();
+        summary.safety_code = closed.safety_code;
         link.files.stop_all().await;
         self.streams.remove_link(id);
         if let Some(session) = link.session.take() {

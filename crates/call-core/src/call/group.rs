@@ -15,7 +15,7 @@ use confab_protocol::{
 };
 use tracing::debug;
 
-use super::{CallCore, Event, LinkAction, LinkClosed, LinkId, Output, Problem};
+use super::{CallCore, Event, LinkAction, LinkId, Output, Problem};
 use crate::machine::{CallEnd, CallState, Member, MemberStatus, Role};
 use crate::restart::IceRestart;
 
@@ -561,11 +561,7 @@ impl CallCore {
         for event in link.chat.close() {
             self.event(Event::Chat(event));
         }
-        let closed = LinkClosed {
-            chats_sent: link.chat.sent,
-            chats_received: link.chat.received,
-            state: self.machine.state().clone(),
-        };
+        let closed = link.closed(self.machine.state().clone());
         self.outputs
             .push_back(Output::Link(id, LinkAction::Close(closed)));
     }
