@@ -36,7 +36,9 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
-use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
+use webrtc::data_channel::{
+    DataChannel, DataChannelEvent, RTCDataChannelInit, RTCDataChannelState,
+};
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
@@ -382,19 +384,37 @@ impl Middle {
     }
 }
 
-/// Copies every message of `from` to `to` (the chat relayed through Mallory).
-fn relay(from: Arc<dyn DataChannel>, to: Arc<dyn DataChannel>) {
+/// Relays the chat between Alice's channel and Mallory's to Bob: what arrives before the
+/// other channel is open waits for its `OnOpen`.
+fn relay_chat(alice: Arc<dyn DataChannel>, bob: Arc<dyn DataChannel>) {
     tokio::spawn(async move {
-        while let Some(event) = from.poll().await {
+        let channels = [alice, bob];
+        let mut open = [false, false];
+        for (i, channel) in channels.iter().enumerate() {
+            open[i] = matches!(channel.ready_state().await, Ok(RTCDataChannelState::Open));
+        }
+        // Messages for each channel, held until it opens.
+        let mut held: [Vec<String>; 2] = Default::default();
+        loop {
+            let (from, event) = tokio::select! {
+                Some(event) = channels[0].poll() => (0, event),
+                Some(event) = channels[1].poll() => (1, event),
+                else => break,
+            };
+            let to = 1 - from;
             match event {
+                DataChannelEvent::OnOpen => {
+                    open[from] = true;
+                    for text in held[from].drain(..) {
+                        let _ = channels[from].send_text(&text).await;
+                    }
+                }
                 DataChannelEvent::OnMessage(message) => {
-                    // The other side's channel may still be opening: wait for it.
-                    while to
-                        .send_text(&String::from_utf8_lossy(&message.data))
-                        .await
-                        .is_err()
-                    {
-                        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                    let text = String::from_utf8_lossy(&message.data).into_owned();
+                    if open[to] {
+                        let _ = channels[to].send_text(&text).await;
+                    } else {
+                        held[to].push(text);
                     }
                 }
                 DataChannelEvent::OnClose => break,
@@ -479,8 +499,7 @@ async fn malicious_server(listener: TcpListener, real: String) {
                         to_bob.send(server_text(&candidate)).await.unwrap();
                     }
                     (Side::Alice, PcEvent::DataChannel(alice_chat)) => {
-                        relay(alice_chat.clone(), m.bob_chat.clone());
-                        relay(m.bob_chat.clone(), alice_chat);
+                        relay_chat(alice_chat, m.bob_chat.clone());
                     }
                     (side, PcEvent::Track(track)) => {
                         let kind = track.kind().await;

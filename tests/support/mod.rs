@@ -111,8 +111,6 @@ pub struct PeerSetup {
     pub udp_addrs: Vec<String>,
     /// Where accepted files go (a temporary folder unless a test says otherwise).
     pub files: FileSettings,
-    /// The certificate its calls present (`None`: a new one).
-    pub identity: Option<Identity>,
 }
 
 impl Default for PeerSetup {
@@ -131,7 +129,6 @@ impl Default for PeerSetup {
             relay_only: false,
             udp_addrs: vec!["127.0.0.1:0".into()],
             files: FileSettings::default(),
-            identity: None,
         }
     }
 }
@@ -194,9 +191,7 @@ impl Peer {
             render_video: setup.render_video,
             timeouts: setup.timeouts,
             files: setup.files,
-            identity: setup
-                .identity
-                .unwrap_or_else(|| Identity::generate().expect("an identity")),
+            identity: Identity::generate().expect("an identity"),
         };
         let (engine, events) = Engine::start(config, None);
         let mut peer = Peer {
