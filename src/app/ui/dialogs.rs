@@ -6,7 +6,7 @@ use std::time::Instant;
 use confab_call::{CallState, Command};
 use egui::{Align2, Color32, RichText};
 
-use super::UiAction;
+use super::{UiAction, trust_badge};
 use crate::app::model::{Model, Severity};
 use crate::app::verified::Trust;
 
@@ -17,20 +17,22 @@ pub fn dialogs_ui(ctx: &egui::Context, model: &Model, actions: &mut Vec<UiAction
                 ui.set_width(320.0);
                 ui.heading(format!("{peer_name} is calling"));
                 ui.label("Video call");
+                let warn = ui.visuals().warn_fg_color;
                 match model.identity_of(peer).map(|(_, trust)| trust) {
-                    Some(Trust::Verified) => {
-                        ui.label(RichText::new("✔ Verified").color(Color32::from_rgb(60, 190, 90)));
-                    }
                     Some(Trust::Changed) => {
                         ui.label(
                             RichText::new(format!(
                                 "⚠ This is not the identity you verified for {peer_name}: it may \
                                  be someone else. Compare safety codes before you trust the call."
                             ))
-                            .color(ui.visuals().warn_fg_color),
+                            .color(warn),
                         );
                     }
-                    Some(Trust::Unverified) | None => {}
+                    trust => {
+                        if let Some((badge, color)) = trust.and_then(|t| trust_badge(t, warn)) {
+                            ui.label(RichText::new(badge).color(color));
+                        }
+                    }
                 }
                 ui.add_space(12.0);
                 ui.horizontal(|ui| {
