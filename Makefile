@@ -111,3 +111,4 @@ bench: deps
 	$(CARGO) bench --bench call
 	$(CARGO) bench --bench group_call
 	$(CARGO) bench --bench files
+	$(CARGO) bench -p confab-protocol --bench safety_code
