@@ -10,8 +10,9 @@
 //!
 //! Module map: `hub` is the roster and call routing (no I/O, fake time in tests); `rate`
 //! the per-connection token bucket; `outbox` a client's byte-bounded queue; `server` the
-//! accept loop, HTTP and shared state; `session` one connection's read/write task; [`tls`]
-//! loads certificates; [`cli`] the flags.
+//! accept loop, HTTP and shared state; `session` one connection's read/write task; `web`
+//! the browser client's files (from `web/`), served at `/`; [`tls`] loads certificates;
+//! [`cli`] the flags.
 
 #![forbid(unsafe_code)]
 
@@ -23,6 +24,7 @@ mod rate;
 mod server;
 mod session;
 pub mod tls;
+mod web;
 
 pub use config::{Config, Limits};
 pub use server::run;

@@ -1,9 +1,9 @@
 //! The accept loop, the HTTP layer and the state every connection shares.
 //!
-//! One port serves both `GET /healthz` and the WebSocket upgrade at `/ws`, over plain TCP or
-//! TLS. Each upgraded connection becomes a session task ([`crate::session`]); the sessions
-//! talk to each other only through [`Server`], which owns the [`Hub`] and each logged-in
-//! peer's outbound queue.
+//! One port serves `GET /healthz`, the browser client ([`crate::web`], at `/`) and the
+//! WebSocket upgrade at `/ws`, over plain TCP or TLS. Each upgraded connection becomes a
+//! session task ([`crate::session`]); the sessions talk to each other only through
+//! [`Server`], which owns the [`Hub`] and each logged-in peer's outbound queue.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -35,6 +35,7 @@ use crate::config::Config;
 use crate::hub::{Hub, HubConfig, JoinError, Output};
 use crate::outbox::Outbox;
 use crate::session;
+use crate::web;
 
 /// How long to wait before accepting again after `accept` failed (typically out of file
 /// descriptors): retrying at once would spin.
@@ -311,7 +312,19 @@ where
 }
 
 fn route(req: Request<Incoming>, server: &Arc<Server>, addr: SocketAddr) -> Response<Full<Bytes>> {
-    match (req.method(), req.uri().path()) {
+    let path = req.uri().path();
+    if let Some(asset) = web::asset(path) {
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|host| host.to_str().ok());
+        return match *req.method() {
+            Method::GET => web::response(asset, host, false),
+            Method::HEAD => web::response(asset, host, true),
+            _ => plain(StatusCode::METHOD_NOT_ALLOWED, "use GET\n"),
+        };
+    }
+    match (req.method(), path) {
         (&Method::GET, HEALTH_PATH) => plain(StatusCode::OK, "ok\n"),
         (&Method::GET, WS_PATH) => upgrade(req, server, addr),
         (_, HEALTH_PATH | WS_PATH) => plain(StatusCode::METHOD_NOT_ALLOWED, "use GET\n"),

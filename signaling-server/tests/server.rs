@@ -688,6 +688,75 @@ async fn health_check_and_http_routing() {
     server.shutdown([]).await;
 }
 
+/// The browser client's files come from the same port, each with its type, a strict
+/// Content-Security-Policy and no caching; other methods are refused.
+#[tokio::test]
+async fn the_web_client_is_served_with_a_strict_policy() {
+    let server = TestServer::default().await;
+    let fetch = |request: String| async move {
+        let mut tcp = TcpStream::connect(server.addr).await.unwrap();
+        tcp.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        tokio::time::timeout(PATIENCE, tcp.read_to_string(&mut response))
+            .await
+            .unwrap()
+            .unwrap();
+        response
+    };
+    let get = |path: &str| {
+        format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:8787\r\nConnection: close\r\n\r\n")
+    };
+    for (path, content_type, body) in [
+        ("/", "text/html", "<script type=\"module\" src=\"/app.js\">"),
+        (
+            "/index.html",
+            "text/html",
+            "<label for=\"name\">Your name</label>",
+        ),
+        ("/app.js", "text/javascript", "type: 'hello'"),
+        ("/link.js", "text/javascript", "createDataChannel('chat'"),
+        ("/style.css", "text/css", ".tiles"),
+        ("/icon.svg", "image/svg+xml", "<svg"),
+    ] {
+        let response = fetch(get(path)).await;
+        let lower = response.to_ascii_lowercase();
+        assert!(response.starts_with("HTTP/1.1 200"), "{path}: {response}");
+        assert!(
+            lower.contains(&format!("content-type: {content_type}")),
+            "{path}"
+        );
+        assert!(response.contains(body), "{path}");
+        assert!(lower.contains("cache-control: no-store"), "{path}");
+        assert!(lower.contains("x-content-type-options: nosniff"), "{path}");
+        assert!(
+            lower.contains(
+                "content-security-policy: default-src 'none'; script-src 'self'; style-src 'self';"
+            ),
+            "{path}: {response}"
+        );
+        assert!(
+            lower.contains("connect-src 'self' ws://127.0.0.1:8787 wss://127.0.0.1:8787;"),
+            "{path}"
+        );
+    }
+    // No inline script anywhere in the page (the policy would block it): no script element
+    // without a source, no event handler attribute (` onclick=`...).
+    let page = fetch(get("/")).await;
+    assert!(!page.contains("<script>"), "{page}");
+    let handler = page.split(" on").skip(1).find(|rest| {
+        let name_len = rest.bytes().take_while(u8::is_ascii_lowercase).count();
+        name_len > 0 && rest[name_len..].starts_with('=')
+    });
+    assert_eq!(handler, None, "an inline event handler");
+
+    let head = fetch("HEAD /app.js HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".into()).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.ends_with("\r\n\r\n"), "HEAD has no body: {head}");
+    let post = fetch("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n".into()).await;
+    assert!(post.starts_with("HTTP/1.1 405"), "{post}");
+    server.shutdown([]).await;
+}
+
 /// Version 2 over real sockets: an answered call of two becomes a group of three, a
 /// version-1 client cannot be invited but still calls, and a member who leaves is announced.
 #[tokio::test]
