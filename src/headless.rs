@@ -5,6 +5,7 @@
 //! call (or `--calls N` calls). Exit status 0 means every call connected and ended cleanly;
 //! anything else prints a one-line reason on stderr and exits non-zero.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -289,6 +290,8 @@ async fn drive(
     let mut hang_up_at: Option<tokio::time::Instant> = None;
     let mut files = FileWork::default();
     let mut wrong_code: Option<String> = None;
+    // Our chat messages not yet confirmed by the peer, by id.
+    let mut undelivered: HashMap<String, String> = HashMap::new();
     loop {
         let event = tokio::select! {
             event = events.recv() => event.context("the engine stopped")?,
@@ -357,6 +360,14 @@ async fn drive(
                 println!("chat: {text}");
                 if args.echo_chat {
                     engine.send(Command::SendChat(format!("echo: {text}")));
+                }
+            }
+            EngineEvent::Chat(ChatEvent::Sent { id, text, .. }) => {
+                undelivered.insert(id, text);
+            }
+            EngineEvent::Chat(ChatEvent::Delivered { id }) => {
+                if let Some(text) = undelivered.remove(&id) {
+                    println!("chat delivered: {text}");
                 }
             }
             EngineEvent::Chat(ChatEvent::Failed { reason, .. }) => {
