@@ -8,7 +8,7 @@ ARGS ?=
 # The interop test's Python environment (aiortc), kept outside the clone like a cache.
 INTEROP_VENV ?= $(HOME)/.cache/confab/interop-venv
 
-.PHONY: run demo test test-build deps build bench interop screenshots measure-app \
+.PHONY: run demo test test-build deps build bench interop browser screenshots measure-app \
 	check-packaging deb
 
 deps:
@@ -51,6 +51,7 @@ test: deps
 	$(MAKE) test-build
 	$(LINTED) $(CARGO) test --workspace --locked
 	$(MAKE) interop
+	$(MAKE) browser
 
 # Every target of every crate (tests, benches, examples), linted.
 test-build: deps
@@ -103,6 +104,21 @@ $(INTEROP_VENV)/installed: tests/interop/requirements.txt
 	/usr/bin/python3 -m venv $(INTEROP_VENV)
 	$(INTEROP_VENV)/bin/pip install --quiet --disable-pip-version-check -r $<
 	touch $@
+
+# The web client the signaling server serves (signaling-server/web/), in a real headless
+# Chromium (Debian's) driven by playwright-core (npm, pinned in package-lock.json): a browser
+# guest calls `confab headless` and is called by it, joins a group call, and meets a wrong
+# token, a hostile name and a browser without H.264. Also prints the page's weight, its
+# load-to-online time and the call setup time (docs/performance.md).
+BROWSER_MODULES = tests/browser/node_modules/.package-lock.json
+browser: test-build $(BROWSER_MODULES)
+	node --test --test-reporter=spec tests/browser/calls.test.mjs
+
+$(BROWSER_MODULES): tests/browser/package.json tests/browser/package-lock.json
+	@node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' || { \
+		echo "make browser: playwright-core needs Node.js 20 or later, not $$(node --version)" >&2; \
+		exit 1; }
+	cd tests/browser && npm ci --no-audit --no-fund --loglevel=error
 
 # Benchmarks are measurements, not checks: see docs/performance.md.
 bench: deps

@@ -20,6 +20,8 @@ packages=(
   python3 python3-venv
   # The relay-only test calls through a real TURN server.
   coturn
+  # The browser test: Debian's Chromium, driven from Node.js (playwright-core, from npm).
+  chromium
   iproute2          # tests/networks.rs: network namespaces and veth cables
   # The window: winit loads the X11 libraries at run time; Mesa renders in software
   # (llvmpipe/lavapipe) where there is no GPU, for the app and the UI snapshot tests.
@@ -55,6 +57,11 @@ missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
+# Node.js and npm for the browser test, from Debian unless the machine has them already
+# (from another source, such as NodeSource's nodejs, which includes npm).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  missing+=(nodejs npm)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing system packages: ${missing[*]}"
   if [ "$(id -u)" -eq 0 ]; then

@@ -1,0 +1,248 @@
+// A guest in a browser and a desktop Confab call each other through the web client that
+// the signaling server serves: real Chromium, real `confab server`, real `confab headless`.
+// Run with `make browser` (part of `make test`).
+
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import {
+  headless, join, launchBrowser, mediaFlows, online, openPage, startServer, until,
+} from './support.mjs';
+
+const TOKEN = 'letmein';
+const HOSTILE = '<img src=x onerror=alert(1)>';
+let server;
+let browser;
+
+before(async () => {
+  server = await startServer({ token: TOKEN });
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  server?.stop();
+});
+
+// Numbers for docs/performance.md, printed at the end.
+const measured = {};
+
+function checkDesktopStats(stats, who) {
+  assert.equal(stats.end_reason, 'ended', `${who} ended cleanly`);
+  assert.ok(stats.video_frames_decoded >= 30, `${who} decoded ${stats.video_frames_decoded} frames`);
+  assert.deepEqual(stats.video_size_in, [640, 480], `${who} received the browser's 640x480`);
+  assert.ok(stats.audio_packets_received >= 50, `${who} got ${stats.audio_packets_received} audio packets`);
+  assert.ok(stats.chats_received >= 1, `${who} got the browser's chat`);
+}
+
+test('a browser guest calls a desktop user: media and chat both ways, then hangs up', async () => {
+  const desk = headless(server, 'Desk', ['--answer', '--echo-chat', '--chat', `${HOSTILE} from Desk`]);
+  const page = await openPage(browser, server);
+  await join(page, 'Guest', TOKEN);
+  await online(page, 'Guest');
+  // The token went over the WebSocket only: never into the page's address.
+  assert.ok(!page.url().includes(TOKEN), page.url());
+  Object.assign(measured, await page.evaluate(() => {
+    const navigation = performance.getEntriesByType('navigation')[0];
+    const entries = [navigation, ...performance.getEntriesByType('resource')];
+    const mark = (name) => performance.getEntriesByName(name)[0]?.startTime;
+    return {
+      pageBytes: entries.reduce((sum, entry) => sum + (entry.decodedBodySize ?? 0), 0),
+      loadMs: navigation.loadEventEnd,
+      joinToOnlineMs: mark('confab-online') - mark('confab-join'),
+    };
+  }));
+
+  const callDesk = page.getByRole('button', { name: 'Call Desk' });
+  await callDesk.waitFor({ timeout: 15000 });
+  await callDesk.click();
+  await page.getByRole('status').filter({ hasText: 'Connected' }).waitFor({ timeout: 20000 });
+  measured.callSetupMs = await page.evaluate(() => performance.getEntriesByName('confab-connected')[0]
+    .startTime - performance.getEntriesByName('confab-call')[0].startTime);
+  // The pickers list the (fake) camera and microphone the call uses.
+  for (const name of ['Camera source', 'Microphone source']) {
+    const picker = page.getByRole('combobox', { name });
+    assert.ok(await picker.locator('option').count() >= 1, name);
+    assert.notEqual(await picker.inputValue(), '', `${name} names the device in use`);
+  }
+
+  const received = await mediaFlows(page);
+  assert.equal(received.videoCodec, 'video/H264');
+
+  // Desk's message is shown as text: no element made of it, no script run.
+  await page.locator('#messages').getByText(`${HOSTILE} from Desk`).waitFor();
+  assert.equal(await page.locator('#messages img').count(), 0);
+
+  const message = page.getByRole('textbox', { name: 'Message' });
+  await message.fill('hello from the browser');
+  await message.press('Enter');
+  await page.locator('#messages').getByText('echo: hello from the browser').waitFor();
+  await page.locator('#messages [aria-label="delivered"]').waitFor();
+  await until('Desk printed the chat', () => desk.out.stdout.includes('chat: hello from the browser'));
+
+  // The page and Desk derive the same safety code, the page from the certificate it keeps
+  // in IndexedDB: the one its connection presented.
+  await page.locator('#codes p').waitFor({ state: 'attached' });
+  assert.match(await page.locator('#codes p').textContent(), /^Safety code with Desk: /);
+  const pageCode = await page.locator('#codes .code').textContent();
+  const deskCode = desk.out.stdout.match(/safety code with Guest: ([\d ]+)/)?.[1];
+  assert.match(pageCode, /^(\d{5} ){11}\d{5}$/);
+  assert.equal(pageCode, deskCode);
+  const fingerprints = await page.evaluate(async () => {
+    const { identityCertificate } = await import('/safety.js');
+    const stored = (await identityCertificate()).getFingerprints()[0].value.toUpperCase();
+    const sdp = window.testPeerConnections.at(-1).localDescription.sdp;
+    return { stored, sent: sdp.match(/a=fingerprint:sha-256 (\S+)/)[1].toUpperCase() };
+  });
+  assert.equal(fingerprints.stored, fingerprints.sent);
+
+  // Mute: the microphone's track leaves the sender; unmute brings it back.
+  const mute = page.getByRole('button', { name: 'Mute' });
+  await mute.click();
+  assert.equal(await mute.getAttribute('aria-pressed'), 'true');
+  const audioSent = () => page.evaluate(() => window.testPeerConnections.at(-1).getSenders()
+    .some((sender) => sender.track?.kind === 'audio'));
+  await until('the microphone to stop being sent', async () => !(await audioSent()));
+  await mute.click();
+  await until('the microphone to be sent again', audioSent);
+  // Camera off: nothing is sent on the video sender; on again: the camera is back.
+  const camera = page.getByRole('button', { name: 'Camera' });
+  assert.equal(await camera.getAttribute('aria-pressed'), 'true');
+  await camera.click();
+  assert.equal(await camera.getAttribute('aria-pressed'), 'false');
+  const videoSent = () => page.evaluate(() => window.testPeerConnections.at(-1).getSenders()
+    .some((sender) => sender.track?.kind === 'video'));
+  await until('the camera to stop being sent', async () => !(await videoSent()));
+  await camera.click();
+  await until('the camera to be sent again', videoSent);
+
+  // Three seconds of the browser's camera reached Desk before the browser hangs up.
+  await until('90 frames sent', () => page.evaluate(async () => {
+    const report = await window.testPeerConnections.at(-1).getStats();
+    return [...report.values()].some((s) => s.type === 'outbound-rtp' && s.kind === 'video'
+      && s.framesSent >= 90);
+  }));
+  await page.getByRole('button', { name: 'Hang up' }).click();
+  await page.getByText(/^Call ended after/).waitFor();
+  assert.equal(await desk.exited, 0, desk.out.stderr);
+  checkDesktopStats(desk.stats(), 'Desk');
+  assert.deepEqual(page.problems, []);
+  await page.context().close();
+});
+
+test('a desktop user calls a browser guest, who answers with the keyboard', async () => {
+  const page = await openPage(browser, server);
+  await join(page, 'Guest2', TOKEN);
+  await online(page, 'Guest2');
+  const desk = headless(server, 'Desk2', ['--call', 'Guest2', '--duration', '4', '--echo-chat',
+    '--chat', 'hello from Desk2']);
+
+  const dialog = page.getByRole('alertdialog');
+  await dialog.getByText('Desk2 is calling you.').waitFor({ timeout: 15000 });
+  const accept = page.getByRole('button', { name: 'Accept' });
+  await page.getByRole('button', { name: 'Decline' }).waitFor();
+  // The dialog takes the keyboard focus, on Accept.
+  await until('Accept to have the focus', () => accept.evaluate((el) => el === document.activeElement));
+  await page.keyboard.press('Enter');
+
+  await mediaFlows(page);
+  await page.locator('#messages').getByText('hello from Desk2').waitFor();
+  const message = page.getByRole('textbox', { name: 'Message' });
+  await message.fill('hi Desk2');
+  await message.press('Enter');
+  await page.locator('#messages').getByText('echo: hi Desk2').waitFor();
+  await page.locator('#messages [aria-label="delivered"]').waitFor();
+
+  // Desk2 hangs up after 4 s; the page says so.
+  assert.equal(await desk.exited, 0, desk.out.stderr);
+  await page.getByText('Desk2 hung up.').waitFor({ timeout: 15000 });
+  checkDesktopStats(desk.stats(), 'Desk2');
+  assert.match(desk.out.stdout, /chat delivered: hello from Desk2/);
+  assert.deepEqual(page.problems, []);
+  await page.context().close();
+});
+
+test('a browser guest joins a group call of two desktop users', async () => {
+  const page = await openPage(browser, server);
+  await join(page, 'Guest3', TOKEN);
+  await online(page, 'Guest3');
+  const bob = headless(server, 'Bob', ['--answer', '--duration', '12']);
+  const alice = headless(server, 'Alice', ['--call', 'Bob', '--call', 'Guest3', '--duration', '8']);
+
+  await page.getByText('Alice invites you to a call with Bob.').waitFor({ timeout: 20000 });
+  await page.getByRole('button', { name: 'Accept' }).click();
+  // One connection to each member, both with video and sound.
+  await until('two peer connections', () => page.evaluate(() => window.testPeerConnections.length === 2));
+  await mediaFlows(page, 0);
+  await mediaFlows(page, 1);
+  await page.getByRole('heading', { name: 'Call with Alice, Bob' }).waitFor();
+
+  assert.equal(await alice.exited, 0, alice.out.stderr);
+  await page.getByText('Alice left the call.').waitFor({ timeout: 15000 });
+  const stats = alice.stats();
+  const guest = stats.participants?.find((p) => p.name === 'Guest3');
+  assert.ok(guest, `Alice's stats name Guest3: ${JSON.stringify(stats.participants)}`);
+  assert.ok(guest.video_frames_decoded >= 30, `Alice decoded ${guest.video_frames_decoded} of Guest3's frames`);
+  await page.getByRole('button', { name: 'Hang up' }).click();
+  assert.equal(await bob.exited, 0, bob.out.stderr);
+  assert.deepEqual(page.problems, []);
+  await page.context().close();
+});
+
+test('a wrong token and a hostile name are told and shown as text', async () => {
+  const guest = await openPage(browser, server);
+  await join(guest, 'Careful', 'wrong');
+  await guest.getByRole('alert').filter({ hasText: 'token' }).waitFor();
+  assert.match(await guest.getByRole('alert').textContent(), /needs a token, and that one is not right/);
+  await guest.getByLabel('Server token').fill(TOKEN);
+  await guest.getByRole('textbox', { name: 'Your name' }).press('Enter');
+  await online(guest, 'Careful');
+
+  const hostile = await openPage(browser, server);
+  await join(hostile, HOSTILE, TOKEN);
+  await online(hostile, HOSTILE);
+  await guest.getByRole('button', { name: `Call ${HOSTILE}` }).waitFor();
+  await guest.locator('#peers').getByText(HOSTILE, { exact: true }).waitFor();
+  assert.equal(await guest.locator('#peers img').count(), 0);
+
+  // A name already online is refused in words, and another one can be tried.
+  const twin = await openPage(browser, server);
+  await join(twin, 'careful', TOKEN);
+  await twin.getByRole('alert').filter({ hasText: 'already has that name' }).waitFor();
+  await twin.getByRole('textbox', { name: 'Your name' }).fill('Careful too');
+  await twin.getByRole('textbox', { name: 'Your name' }).press('Enter');
+  await online(twin, 'Careful too');
+
+  for (const page of [guest, hostile, twin]) {
+    assert.deepEqual(page.problems, []);
+    await page.context().close();
+  }
+});
+
+test('a browser without H.264 is told why instead of calling', async () => {
+  const page = await openPage(browser, server);
+  await page.addInitScript(() => {
+    const original = RTCRtpReceiver.getCapabilities;
+    RTCRtpReceiver.getCapabilities = (kind) => {
+      const caps = original.call(RTCRtpReceiver, kind);
+      if (kind === 'video' && caps) caps.codecs = caps.codecs.filter((c) => !/h264/i.test(c.mimeType));
+      return caps;
+    };
+  });
+  await page.reload();
+  const other = headless(server, 'Desk4', ['--answer', '--duration', '1']);
+  await join(page, 'NoH264', TOKEN);
+  await online(page, 'NoH264');
+  await page.getByRole('button', { name: 'Call Desk4' }).click();
+  await page.getByText(/offers no H\.264 video/).waitFor();
+  assert.equal(await page.evaluate(() => window.testPeerConnections.length), 0);
+  other.child.kill();
+  await page.context().close();
+});
+
+test('performance', () => {
+  // Printed for docs/performance.md; not a pass/fail check.
+  const ms = (value) => `${Math.round(value)} ms`;
+  console.log(`browser client: page ${(measured.pageBytes / 1024).toFixed(1)} KiB uncompressed, `
+    + `loaded in ${ms(measured.loadMs)}, join to online ${ms(measured.joinToOnlineMs)}, `
+    + `call to connected ${ms(measured.callSetupMs)}`);
+});

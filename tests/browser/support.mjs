@@ -1,0 +1,189 @@
+// What the browser tests share: a real `confab server`, `confab headless` peers, and a real
+// headless Chromium (Debian's, through playwright-core) with its fake camera and
+// microphone, opening the web client the server serves.
+
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { chromium } from 'playwright-core';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+export const CONFAB = process.env.CONFAB_BIN
+  ?? path.join(process.env.CARGO_TARGET_DIR ?? path.join(ROOT, 'target'), 'debug', 'confab');
+const CHROMIUM = process.env.CHROMIUM_BIN ?? '/usr/bin/chromium';
+
+/** A directory for this run's logs and stats, removed at the end unless KEEP_LOGS is set. */
+export const LOGS = mkdtempSync(path.join(tmpdir(), 'confab-browser-'));
+process.on('exit', (code) => {
+  if (code === 0 && !process.env.KEEP_LOGS) rmSync(LOGS, { recursive: true, force: true });
+  else console.error(`browser tests: logs in ${LOGS}`);
+});
+
+const children = new Set();
+process.on('exit', () => children.forEach((child) => child.kill('SIGKILL')));
+
+function freePort() {
+  return new Promise((done, fail) => {
+    const probe = createServer();
+    probe.once('error', fail);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address();
+      probe.close(() => done(port));
+    });
+  });
+}
+
+/** Runs `confab` with `args`; resolves `exited` with its exit code. Output is kept. */
+export function run(args, name) {
+  const child = spawn(CONFAB, args, {
+    // Profiles (the DTLS identity) live in the run's folder, not the user's.
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'info', NO_COLOR: '1', XDG_DATA_HOME: LOGS },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  const out = { stdout: '', stderr: '' };
+  child.stdout.on('data', (chunk) => { out.stdout += chunk; });
+  child.stderr.on('data', (chunk) => { out.stderr += chunk; });
+  const exited = new Promise((done) => child.on('exit', (code, signal) => {
+    children.delete(child);
+    writeFileSync(path.join(LOGS, `${name}.log`), `${out.stderr}\n--- stdout\n${out.stdout}`);
+    done(code ?? signal);
+  }));
+  return { child, out, exited, name };
+}
+
+/** A real signaling server on a free port, up (its /healthz answers) when this resolves. */
+export async function startServer({ token } = {}) {
+  const port = await freePort();
+  const args = ['server', '--listen', `127.0.0.1:${port}`];
+  if (token) args.push('--token', token);
+  const server = run(args, 'server');
+  const url = `http://127.0.0.1:${port}`;
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      if ((await fetch(`${url}/healthz`)).ok) break;
+    } catch (err) {
+      if (attempt > 200 || server.child.exitCode != null) {
+        throw new Error(`the server did not come up: ${server.out.stderr}`, { cause: err });
+      }
+      await new Promise((done) => setTimeout(done, 50));
+    }
+  }
+  return { url, ws: `ws://127.0.0.1:${port}/ws`, token, stop: () => server.child.kill() };
+}
+
+/** `confab headless` against `server`; its --stats JSON comes from `stats()` once it exited. */
+export function headless(server, name, extra) {
+  const statsFile = path.join(LOGS, `${name}.json`);
+  const args = ['headless', '--server', server.ws, '--name', name, '--video', 'test-pattern', '--audio', 'tone:440', '--stats', statsFile, ...extra];
+  if (server.token) args.push('--token', server.token);
+  const peer = run(args, name);
+  peer.stats = () => JSON.parse(readFileSync(statsFile, 'utf8'));
+  return peer;
+}
+
+/** Debian's Chromium, headless, with a fake camera (640x480) and a beeping fake microphone. */
+export function launchBrowser() {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
+      '--autoplay-policy=no-user-gesture-required',
+    ],
+  });
+}
+
+/**
+ * A new page (its own context) on `server`'s web client. The test watches the page's
+ * peer connections (an init script, outside the page's CSP) to read their statistics,
+ * and records script errors and dialogs: a hostile name or message that ran script would
+ * open one.
+ */
+export async function openPage(browser, server) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  page.problems = [];
+  page.on('pageerror', (err) => page.problems.push(`script error: ${err.message}`));
+  page.on('dialog', (dialog) => {
+    page.problems.push(`dialog: ${dialog.message()}`);
+    dialog.dismiss().catch(() => {});
+  });
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') page.problems.push(`console error: ${msg.text()}`);
+  });
+  await page.addInitScript(() => {
+    const Original = window.RTCPeerConnection;
+    window.testPeerConnections = [];
+    window.RTCPeerConnection = class extends Original {
+      constructor(...args) {
+        super(...args);
+        window.testPeerConnections.push(this);
+      }
+    };
+  });
+  await page.goto(server.url);
+  return page;
+}
+
+/** Joins with `name` (and `token`) through the form, with the keyboard's Enter. */
+export async function join(page, name, token) {
+  await page.getByRole('textbox', { name: 'Your name' }).fill(name);
+  if (token) await page.getByLabel('Server token').fill(token);
+  await page.getByRole('textbox', { name: 'Your name' }).press('Enter');
+}
+
+export async function online(page, name) {
+  await page.getByText(`Online as ${name}`, { exact: true }).waitFor({ timeout: 10000 });
+}
+
+/**
+ * What the page's newest peer connection received: the remote video's decoded frames and
+ * size, the remote audio's packets and energy.
+ */
+export function receivedStats(page, index = -1) {
+  return page.evaluate(async (index) => {
+    const pcs = window.testPeerConnections;
+    const pc = pcs.at(index);
+    if (!pc) return null;
+    const result = { video: null, audio: null, videoCodec: null };
+    const report = await pc.getStats();
+    report.forEach((stat) => {
+      if (stat.type !== 'inbound-rtp') return;
+      if (stat.kind === 'video') {
+        result.video = { framesDecoded: stat.framesDecoded ?? 0, width: stat.frameWidth,
+          height: stat.frameHeight };
+        result.videoCodec = report.get(stat.codecId)?.mimeType ?? null;
+      } else if (stat.kind === 'audio') {
+        result.audio = { packets: stat.packetsReceived ?? 0, energy: stat.totalAudioEnergy ?? 0 };
+      }
+    });
+    return result;
+  }, index);
+}
+
+/** Waits until `check()` returns something truthy, polling every 100 ms. */
+export async function until(what, check, timeoutMs = 20000) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    last = await check();
+    if (last) return last;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((done) => setTimeout(done, 100));
+  }
+}
+
+/** Waits until the page's connection received 30 frames at 640x480 and 50 audio packets
+ * with sound in them. */
+export function mediaFlows(page, index = -1) {
+  return until('video and audio from the peer', async () => {
+    const stats = await receivedStats(page, index);
+    const ok = stats?.video?.framesDecoded >= 30 && stats.video.width === 640
+      && stats.video.height === 480 && stats.audio?.packets >= 50 && stats.audio.energy > 0;
+    return ok ? stats : null;
+  });
+}
