@@ -50,6 +50,8 @@ fn mask_labels(harness: &mut Harness<'_, ConfabApp>, parts: &[&str]) {
 fn snapshot(harness: &mut Harness<'_, ConfabApp>, name: &str, masks: &[&str]) {
     harness.run_steps(2);
     mask_labels(harness, masks);
+    // The browser invitation names the test server's port.
+    mask_labels(harness, &["http://127.0.0.1:"]);
     harness.snapshot_options(name, &SnapshotOptions::new().max_failed_pixels(8));
 }
 
@@ -60,6 +62,13 @@ fn joining_lists_peers_with_a_filter_and_busy_badges() {
     let mut harness = open_app(&rt, settings(&server.url()), Launch::default());
     until(&mut harness, "online", |h| shows_part(h, "Online as Alice"));
     assert!(shows(&harness, "Nobody else is online yet."));
+    // Someone without Confab is invited with the server's web address, copied in a click.
+    let link = confab::app::ui::home::browser_link(&server.url()).expect("a ws:// URL");
+    assert!(shows(&harness, &link), "the invitation shows {link}");
+    click(&mut harness, &format!("Copy {link}"));
+    let copied = format!("Copied {link}");
+    let toasts = &harness.state().model().toasts;
+    assert!(toasts.iter().any(|t| t.text == copied), "{toasts:?}");
 
     let mut bob = rt.block_on(Peer::join(&server, "Bob", PeerSetup::quiet()));
     let mut carol = rt.block_on(Peer::join(&server, "Carol", PeerSetup::quiet()));

@@ -1,5 +1,6 @@
 //! The main area outside a call: why Confab is not online (in words, with the way out),
-//! where others find a server hosted here, how the last call went, and recent calls.
+//! where others find a server hosted here, the link that invites someone with a browser,
+//! how the last call went, and recent calls.
 
 use confab_call::{CallState, Command, ServerStatus};
 use confab_protocol::ErrorCode;
@@ -7,6 +8,7 @@ use egui::{Color32, RichText};
 
 use super::{UiAction, UiState};
 use crate::app::history::{History, PastCall};
+use crate::app::local_server::local_port;
 use crate::app::model::{Hosting, Model, format_duration};
 use crate::app::settings::Settings;
 
@@ -64,6 +66,8 @@ pub fn home_ui(
                         .size(16.0)
                         .weak(),
                 );
+                ui.add_space(16.0);
+                browser_invite_ui(ui, model, view.settings, actions);
             }
         });
         ui.add_space(24.0);
@@ -198,6 +202,74 @@ fn hosting_ui(ui: &mut egui::Ui, urls: &[String], actions: &mut Vec<UiAction>) {
     });
 }
 
+/// The web client's address on the signaling server at `url`: `ws://host:port/ws` gives
+/// `http://host:port/`, `wss://` gives `https://`. Someone without Confab opens it, types a
+/// name and calls.
+pub fn browser_link(url: &str) -> Option<String> {
+    let url = url.trim();
+    let (scheme, rest) = match url.strip_prefix("ws://") {
+        Some(rest) => ("http", rest),
+        None => ("https", url.strip_prefix("wss://")?),
+    };
+    let authority = rest.split(['/', '?', '#']).next()?;
+    (!authority.is_empty()).then(|| format!("{scheme}://{authority}/"))
+}
+
+/// "Invite someone with a browser": the server's web client, with a copy button; when this
+/// Confab hosts the server, also at its addresses on the network.
+fn browser_invite_ui(
+    ui: &mut egui::Ui,
+    model: &Model,
+    settings: &Settings,
+    actions: &mut Vec<UiAction>,
+) {
+    // The server's address, and where this Confab hosts it, its network addresses.
+    let mut servers = vec![settings.server_url.as_str()];
+    if let Hosting::Yes { urls, .. } = &model.hosting {
+        servers.extend(urls.iter().map(String::as_str));
+    }
+    let mut links: Vec<String> = Vec::new();
+    // A browser elsewhere gets a camera on an http page only where it is its own computer.
+    let mut camera_needs_https = false;
+    for server in servers {
+        if let Some(link) = browser_link(server)
+            && !links.contains(&link)
+        {
+            camera_needs_https |= link.starts_with("http://") && local_port(server).is_none();
+            links.push(link);
+        }
+    }
+    if links.is_empty() {
+        return;
+    }
+    egui::Frame::group(ui.style()).show(ui, |ui| {
+        ui.set_width(ui.available_width());
+        for link in &links {
+            ui.horizontal_wrapped(|ui| {
+                ui.label("🌐 Invite someone with a browser:");
+                ui.monospace(link);
+                let copy = ui.small_button("📋 Copy").on_hover_text("Copy the link");
+                copy.widget_info(|| {
+                    egui::WidgetInfo::labeled(egui::Role::Button, true, format!("Copy {link}"))
+                });
+                if copy.clicked() {
+                    actions.push(UiAction::Copy(link.clone()));
+                }
+            });
+        }
+        ui.label(RichText::new("They open it, type a name and call you: no app needed.").weak());
+        if camera_needs_https {
+            ui.label(
+                RichText::new(
+                    "Browsers use a camera only on https pages or on their own computer: for \
+                     others, give the server a certificate (confab server --tls-cert --tls-key).",
+                )
+                .weak(),
+            );
+        }
+    });
+}
+
 /// "Call Bob again" (`big`, after the call) or "Call" (in the list), for a call of two:
 /// enabled while Bob is online and free.
 fn call_again_button(
@@ -294,5 +366,28 @@ fn when(ms: u64, today: chrono::NaiveDate) -> String {
         Some(time) if time.date_naive() == today => time.format("%H:%M").to_string(),
         Some(time) => time.format("%-d %b %H:%M").to_string(),
         None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::browser_link;
+
+    #[test]
+    fn the_browser_link_is_the_servers_web_address() {
+        assert_eq!(
+            browser_link("ws://127.0.0.1:8787/ws").as_deref(),
+            Some("http://127.0.0.1:8787/")
+        );
+        assert_eq!(
+            browser_link(" wss://chat.example.org/ws?x=1 ").as_deref(),
+            Some("https://chat.example.org/")
+        );
+        assert_eq!(
+            browser_link("ws://[::1]:9000").as_deref(),
+            Some("http://[::1]:9000/")
+        );
+        assert_eq!(browser_link("http://x/ws"), None);
+        assert_eq!(browser_link("ws:///ws"), None);
     }
 }

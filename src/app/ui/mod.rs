@@ -7,7 +7,7 @@ pub mod call;
 mod chat;
 mod dialogs;
 mod grid;
-mod home;
+pub mod home;
 mod invite;
 mod peers;
 mod settings;
