@@ -107,8 +107,9 @@ $(INTEROP_VENV)/installed: tests/interop/requirements.txt
 
 # The web client the signaling server serves (signaling-server/web/), in a real headless
 # Chromium (Debian's) driven by playwright-core (npm, pinned in package-lock.json): a browser
-# guest calls `confab headless` and is called by it, joins a group call, and meets a wrong
-# token, a hostile name and a browser without H.264. Also prints the page's weight, its
+# guest calls `confab headless` and is called by it, joins a group call, meets a wrong
+# token, a hostile name and a browser without H.264, and two browsers call each other over
+# https and wss (the server's --tls-cert and --tls-key). Also prints the page's weight, its
 # load-to-online time and the call setup time (docs/performance.md).
 BROWSER_MODULES = tests/browser/node_modules/.package-lock.json
 browser: test-build $(BROWSER_MODULES)

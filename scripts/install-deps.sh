@@ -20,8 +20,9 @@ packages=(
   python3 python3-venv
   # The relay-only test calls through a real TURN server.
   coturn
-  # The browser test: Debian's Chromium, driven from Node.js (playwright-core, from npm).
-  chromium
+  # The browser test: Debian's Chromium, driven from Node.js (playwright-core, from npm),
+  # and openssl for the certificate of its https server.
+  chromium openssl
   iproute2          # tests/networks.rs: network namespaces and veth cables
   # The window: winit loads the X11 libraries at run time; Mesa renders in software
   # (llvmpipe/lavapipe) where there is no GPU, for the app and the UI snapshot tests.

@@ -239,6 +239,42 @@ test('a browser without H.264 is told why instead of calling', async () => {
   await page.context().close();
 });
 
+test('two browsers call each other over https and wss, with matching safety codes', async () => {
+  const secure = await startServer({ tls: true });
+  try {
+    const [ann, ben] = [await openPage(browser, secure), await openPage(browser, secure)];
+    await join(ann, 'Ann');
+    await join(ben, 'Ben');
+    await online(ann, 'Ann');
+    await online(ben, 'Ben');
+    // An https page is a secure context: cameras and the safety code's hashing work.
+    assert.equal(await ann.evaluate(() => window.isSecureContext), true);
+    await ann.getByRole('button', { name: 'Call Ben' }).click();
+    await ben.getByRole('button', { name: 'Accept' }).click();
+    await mediaFlows(ann);
+    await mediaFlows(ben);
+    const code = async (page, peer) => {
+      await page.locator('#codes .code').waitFor({ state: 'attached' });
+      assert.match(await page.locator('#codes p').textContent(), new RegExp(`^Safety code with ${peer}: `));
+      return page.locator('#codes .code').textContent();
+    };
+    assert.equal(await code(ann, 'Ben'), await code(ben, 'Ann'));
+    const message = ben.getByRole('textbox', { name: 'Message' });
+    await message.fill('hi Ann');
+    await message.press('Enter');
+    await ann.locator('#messages').getByText('hi Ann').waitFor();
+    await ben.locator('#messages [aria-label="delivered"]').waitFor();
+    await ann.getByRole('button', { name: 'Hang up' }).click();
+    await ben.getByText('Ann hung up.').waitFor();
+    for (const page of [ann, ben]) {
+      assert.deepEqual(page.problems, []);
+      await page.context().close();
+    }
+  } finally {
+    secure.stop();
+  }
+});
+
 test('performance', () => {
   // Printed for docs/performance.md; not a pass/fail check.
   const ms = (value) => `${Math.round(value)} ms`;

@@ -2,9 +2,9 @@
 // headless Chromium (Debian's, through playwright-core) with its fake camera and
 // microphone, opening the web client the server serves.
 
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { chromium } from 'playwright-core';
@@ -54,24 +54,48 @@ export function run(args, name) {
   return { child, out, exited, name };
 }
 
-/** A real signaling server on a free port, up (its /healthz answers) when this resolves. */
-export async function startServer({ token } = {}) {
+/** Resolves once something accepts TCP connections on `port`. */
+async function listening(port, server) {
+  for (let attempt = 0; ; attempt += 1) {
+    const up = await new Promise((done) => {
+      const socket = connect(port, '127.0.0.1');
+      socket.once('connect', () => { socket.destroy(); done(true); });
+      socket.once('error', () => done(false));
+    });
+    if (up) return;
+    if (attempt > 200 || server.child.exitCode != null) {
+      throw new Error(`the server did not come up: ${server.out.stderr}`);
+    }
+    await new Promise((done) => setTimeout(done, 50));
+  }
+}
+
+/**
+ * A real signaling server on a free port, listening when this resolves. With `tls`, it
+ * serves https and wss (`--tls-cert`, `--tls-key`) with a certificate made for localhost.
+ */
+export async function startServer({ token, tls = false } = {}) {
   const port = await freePort();
   const args = ['server', '--listen', `127.0.0.1:${port}`];
   if (token) args.push('--token', token);
-  const server = run(args, 'server');
-  const url = `http://127.0.0.1:${port}`;
-  for (let attempt = 0; ; attempt += 1) {
-    try {
-      if ((await fetch(`${url}/healthz`)).ok) break;
-    } catch (err) {
-      if (attempt > 200 || server.child.exitCode != null) {
-        throw new Error(`the server did not come up: ${server.out.stderr}`, { cause: err });
-      }
-      await new Promise((done) => setTimeout(done, 50));
-    }
+  if (tls) {
+    const cert = path.join(LOGS, 'cert.pem');
+    const key = path.join(LOGS, 'key.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256',
+      '-nodes', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost', '-days', '1',
+      '-keyout', key, '-out', cert], { stdio: 'ignore' });
+    args.push('--tls-cert', cert, '--tls-key', key);
   }
-  return { url, ws: `ws://127.0.0.1:${port}/ws`, token, stop: () => server.child.kill() };
+  const server = run(args, tls ? 'server-tls' : 'server');
+  await listening(port, server);
+  const host = tls ? `localhost:${port}` : `127.0.0.1:${port}`;
+  return {
+    url: `${tls ? 'https' : 'http'}://${host}`,
+    ws: `${tls ? 'wss' : 'ws'}://${host}/ws`,
+    token,
+    tls,
+    stop: () => server.child.kill(),
+  };
 }
 
 /** `confab headless` against `server`; its --stats JSON comes from `stats()` once it exited. */
@@ -104,7 +128,8 @@ export function launchBrowser() {
  * open one.
  */
 export async function openPage(browser, server) {
-  const context = await browser.newContext();
+  // The https server's certificate is made for the test: the browser is told to take it.
+  const context = await browser.newContext({ ignoreHTTPSErrors: server.tls === true });
   const page = await context.newPage();
   page.problems = [];
   page.on('pageerror', (err) => page.problems.push(`script error: ${err.message}`));
