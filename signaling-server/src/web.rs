@@ -35,6 +35,16 @@ pub(crate) const ASSETS: &[Asset] = &[
         body: include_bytes!("../web/link.js"),
     },
     Asset {
+        path: "/media.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../web/media.js"),
+    },
+    Asset {
+        path: "/chat.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../web/chat.js"),
+    },
+    Asset {
         path: "/safety.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../web/safety.js"),

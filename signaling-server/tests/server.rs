@@ -715,6 +715,9 @@ async fn the_web_client_is_served_with_a_strict_policy() {
         ),
         ("/app.js", "text/javascript", "type: 'hello'"),
         ("/link.js", "text/javascript", "createDataChannel('chat'"),
+        ("/media.js", "text/javascript", "getUserMedia"),
+        ("/chat.js", "text/javascript", "aria-label"),
+        ("/safety.js", "text/javascript", "confab-safety-code-v1"),
         ("/style.css", "text/css", ".tiles"),
         ("/icon.svg", "image/svg+xml", "<svg"),
     ] {

@@ -8,6 +8,8 @@
 
 import { Link, h264Codecs, validChatText } from './link.js';
 import { identityCertificate, ownFingerprint, remoteFingerprint, safetyCode } from './safety.js';
+import { LocalMedia } from './media.js';
+import { ChatView } from './chat.js';
 
 const PROTOCOL = 2;
 const OUTGOING_RING_MS = 45000;
@@ -53,11 +55,15 @@ const state = {
   peers: new Map(), // id -> { id, name, busy, protocol }
   incoming: null, // a ringing offer or invitation
   call: null,
-  media: null, // { stream, muted, cameraOff, audioId, videoId }
   reconnects: 0,
   signingOut: false,
   certificate: null, // a promise of this browser's identity (safety.js)
 };
+const local = new LocalMedia({
+  selfView: ui.selfView, cameraSelect: ui.cameraSelect, microphoneSelect: ui.microphoneSelect,
+  note: ui.devicesNote,
+}, notice);
+const chat = new ChatView(ui.messages);
 
 // ---- Signaling ---------------------------------------------------------------------
 
@@ -72,6 +78,7 @@ function connect() {
     ws.send(JSON.stringify(hello));
   };
   ws.onmessage = ({ data }) => {
+    if (state.ws !== ws || typeof data !== 'string') return;
     let msg;
     try {
       msg = JSON.parse(data);
@@ -117,7 +124,9 @@ function welcome(msg) {
   state.iceServers = Array.isArray(msg.ice_servers) ? msg.ice_servers : [];
   state.reconnects = 0;
   state.peers.clear();
-  for (const peer of msg.peers ?? []) state.peers.set(peer.id, peer);
+  for (const peer of Array.isArray(msg.peers) ? msg.peers : []) {
+    if (validPeer(peer)) state.peers.set(peer.id, peer);
+  }
   ui.joinError.textContent = '';
   ui.joinButton.disabled = false;
   ui.me.textContent = `Online as ${state.me.name}`;
@@ -132,7 +141,7 @@ function welcome(msg) {
   if (reconnected) notice('Reconnected to the server.');
   showLobby();
   renderRoster();
-  listDevices();
+  local.listDevices();
 }
 
 function disconnected(event) {
@@ -179,8 +188,12 @@ function serverError(msg) {
 
 // ---- Roster ------------------------------------------------------------------------
 
+function validPeer(peer) {
+  return typeof peer?.id === 'string' && typeof peer.name === 'string' && peer.id !== state.me?.id;
+}
+
 function rosterPut(peer) {
-  if (!peer || typeof peer.id !== 'string' || peer.id === state.me?.id) return;
+  if (!validPeer(peer)) return;
   state.peers.set(peer.id, peer);
   renderRoster();
 }
@@ -231,128 +244,18 @@ function renderRoster() {
 
 // ---- Media -------------------------------------------------------------------------
 
-async function openMedia() {
-  if (state.media) return state.media;
-  const media = { stream: null, muted: false, cameraOff: false };
-  const video = ui.cameraSelect.value
-    ? { deviceId: { exact: ui.cameraSelect.value }, width: { ideal: 640 }, height: { ideal: 480 } }
-    : { width: { ideal: 640 }, height: { ideal: 480 } };
-  const audio = ui.microphoneSelect.value ? { deviceId: { exact: ui.microphoneSelect.value } } : true;
-  const attempts = [{ audio, video }, { audio }, { video }];
-  let lastError = null;
-  for (const constraints of attempts) {
-    try {
-      media.stream = await navigator.mediaDevices.getUserMedia(constraints);
-      break;
-    } catch (err) {
-      lastError = err;
-    }
-  }
-  if (!media.stream) {
-    ui.devicesNote.textContent = `No camera or microphone: ${mediaErrorWords(lastError)} `
-      + 'The call goes on; the other side will not see or hear you.';
-  } else {
-    ui.devicesNote.textContent = '';
-    media.stream.getTracks().forEach((track) => {
-      track.onended = () => notice(`Your ${track.kind === 'audio' ? 'microphone' : 'camera'} stopped.`);
-    });
-  }
-  state.media = media;
-  ui.selfView.srcObject = media.stream;
-  await listDevices();
-  return media;
-}
-
-function mediaErrorWords(err) {
-  switch (err?.name) {
-    case 'NotAllowedError': return 'the browser was not allowed to use them.';
-    case 'NotFoundError': return 'none was found.';
-    case 'NotReadableError': return 'another program is using them.';
-    case 'SecurityError': case 'TypeError':
-      return 'browsers allow cameras only on https pages or on this computer (localhost).';
-    default: return err ? `${err.name}: ${err.message}` : 'this browser cannot capture media.';
-  }
-}
-
-function closeMedia() {
-  state.media?.stream?.getTracks().forEach((track) => track.stop());
-  state.media = null;
-  ui.selfView.srcObject = null;
-}
-
-function sentTracks() {
-  const stream = state.media?.stream;
-  const audio = stream?.getAudioTracks()[0] ?? null;
-  const video = stream?.getVideoTracks()[0] ?? null;
-  return {
-    audio: state.media?.muted ? null : audio,
-    video: state.media?.cameraOff ? null : video,
-  };
-}
-
-async function listDevices() {
-  if (!navigator.mediaDevices?.enumerateDevices) {
-    ui.devicesNote.textContent = mediaErrorWords({ name: 'SecurityError' });
-    return;
-  }
-  const devices = await navigator.mediaDevices.enumerateDevices();
-  const stream = state.media?.stream;
-  const fill = (select, kind, active, noun) => {
-    const found = devices.filter((d) => d.kind === kind && d.deviceId);
-    const current = active?.getSettings().deviceId ?? select.value;
-    const options = found.map((device, i) => {
-      const option = document.createElement('option');
-      option.value = device.deviceId;
-      option.textContent = device.label || `${noun} ${i + 1}`;
-      option.selected = device.deviceId === current;
-      return option;
-    });
-    if (options.length === 0) {
-      const option = document.createElement('option');
-      option.value = '';
-      option.textContent = found.length === 0 && devices.some((d) => d.kind === kind)
-        ? `The browser will ask for the ${noun.toLowerCase()}`
-        : `No ${noun.toLowerCase()} found`;
-      options.push(option);
-    }
-    select.replaceChildren(...options);
-  };
-  fill(ui.cameraSelect, 'videoinput', stream?.getVideoTracks()[0], 'Camera');
-  fill(ui.microphoneSelect, 'audioinput', stream?.getAudioTracks()[0], 'Microphone');
-}
-
-// Another device chosen: in a call, its track replaces the old one at once.
-async function switchDevice(kind) {
-  const select = kind === 'video' ? ui.cameraSelect : ui.microphoneSelect;
-  if (!state.media?.stream || !select.value) return;
-  try {
-    const constraints = kind === 'video'
-      ? { video: { deviceId: { exact: select.value }, width: { ideal: 640 }, height: { ideal: 480 } } }
-      : { audio: { deviceId: { exact: select.value } } };
-    const fresh = await navigator.mediaDevices.getUserMedia(constraints);
-    const track = fresh.getTracks()[0];
-    const stream = state.media.stream;
-    for (const old of stream.getTracks().filter((t) => t.kind === track.kind)) {
-      stream.removeTrack(old);
-      old.stop();
-    }
-    stream.addTrack(track);
-    ui.selfView.srcObject = stream;
-    await updateSentTracks();
-  } catch (err) {
-    notice(`Could not switch: ${mediaErrorWords(err)}`);
-  }
-}
-
 async function updateSentTracks() {
-  const { audio, video } = sentTracks();
+  const { audio, video } = local.tracks();
   for (const link of state.call?.links.values() ?? []) await link.setTracks(audio, video);
   sendStateToAll();
 }
 
+function stateMessage() {
+  return { type: 'state', muted: local.muted, camera_off: local.cameraOff };
+}
+
 function sendStateToAll() {
-  const msg = { type: 'state', muted: !!state.media?.muted, camera_off: !!state.media?.cameraOff };
-  for (const link of state.call?.links.values() ?? []) link.send(msg);
+  for (const link of state.call?.links.values() ?? []) link.send(stateMessage());
 }
 
 // ---- Calls -------------------------------------------------------------------------
@@ -368,7 +271,6 @@ function newCall(id, { group = false } = {}) {
     timer: null,
     connectedOnce: false,
     startedAt: null,
-    chats: new Map(), // message id -> { element, waiting: Set(peer id), of }
     early: new Map(), // peer id -> candidates that came before its connection was made
     codes: new Map(), // peer id -> safety code element
   };
@@ -393,7 +295,7 @@ async function startCall(peerId) {
   call.ringingTo = peerId;
   state.call = call;
   showCall(`Calling ${name}…`, `Ringing ${name}`);
-  const media = await openMedia();
+  const stream = await local.open();
   if (state.call !== call) return;
   const link = await makeLink(call, peerId);
   call.timer = setTimeout(() => {
@@ -403,7 +305,7 @@ async function startCall(peerId) {
     }
   }, OUTGOING_RING_MS);
   try {
-    await link.offer(media.stream, h264Codecs());
+    await link.offer(stream, h264Codecs());
   } catch (err) {
     endCall(`Could not start the call: ${err.message}`);
   }
@@ -423,16 +325,20 @@ async function makeLink(call, peerId) {
       },
       failed: (reason) => linkEnded(call, peerId, `The connection to ${nameOf(peerId)} failed: ${reason}.`),
       chatOpen: () => {
-        link.send({ type: 'state', muted: !!state.media?.muted, camera_off: !!state.media?.cameraOff });
+        link.send(stateMessage());
         updateChatForm();
       },
-      chat: (msg) => chatReceived(call, peerId, msg),
-      ack: (id) => chatAcked(call, peerId, id),
+      chat: (msg) => {
+        if (state.call === call) chat.theirs(nameOf(peerId), msg.text);
+      },
+      ack: (id) => {
+        if (state.call === call) chat.acked(id, peerId);
+      },
       peerState: (peerState) => showPeerState(call, peerId, peerState),
       bye: () => linkEnded(call, peerId, `${nameOf(peerId)} hung up.`),
       fileOffer: (msg) => {
         link.send({ type: 'file_answer', id: msg.id, accept: false });
-        chatNote(`${nameOf(peerId)} offered a file, ${msg.name}; this page cannot take files yet, `
+        chat.note(`${nameOf(peerId)} offered a file, ${msg.name}; this page cannot take files yet, `
           + 'so it was declined.');
       },
     },
@@ -480,7 +386,7 @@ function linkEnded(call, peerId, outcome, { bye = false } = {}) {
   call.codes.delete(peerId);
   if (call.group && (call.links.size > 0 || call.names.size > 1)) {
     call.names.delete(peerId);
-    chatNote(outcome);
+    chat.note(outcome);
     renderTitle();
     renderRoster();
     return;
@@ -496,10 +402,10 @@ function incomingOffer(msg) {
       link.reoffer(msg.sdp).catch(linkError(msg.from));
     } else if (call.group && call.names.has(msg.from)) {
       // A member of the group call we joined offers to us.
-      openMedia().then(async (media) => {
+      local.open().then(async (stream) => {
         if (state.call !== call || call.links.has(msg.from)) return;
         const link = await makeLink(call, msg.from);
-        await link.answer(msg.sdp, media.stream, h264Codecs());
+        await link.answer(msg.sdp, stream, h264Codecs());
       }).catch(linkError(msg.from));
     }
     return;
@@ -517,10 +423,11 @@ function incomingInvite(msg) {
     sendSignal({ type: 'hangup', to: msg.from, call_id: msg.call_id, reason: 'busy' });
     return;
   }
-  const others = (msg.members ?? []).filter((m) => m.id !== msg.from).map((m) => m.name);
+  const members = Array.isArray(msg.members) ? msg.members.filter(validPeer) : [];
+  const others = members.filter((m) => m.id !== msg.from).map((m) => m.name);
   const withWhom = others.length ? ` with ${others.join(', ')}` : '';
   ring({ kind: 'invite', from: msg.from, name: msg.from_name || nameOf(msg.from), callId: msg.call_id,
-    members: msg.members ?? [] }, `${msg.from_name || nameOf(msg.from)} invites you to a call${withWhom}.`);
+    members }, `${msg.from_name || nameOf(msg.from)} invites you to a call${withWhom}.`);
 }
 
 function ring(incoming, text) {
@@ -567,12 +474,12 @@ async function accept() {
   if (incoming.kind === 'invite') {
     const call = newCall(incoming.callId, { group: true });
     for (const member of incoming.members) {
-      if (member.id !== state.me.id) call.names.set(member.id, member.name);
+      if (validPeer(member)) call.names.set(member.id, member.name);
     }
     state.call = call;
     showCall('Joining…', `Call with ${[...call.names.values()].join(', ')}`);
     sendSignal({ type: 'join', call_id: call.id });
-    await openMedia();
+    await local.open();
     return;
   }
   const call = newCall(incoming.callId);
@@ -585,12 +492,12 @@ async function accept() {
       endCall(`Could not connect to ${incoming.name}.`);
     }
   }, CONNECT_MS);
-  const media = await openMedia();
+  const stream = await local.open();
   if (state.call !== call) return;
   const link = await makeLink(call, incoming.from);
   link.pendingCandidates.push(...incoming.candidates);
   try {
-    await link.answer(incoming.sdp, media.stream, h264Codecs());
+    await link.answer(incoming.sdp, stream, h264Codecs());
   } catch (err) {
     sendSignal({ type: 'hangup', to: incoming.from, call_id: call.id, reason: 'failed' });
     endCall(`Could not answer: ${err.message}`);
@@ -635,8 +542,8 @@ function groupMembers(msg) {
   const call = state.call;
   if (!call || call.id !== msg.call_id) return;
   call.group = true;
-  for (const member of msg.members ?? []) {
-    if (member.id !== state.me.id) call.names.set(member.id, member.name);
+  for (const member of Array.isArray(msg.members) ? msg.members : []) {
+    if (validPeer(member)) call.names.set(member.id, member.name);
   }
   ui.callStatus.textContent = 'Connecting…';
   renderTitle();
@@ -644,15 +551,15 @@ function groupMembers(msg) {
 
 async function memberJoined(msg) {
   const call = state.call;
-  if (!call || call.id !== msg.call_id || !msg.peer) return;
+  if (!call || call.id !== msg.call_id || !validPeer(msg.peer)) return;
   call.group = true;
   call.names.set(msg.peer.id, msg.peer.name);
-  chatNote(`${msg.peer.name} joined.`);
+  chat.note(`${msg.peer.name} joined.`);
   renderTitle();
-  const media = await openMedia();
+  const stream = await local.open();
   if (state.call !== call || call.links.has(msg.peer.id)) return;
   try {
-    await (await makeLink(call, msg.peer.id)).offer(media.stream, h264Codecs());
+    await (await makeLink(call, msg.peer.id)).offer(stream, h264Codecs());
   } catch (err) {
     linkError(msg.peer.id)(err);
   }
@@ -695,10 +602,10 @@ function endCall(outcome, { bye = false } = {}) {
   clearTimeout(call.timer);
   for (const link of call.links.values()) link.close({ bye });
   state.call = null;
-  closeMedia();
+  local.close();
   ui.tiles.replaceChildren();
   ui.codes.replaceChildren();
-  ui.messages.replaceChildren();
+  chat.clear();
   notice(outcome);
   showLobby();
   renderRoster();
@@ -722,61 +629,8 @@ function sendChat(text) {
     notice('The chat is not open yet.');
     return false;
   }
-  const element = chatLine('You', text, 'mine');
-  const tick = document.createElement('span');
-  tick.className = 'tick';
-  element.append(tick);
-  call.chats.set(id, { element, tick, waiting, of: waiting.size });
-  renderTick(call.chats.get(id));
+  chat.mine(id, text, waiting);
   return true;
-}
-
-function chatReceived(call, peerId, msg) {
-  if (state.call !== call) return;
-  chatLine(nameOf(peerId), msg.text, 'theirs');
-}
-
-function chatAcked(call, peerId, id) {
-  const chat = call.chats.get(id);
-  if (!chat) return;
-  chat.waiting.delete(peerId);
-  renderTick(chat);
-}
-
-function renderTick(chat) {
-  const delivered = chat.of - chat.waiting.size;
-  if (chat.waiting.size === 0) {
-    chat.tick.textContent = ' ✓';
-    chat.tick.setAttribute('aria-label', 'delivered');
-  } else if (chat.of > 1) {
-    chat.tick.textContent = ` ${delivered}/${chat.of}`;
-    chat.tick.setAttribute('aria-label', `delivered to ${delivered} of ${chat.of}`);
-  } else {
-    chat.tick.textContent = ' …';
-    chat.tick.setAttribute('aria-label', 'sending');
-  }
-}
-
-function chatLine(who, text, kind) {
-  const item = document.createElement('li');
-  item.className = kind;
-  const author = document.createElement('span');
-  author.className = 'author';
-  author.textContent = `${who}: `;
-  const body = document.createElement('span');
-  body.className = 'text';
-  body.textContent = text;
-  item.append(author, body);
-  ui.messages.append(item);
-  item.scrollIntoView({ block: 'nearest' });
-  return item;
-}
-
-function chatNote(text) {
-  const item = document.createElement('li');
-  item.className = 'note';
-  item.textContent = text;
-  ui.messages.append(item);
 }
 
 function updateChatForm() {
@@ -800,7 +654,7 @@ function showCall(status, title) {
   ui.callTitle.textContent = title;
   ui.mute.setAttribute('aria-pressed', 'false');
   ui.camera.setAttribute('aria-pressed', 'true');
-  ui.messages.replaceChildren();
+  chat.clear();
   renderRoster();
   ui.hangUp.focus();
 }
@@ -944,25 +798,27 @@ ui.incoming.addEventListener('keydown', (event) => {
 });
 ui.hangUp.addEventListener('click', hangUp);
 ui.mute.addEventListener('click', () => {
-  if (!state.media) return;
-  state.media.muted = !state.media.muted;
-  ui.mute.setAttribute('aria-pressed', String(state.media.muted));
+  if (!state.call) return;
+  local.muted = !local.muted;
+  ui.mute.setAttribute('aria-pressed', String(local.muted));
   updateSentTracks();
 });
 ui.camera.addEventListener('click', () => {
-  if (!state.media) return;
-  state.media.cameraOff = !state.media.cameraOff;
-  ui.camera.setAttribute('aria-pressed', String(!state.media.cameraOff));
-  ui.selfView.classList.toggle('off', state.media.cameraOff);
+  if (!state.call) return;
+  local.setCameraOff(!local.cameraOff);
+  ui.camera.setAttribute('aria-pressed', String(!local.cameraOff));
   updateSentTracks();
 });
 ui.chatForm.addEventListener('submit', (event) => {
   event.preventDefault();
   if (sendChat(ui.message.value)) ui.message.value = '';
 });
-ui.cameraSelect.addEventListener('change', () => switchDevice('video'));
-ui.microphoneSelect.addEventListener('change', () => switchDevice('audio'));
-navigator.mediaDevices?.addEventListener?.('devicechange', listDevices);
+for (const [select, kind] of [[ui.cameraSelect, 'video'], [ui.microphoneSelect, 'audio']]) {
+  select.addEventListener('change', async () => {
+    if (await local.switchTo(kind)) await updateSentTracks();
+  });
+}
+navigator.mediaDevices?.addEventListener?.('devicechange', () => local.listDevices());
 window.addEventListener('pagehide', () => {
   if (state.call) hangUp();
 });
