@@ -108,10 +108,6 @@ fn security_headers(headers: &mut HeaderMap, host: Option<&str>) {
         (header::REFERRER_POLICY, "no-referrer"),
         (header::X_FRAME_OPTIONS, "DENY"),
         (
-            header::HeaderName::from_static("cross-origin-opener-policy"),
-            "same-origin",
-        ),
-        (
             header::HeaderName::from_static("permissions-policy"),
             "camera=(self), microphone=(self), display-capture=()",
         ),

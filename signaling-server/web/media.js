@@ -48,6 +48,8 @@ export class LocalMedia {
         lastError = err;
       }
     }
+    this.selfView.srcObject = this.stream;
+    await this.listDevices();
     if (this.stream) {
       this.note.textContent = '';
       for (const track of this.stream.getTracks()) {
@@ -57,8 +59,6 @@ export class LocalMedia {
       this.note.textContent = `No camera or microphone: ${mediaErrorWords(lastError)} `
         + 'The call goes on; the other side will not see or hear you.';
     }
-    this.selfView.srcObject = this.stream;
-    await this.listDevices();
     return this.stream;
   }
 

@@ -275,6 +275,33 @@ test('two browsers call each other over https and wss, with matching safety code
   }
 });
 
+test('on a plain http page from elsewhere, a guest without a camera still calls and is told why', async () => {
+  // `guest.test` is this machine, but a name that is not localhost: the page is not a
+  // secure context, as for a guest on another computer of the network.
+  const elsewhere = await launchBrowser(['--host-resolver-rules=MAP guest.test 127.0.0.1']);
+  try {
+    const port = new URL(server.url).port;
+    const page = await openPage(elsewhere, server, `http://guest.test:${port}/`);
+    assert.equal(await page.evaluate(() => window.isSecureContext), false);
+    const desk = headless(server, 'Desk5', ['--answer', '--duration', '4']);
+    await join(page, 'Remote', TOKEN);
+    await online(page, 'Remote');
+    await page.getByRole('button', { name: 'Call Desk5' }).click();
+    await page.getByText(/No camera or microphone: browsers allow cameras only on https pages/).waitFor();
+    // Desk5's picture and sound arrive; nothing is sent back.
+    await mediaFlows(page);
+    await page.getByText(/No safety code with Desk5: .*https/).waitFor({ state: 'attached' });
+    assert.equal(await desk.exited, 0, desk.out.stderr);
+    await page.getByText('Desk5 hung up.').waitFor();
+    const stats = desk.stats();
+    assert.equal(stats.end_reason, 'ended');
+    assert.equal(stats.video_frames_decoded, 0, 'the guest sent no picture');
+    assert.deepEqual(page.problems, []);
+  } finally {
+    await elsewhere.close();
+  }
+});
+
 test('performance', () => {
   // Printed for docs/performance.md; not a pass/fail check.
   const ms = (value) => `${Math.round(value)} ms`;

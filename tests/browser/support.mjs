@@ -108,8 +108,9 @@ export function headless(server, name, extra) {
   return peer;
 }
 
-/** Debian's Chromium, headless, with a fake camera (640x480) and a beeping fake microphone. */
-export function launchBrowser() {
+/** Debian's Chromium, headless, with a fake camera (640x480) and a beeping fake microphone;
+ * `extraArgs` for more flags. */
+export function launchBrowser(extraArgs = []) {
   return chromium.launch({
     executablePath: CHROMIUM,
     args: [
@@ -117,6 +118,7 @@ export function launchBrowser() {
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
       '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
       '--autoplay-policy=no-user-gesture-required',
+      ...extraArgs,
     ],
   });
 }
@@ -127,7 +129,7 @@ export function launchBrowser() {
  * and records script errors and dialogs: a hostile name or message that ran script would
  * open one.
  */
-export async function openPage(browser, server) {
+export async function openPage(browser, server, url = server.url) {
   // The https server's certificate is made for the test: the browser is told to take it.
   const context = await browser.newContext({ ignoreHTTPSErrors: server.tls === true });
   const page = await context.newPage();
@@ -150,7 +152,7 @@ export async function openPage(browser, server) {
       }
     };
   });
-  await page.goto(server.url);
+  await page.goto(url);
   return page;
 }
 
