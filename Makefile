@@ -7,6 +7,8 @@ ARGS ?=
 
 # The interop test's Python environment (aiortc), kept outside the clone like a cache.
 INTEROP_VENV ?= $(HOME)/.cache/confab/interop-venv
+# The browser test's npm packages (playwright-core), installed in the clone.
+BROWSER_MODULES = tests/browser/node_modules/.package-lock.json
 
 .PHONY: run demo test test-build deps build bench interop browser screenshots measure-app \
 	check-packaging deb
@@ -33,7 +35,7 @@ demo: build
 
 # Pictures of the app in a call for the README, and the UI's frame time, CPU and memory
 # (docs/performance.md), on a virtual display.
-screenshots:
+screenshots: $(BROWSER_MODULES)
 	@scripts/install-deps.sh screenshots
 	scripts/app-on-xvfb.sh screenshots
 
@@ -111,7 +113,6 @@ $(INTEROP_VENV)/installed: tests/interop/requirements.txt
 # token, a hostile name and a browser without H.264, and two browsers call each other over
 # https and wss (the server's --tls-cert and --tls-key). Also prints the page's weight, its
 # load-to-online time and the call setup time (docs/performance.md).
-BROWSER_MODULES = tests/browser/node_modules/.package-lock.json
 browser: test-build $(BROWSER_MODULES)
 	node --test --test-reporter=spec tests/browser/calls.test.mjs
 

@@ -2,7 +2,8 @@
 # Runs the real app (release build) on a virtual X display, in a call with the echo bot,
 # with settings kept in a throwaway HOME.
 #
-#   scripts/app-on-xvfb.sh screenshots   writes docs/screenshots/*.png (in a call; at home)
+#   scripts/app-on-xvfb.sh screenshots   writes docs/screenshots/*.png (in a call; at home;
+#                                        the browser client in a call)
 #   scripts/app-on-xvfb.sh measure       prints the UI's frame times, CPU and memory during
 #                                        a 640x480@30 call (docs/performance.md)
 #
@@ -74,6 +75,8 @@ screenshots)
   import -window root docs/screenshots/home.png
   kill "$app" 2>/dev/null || true; wait "$app" 2>/dev/null || true
   echo "wrote docs/screenshots/home.png"
+  # A guest in a browser (Debian's Chromium, headless) calling a desktop user.
+  CONFAB_BIN="$confab" node tests/browser/screenshot.mjs docs/screenshots/browser.png
   ;;
 measure)
   secs=${MEASURE_SECS:-30}
