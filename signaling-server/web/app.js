@@ -223,13 +223,20 @@ function renderRoster() {
       busy.textContent = 'in a call';
       item.append(busy);
     }
+    if (inCall && state.call.names.has(peer.id)) {
+      const here = document.createElement('span');
+      here.className = 'busy';
+      here.textContent = 'in this call';
+      item.querySelector('.busy')?.remove();
+      item.append(here);
+      return item;
+    }
     const button = document.createElement('button');
     button.type = 'button';
     if (inCall) {
-      const member = state.call.links.has(peer.id) || state.call.names.has(peer.id);
       button.textContent = 'Add';
       button.setAttribute('aria-label', `Add ${peer.name} to the call`);
-      button.disabled = member || !state.call.connectedOnce || (peer.protocol ?? 1) < 2;
+      button.disabled = !state.call.connectedOnce || (peer.protocol ?? 1) < 2;
       button.onclick = () => invite(peer.id);
     } else {
       button.textContent = 'Call';

@@ -244,9 +244,9 @@ fn browser_invite_ui(
     }
     egui::Frame::group(ui.style()).show(ui, |ui| {
         ui.set_width(ui.available_width());
+        ui.label(RichText::new("🌐 Invite someone with a browser:").strong());
         for link in &links {
-            ui.horizontal_wrapped(|ui| {
-                ui.label("🌐 Invite someone with a browser:");
+            ui.horizontal(|ui| {
                 ui.monospace(link);
                 let copy = ui.small_button("📋 Copy").on_hover_text("Copy the link");
                 copy.widget_info(|| {
