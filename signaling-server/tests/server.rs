@@ -731,6 +731,12 @@ async fn the_web_client_is_served_with_a_strict_policy() {
         assert!(response.contains(body), "{path}");
         assert!(lower.contains("cache-control: no-store"), "{path}");
         assert!(lower.contains("x-content-type-options: nosniff"), "{path}");
+        assert!(lower.contains("referrer-policy: no-referrer"), "{path}");
+        assert!(lower.contains("x-frame-options: deny"), "{path}");
+        assert!(
+            lower.contains("permissions-policy: camera=(self), microphone=(self)"),
+            "{path}"
+        );
         assert!(
             lower.contains(
                 "content-security-policy: default-src 'none'; script-src 'self'; style-src 'self';"
