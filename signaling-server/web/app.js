@@ -3,7 +3,8 @@
 // as any outside client would; `link.js` is one peer connection.
 //
 // Everything a peer or the server sends is shown with textContent, never as HTML.
-// User-timing marks (`confab-join`, `confab-online`, `confab-call`, `confab-connected`)
+// User-timing marks (`confab-join`, `confab-online`, `confab-call`, `confab-media` (the
+// camera and microphone open), `confab-connected`)
 // time joining and calling in the browser's performance tools (and docs/performance.md).
 
 import { Link, h264Codecs, validChatText } from './link.js';
@@ -303,6 +304,7 @@ async function startCall(peerId) {
   state.call = call;
   showCall(`Calling ${name}…`, `Ringing ${name}`);
   const stream = await local.open();
+  performance.mark('confab-media');
   if (state.call !== call) return;
   const link = await makeLink(call, peerId);
   call.timer = setTimeout(() => {
