@@ -823,9 +823,7 @@ ui.chatForm.addEventListener('submit', (event) => {
   if (sendChat(ui.message.value)) ui.message.value = '';
 });
 for (const [select, kind] of [[ui.cameraSelect, 'video'], [ui.microphoneSelect, 'audio']]) {
-  select.addEventListener('change', async () => {
-    if (await local.switchTo(kind)) await updateSentTracks();
-  });
+  select.addEventListener('change', () => local.switchTo(kind, updateSentTracks));
 }
 navigator.mediaDevices?.addEventListener?.('devicechange', () => local.listDevices());
 window.addEventListener('pagehide', () => {

@@ -86,26 +86,30 @@ export class LocalMedia {
     this.selfView.classList.toggle('off', off);
   }
 
-  /** Opens the device chosen in the `kind` picker in place of the old one; true if done. */
-  async switchTo(kind) {
+  /**
+   * Opens the device chosen in the `kind` picker in place of the old one. `use` puts the
+   * new tracks on the call's senders; the old device is stopped only after that (a sender
+   * whose track ended first does not take the new one in Chromium).
+   */
+  async switchTo(kind, use) {
     const select = kind === 'video' ? this.cameraSelect : this.microphoneSelect;
-    if (!this.stream || !select.value) return false;
+    if (!this.stream || !select.value) return;
+    let track;
     try {
       const device = { deviceId: { exact: select.value } };
       const fresh = await navigator.mediaDevices.getUserMedia(kind === 'video'
         ? { video: { ...device, ...SIZE } } : { audio: device });
-      const [track] = fresh.getTracks();
-      for (const old of this.stream.getTracks().filter((t) => t.kind === track.kind)) {
-        this.stream.removeTrack(old);
-        old.stop();
-      }
-      this.stream.addTrack(track);
-      this.selfView.srcObject = this.stream;
-      return true;
+      [track] = fresh.getTracks();
     } catch (err) {
       this.notice(`Could not switch: ${mediaErrorWords(err)}`);
-      return false;
+      return;
     }
+    const old = this.stream.getTracks().filter((t) => t.kind === track.kind);
+    old.forEach((t) => this.stream.removeTrack(t));
+    this.stream.addTrack(track);
+    this.selfView.srcObject = this.stream;
+    await use();
+    old.forEach((t) => t.stop());
   }
 
   /** Fills the pickers with the devices there are, the ones in use selected. */

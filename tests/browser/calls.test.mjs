@@ -142,6 +142,25 @@ test('a browser guest calls a desktop user: media and chat both ways, then hangs
   await camera.click();
   await until('the camera to be sent again', videoSent);
 
+  // Another camera chosen mid-call: its picture goes out on the same sender.
+  const picker = page.getByRole('combobox', { name: 'Camera source' });
+  // Chromium's fake cameras: 0 gives I420 frames, 1 is a depth camera (Y16, which WebRTC
+  // does not send), 2 gives MJPEG.
+  const other = await picker.evaluate((select) =>
+    [...select.options].find((o) => o.textContent === 'fake_device_2')?.value);
+  assert.ok(other, 'Chromium offers a third fake camera');
+  await picker.selectOption(other);
+  const framesSent = () => page.evaluate(async (wanted) => {
+    const pc = window.testPeerConnections.at(-1);
+    const sender = pc.getSenders().find((s) => s.track?.kind === 'video');
+    if (sender?.track.getSettings().deviceId !== wanted) return null;
+    const report = await pc.getStats();
+    return [...report.values()].find((s) => s.type === 'outbound-rtp' && s.kind === 'video')
+      ?.framesSent ?? 0;
+  }, other);
+  const before = await until('the chosen camera on the sender', framesSent);
+  await until('frames from the chosen camera', async () => (await framesSent()) >= before + 30);
+
   // Three seconds of the browser's camera reached Desk before the browser hangs up.
   await until('90 frames sent', () => page.evaluate(async () => {
     const report = await window.testPeerConnections.at(-1).getStats();
@@ -174,6 +193,7 @@ test('a desktop user calls a browser guest, who answers with the keyboard', asyn
 
   await mediaFlows(page);
   await page.locator('#messages').getByText('hello from Desk2').waitFor();
+
   const message = page.getByRole('textbox', { name: 'Message' });
   await message.fill('hi Desk2');
   await message.press('Enter');
@@ -190,6 +210,22 @@ test('a desktop user calls a browser guest, who answers with the keyboard', asyn
   await page.getByText('Desk2 hung up.').waitFor({ timeout: 15000 });
   checkDesktopStats(desk.stats(), 'Desk2', sent);
   assert.match(desk.out.stdout, /chat delivered: hello from Desk2/);
+  assert.deepEqual(page.problems, []);
+  await page.context().close();
+});
+
+test('a browser guest declines a call with the keyboard, and the caller is told', async () => {
+  const page = await openPage(browser, server);
+  await join(page, 'Busy guest', TOKEN);
+  await online(page, 'Busy guest');
+  const desk = headless(server, 'Desk6', ['--call', 'Busy guest']);
+  await page.getByText('Desk6 is calling you.').waitFor({ timeout: 15000 });
+  await page.keyboard.press('Escape');
+  await page.getByText("You declined Desk6's call.").waitFor();
+  await desk.exited;
+  assert.equal(desk.stats().end_reason, 'declined');
+  // Nothing was set up for a call that was not accepted.
+  assert.equal(await page.evaluate(() => window.testPeerConnections.length), 0);
   assert.deepEqual(page.problems, []);
   await page.context().close();
 });

@@ -108,7 +108,7 @@ export function headless(server, name, extra) {
   return peer;
 }
 
-/** Debian's Chromium, headless, with a fake camera (640x480) and a beeping fake microphone;
+/** Debian's Chromium, headless, with fake cameras (640x480) and beeping fake microphones;
  * `extraArgs` for more flags. */
 export function launchBrowser(extraArgs = []) {
   return chromium.launch({
@@ -116,7 +116,8 @@ export function launchBrowser(extraArgs = []) {
     args: [
       '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
+      // Three fake cameras (and microphones), so that the pickers have a choice.
+      '--use-fake-device-for-media-stream=device-count=3', '--use-fake-ui-for-media-stream',
       '--autoplay-policy=no-user-gesture-required',
       ...extraArgs,
     ],
