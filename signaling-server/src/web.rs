@@ -17,48 +17,29 @@ pub(crate) struct Asset {
     pub body: &'static [u8],
 }
 
+const JS: &str = "text/javascript; charset=utf-8";
+
+/// One file of `web/`, served at `path`.
+macro_rules! asset {
+    ($path:literal, $file:literal, $content_type:expr) => {
+        Asset {
+            path: $path,
+            content_type: $content_type,
+            body: include_bytes!(concat!("../web/", $file)),
+        }
+    };
+}
+
 /// The web client's files, by the path they are served at.
 pub(crate) const ASSETS: &[Asset] = &[
-    Asset {
-        path: "/",
-        content_type: "text/html; charset=utf-8",
-        body: include_bytes!("../web/index.html"),
-    },
-    Asset {
-        path: "/app.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_bytes!("../web/app.js"),
-    },
-    Asset {
-        path: "/link.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_bytes!("../web/link.js"),
-    },
-    Asset {
-        path: "/media.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_bytes!("../web/media.js"),
-    },
-    Asset {
-        path: "/chat.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_bytes!("../web/chat.js"),
-    },
-    Asset {
-        path: "/safety.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_bytes!("../web/safety.js"),
-    },
-    Asset {
-        path: "/style.css",
-        content_type: "text/css; charset=utf-8",
-        body: include_bytes!("../web/style.css"),
-    },
-    Asset {
-        path: "/icon.svg",
-        content_type: "image/svg+xml",
-        body: include_bytes!("../web/icon.svg"),
-    },
+    asset!("/", "index.html", "text/html; charset=utf-8"),
+    asset!("/app.js", "app.js", JS),
+    asset!("/link.js", "link.js", JS),
+    asset!("/media.js", "media.js", JS),
+    asset!("/chat.js", "chat.js", JS),
+    asset!("/safety.js", "safety.js", JS),
+    asset!("/style.css", "style.css", "text/css; charset=utf-8"),
+    asset!("/icon.svg", "icon.svg", "image/svg+xml"),
 ];
 
 /// The file served at `path`, if any.

@@ -660,6 +660,18 @@ async fn a_client_that_never_reads_is_dropped() {
     server.shutdown([observer, sender]).await;
 }
 
+/// Sends one raw HTTP request and reads the answer until the server closes.
+async fn http(addr: std::net::SocketAddr, request: &str) -> String {
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    tokio::time::timeout(PATIENCE, tcp.read_to_string(&mut response))
+        .await
+        .unwrap()
+        .unwrap();
+    response
+}
+
 #[tokio::test]
 async fn health_check_and_http_routing() {
     let server = TestServer::default().await;
@@ -673,13 +685,7 @@ async fn health_check_and_http_routing() {
         ),
         ("garbage\r\n\r\n", "HTTP/1.1 400"),
     ] {
-        let mut tcp = TcpStream::connect(server.addr).await.unwrap();
-        tcp.write_all(request.as_bytes()).await.unwrap();
-        let mut response = String::new();
-        tokio::time::timeout(PATIENCE, tcp.read_to_string(&mut response))
-            .await
-            .unwrap()
-            .unwrap();
+        let response = http(server.addr, request).await;
         assert!(response.starts_with(status), "{request:?} -> {response}");
         if status.ends_with("200") {
             assert!(response.ends_with("ok\n"));
@@ -693,16 +699,7 @@ async fn health_check_and_http_routing() {
 #[tokio::test]
 async fn the_web_client_is_served_with_a_strict_policy() {
     let server = TestServer::default().await;
-    let fetch = |request: String| async move {
-        let mut tcp = TcpStream::connect(server.addr).await.unwrap();
-        tcp.write_all(request.as_bytes()).await.unwrap();
-        let mut response = String::new();
-        tokio::time::timeout(PATIENCE, tcp.read_to_string(&mut response))
-            .await
-            .unwrap()
-            .unwrap();
-        response
-    };
+    let fetch = |request: String| async move { http(server.addr, &request).await };
     let get = |path: &str| {
         format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:8787\r\nConnection: close\r\n\r\n")
     };

@@ -23,6 +23,20 @@ after(async () => {
   server?.stop();
 });
 
+/** A page on the test server, joined as `name`. */
+async function guest(name) {
+  const page = await openPage(browser, server);
+  await join(page, name, TOKEN);
+  await online(page, name);
+  return page;
+}
+
+/** The page ran no foreign script and logged no error; it is closed. */
+async function finish(page) {
+  assert.deepEqual(page.problems, []);
+  await page.context().close();
+}
+
 // Numbers for docs/performance.md, printed at the end.
 const measured = {};
 
@@ -45,6 +59,20 @@ function checkDesktopStats(stats, who, sent) {
   assert.ok(stats.chats_received >= 1, `${who} got the browser's chat`);
 }
 
+/** Presses the toggle `name` twice: `kind` stops being sent, then is sent again; the
+ * button's pressed state follows (pressed while off for Mute, while on for Camera). */
+async function toggleSending(page, name, kind, { pressedWhileOff }) {
+  const button = page.getByRole('button', { name });
+  const sending = () => page.evaluate((kind) => window.testPeerConnections.at(-1).getSenders()
+    .some((sender) => sender.track?.kind === kind), kind);
+  assert.equal(await button.getAttribute('aria-pressed'), String(!pressedWhileOff));
+  await button.click();
+  assert.equal(await button.getAttribute('aria-pressed'), String(pressedWhileOff));
+  await until(`${kind} to stop being sent`, async () => !(await sending()));
+  await button.click();
+  await until(`${kind} to be sent again`, sending);
+}
+
 /** The browser's own account of the video it sends: how often it changed the size, and
  * why (`cpu`, `bandwidth`). */
 function sentVideo(page) {
@@ -58,9 +86,7 @@ function sentVideo(page) {
 
 test('a browser guest calls a desktop user: media and chat both ways, then hangs up', async () => {
   const desk = headless(server, 'Desk', ['--answer', '--echo-chat', '--chat', `${HOSTILE} from Desk`]);
-  const page = await openPage(browser, server);
-  await join(page, 'Guest', TOKEN);
-  await online(page, 'Guest');
+  const page = await guest('Guest');
   // The token went over the WebSocket only: never into the page's address.
   assert.ok(!page.url().includes(TOKEN), page.url());
   Object.assign(measured, await page.evaluate(() => {
@@ -122,25 +148,10 @@ test('a browser guest calls a desktop user: media and chat both ways, then hangs
   });
   assert.equal(fingerprints.stored, fingerprints.sent);
 
-  // Mute: the microphone's track leaves the sender; unmute brings it back.
-  const mute = page.getByRole('button', { name: 'Mute' });
-  await mute.click();
-  assert.equal(await mute.getAttribute('aria-pressed'), 'true');
-  const audioSent = () => page.evaluate(() => window.testPeerConnections.at(-1).getSenders()
-    .some((sender) => sender.track?.kind === 'audio'));
-  await until('the microphone to stop being sent', async () => !(await audioSent()));
-  await mute.click();
-  await until('the microphone to be sent again', audioSent);
-  // Camera off: nothing is sent on the video sender; on again: the camera is back.
-  const camera = page.getByRole('button', { name: 'Camera' });
-  assert.equal(await camera.getAttribute('aria-pressed'), 'true');
-  await camera.click();
-  assert.equal(await camera.getAttribute('aria-pressed'), 'false');
-  const videoSent = () => page.evaluate(() => window.testPeerConnections.at(-1).getSenders()
-    .some((sender) => sender.track?.kind === 'video'));
-  await until('the camera to stop being sent', async () => !(await videoSent()));
-  await camera.click();
-  await until('the camera to be sent again', videoSent);
+  // Mute: the microphone's track leaves the sender; unmute brings it back. Camera off:
+  // nothing is sent on the video sender; on again: the camera is back.
+  await toggleSending(page, 'Mute', 'audio', { pressedWhileOff: true });
+  await toggleSending(page, 'Camera', 'video', { pressedWhileOff: false });
 
   // Another camera chosen mid-call: its picture goes out on the same sender.
   const picker = page.getByRole('combobox', { name: 'Camera source' });
@@ -172,14 +183,11 @@ test('a browser guest calls a desktop user: media and chat both ways, then hangs
   await page.getByText(/^Call ended after/).waitFor();
   assert.equal(await desk.exited, 0, desk.out.stderr);
   checkDesktopStats(desk.stats(), 'Desk', sent);
-  assert.deepEqual(page.problems, []);
-  await page.context().close();
+  await finish(page);
 });
 
 test('a desktop user calls a browser guest, who answers with the keyboard', async () => {
-  const page = await openPage(browser, server);
-  await join(page, 'Guest2', TOKEN);
-  await online(page, 'Guest2');
+  const page = await guest('Guest2');
   const desk = headless(server, 'Desk2', ['--call', 'Guest2', '--duration', '4', '--echo-chat',
     '--chat', 'hello from Desk2']);
 
@@ -210,14 +218,11 @@ test('a desktop user calls a browser guest, who answers with the keyboard', asyn
   await page.getByText('Desk2 hung up.').waitFor({ timeout: 15000 });
   checkDesktopStats(desk.stats(), 'Desk2', sent);
   assert.match(desk.out.stdout, /chat delivered: hello from Desk2/);
-  assert.deepEqual(page.problems, []);
-  await page.context().close();
+  await finish(page);
 });
 
 test('a browser guest declines a call with the keyboard, and the caller is told', async () => {
-  const page = await openPage(browser, server);
-  await join(page, 'Busy guest', TOKEN);
-  await online(page, 'Busy guest');
+  const page = await guest('Busy guest');
   const desk = headless(server, 'Desk6', ['--call', 'Busy guest']);
   await page.getByText('Desk6 is calling you.').waitFor({ timeout: 15000 });
   await page.keyboard.press('Escape');
@@ -226,14 +231,11 @@ test('a browser guest declines a call with the keyboard, and the caller is told'
   assert.equal(desk.stats().end_reason, 'declined');
   // Nothing was set up for a call that was not accepted.
   assert.equal(await page.evaluate(() => window.testPeerConnections.length), 0);
-  assert.deepEqual(page.problems, []);
-  await page.context().close();
+  await finish(page);
 });
 
 test('a browser guest joins a group call of two desktop users', async () => {
-  const page = await openPage(browser, server);
-  await join(page, 'Guest3', TOKEN);
-  await online(page, 'Guest3');
+  const page = await guest('Guest3');
   const bob = headless(server, 'Bob', ['--answer', '--duration', '12']);
   const alice = headless(server, 'Alice', ['--call', 'Bob', '--call', 'Guest3', '--duration', '8']);
 
@@ -248,30 +250,29 @@ test('a browser guest joins a group call of two desktop users', async () => {
   assert.equal(await alice.exited, 0, alice.out.stderr);
   await page.getByText('Alice left the call.').waitFor({ timeout: 15000 });
   const stats = alice.stats();
-  const guest = stats.participants?.find((p) => p.name === 'Guest3');
-  assert.ok(guest, `Alice's stats name Guest3: ${JSON.stringify(stats.participants)}`);
-  assert.ok(guest.video_frames_decoded >= 30, `Alice decoded ${guest.video_frames_decoded} of Guest3's frames`);
+  const fromGuest = stats.participants?.find((p) => p.name === 'Guest3');
+  assert.ok(fromGuest, `Alice's stats name Guest3: ${JSON.stringify(stats.participants)}`);
+  assert.ok(fromGuest.video_frames_decoded >= 30, `Alice decoded ${fromGuest.video_frames_decoded} of Guest3's frames`);
   await page.getByRole('button', { name: 'Hang up' }).click();
   assert.equal(await bob.exited, 0, bob.out.stderr);
-  assert.deepEqual(page.problems, []);
-  await page.context().close();
+  await finish(page);
 });
 
 test('a wrong token and a hostile name are told and shown as text', async () => {
-  const guest = await openPage(browser, server);
-  await join(guest, 'Careful', 'wrong');
-  await guest.getByRole('alert').filter({ hasText: 'token' }).waitFor();
-  assert.match(await guest.getByRole('alert').textContent(), /needs a token, and that one is not right/);
-  await guest.getByLabel('Server token').fill(TOKEN);
-  await guest.getByRole('textbox', { name: 'Your name' }).press('Enter');
-  await online(guest, 'Careful');
+  const careful = await openPage(browser, server);
+  await join(careful, 'Careful', 'wrong');
+  await careful.getByRole('alert').filter({ hasText: 'token' }).waitFor();
+  assert.match(await careful.getByRole('alert').textContent(), /needs a token, and that one is not right/);
+  await careful.getByLabel('Server token').fill(TOKEN);
+  await careful.getByRole('textbox', { name: 'Your name' }).press('Enter');
+  await online(careful, 'Careful');
 
   const hostile = await openPage(browser, server);
   await join(hostile, HOSTILE, TOKEN);
   await online(hostile, HOSTILE);
-  await guest.getByRole('button', { name: `Call ${HOSTILE}` }).waitFor();
-  await guest.locator('#peers').getByText(HOSTILE, { exact: true }).waitFor();
-  assert.equal(await guest.locator('#peers img').count(), 0);
+  await careful.getByRole('button', { name: `Call ${HOSTILE}` }).waitFor();
+  await careful.locator('#peers').getByText(HOSTILE, { exact: true }).waitFor();
+  assert.equal(await careful.locator('#peers img').count(), 0);
 
   // A name already online is refused in words, and another one can be tried.
   const twin = await openPage(browser, server);
@@ -281,7 +282,7 @@ test('a wrong token and a hostile name are told and shown as text', async () => 
   await twin.getByRole('textbox', { name: 'Your name' }).press('Enter');
   await online(twin, 'Careful too');
 
-  for (const page of [guest, hostile, twin]) {
+  for (const page of [careful, hostile, twin]) {
     assert.deepEqual(page.problems, []);
     await page.context().close();
   }

@@ -187,17 +187,22 @@ fn hosting_ui(ui: &mut egui::Ui, urls: &[String], actions: &mut Vec<UiAction>) {
         }
         ui.label("Others on your network set this as their server URL:");
         for url in urls {
-            ui.horizontal(|ui| {
-                ui.monospace(url);
-                let copy = ui.small_button("📋 Copy").on_hover_text("Copy the address");
-                // Named with its address for screen readers (and the tests).
-                copy.widget_info(|| {
-                    egui::WidgetInfo::labeled(egui::Role::Button, true, format!("Copy {url}"))
-                });
-                if copy.clicked() {
-                    actions.push(UiAction::Copy(url.clone()));
-                }
-            });
+            copyable_ui(ui, url, "Copy the address", actions);
+        }
+    });
+}
+
+/// `text` in monospace with a copy button, named "Copy TEXT" for screen readers (and the
+/// tests).
+fn copyable_ui(ui: &mut egui::Ui, text: &str, hover: &str, actions: &mut Vec<UiAction>) {
+    ui.horizontal(|ui| {
+        ui.monospace(text);
+        let copy = ui.small_button("📋 Copy").on_hover_text(hover);
+        copy.widget_info(|| {
+            egui::WidgetInfo::labeled(egui::Role::Button, true, format!("Copy {text}"))
+        });
+        if copy.clicked() {
+            actions.push(UiAction::Copy(text.to_owned()));
         }
     });
 }
@@ -246,16 +251,7 @@ fn browser_invite_ui(
         ui.set_width(ui.available_width());
         ui.label(RichText::new("🌐 Invite someone with a browser:").strong());
         for link in &links {
-            ui.horizontal(|ui| {
-                ui.monospace(link);
-                let copy = ui.small_button("📋 Copy").on_hover_text("Copy the link");
-                copy.widget_info(|| {
-                    egui::WidgetInfo::labeled(egui::Role::Button, true, format!("Copy {link}"))
-                });
-                if copy.clicked() {
-                    actions.push(UiAction::Copy(link.clone()));
-                }
-            });
+            copyable_ui(ui, link, "Copy the link", actions);
         }
         ui.label(RichText::new("They open it, type a name and call you: no app needed.").weak());
         if camera_needs_https {
