@@ -258,6 +258,28 @@ test('a browser guest joins a group call of two desktop users', async () => {
   await finish(page);
 });
 
+test('a browser guest adds a desktop user to its call, which becomes a group call', async () => {
+  const page = await guest('Host');
+  const desk = headless(server, 'Desk7', ['--answer', '--duration', '12']);
+  const carol = headless(server, 'Carol7', ['--answer', '--duration', '5']);
+  await page.getByRole('button', { name: 'Call Desk7' }).click();
+  await mediaFlows(page, 0);
+  const add = page.getByRole('button', { name: 'Add Carol7 to the call' });
+  await until('Add to be enabled once connected', () => add.isEnabled());
+  await add.click();
+  // The page offers to Carol7 when the server says she joined; Desk7 does too.
+  await until('a second peer connection', () => page.evaluate(() => window.testPeerConnections.length === 2));
+  await mediaFlows(page, 1);
+  await page.getByRole('heading', { name: 'Call with Desk7, Carol7' }).waitFor();
+  assert.equal(await carol.exited, 0, carol.out.stderr);
+  const seen = Object.fromEntries(carol.stats().participants.map((p) => [p.name, p.video_frames_decoded]));
+  assert.ok(seen.Host >= 30 && seen.Desk7 >= 30, `Carol7 decoded ${JSON.stringify(seen)}`);
+  await page.getByText('Carol7 left the call.').waitFor({ timeout: 15000 });
+  await page.getByRole('button', { name: 'Hang up' }).click();
+  assert.equal(await desk.exited, 0, desk.out.stderr);
+  await finish(page);
+});
+
 test('a wrong token and a hostile name are told and shown as text', async () => {
   const careful = await openPage(browser, server);
   await join(careful, 'Careful', 'wrong');
