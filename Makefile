@@ -110,10 +110,9 @@ $(INTEROP_VENV)/installed: tests/interop/requirements.txt
 # The web client the signaling server serves (signaling-server/web/), in a real headless
 # Chromium (Debian's) driven by playwright-core (npm, pinned in package-lock.json): a browser
 # guest calls `confab headless` and is called by it, joins a group call and adds someone to
-# its own, meets a wrong
-# token, a hostile name and a browser without H.264, and two browsers call each other over
-# https and wss (the server's --tls-cert and --tls-key). Also prints the page's weight, its
-# load-to-online time and the call setup time (docs/performance.md).
+# its own, meets a wrong token, a hostile name and a browser without H.264, and two browsers
+# call each other over https and wss (the server's --tls-cert and --tls-key). Also prints
+# the page's weight, its load-to-online time and the call setup time (docs/performance.md).
 browser: test-build $(BROWSER_MODULES)
 	node --test --test-reporter=spec tests/browser/calls.test.mjs
 
