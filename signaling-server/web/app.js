@@ -140,7 +140,7 @@ function welcome(msg) {
     // Storage may be off; the name is only a convenience.
   }
   if (reconnected) notice('Reconnected to the server.');
-  showLobby();
+  if (!state.call) showLobby();
   renderRoster();
   local.listDevices();
 }
@@ -295,7 +295,12 @@ function browserHasH264() {
 }
 
 async function startCall(peerId) {
-  if (state.call || !browserHasH264()) return;
+  if (state.incoming?.kind === 'offer' && state.incoming.from === peerId) {
+    // They are calling us already: calling them back is answering.
+    accept();
+    return;
+  }
+  if (state.call || state.incoming || !browserHasH264()) return;
   performance.mark('confab-call');
   const name = nameOf(peerId);
   const call = newCall(crypto.randomUUID ? crypto.randomUUID() : randomId());
@@ -419,12 +424,25 @@ function incomingOffer(msg) {
     }
     return;
   }
+  const incoming = { kind: 'offer', from: msg.from, name: msg.from_name || nameOf(msg.from),
+    callId: msg.call_id, sdp: msg.sdp, candidates: [] };
+  if (call && call.ringingTo === msg.from && !call.group) {
+    // Glare: we called each other at once. The lower id keeps its call (docs/protocol.md);
+    // the other cancels its own and answers, as Confab does.
+    if (state.me.id < msg.from) return;
+    if (call.links.size > 0) {
+      sendSignal({ type: 'hangup', to: msg.from, call_id: call.id, reason: 'cancelled' });
+    }
+    dropCall(call);
+    state.incoming = incoming;
+    accept();
+    return;
+  }
   if (call || state.incoming) {
     sendSignal({ type: 'hangup', to: msg.from, call_id: msg.call_id, reason: 'busy' });
     return;
   }
-  ring({ kind: 'offer', from: msg.from, name: msg.from_name || nameOf(msg.from), callId: msg.call_id,
-    sdp: msg.sdp, candidates: [] }, `${msg.from_name || nameOf(msg.from)} is calling you.`);
+  ring(incoming, `${incoming.name} is calling you.`);
 }
 
 function incomingInvite(msg) {
@@ -605,16 +623,21 @@ function hangUp() {
   endCall(seconds == null ? 'You hung up.' : `Call ended after ${duration(seconds)}.`, { bye: true });
 }
 
-function endCall(outcome, { bye = false } = {}) {
-  const call = state.call;
-  if (!call) return;
+/** Closes `call`'s connections and clears its view; the camera stays open. */
+function dropCall(call, { bye = false } = {}) {
   clearTimeout(call.timer);
   for (const link of call.links.values()) link.close({ bye });
-  state.call = null;
-  local.close();
+  if (state.call === call) state.call = null;
   ui.tiles.replaceChildren();
   ui.codes.replaceChildren();
   chat.clear();
+}
+
+function endCall(outcome, { bye = false } = {}) {
+  const call = state.call;
+  if (!call) return;
+  dropCall(call, { bye });
+  local.close();
   notice(outcome);
   showLobby();
   renderRoster();

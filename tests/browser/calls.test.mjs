@@ -280,6 +280,25 @@ test('a browser guest adds a desktop user to its call, which becomes a group cal
   await finish(page);
 });
 
+test('two browsers that call each other at the same moment end up in one call', async () => {
+  const [ann, ben] = [await guest('Glare Ann'), await guest('Glare Ben')];
+  const callAnn = ben.getByRole('button', { name: 'Call Glare Ann' });
+  const callBen = ann.getByRole('button', { name: 'Call Glare Ben' });
+  await Promise.all([callAnn.waitFor(), callBen.waitFor()]);
+  await Promise.all([callBen.click(), callAnn.click()]);
+  // The higher id cancels its own call and answers the other: one call, media both ways.
+  await mediaFlows(ann);
+  await mediaFlows(ben);
+  for (const page of [ann, ben]) {
+    await page.getByRole('status').filter({ hasText: 'Connected' }).waitFor();
+    assert.equal(await page.locator('#tiles figure').count(), 1);
+  }
+  await ann.getByRole('button', { name: 'Hang up' }).click();
+  await ben.getByText('Glare Ann hung up.').waitFor();
+  await finish(ann);
+  await finish(ben);
+});
+
 test('a wrong token and a hostile name are told and shown as text', async () => {
   const careful = await openPage(browser, server);
   await join(careful, 'Careful', 'wrong');
