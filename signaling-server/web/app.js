@@ -312,6 +312,11 @@ async function startCall(peerId) {
   performance.mark('confab-media');
   if (state.call !== call) return;
   const link = await makeLink(call, peerId);
+  if (state.call !== call) {
+    // Replaced while the connection was being made (glare: we answer theirs instead).
+    link.close();
+    return;
+  }
   call.timer = setTimeout(() => {
     if (state.call === call && call.ringingTo) {
       sendSignal({ type: 'hangup', to: peerId, call_id: call.id, reason: 'timeout' });

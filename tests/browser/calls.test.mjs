@@ -287,8 +287,8 @@ test('two browsers that call each other at the same moment end up in one call', 
   await Promise.all([callAnn.waitFor(), callBen.waitFor()]);
   await Promise.all([callBen.click(), callAnn.click()]);
   // The higher id cancels its own call and answers the other: one call, media both ways.
-  await mediaFlows(ann);
-  await mediaFlows(ben);
+  await mediaFlows(ann, -1, { fromBrowser: true });
+  await mediaFlows(ben, -1, { fromBrowser: true });
   for (const page of [ann, ben]) {
     await page.getByRole('status').filter({ hasText: 'Connected' }).waitFor();
     assert.equal(await page.locator('#tiles figure').count(), 1);
@@ -362,8 +362,8 @@ test('two browsers call each other over https and wss, with matching safety code
     assert.equal(await ann.evaluate(() => window.isSecureContext), true);
     await ann.getByRole('button', { name: 'Call Ben' }).click();
     await ben.getByRole('button', { name: 'Accept' }).click();
-    await mediaFlows(ann);
-    await mediaFlows(ben);
+    await mediaFlows(ann, -1, { fromBrowser: true });
+    await mediaFlows(ben, -1, { fromBrowser: true });
     const code = async (page, peer) => {
       await page.locator('#codes .code').waitFor({ state: 'attached' });
       assert.match(await page.locator('#codes p').textContent(), new RegExp(`^Safety code with ${peer}: `));
