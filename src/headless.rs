@@ -337,6 +337,8 @@ async fn drive(
                 hang_up_at = None;
                 last_end = Some(end);
                 files.offered = false;
+                // A call's unconfirmed messages stay unconfirmed: a bot keeps nothing of them.
+                undelivered.clear();
             }
             EngineEvent::File(transfer) => {
                 if let Some(command) = files.on_transfer(&transfer, args.accept_files.is_some()) {
