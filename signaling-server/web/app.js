@@ -218,20 +218,14 @@ function renderRoster() {
     name.className = 'name';
     name.textContent = peer.name;
     item.append(name);
-    if (peer.busy) {
+    const member = inCall && state.call.names.has(peer.id);
+    if (member || peer.busy) {
       const busy = document.createElement('span');
       busy.className = 'busy';
-      busy.textContent = 'in a call';
+      busy.textContent = member ? 'in this call' : 'in a call';
       item.append(busy);
     }
-    if (inCall && state.call.names.has(peer.id)) {
-      const here = document.createElement('span');
-      here.className = 'busy';
-      here.textContent = 'in this call';
-      item.querySelector('.busy')?.remove();
-      item.append(here);
-      return item;
-    }
+    if (member) return item;
     const button = document.createElement('button');
     button.type = 'button';
     if (inCall) {
