@@ -337,7 +337,16 @@ fn server_serves_and_shuts_down_gracefully_on_sigterm() {
     };
     let status = status.unwrap();
     assert!(status.success(), "{status}");
-    let log: Vec<String> = server.log.try_iter().collect();
+    // The process has exited, so its stderr is closed: the reader thread
+    // forwards what is left and hangs up, ending this iterator.
+    let mut log = Vec::new();
+    loop {
+        match server.log.recv_timeout(PATIENCE) {
+            Ok(line) => log.push(line),
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => panic!("stderr stayed open: {log:#?}"),
+        }
+    }
     assert!(
         log.iter().any(|l| l.contains("SIGTERM received")),
         "{log:#?}"
