@@ -150,6 +150,9 @@ async fn two_headless_peers_call_record_chat_and_exit_cleanly() {
             side["audio_packets_received"].as_u64() >= Some(100),
             "{side}"
         );
+        // The pattern arrives recognisably itself (a frame of another number scores
+        // under 20 dB).
+        assert!(side["pattern_psnr_db"].as_f64() >= Some(28.0), "{side}");
     }
     assert_eq!(bob["peer_name"], "Alice");
     assert_eq!(bob["video_size_in"], serde_json::json!([320, 240]));

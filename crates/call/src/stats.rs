@@ -131,6 +131,9 @@ pub struct CallSummary {
     pub latency_samples: usize,
     /// The last test-pattern frame number seen.
     pub last_stamp_frame: Option<u64>,
+    /// Picture quality of a received test pattern: the mean luma PSNR, in dB, of one frame
+    /// a second against the pattern it carries (identical counts as 100).
+    pub pattern_psnr_db: Option<f64>,
     /// The code both sides derive from their identities (confab_protocol::safety), once the
     /// connection's handshake was done: equal on both sides unless someone sat between.
     pub safety_code: Option<SafetyCode>,
@@ -349,6 +352,7 @@ impl StatsCollector {
             latency_p95_ms: p95,
             latency_samples: samples,
             last_stamp_frame: (samples > 0 || last_stamp > 0).then_some(last_stamp),
+            pattern_psnr_db: counters.pattern_psnr_db(),
             safety_code: None,
         }
     }

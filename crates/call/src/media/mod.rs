@@ -198,6 +198,10 @@ pub(crate) struct Counters {
     /// The newest frame number read from a received test pattern.
     pub last_stamp_frame: AtomicU64,
     pub latency: Mutex<Latency>,
+    /// Received test-pattern frames scored against the pattern (one a second): the sum of
+    /// their luma PSNR in hundredths of a dB, and how many.
+    pub pattern_psnr_centi_db: AtomicU64,
+    pub pattern_psnr_samples: AtomicU64,
     pub first_frame_at: Mutex<Option<Instant>>,
 }
 
@@ -215,6 +219,20 @@ impl Counters {
             u64::from(width) << 32 | u64::from(height),
             Ordering::Relaxed,
         );
+    }
+
+    /// Adds one received frame's PSNR (an identical frame's infinity counts as 100 dB).
+    pub fn add_pattern_psnr(&self, db: f64) {
+        let centi_db = (db.min(100.0) * 100.0).round().max(0.0) as u64;
+        Counters::add(&self.pattern_psnr_centi_db, centi_db);
+        Counters::add(&self.pattern_psnr_samples, 1);
+    }
+
+    /// The mean of the PSNR scores so far, in dB.
+    pub fn pattern_psnr_db(&self) -> Option<f64> {
+        let samples = Counters::get(&self.pattern_psnr_samples);
+        (samples > 0)
+            .then(|| Counters::get(&self.pattern_psnr_centi_db) as f64 / 100.0 / samples as f64)
     }
 
     pub fn clear_size(counter: &AtomicU64) {

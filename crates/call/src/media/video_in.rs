@@ -10,7 +10,7 @@ use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 
 use confab_media::slot::LatestSlot;
-use confab_media::video::{CodecError, H264Decoder, I420Frame, PatternStamp, read_stamp};
+use confab_media::video::{CodecError, H264Decoder, I420Frame, PatternStamp, pattern_psnr};
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use tracing::{debug, warn};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
@@ -38,6 +38,10 @@ pub struct RemoteVideoFrame {
 /// Access units waiting for the decoder; when full, the reader drops frames and asks for a
 /// keyframe instead of queueing.
 const DECODE_QUEUE: usize = 8;
+
+/// One received test-pattern frame in this many is scored against the pattern (once a
+/// second at 30 fps: rendering the reference costs about a frame's capture).
+const PSNR_EVERY: u32 = 30;
 /// How often the reader gives up on gaps and repeats keyframe requests.
 const TICK: Duration = Duration::from_millis(20);
 /// Keyframe requests are repeated at most this often while the decoder waits for one.
@@ -241,14 +245,19 @@ fn decode_loop(
             let _ = problems.send(Problem::Recording(err.to_string()));
             recorder = None;
         }
-        picture.copy_to(&mut i420);
-        let stamp = read_stamp(&i420);
+        let stamp = picture.stamp();
         if let Some(stamp) = stamp {
             counters
                 .last_stamp_frame
                 .store(u64::from(stamp.frame_number), Ordering::Relaxed);
             if let Ok(mut latency) = counters.latency.lock() {
                 latency.record(stamp.capture_time_us);
+            }
+            if stamp.frame_number.is_multiple_of(PSNR_EVERY) {
+                picture.copy_to(&mut i420);
+                if let Some(db) = pattern_psnr(&i420, stamp) {
+                    counters.add_pattern_psnr(db);
+                }
             }
         }
         if output.render {

@@ -269,6 +269,12 @@ impl DecodedFrame<'_> {
         self.yuv.write_rgba8(rgba);
     }
 
+    /// What a test pattern in this picture says about itself, read in place.
+    pub fn stamp(&self) -> Option<super::PatternStamp> {
+        let (stride_y, _, _) = self.yuv.strides();
+        super::read_stamp_from_luma(self.yuv.y(), stride_y, self.width(), self.height())
+    }
+
     /// Copies the picture into `frame`, reusing its allocation when the size matches.
     #[allow(
         clippy::expect_used,
@@ -414,11 +420,13 @@ mod tests {
             let original = pattern.render(stamp(n));
             let encoded = encoder.encode(&original).unwrap();
             assert_eq!(encoded.keyframe, n == 0, "frame {n}");
-            let decoded = decoder
+            let picture = decoder
                 .decode(&encoded.data)
                 .unwrap()
-                .expect("one picture per frame")
-                .to_frame();
+                .expect("one picture per frame");
+            // Read in place, from the decoder's padded rows, as from a copy.
+            assert_eq!(picture.stamp(), Some(stamp(n)), "frame {n}");
+            let decoded = picture.to_frame();
             assert_eq!((decoded.width(), decoded.height()), (640, 480));
             assert_eq!(read_stamp(&decoded), Some(stamp(n)), "frame {n}");
             // Rate control needs a few frames to settle.

@@ -20,7 +20,7 @@ pub use h264::{
     CodecError, DecodedFrame, EncodedFrame, H264Decoder, H264Encoder, H264EncoderConfig,
     contains_idr, nal_types,
 };
-pub use pattern::{PatternStamp, TestPattern, read_stamp};
+pub use pattern::{PatternStamp, TestPattern, pattern_psnr, read_stamp, read_stamp_from_luma};
 pub use y4m_file::Y4mSource;
 
 /// Size and rate of a video stream.

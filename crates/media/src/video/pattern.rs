@@ -9,7 +9,7 @@
 //! to measure latency.
 
 // Pixel arithmetic: `TestPattern::new` checks the size, and every index here derives from
-// it (or, in `read_stamp`, from the frame's own dimensions).
+// it (or, in `read_stamp_from_luma`, from the dimensions it checks the plane against).
 #![allow(clippy::indexing_slicing, clippy::expect_used)]
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -184,7 +184,28 @@ fn bounce(t: usize, span: usize) -> usize {
 /// Reads the stamp of a test pattern frame (decoded or not). `None` when the frame does not
 /// carry a readable stamp (not a test pattern, or too damaged).
 pub fn read_stamp(frame: &I420Frame) -> Option<PatternStamp> {
-    let w = frame.width();
+    read_stamp_from_luma(
+        frame.y(),
+        frame.width() as usize,
+        frame.width(),
+        frame.height(),
+    )
+}
+
+/// [`read_stamp`] from a picture's luma plane alone, `width` x `height` pixels in rows
+/// `stride` bytes apart (a decoder's picture, read where it lies). `None` also when the
+/// plane is too short for that size.
+pub fn read_stamp_from_luma(
+    y_plane: &[u8],
+    stride: usize,
+    width: u32,
+    height: u32,
+) -> Option<PatternStamp> {
+    let w = width;
+    let (rows, row_len) = (height as usize, width as usize);
+    if rows == 0 || stride < row_len || y_plane.len() < (rows - 1) * stride + row_len {
+        return None;
+    }
     // A pattern sent smaller than it was made (a slow path) has cells smaller than any
     // pattern is made with: still 40 to a row, down to 4 pixels.
     let cell = if w >= MIN_WIDTH {
@@ -192,13 +213,12 @@ pub fn read_stamp(frame: &I420Frame) -> Option<PatternStamp> {
     } else {
         w / CELLS_PER_ROW
     };
-    if cell < 4 || frame.height() < band_rows(w) * cell {
+    if cell < 4 || height < band_rows(w) * cell {
         return None;
     }
     let cell = cell as usize;
     let per_row = w as usize / cell;
-    let y_plane = frame.y();
-    let wu = w as usize;
+    let wu = stride;
     let bits: [bool; BITS] = std::array::from_fn(|i| {
         let (x0, y0) = ((i % per_row) * cell, (i / per_row) * cell);
         // Average the middle half of the cell: edges blur under compression.
@@ -214,6 +234,20 @@ pub fn read_stamp(frame: &I420Frame) -> Option<PatternStamp> {
         sum / count > u32::from(LUMA_ZERO + LUMA_ONE) / 2
     });
     PatternStamp::from_bits(&bits)
+}
+
+/// How faithfully a received frame shows the pattern it says it is: the luma PSNR in dB
+/// against that frame rendered at the received size. `None` for a size no pattern is made
+/// at. (A pattern that was sent smaller than it was made differs in layout, not only in
+/// detail, and scores low.)
+pub fn pattern_psnr(frame: &I420Frame, stamp: PatternStamp) -> Option<f64> {
+    let pattern = TestPattern::new(VideoFormat {
+        width: frame.width(),
+        height: frame.height(),
+        fps: 1,
+    })
+    .ok()?;
+    Some(super::psnr_y(&pattern.render(stamp), frame))
 }
 
 fn now_us() -> u64 {
@@ -299,6 +333,51 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn stamp_reads_from_a_strided_plane_and_not_from_a_short_one() {
+        let pattern = TestPattern::new(format(640, 480)).unwrap();
+        let stamp = PatternStamp {
+            frame_number: 12,
+            capture_time_us: 1_790_000_000_000_000,
+        };
+        let frame = pattern.render(stamp);
+        // The same rows, 64 bytes of padding after each.
+        let stride = 640 + 64;
+        let mut padded = vec![0u8; stride * 480];
+        for (row, src) in padded
+            .chunks_exact_mut(stride)
+            .zip(frame.y().chunks_exact(640))
+        {
+            row[..640].copy_from_slice(src);
+        }
+        assert_eq!(read_stamp_from_luma(&padded, stride, 640, 480), Some(stamp));
+        // A plane shorter than its size says, or rows overlapping, read nothing.
+        assert_eq!(
+            read_stamp_from_luma(&padded[..stride * 100], stride, 640, 480),
+            None
+        );
+        assert_eq!(read_stamp_from_luma(&padded, 320, 640, 480), None);
+        assert_eq!(read_stamp_from_luma(&[], 0, 0, 0), None);
+    }
+
+    #[test]
+    fn a_frame_scores_against_the_pattern_it_carries() {
+        let pattern = TestPattern::new(format(640, 480)).unwrap();
+        let stamp = |frame_number| PatternStamp {
+            frame_number,
+            capture_time_us: 1_790_000_000_000_000,
+        };
+        let frame = pattern.render(stamp(7));
+        assert_eq!(pattern_psnr(&frame, stamp(7)), Some(f64::INFINITY));
+        // Another frame's picture (the box and gradient moved) scores far lower.
+        let moved = pattern.render(stamp(40));
+        let score = pattern_psnr(&moved, stamp(7)).unwrap();
+        assert!(score < 20.0, "{score}");
+        // No pattern is made this small.
+        let tiny = I420Frame::black(64, 48).unwrap();
+        assert_eq!(pattern_psnr(&tiny, stamp(7)), None);
     }
 
     #[test]
