@@ -11,7 +11,7 @@ INTEROP_VENV ?= $(HOME)/.cache/confab/interop-venv
 BROWSER_MODULES = tests/browser/node_modules/.package-lock.json
 
 .PHONY: run demo test test-build deps build bench interop browser screenshots measure-app \
-	check-packaging deb
+	check-packaging deb compare-cpu
 
 deps:
 	@scripts/install-deps.sh
@@ -121,6 +121,12 @@ $(BROWSER_MODULES): tests/browser/package.json tests/browser/package-lock.json
 		echo "make browser: playwright-core needs Node.js 20 or later, not $$(node --version)" >&2; \
 		exit 1; }
 	cd tests/browser && npm ci --no-audit --no-fund --loglevel=error
+
+# The same call made by Confab and by Chromium, and its CPU per delivered frame for each
+# (docs/performance.md, "Side by side with Chromium").
+compare-cpu: deps $(BROWSER_MODULES)
+	$(CARGO) build --release --bin confab
+	CONFAB_BIN=$(TARGET_DIR)/release/confab node tests/browser/compare-cpu.mjs
 
 # Benchmarks are measurements, not checks: see docs/performance.md.
 bench: deps

@@ -7,14 +7,21 @@
 #   scripts/app-on-xvfb.sh measure       prints the UI's frame times, CPU and memory during
 #                                        a 640x480@30 call (docs/performance.md)
 #
+# CONFAB_BIN=path runs that binary instead of building the release one.
+#
 # Needs the packages from `scripts/install-deps.sh screenshots` (Xvfb, ImageMagick).
 set -euo pipefail
 mode=${1:-screenshots}
 cd "$(dirname "$0")/.."
 
-cargo build --release --locked --bin confab
-target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-confab="$target_dir/release/confab"
+# CONFAB_BIN runs another build instead (a profiling build, for perf).
+if [ -n "${CONFAB_BIN:-}" ]; then
+  confab=$(realpath "$CONFAB_BIN")
+else
+  cargo build --release --locked --bin confab
+  target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+  confab="$target_dir/release/confab"
+fi
 
 work=$(mktemp -d)
 export HOME="$work/home" XDG_RUNTIME_DIR="$work/run"

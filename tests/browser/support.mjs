@@ -12,7 +12,7 @@ import { chromium } from 'playwright-core';
 const ROOT = path.resolve(import.meta.dirname, '../..');
 export const CONFAB = process.env.CONFAB_BIN
   ?? path.join(process.env.CARGO_TARGET_DIR ?? path.join(ROOT, 'target'), 'debug', 'confab');
-const CHROMIUM = process.env.CHROMIUM_BIN ?? '/usr/bin/chromium';
+export const CHROMIUM = process.env.CHROMIUM_BIN ?? '/usr/bin/chromium';
 
 /** A directory for this run's logs and stats, removed at the end unless KEEP_LOGS is set. */
 export const LOGS = mkdtempSync(path.join(tmpdir(), 'confab-browser-'));
@@ -108,19 +108,23 @@ export function headless(server, name, extra) {
   return peer;
 }
 
-/** Debian's Chromium, headless, with fake cameras (640x480) and beeping fake microphones;
- * `extraArgs` for more flags. */
+/** Flags for Debian's Chromium, headless, with fake devices: the fake camera (640x480) and
+ * beeping microphone are configured by `fakeDevices`. */
+export function browserArgs(fakeDevices) {
+  return [
+    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    `--use-fake-device-for-media-stream=${fakeDevices}`, '--use-fake-ui-for-media-stream',
+    '--autoplay-policy=no-user-gesture-required',
+  ];
+}
+
+/** The tests' Chromium, with three fake cameras (and microphones) so that the pickers have
+ * a choice; `extraArgs` for more flags. */
 export function launchBrowser(extraArgs = []) {
   return chromium.launch({
     executablePath: CHROMIUM,
-    args: [
-      '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      // Three fake cameras (and microphones), so that the pickers have a choice.
-      '--use-fake-device-for-media-stream=device-count=3', '--use-fake-ui-for-media-stream',
-      '--autoplay-policy=no-user-gesture-required',
-      ...extraArgs,
-    ],
+    args: [...browserArgs('device-count=3'), ...extraArgs],
   });
 }
 
