@@ -118,7 +118,9 @@ cpu = (int(t1) - int(t0)) / int(hz) / (float(s1) - float(s0)) * 100
 stats = json.load(open(frames))
 print(f"app (UI, renderer, engine, bundled server): {cpu:.1f}% of one core, peak RSS {int(rss)/1024:.0f} MB")
 def load(path):
-    return dict((name, int(ticks)) for name, ticks in (line.split() for line in open(path)))
+    # A thread that ended while it was read leaves a name without a number: skipped.
+    rows = (line.split() for line in open(path))
+    return dict((row[0], int(row[1])) for row in rows if len(row) == 2)
 before, after = load(th0), load(th1)
 busy = sorted(((after[n] - before.get(n, 0)) / int(hz) / (float(s1) - float(s0)) * 100, n) for n in after)
 print("by thread:", ", ".join(f"{name} {pct:.1f}%" for pct, name in reversed(busy) if pct >= 0.5))
