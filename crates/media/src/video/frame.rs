@@ -151,7 +151,7 @@ impl I420Frame {
     }
 
     /// Writes this frame as RGBA into `rgba`, resizing it as needed (its allocation is
-    /// reused from frame to frame).
+    /// reused from frame to frame). Opaque: alpha is 255.
     pub fn write_rgba(&self, rgba: &mut Vec<u8>) -> Result<(), VideoError> {
         rgba.resize(self.width as usize * self.height as usize * 4, 0);
         let planar = self.planes();

@@ -263,7 +263,7 @@ impl DecodedFrame<'_> {
         self.yuv.dimensions().1 as u32
     }
 
-    /// Writes RGBA for display into `rgba`, reusing its allocation.
+    /// Writes RGBA for display into `rgba`, reusing its allocation. Opaque: alpha is 255.
     pub fn write_rgba(&self, rgba: &mut Vec<u8>) {
         rgba.resize(self.yuv.rgba8_len(), 0);
         self.yuv.write_rgba8(rgba);
