@@ -338,7 +338,7 @@ fn server_serves_and_shuts_down_gracefully_on_sigterm() {
     let status = status.unwrap();
     assert!(status.success(), "{status}");
     // The process has exited, so its stderr is closed: the reader thread
-    // forwards what is left and hangs up, ending this iterator.
+    // forwards what is left and hangs up, which ends this loop.
     let mut log = Vec::new();
     loop {
         match server.log.recv_timeout(PATIENCE) {

@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { chromium } from 'playwright-core';
 import {
   CHROMIUM, LOGS, browserArgs, headless, join, mediaFlows, online, openPage, receivedStats,
-  startServer,
+  startServer, until,
 } from './support.mjs';
 
 const SETTLE_MS = 5000;
@@ -116,6 +116,9 @@ async function measureConfab(server) {
   const alice = headless(server, 'Alice', [...common, '--call', 'Bob', '--duration',
     String(CALL_SECS), '--chat', 'hello Bob', '--record-audio', wav('Alice')]);
   const peers = [alice, bob];
+  // Connected, with the chat open both ways; then the same settling time Chromium gets.
+  await until('the chat delivered', () => alice.out.stdout.includes('chat delivered: hello Bob'),
+    30000);
   await sleep(SETTLE_MS);
   const pids = peers.map((p) => [p.child.pid]);
   const byThread = (_, comm) => threadGroup(comm);
@@ -159,12 +162,11 @@ async function measureChromium(server) {
     await message.press('Enter');
     await sleep(SETTLE_MS);
     const roots = launched.map((l) => l.process().pid);
-    const byKind = (pid) => chromiumKind(pid);
     const frames = async () => Promise.all(pages.map(async (p) => (await receivedStats(p)).video));
     const framesBefore = await frames();
-    const before = roots.map((root) => cpuBy(tree(root), byKind));
+    const before = roots.map((root) => cpuBy(tree(root), chromiumKind));
     await sleep(WINDOW_MS);
-    const used = roots.map((root, i) => cores(before[i], cpuBy(tree(root), byKind),
+    const used = roots.map((root, i) => cores(before[i], cpuBy(tree(root), chromiumKind),
       WINDOW_MS / 1000));
     const framesAfter = await frames();
     const pss = roots.map((root) => pssMiB(tree(root)));

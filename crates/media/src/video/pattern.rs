@@ -201,31 +201,29 @@ pub fn read_stamp_from_luma(
     width: u32,
     height: u32,
 ) -> Option<PatternStamp> {
-    let w = width;
     let (rows, row_len) = (height as usize, width as usize);
     if rows == 0 || stride < row_len || y_plane.len() < (rows - 1) * stride + row_len {
         return None;
     }
     // A pattern sent smaller than it was made (a slow path) has cells smaller than any
     // pattern is made with: still 40 to a row, down to 4 pixels.
-    let cell = if w >= MIN_WIDTH {
-        cell_size(w)
+    let cell = if width >= MIN_WIDTH {
+        cell_size(width)
     } else {
-        w / CELLS_PER_ROW
+        width / CELLS_PER_ROW
     };
-    if cell < 4 || height < band_rows(w) * cell {
+    if cell < 4 || height < band_rows(width) * cell {
         return None;
     }
     let cell = cell as usize;
-    let per_row = w as usize / cell;
-    let wu = stride;
+    let per_row = row_len / cell;
     let bits: [bool; BITS] = std::array::from_fn(|i| {
         let (x0, y0) = ((i % per_row) * cell, (i / per_row) * cell);
         // Average the middle half of the cell: edges blur under compression.
         let (from, to) = (cell / 4, cell - cell / 4);
         let mut sum = 0u32;
         for y in y0 + from..y0 + to {
-            sum += y_plane[y * wu + x0 + from..y * wu + x0 + to]
+            sum += y_plane[y * stride + x0 + from..y * stride + x0 + to]
                 .iter()
                 .map(|&p| u32::from(p))
                 .sum::<u32>();
