@@ -1926,12 +1926,22 @@ impl Mallory {
             .create_data_channel(&label, Some(init))
             .await
             .unwrap();
-        loop {
-            match channel.poll().await {
-                Some(DataChannelEvent::OnOpen) => break,
-                Some(DataChannelEvent::OnClose) | None => return Err(()),
-                Some(_) => {}
+        // Bob may reset a channel he does not want before it opens, and then neither event
+        // need come: a channel not open within PATIENCE counts as refused.
+        let opened = async {
+            loop {
+                match channel.poll().await {
+                    Some(DataChannelEvent::OnOpen) => return true,
+                    Some(DataChannelEvent::OnClose) | None => return false,
+                    Some(_) => {}
+                }
             }
+        };
+        if !tokio::time::timeout(PATIENCE, opened)
+            .await
+            .unwrap_or(false)
+        {
+            return Err(());
         }
         let sent = match payload {
             Payload::Bytes(bytes) => channel.send(bytes.into()).await,
