@@ -24,6 +24,7 @@ packages=(
   # and openssl for the certificate of its https server.
   chromium openssl
   iproute2          # tests/networks.rs: network namespaces and veth cables
+  nats-server       # the signaling cluster's tests: servers sharing a roster through NATS
   # The window: winit loads the X11 libraries at run time; Mesa renders in software
   # (llvmpipe/lavapipe) where there is no GPU, for the app and the UI snapshot tests.
   libx11-xcb1 libxcursor1 libxi6 libxrandr2 libxkbcommon-x11-0

@@ -43,7 +43,7 @@ enum Command {
     /// List cameras, microphones and speakers.
     Devices,
     /// Run the bundled signaling server (the same as `confab-signaling`).
-    Server(ServerArgs),
+    Server(Box<ServerArgs>),
     /// Run a peer without a window: call someone or answer calls, with test media.
     Headless(Box<headless::HeadlessArgs>),
     /// Print the shell completion script for confab.
@@ -70,7 +70,7 @@ fn main() -> ExitCode {
         None => app::run(cli.app, false),
         Some(Command::Demo(args)) => app::run(args, true),
         Some(Command::Devices) => devices::print(),
-        Some(Command::Server(args)) => run_async(serve(args)),
+        Some(Command::Server(args)) => run_async(serve(*args)),
         Some(Command::Headless(args)) => {
             run_async(async { headless::run(*args).await.map_err(Reason) })
         }

@@ -8,6 +8,7 @@ use confab_protocol::{IceServer, WS_PATH};
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
+use crate::cluster::ClusterConfig;
 use crate::config::{Config, Limits};
 use crate::tls::{self, TlsError};
 
@@ -87,6 +88,40 @@ pub struct ServerArgs {
     /// Bytes queued for one client before it is dropped as too slow to read.
     #[arg(long, default_value_t = Limits::default().max_queued_bytes)]
     pub max_queued_bytes: usize,
+
+    /// A NATS server through which several signaling servers share one roster
+    /// (nats://HOST:PORT or tls://HOST:PORT); repeat for several.
+    #[arg(
+        long = "cluster",
+        value_name = "URL",
+        env = "CONFAB_CLUSTER",
+        value_delimiter = ','
+    )]
+    pub cluster: Vec<String>,
+
+    /// The cluster's name: servers with the same name (and NATS) share a roster.
+    #[arg(long, value_name = "NAME", default_value = "confab")]
+    pub cluster_name: String,
+
+    /// A NATS credentials file (JWT and NKey seed).
+    #[arg(long, value_name = "FILE", requires = "cluster")]
+    pub cluster_creds: Option<PathBuf>,
+
+    /// PEM root certificates to trust for TLS to NATS.
+    #[arg(long, value_name = "PEM", requires = "cluster")]
+    pub cluster_ca: Option<PathBuf>,
+
+    /// PEM client certificate for NATS servers that verify clients.
+    #[arg(long, value_name = "PEM", requires_all = ["cluster", "cluster_key"])]
+    pub cluster_cert: Option<PathBuf>,
+
+    /// PEM private key for --cluster-cert.
+    #[arg(long, value_name = "PEM", requires = "cluster_cert")]
+    pub cluster_key: Option<PathBuf>,
+
+    /// Talk to NATS over TLS only.
+    #[arg(long, requires = "cluster")]
+    pub cluster_tls: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +138,8 @@ pub enum ServeError {
     IceServerUrl(String),
     #[error("TURN servers need --turn-username and --turn-credential")]
     TurnCredentials,
+    #[error("--cluster-name {0:?}: use letters, digits, '-' and '_' only")]
+    ClusterName(String),
 }
 
 impl ServerArgs {
@@ -116,6 +153,7 @@ impl ServerArgs {
             token: self.token.clone(),
             ice_servers: self.ice_servers()?,
             tls,
+            cluster: self.cluster()?,
             limits: Limits {
                 max_connections: self.max_connections,
                 max_message_bytes: self.max_message_bytes,
@@ -130,6 +168,29 @@ impl ServerArgs {
                 ..Limits::default()
             },
         })
+    }
+
+    fn cluster(&self) -> Result<Option<ClusterConfig>, ServeError> {
+        if self.cluster.is_empty() {
+            return Ok(None);
+        }
+        // The name is a token of every NATS subject the servers use.
+        let name = &self.cluster_name;
+        let valid = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'));
+        if !valid {
+            return Err(ServeError::ClusterName(name.clone()));
+        }
+        Ok(Some(ClusterConfig {
+            urls: self.cluster.clone(),
+            name: name.clone(),
+            credentials: self.cluster_creds.clone(),
+            ca: self.cluster_ca.clone(),
+            client_cert: self.cluster_cert.clone().zip(self.cluster_key.clone()),
+            require_tls: self.cluster_tls,
+        }))
     }
 
     /// STUN URLs become one entry without credentials; TURN URLs one entry with them.

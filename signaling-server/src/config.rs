@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use confab_protocol::{IceServer, MAX_MESSAGE_BYTES};
 
+use crate::cluster::ClusterConfig;
+
 /// Everything [`crate::run`] needs besides the listener.
 #[derive(Debug, Clone, Default)]
 pub struct Config {
@@ -15,6 +17,8 @@ pub struct Config {
     /// Serve `wss://` instead of `ws://`.
     pub tls: Option<Arc<rustls::ServerConfig>>,
     pub limits: Limits,
+    /// Share the roster with other servers through NATS.
+    pub cluster: Option<ClusterConfig>,
 }
 
 /// The server's limits. Each is a command-line flag; the defaults suit a public server.

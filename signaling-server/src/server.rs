@@ -21,7 +21,7 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
@@ -31,8 +31,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
+use crate::cluster::{self, ClusterState, Outgoing};
 use crate::config::Config;
-use crate::hub::{Hub, HubConfig, JoinError, Output};
+use crate::hub::{ClusterMessage, Hub, HubConfig, JoinError, Output, ServerId};
 use crate::outbox::Outbox;
 use crate::session;
 use crate::web;
@@ -58,8 +59,15 @@ const MAX_WRITE_BUFFER_BYTES: usize = 64 * 1024;
 /// Runs the signaling server on `listener` until `shutdown` completes, then closes every
 /// connection with a close frame (1001, going away) and returns once all tasks are done.
 pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Output = ()>) {
-    let server = Arc::new(Server::new(config));
+    let (server, outgoing) = Server::new(config);
+    let server = Arc::new(server);
     server.tasks.spawn(ring_timer(server.clone()));
+    if let (Some(cluster), Some(outgoing)) = (server.config.cluster.clone(), outgoing) {
+        info!(server = %server.server_id, cluster = %cluster.name, "joining the cluster");
+        server
+            .tasks
+            .spawn(cluster::run(server.clone(), cluster, outgoing));
+    }
     let tls = server
         .config
         .tls
@@ -86,7 +94,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Ou
     }
     drop(listener);
     info!(
-        peers = server.lock().hub.peer_count(),
+        peers = server.lock().hub.local_peer_count(),
         "shutting down: closing every connection"
     );
     server.stop.cancel();
@@ -99,6 +107,9 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Ou
 struct Shared {
     hub: Hub,
     clients: HashMap<PeerId, Client>,
+    /// To the other servers, in a cluster.
+    cluster: Option<mpsc::UnboundedSender<Outgoing>>,
+    cluster_state: ClusterState,
 }
 
 /// A logged-in connection, as the server reaches it.
@@ -106,10 +117,12 @@ pub(crate) struct Client {
     pub outbox: Outbox,
     /// Cancelled when a new connection takes the session over (`hello` with `resume`).
     pub replaced: CancellationToken,
+    /// Cancelled when a peer of another server took its name at the same moment.
+    pub name_lost: CancellationToken,
 }
 
 impl Shared {
-    fn deliver(&self, outputs: Vec<Output>) {
+    fn deliver(&mut self, outputs: Vec<Output>) {
         for output in outputs {
             match output {
                 Output::To(id, msg) => {
@@ -125,6 +138,17 @@ impl Shared {
                         }
                     }
                 }
+                Output::Cluster { to, msg } => {
+                    if let Some(cluster) = &self.cluster {
+                        let _ = cluster.send((to, msg));
+                    }
+                }
+                Output::Kick(id, msg) => {
+                    if let Some(client) = self.clients.remove(&id) {
+                        client.outbox.send_always(encode(&msg));
+                        client.name_lost.cancel();
+                    }
+                }
             }
         }
     }
@@ -136,6 +160,8 @@ pub(crate) fn encode(msg: &ServerMessage) -> Utf8Bytes {
 
 pub(crate) struct Server {
     pub config: Config,
+    /// This server's id in the cluster: new at every start.
+    pub server_id: ServerId,
     shared: Mutex<Shared>,
     /// Woken when a call starts ringing, so the timer looks at the new deadline.
     ring_timer: Notify,
@@ -146,23 +172,41 @@ pub(crate) struct Server {
 }
 
 impl Server {
-    fn new(config: Config) -> Self {
+    /// The server, and where its messages to the cluster come out when it is in one.
+    fn new(config: Config) -> (Self, Option<mpsc::UnboundedReceiver<Outgoing>>) {
+        let clustered = config.cluster.is_some();
         let hub = Hub::new(HubConfig {
             ice_servers: config.ice_servers.clone(),
             ring_timeout: config.limits.ring_timeout,
             max_calls_per_peer: config.limits.max_calls_per_peer,
+            server_timeout: clustered.then_some(cluster::SERVER_TIMEOUT),
         });
-        Server {
+        let (cluster, outgoing) = match clustered {
+            true => {
+                let (tx, rx) = mpsc::unbounded_channel();
+                (Some(tx), Some(rx))
+            }
+            false => (None, None),
+        };
+        let cluster_state = match clustered {
+            true => ClusterState::Connecting,
+            false => ClusterState::Alone,
+        };
+        let server = Server {
             connection_slots: Arc::new(Semaphore::new(config.limits.max_connections)),
             config,
+            server_id: ServerId::random(),
             shared: Mutex::new(Shared {
                 hub,
                 clients: HashMap::new(),
+                cluster,
+                cluster_state,
             }),
             ring_timer: Notify::new(),
             stop: CancellationToken::new(),
             tasks: TaskTracker::new(),
-        }
+        };
+        (server, outgoing)
     }
 
     fn lock(&self) -> MutexGuard<'_, Shared> {
@@ -229,6 +273,52 @@ impl Server {
         shared.clients.remove(id);
         let outputs = shared.hub.leave(id, clean);
         shared.deliver(outputs);
+    }
+
+    /// Something another server of the cluster said.
+    pub fn handle_cluster(&self, server: &ServerId, msg: ClusterMessage) {
+        let mut shared = self.lock();
+        let outputs = shared
+            .hub
+            .handle_cluster(server, msg, Instant::now().into_std());
+        shared.deliver(outputs);
+        drop(shared);
+        // A server heard from for the first time brings a new liveness deadline.
+        self.ring_timer.notify_one();
+    }
+
+    /// NATS is gone: the other servers' peers leave until it is back.
+    pub fn cluster_lost(&self) {
+        let mut shared = self.lock();
+        shared.cluster_state = ClusterState::Lost;
+        let outputs = shared.hub.cluster_lost();
+        shared.deliver(outputs);
+    }
+
+    /// This server's own peers, to tell the cluster.
+    pub fn roster(&self) -> ClusterMessage {
+        self.lock().hub.roster(false)
+    }
+
+    pub fn set_cluster_state(&self, state: ClusterState) {
+        self.lock().cluster_state = state;
+    }
+
+    /// What `/healthz` says.
+    fn health(&self) -> String {
+        let shared = self.lock();
+        let servers = shared.hub.server_count();
+        match &shared.cluster_state {
+            ClusterState::Alone => "ok\n".to_owned(),
+            ClusterState::Connecting => "ok\ncluster: connecting to NATS\n".to_owned(),
+            ClusterState::Connected => format!("ok\ncluster: connected, {servers} other servers\n"),
+            ClusterState::Lost => {
+                "ok\ncluster: NATS unreachable, serving this server's clients alone\n".to_owned()
+            }
+            ClusterState::Failed(err) => {
+                format!("ok\ncluster: not joined ({err}), serving this server's clients alone\n")
+            }
+        }
     }
 
     fn websocket_config(&self) -> WebSocketConfig {
@@ -325,15 +415,15 @@ fn route(req: Request<Incoming>, server: &Arc<Server>, addr: SocketAddr) -> Resp
         };
     }
     match (req.method(), path) {
-        (&Method::GET, HEALTH_PATH) => plain(StatusCode::OK, "ok\n"),
+        (&Method::GET, HEALTH_PATH) => plain(StatusCode::OK, server.health()),
         (&Method::GET, WS_PATH) => upgrade(req, server, addr),
         (_, HEALTH_PATH | WS_PATH) => plain(StatusCode::METHOD_NOT_ALLOWED, "use GET\n"),
         _ => plain(StatusCode::NOT_FOUND, "not found\n"),
     }
 }
 
-fn plain(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+fn plain(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body.into()));
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));

@@ -79,10 +79,12 @@ where
     };
 
     let replaced = CancellationToken::new();
+    let name_lost = CancellationToken::new();
     let mut session = Session {
         server: &server,
         outbox,
         replaced: replaced.clone(),
+        name_lost: name_lost.clone(),
         peer: None,
         rate: RateLimiter::new(
             limits.rate_per_sec,
@@ -95,6 +97,7 @@ where
         exit = session.read(&mut stream) => exit,
         exit = writer.run(&mut queue, limits.ping_interval) => exit,
         () = replaced.cancelled() => Exit::Close(CloseCode::Normal, "resumed on another connection"),
+        () = name_lost.cancelled() => Exit::Close(CloseCode::Policy, "name taken on another server"),
         () = kick.cancelled() => if server.stop.is_cancelled() {
             Exit::Close(CloseCode::Away, "server shutting down")
         } else {
@@ -116,6 +119,8 @@ struct Session<'a> {
     outbox: Outbox,
     /// Cancelled when another connection takes this session over.
     replaced: CancellationToken,
+    /// Cancelled when a peer of another server took this peer's name at the same moment.
+    name_lost: CancellationToken,
     /// Set once `hello` succeeded.
     peer: Option<PeerId>,
     rate: RateLimiter,
@@ -266,6 +271,7 @@ impl Session<'_> {
         let client = || Client {
             outbox: self.outbox.clone(),
             replaced: self.replaced.clone(),
+            name_lost: self.name_lost.clone(),
         };
         if let Some(resume) = resume
             && self.server.resume(resume, name, new_secret(), client())

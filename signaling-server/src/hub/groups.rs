@@ -85,6 +85,28 @@ impl Hub {
         }
     }
 
+    /// Whether a group call with id `call_id` between `from` and `to` would reach
+    /// another server.
+    fn group_crosses_servers(&self, from: &PeerId, to: &PeerId, call_id: &CallId) -> bool {
+        let remote = |id: &PeerId| self.home_of(id).is_some();
+        if remote(to) {
+            return true;
+        }
+        let Some(peer) = self.peers.get(from) else {
+            return false;
+        };
+        let in_group = peer
+            .groups
+            .get(call_id)
+            .and_then(|g| self.groups.get(g))
+            .is_some_and(|g| g.members.iter().any(remote));
+        let in_pair = peer
+            .calls
+            .iter()
+            .any(|key| key.call_id == *call_id && (remote(&key.low) || remote(&key.high)));
+        in_group || in_pair
+    }
+
     /// `invite`: `from` asks `to` into the group call `call_id`.
     pub(super) fn invite(
         &mut self,
@@ -106,6 +128,10 @@ impl Hub {
             let message = format!("no peer with id {to} is online");
             return vec![refuse(from, ErrorCode::UnknownPeer, &message, call)];
         };
+        if self.group_crosses_servers(from, to, call_id) {
+            let message = "group calls between peers on different servers are not supported yet";
+            return vec![refuse(from, ErrorCode::NotSupported, message, call)];
+        }
         if invitee.protocol < GROUPS_VERSION {
             let message = format!(
                 "{}'s app speaks protocol {}, which has no group calls",

@@ -9,12 +9,17 @@
 //! call; an answered call marks both parties busy; a call left ringing for too long ends
 //! with `timeout`; a peer that leaves ends its calls. Version 2's group calls (invitations,
 //! members, who offers to whom) are in [`groups`]: a group call is a set of such two-party
-//! calls sharing one call id, one between every two members.
+//! calls sharing one call id, one between every two members. Several servers share one
+//! roster through [`cluster`]: the other servers' peers are remote peers here, and what
+//! the servers tell each other is more input and output of the same machine.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
+mod cluster;
 mod groups;
+
+pub use cluster::{ClusterMessage, ServerId};
 
 use confab_protocol::name::{self, NameError};
 use confab_protocol::{
@@ -30,6 +35,14 @@ pub enum Output {
     To(PeerId, ServerMessage),
     /// To every peer except one (the one the news is about).
     Broadcast { except: PeerId, msg: ServerMessage },
+    /// To the other servers of the cluster: one (`to`), or all.
+    Cluster {
+        to: Option<ServerId>,
+        msg: ClusterMessage,
+    },
+    /// To one peer, whose connection then closes: it lost its name to a peer of another
+    /// server that took the same name at the same moment.
+    Kick(PeerId, ServerMessage),
 }
 
 /// Why a `hello` was refused.
@@ -58,11 +71,19 @@ pub struct HubConfig {
     /// Calls (ringing or active) one peer may be part of at once; bounds the memory a client
     /// can make the server hold by sending offers.
     pub max_calls_per_peer: usize,
+    /// In a cluster: how long another server may stay silent before its peers count as
+    /// gone. `None`: this server is on its own.
+    pub server_timeout: Option<Duration>,
 }
 
 struct Peer {
     name: String,
     name_key: String,
+    /// The server it is connected to when that is another one of the cluster.
+    home: Option<ServerId>,
+    /// Whether a remote peer is busy, as its server says (a local peer's busy flag comes
+    /// from its calls here).
+    announced_busy: bool,
     calls: HashSet<CallKey>,
     /// Answered calls this peer is in; the peer is busy while this is non-zero.
     active_calls: usize,
@@ -79,7 +100,10 @@ impl Peer {
         PeerInfo {
             id: id.clone(),
             name: self.name.clone(),
-            busy: self.active_calls > 0,
+            busy: match self.home {
+                None => self.active_calls > 0,
+                Some(_) => self.announced_busy,
+            },
             protocol: self.protocol,
         }
     }
@@ -130,7 +154,10 @@ pub struct Hub {
     config: HubConfig,
     server_version: String,
     peers: HashMap<PeerId, Peer>,
-    names: HashSet<String>,
+    /// Who holds each name, by its uniqueness key.
+    names: HashMap<String, PeerId>,
+    /// The other servers of the cluster, by when each was last heard from.
+    servers: HashMap<ServerId, Instant>,
     calls: HashMap<CallKey, Call>,
     groups: HashMap<groups::GroupId, groups::Group>,
     next_group: u64,
@@ -142,15 +169,12 @@ impl Hub {
             config,
             server_version: env!("CARGO_PKG_VERSION").to_owned(),
             peers: HashMap::new(),
-            names: HashSet::new(),
+            names: HashMap::new(),
+            servers: HashMap::new(),
             calls: HashMap::new(),
             groups: HashMap::new(),
             next_group: 0,
         }
-    }
-
-    pub fn peer_count(&self) -> usize {
-        self.peers.len()
     }
 
     /// Admits a peer under `id` with the name it asked for, speaking `protocol`; `secret`
@@ -165,28 +189,30 @@ impl Hub {
     ) -> Result<(ServerMessage, Vec<Output>), JoinError> {
         let name = name::validate(requested_name)?.to_owned();
         let name_key = name::uniqueness_key(&name);
-        if self.names.contains(&name_key) {
+        if self.names.contains_key(&name_key) {
             return Err(JoinError::NameTaken(name));
         }
         let welcome = self.welcome(&id, &secret);
-        self.names.insert(name_key.clone());
+        self.names.insert(name_key.clone(), id.clone());
         let peer = Peer {
             name,
             name_key,
+            home: None,
+            announced_busy: false,
             calls: HashSet::new(),
             active_calls: 0,
             protocol,
             groups: HashMap::new(),
             resume_secret: secret,
         };
-        let news = Output::Broadcast {
+        let info = peer.info(&id);
+        let mut news = vec![Output::Broadcast {
             except: id.clone(),
-            msg: ServerMessage::PeerJoined {
-                peer: peer.info(&id),
-            },
-        };
+            msg: ServerMessage::PeerJoined { peer: info.clone() },
+        }];
+        self.announce(ClusterMessage::Joined { peer: info }, &mut news);
         self.peers.insert(id, peer);
-        Ok((welcome, vec![news]))
+        Ok((welcome, news))
     }
 
     /// A new connection takes over the session `resume` names, if it is still here, the
@@ -199,6 +225,9 @@ impl Hub {
         new_secret: String,
     ) -> Option<ServerMessage> {
         let peer = self.peers.get_mut(&resume.id)?;
+        if peer.home.is_some() {
+            return None;
+        }
         let secret_matches = bool::from(
             peer.resume_secret
                 .as_bytes()
@@ -230,6 +259,13 @@ impl Hub {
     /// Removes a peer, ending its calls. `clean` is true when the client closed its
     /// connection properly; the other party of each call then hears `ended`, else `failed`.
     pub fn leave(&mut self, id: &PeerId, clean: bool) -> Vec<Output> {
+        let out = self.remove_peer(id, clean);
+        self.route(out)
+    }
+
+    /// Removes a peer, local or remote, ending its calls here; a local one's leaving is
+    /// announced to the cluster.
+    fn remove_peer(&mut self, id: &PeerId, clean: bool) -> Vec<Output> {
         let reason = if clean {
             HangupReason::Ended
         } else {
@@ -242,7 +278,16 @@ impl Hub {
         let Some(peer) = self.peers.remove(id) else {
             return out;
         };
-        self.names.remove(&peer.name_key);
+        if self.names.get(&peer.name_key) == Some(id) {
+            self.names.remove(&peer.name_key);
+        }
+        if peer.home.is_none() {
+            let left = ClusterMessage::Left {
+                id: id.clone(),
+                clean,
+            };
+            self.announce(left, &mut out);
+        }
         for key in peer.calls {
             if let Some(call) = self.calls.remove(&key) {
                 let other = call.other(id).clone();
@@ -266,6 +311,13 @@ impl Hub {
 
     /// Handles a message from a logged-in peer.
     pub fn handle(&mut self, from: &PeerId, msg: ClientMessage, now: Instant) -> Vec<Output> {
+        let out = self.handle_message(from, msg, now);
+        self.route(out)
+    }
+
+    /// Handles a message from a peer, local or (relayed) remote. What is forwarded to a
+    /// remote peer goes to its server as the client message it was.
+    fn handle_message(&mut self, from: &PeerId, msg: ClientMessage, now: Instant) -> Vec<Output> {
         let Some(sender) = self.peers.get(from) else {
             // Only connections that joined call this; one that already left has nothing to say.
             return Vec::new();
@@ -322,6 +374,13 @@ impl Hub {
         }
         let key = CallKey::new(&call_id, from, &to);
         let mut out = Vec::new();
+        let relay = self.home_of(&to).map(|server| Output::Cluster {
+            to: Some(server.clone()),
+            msg: ClusterMessage::Relay {
+                from: from.clone(),
+                msg: msg.clone(),
+            },
+        });
         let forward = match msg {
             ClientMessage::Offer { sdp, .. } => {
                 if !self.calls.contains_key(&key)
@@ -386,7 +445,7 @@ impl Hub {
             | ClientMessage::Leave { .. } => unreachable!("handled above"),
         };
         // The forwarded message goes before any roster news it caused.
-        out.insert(0, Output::To(to, forward));
+        out.insert(0, relay.unwrap_or(Output::To(to, forward)));
         out
     }
 
@@ -416,7 +475,8 @@ impl Hub {
             }
         }
         self.expire_invitations(now, &mut out);
-        out
+        self.expire_servers(now, &mut out);
+        self.route(out)
     }
 
     /// When [`Hub::expire`] next has work to do.
@@ -425,7 +485,10 @@ impl Hub {
             CallState::Ringing { deadline } => Some(deadline),
             CallState::Active => None,
         });
-        calls.chain(self.invitation_deadlines()).min()
+        calls
+            .chain(self.invitation_deadlines())
+            .chain(self.server_deadline())
+            .min()
     }
 
     fn open_call(
@@ -499,13 +562,14 @@ impl Hub {
         };
         let was_busy = peer.active_calls > 0;
         peer.active_calls = peer.active_calls.saturating_add_signed(delta);
-        if was_busy != (peer.active_calls > 0) {
+        // A remote peer's busy flag is its own server's to announce.
+        if was_busy != (peer.active_calls > 0) && peer.home.is_none() {
+            let info = peer.info(id);
             out.push(Output::Broadcast {
                 except: id.clone(),
-                msg: ServerMessage::PeerUpdated {
-                    peer: peer.info(id),
-                },
+                msg: ServerMessage::PeerUpdated { peer: info.clone() },
             });
+            self.announce(ClusterMessage::Updated { peer: info }, out);
         }
     }
 }
@@ -528,5 +592,7 @@ fn unknown_call(to: &PeerId, call_id: CallId) -> Output {
     refuse(to, ErrorCode::UnknownCall, &message, Some(call_id))
 }
 
+#[cfg(test)]
+mod cluster_tests;
 #[cfg(test)]
 mod tests;

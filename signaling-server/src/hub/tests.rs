@@ -21,6 +21,7 @@ impl Fixture {
             ice_servers: vec![],
             ring_timeout: RING,
             max_calls_per_peer: 4,
+            server_timeout: None,
         });
         for name in names {
             hub.join(id(&name.to_lowercase()), name, 2, "secret".into())
@@ -284,7 +285,7 @@ fn leaving_ends_calls_with_failed_or_ended() {
                 ..
             })
         ));
-        assert_eq!(f.hub.peer_count(), 1);
+        assert_eq!(f.hub.local_peer_count(), 1);
         assert!(f.hub.calls.is_empty());
     }
 }
@@ -397,7 +398,7 @@ fn deliveries(out: &[Output]) -> Vec<(String, String)> {
                 let json: serde_json::Value = serde_json::from_str(&msg.to_json()).ok()?;
                 Some((to.to_string(), json["type"].as_str()?.to_owned()))
             }
-            Output::Broadcast { .. } => None,
+            Output::Broadcast { .. } | Output::Cluster { .. } | Output::Kick(..) => None,
         })
         .collect()
 }
@@ -679,7 +680,7 @@ fn a_member_whose_connection_is_lost_leaves_the_group() {
                 },
             ) => Some((to.to_string(), who.to_string(), *reason)),
             Output::To(_, other) => panic!("only member_left goes to the members: {other:?}"),
-            Output::Broadcast { .. } => None,
+            Output::Broadcast { .. } | Output::Cluster { .. } | Output::Kick(..) => None,
         })
         .collect();
     assert_eq!(told.len(), 2);

@@ -78,9 +78,12 @@ pub struct Client {
 
 impl Client {
     pub async fn connect(server: &TestServer) -> Client {
-        let (ws, _) = tokio_tungstenite::connect_async(server.url())
-            .await
-            .unwrap();
+        Client::connect_to(&server.url()).await
+    }
+
+    /// Connects to the server at `url` (`ws://HOST:PORT/ws`).
+    pub async fn connect_to(url: &str) -> Client {
+        let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
         Client {
             ws,
             id: String::new(),
@@ -94,7 +97,12 @@ impl Client {
 
     /// Connects and says hello with `protocol`; returns the client and its welcome.
     pub async fn join_speaking(server: &TestServer, name: &str, protocol: u32) -> (Client, Value) {
-        let mut client = Client::connect(server).await;
+        Client::join_at(&server.url(), name, protocol).await
+    }
+
+    /// Connects to `url` and says hello with `protocol`; returns the client and its welcome.
+    pub async fn join_at(url: &str, name: &str, protocol: u32) -> (Client, Value) {
+        let mut client = Client::connect_to(url).await;
         client
             .send(json!({"type":"hello","protocol":protocol,"name":name}))
             .await;
@@ -141,6 +149,23 @@ impl Client {
                 Message::Text(text) => return serde_json::from_str(&text).unwrap(),
                 Message::Ping(_) | Message::Pong(_) => continue,
                 other => panic!("expected a text message, got {other:?}"),
+            }
+        }
+    }
+
+    /// The next message within `wait`, as JSON: `Ok(None)` when the connection ends
+    /// instead, `Err` when nothing came in time.
+    pub async fn recv_within(&mut self, wait: Duration) -> Result<Option<Value>, ()> {
+        loop {
+            let next = tokio::time::timeout(wait, self.ws.next())
+                .await
+                .map_err(|_| ())?;
+            match next {
+                Some(Ok(Message::Text(text))) => {
+                    return Ok(Some(serde_json::from_str(&text).unwrap()));
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                Some(Ok(_)) | Some(Err(_)) | None => return Ok(None),
             }
         }
     }
