@@ -140,6 +140,8 @@ pub enum ServeError {
     TurnCredentials,
     #[error("--cluster-name {0:?}: use letters, digits, '-' and '_' only")]
     ClusterName(String),
+    #[error("cannot read {0}: {1}")]
+    ClusterFile(PathBuf, std::io::Error),
 }
 
 impl ServerArgs {
@@ -182,6 +184,16 @@ impl ServerArgs {
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'));
         if !valid {
             return Err(ServeError::ClusterName(name.clone()));
+        }
+        // Files named on the command line are checked now, not when NATS is first reached.
+        let files = [
+            &self.cluster_creds,
+            &self.cluster_ca,
+            &self.cluster_cert,
+            &self.cluster_key,
+        ];
+        for path in files.into_iter().flatten() {
+            std::fs::File::open(path).map_err(|err| ServeError::ClusterFile(path.clone(), err))?;
         }
         Ok(Some(ClusterConfig {
             urls: self.cluster.clone(),
@@ -318,6 +330,40 @@ mod tests {
         let cli = Cli::try_parse_from(std::iter::once("test").chain(args.iter().copied()))
             .unwrap_or_else(|err| panic!("{err}"));
         cli.server.config()
+    }
+
+    #[test]
+    fn cluster_flags_make_the_cluster_config_and_are_checked() {
+        assert!(config(&[]).unwrap().cluster.is_none());
+        let cluster = config(&[
+            "--cluster",
+            "nats://a:4222",
+            "--cluster",
+            "nats://b:4222,nats://c:4222",
+            "--cluster-name",
+            "office-1",
+        ])
+        .unwrap()
+        .cluster
+        .unwrap();
+        assert_eq!(
+            cluster.urls,
+            ["nats://a:4222", "nats://b:4222", "nats://c:4222"]
+        );
+        assert_eq!(cluster.name, "office-1");
+        assert!(matches!(
+            config(&["--cluster", "nats://a:4222", "--cluster-name", "a.b"]),
+            Err(ServeError::ClusterName(_))
+        ));
+        assert!(matches!(
+            config(&[
+                "--cluster",
+                "nats://a:4222",
+                "--cluster-creds",
+                "/nonexistent/x.creds"
+            ]),
+            Err(ServeError::ClusterFile(..))
+        ));
     }
 
     #[test]

@@ -135,20 +135,31 @@ async fn serve(
     };
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Only while connected is anything published: what the hub says in between would only
+    // queue up, and the roster sent on (re)connecting says it all anyway.
+    let mut connected = false;
     loop {
         tokio::select! {
             Some(message) = all.next() => receive(server, &me, &message.payload),
             Some(message) = mine.next() => receive(server, &me, &message.payload),
-            Some((to, msg)) = outgoing.recv() => publish(to, msg).await,
-            _ = heartbeat.tick() => publish(None, ClusterMessage::Heartbeat).await,
+            Some((to, msg)) = outgoing.recv() => {
+                if connected {
+                    publish(to, msg).await;
+                }
+            }
+            _ = heartbeat.tick(), if connected => publish(None, ClusterMessage::Heartbeat).await,
             Some(event) = events.recv() => match event {
                 Event::Connected => {
                     info!(cluster = %config.name, "connected to NATS");
+                    connected = true;
                     server.set_cluster_state(ClusterState::Connected);
-                    publish(None, server.roster()).await;
+                    for part in server.roster() {
+                        publish(None, part).await;
+                    }
                 }
                 Event::Disconnected => {
                     warn!("lost NATS: serving this server's clients alone until it is back");
+                    connected = false;
                     server.cluster_lost();
                 }
                 other => debug!("NATS: {other}"),
@@ -175,6 +186,8 @@ fn receive(server: &Server, me: &ServerId, payload: &[u8]) {
 async fn options(config: &ClusterConfig, me: &ServerId) -> Result<ConnectOptions, ClusterError> {
     let mut options = ConnectOptions::new()
         .name(format!("confab-signaling {me}"))
+        // What this server publishes to all does not come back to it.
+        .no_echo()
         .retry_on_initial_connect()
         .max_reconnects(None)
         .reconnect_delay_callback(|attempts| {

@@ -296,7 +296,7 @@ impl Server {
     }
 
     /// This server's own peers, to tell the cluster.
-    pub fn roster(&self) -> ClusterMessage {
+    pub fn roster(&self) -> Vec<ClusterMessage> {
         self.lock().hub.roster(false)
     }
 

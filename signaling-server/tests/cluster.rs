@@ -12,14 +12,17 @@
 )]
 
 mod common;
+#[path = "../../tests/support/nats.rs"]
+mod nats;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{Client, PATIENCE};
+use nats::Nats;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -27,62 +30,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// the server, 3 s), plus the time to notice.
 const SERVER_SILENCE: Duration = Duration::from_secs(6);
 
-/// A port nobody listens on right now.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Polls `done` every 20 ms until it holds; fails the test after `patience`.
 async fn until(what: &str, patience: Duration, mut done: impl AsyncFnMut() -> bool) {
     let deadline = Instant::now() + patience;
     while !done().await {
         assert!(Instant::now() < deadline, "{what}: not within {patience:?}");
         tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// A real nats-server on 127.0.0.1.
-struct Nats {
-    child: Child,
-    port: u16,
-}
-
-impl Nats {
-    async fn start() -> Nats {
-        Nats::on(free_port()).await
-    }
-
-    async fn on(port: u16) -> Nats {
-        let child = Command::new("nats-server")
-            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nats-server (scripts/install-deps.sh installs it)");
-        until("nats-server listens", PATIENCE, async || {
-            TcpStream::connect(("127.0.0.1", port)).is_ok()
-        })
-        .await;
-        Nats { child, port }
-    }
-
-    fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Nats {
-    fn drop(&mut self) {
-        self.stop();
     }
 }
 

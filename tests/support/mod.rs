@@ -4,6 +4,7 @@
 #![allow(dead_code)] // Each test binary uses a different part of this.
 
 pub mod app;
+pub mod nats;
 pub mod pulse;
 pub mod rogue;
 pub mod tap;
@@ -64,10 +65,15 @@ impl Server {
 
     /// A server on a chosen address: a restarted one, or one that comes up late.
     pub async fn start_at(addr: SocketAddr) -> Server {
+        Server::start_with(addr, Default::default()).await
+    }
+
+    /// A server with `config` (one of a cluster, say).
+    pub async fn start_with(addr: SocketAddr, config: confab_signaling::Config) -> Server {
         let listener = TcpListener::bind(addr).await.expect("bind the server");
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(confab_signaling::run(listener, Default::default(), async {
+        let task = tokio::spawn(confab_signaling::run(listener, config, async {
             let _ = stopped.await;
         }));
         Server {

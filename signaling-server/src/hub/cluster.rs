@@ -26,6 +26,7 @@
 //! Group calls stay within one server for now: inviting a remote peer, or into a call
 //! with one, is refused as not supported.
 
+use std::collections::HashSet;
 use std::time::Instant;
 
 use confab_protocol::name;
@@ -74,16 +75,30 @@ impl std::fmt::Display for ServerId {
     }
 }
 
+/// Peers per roster message: a server's whole roster goes out in parts, each well under
+/// NATS's default limit of 1 MiB per message (a peer takes about 120 bytes).
+pub const ROSTER_PART: usize = 1000;
+
+/// The most peers kept from one server's roster parts: ten times a server's default
+/// connection limit, so parts without end cannot grow our memory without bound.
+const MAX_ROSTER: usize = 200_000;
+
 /// What one server tells the others.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClusterMessage {
-    /// The sender's own peers, all of them: sent to everyone when it (re)joins the cluster,
-    /// asking for theirs, and as the answer (`reply`) to one.
-    Roster { peers: Vec<PeerInfo>, reply: bool },
+    /// The sender's own peers, all of them, in parts of at most [`ROSTER_PART`] (`more`:
+    /// another part follows): sent to everyone when it (re)joins the cluster, asking for
+    /// theirs, and as the answer (`reply`) to one.
+    Roster {
+        peers: Vec<PeerInfo>,
+        reply: bool,
+        more: bool,
+    },
     /// The sender is alive.
     Heartbeat,
-    /// The sender is shutting down: its peers leave.
+    /// The sender is shutting down: its peers leave (their calls, already connected, go
+    /// on peer to peer).
     Bye,
     /// One of the sender's peers said `hello`.
     Joined { peer: PeerInfo },
@@ -119,15 +134,31 @@ impl Hub {
         }
     }
 
-    /// The roster message for this server's own peers.
-    pub fn roster(&self, reply: bool) -> ClusterMessage {
-        let peers = self
+    /// The roster messages for this server's own peers (at least one, if empty).
+    pub fn roster(&self, reply: bool) -> Vec<ClusterMessage> {
+        let peers: Vec<PeerInfo> = self
             .peers
             .iter()
             .filter(|(_, p)| p.home.is_none())
             .map(|(id, p)| p.info(id))
             .collect();
-        ClusterMessage::Roster { peers, reply }
+        let parts = peers.len().div_ceil(ROSTER_PART).max(1);
+        let mut peers = peers.into_iter();
+        (1..=parts)
+            .map(|part| ClusterMessage::Roster {
+                peers: peers.by_ref().take(ROSTER_PART).collect(),
+                reply,
+                more: part < parts,
+            })
+            .collect()
+    }
+
+    /// Our roster, to `to`.
+    fn roster_to(&self, to: &ServerId, reply: bool, out: &mut Vec<Output>) {
+        out.extend(self.roster(reply).into_iter().map(|msg| Output::Cluster {
+            to: Some(to.clone()),
+            msg,
+        }));
     }
 
     /// Peers connected to this server.
@@ -155,23 +186,32 @@ impl Hub {
         if !known && !matches!(msg, ClusterMessage::Roster { .. } | ClusterMessage::Bye) {
             // A server we had not heard of (or had given up on): it learns our roster and
             // answers with its own.
-            out.push(Output::Cluster {
-                to: Some(server.clone()),
-                msg: self.roster(false),
-            });
+            self.roster_to(server, false, &mut out);
         }
         match msg {
-            ClusterMessage::Roster { peers, reply } => {
-                self.replace_roster(server, peers, &mut out);
+            ClusterMessage::Roster {
+                peers, more: true, ..
+            } => {
+                let parts = self.roster_parts.entry(server.clone()).or_default();
+                if parts.len() + peers.len() <= MAX_ROSTER {
+                    parts.extend(peers);
+                }
+            }
+            ClusterMessage::Roster {
+                peers,
+                reply,
+                more: false,
+            } => {
+                let mut whole = self.roster_parts.remove(server).unwrap_or_default();
+                whole.extend(peers);
+                self.replace_roster(server, whole, &mut out);
                 if !reply {
-                    out.push(Output::Cluster {
-                        to: Some(server.clone()),
-                        msg: self.roster(true),
-                    });
+                    self.roster_to(server, true, &mut out);
                 }
             }
             ClusterMessage::Heartbeat => {}
-            ClusterMessage::Bye => self.server_gone(server, true, &mut out),
+            // Its peers' connections end with it, not their calls: as when a connection drops.
+            ClusterMessage::Bye => self.server_gone(server, &mut out),
             ClusterMessage::Joined { peer } | ClusterMessage::Updated { peer } => {
                 self.remote_peer(server, peer, &mut out);
             }
@@ -195,7 +235,7 @@ impl Hub {
     pub fn cluster_lost(&mut self) -> Vec<Output> {
         let mut out = Vec::new();
         for server in self.servers.keys().cloned().collect::<Vec<_>>() {
-            self.server_gone(&server, false, &mut out);
+            self.server_gone(&server, &mut out);
         }
         self.route(out)
     }
@@ -213,7 +253,7 @@ impl Hub {
             .collect();
         for server in silent {
             warn!(%server, "a server of the cluster went silent: its peers leave");
-            self.server_gone(&server, false, out);
+            self.server_gone(&server, out);
         }
     }
 
@@ -222,8 +262,11 @@ impl Hub {
         self.servers.values().min().map(|heard| *heard + timeout)
     }
 
-    fn server_gone(&mut self, server: &ServerId, clean: bool, out: &mut Vec<Output>) {
+    /// A server is gone: its peers leave as if their connections had dropped (calls already
+    /// connected go on peer to peer; see `HangupReason::Failed`).
+    fn server_gone(&mut self, server: &ServerId, out: &mut Vec<Output>) {
         self.servers.remove(server);
+        self.roster_parts.remove(server);
         let theirs: Vec<PeerId> = self
             .peers
             .iter()
@@ -231,18 +274,17 @@ impl Hub {
             .map(|(id, _)| id.clone())
             .collect();
         for id in theirs {
-            out.extend(self.remove_peer(&id, clean));
+            out.extend(self.remove_peer(&id, false));
         }
     }
 
     /// `server`'s peers are exactly `peers` now.
     fn replace_roster(&mut self, server: &ServerId, peers: Vec<PeerInfo>, out: &mut Vec<Output>) {
+        let listed: HashSet<&PeerId> = peers.iter().map(|info| &info.id).collect();
         let gone: Vec<PeerId> = self
             .peers
             .iter()
-            .filter(|(id, p)| {
-                p.home.as_ref() == Some(server) && !peers.iter().any(|info| info.id == **id)
-            })
+            .filter(|(id, p)| p.home.as_ref() == Some(server) && !listed.contains(id))
             .map(|(id, _)| id.clone())
             .collect();
         for id in gone {

@@ -3,6 +3,7 @@
 
 use std::collections::VecDeque;
 
+use super::cluster::ROSTER_PART;
 use super::*;
 
 const RING: Duration = Duration::from_secs(60);
@@ -61,8 +62,7 @@ impl Cluster {
     fn start(servers: usize) -> Self {
         let mut c = Cluster::new(servers);
         for n in 0..servers {
-            let roster = c.hubs[n].roster(false);
-            c.wire.push_back((n, None, roster));
+            c.send_roster(n);
         }
         c.pump();
         c.clear();
@@ -95,6 +95,13 @@ impl Cluster {
                 let out = self.hubs[n].handle_cluster(&server(from), msg.clone(), self.now);
                 self.take(n, out);
             }
+        }
+    }
+
+    /// Server `n` sends its roster to all, as when it (re)connects.
+    fn send_roster(&mut self, n: usize) {
+        for part in self.hubs[n].roster(false) {
+            self.wire.push_back((n, None, part));
         }
     }
 
@@ -233,11 +240,10 @@ fn every_server_welcomes_with_the_whole_roster_and_hears_who_comes_and_goes() {
     );
     // A server that starts later learns everyone from the rosters it asks for.
     let late = Cluster::new(1).hubs.remove(0);
-    let roster = late.roster(false);
     c.hubs.push(late);
     c.heard.push(Heard::default());
     c.cut.push(false);
-    c.wire.push_back((3, None, roster));
+    c.send_roster(3);
     c.pump();
     assert_eq!(c.roster(3), ["Alice", "Bob"]);
 
@@ -339,8 +345,7 @@ fn a_name_taken_on_two_servers_at_once_stays_with_one_peer() {
     c.cut = vec![false, false, false];
     // Both reconnect and send their rosters.
     for n in 0..2 {
-        let roster = c.hubs[n].roster(false);
-        c.wire.push_back((n, None, roster));
+        c.send_roster(n);
     }
     c.pump();
     // The smaller id keeps it; the other's own server closes it with name_taken.
@@ -407,18 +412,18 @@ fn a_silent_server_loses_its_peers_and_a_server_saying_bye_at_once() {
     // It comes back: it says its roster again, and server 0 answers with its own.
     c.cut[1] = false;
     c.clear();
-    let roster = c.hubs[1].roster(false);
-    c.wire.push_back((1, None, roster));
+    c.send_roster(1);
     c.pump();
     assert_eq!(c.roster(0), ["Alice", "Bob", "Carol"]);
 
-    // A server that shuts down says bye: its peers leave at once, cleanly.
+    // A server that shuts down says bye: its peers leave at once, as if their connections
+    // had dropped (a call already connected goes on peer to peer).
     c.offer(0, "carol", "bob", "c2");
     c.clear();
     c.wire.push_back((1, None, ClusterMessage::Bye));
     c.pump();
     assert_eq!(c.roster(0), ["Alice", "Carol"]);
-    assert_eq!(c.told(0, "carol"), ["hangup Ended"]);
+    assert_eq!(c.told(0, "carol"), ["hangup Failed"]);
 }
 
 #[test]
@@ -432,8 +437,7 @@ fn losing_the_message_system_forgets_remote_peers_until_it_is_back() {
     c.offer(0, "alice", "carol", "c1");
     assert_eq!(c.told(0, "carol"), ["offer"]);
     // Back: its roster goes out, the others answer, and everyone is there again.
-    let roster = c.hubs[0].roster(false);
-    c.wire.push_back((0, None, roster));
+    c.send_roster(0);
     c.pump();
     assert_eq!(c.roster(0), ["Alice", "Bob", "Carol"]);
     assert_eq!(c.roster(1), ["Alice", "Bob", "Carol"]);
@@ -452,6 +456,31 @@ fn group_calls_stay_within_one_server() {
     c.send(0, "alice", invite);
     assert_eq!(c.told(0, "alice"), ["error NotSupported"]);
     assert!(c.told(1, "bob").is_empty());
+}
+
+#[test]
+fn a_large_roster_travels_in_parts() {
+    let mut c = Cluster::start(2);
+    let peers = 2 * ROSTER_PART + 1;
+    for i in 0..peers {
+        let (_, out) = c.hubs[0]
+            .join(id(&format!("p{i}")), &format!("Peer {i}"), 2, "s".into())
+            .unwrap();
+        drop(out);
+    }
+    let parts = c.hubs[0].roster(false);
+    assert_eq!(parts.len(), 3);
+    assert!(matches!(
+        parts.last(),
+        Some(ClusterMessage::Roster { more: false, .. })
+    ));
+    // Server 1 learns them all from the parts, and nothing before the last one.
+    c.wire.extend(parts.into_iter().map(|part| (0, None, part)));
+    let first = c.wire.pop_front().unwrap();
+    let out = c.hubs[1].handle_cluster(&server(0), first.2, c.now);
+    assert!(out.is_empty(), "{out:?}");
+    c.pump();
+    assert_eq!(c.roster(1).len(), peers);
 }
 
 #[test]

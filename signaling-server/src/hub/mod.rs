@@ -158,6 +158,8 @@ pub struct Hub {
     names: HashMap<String, PeerId>,
     /// The other servers of the cluster, by when each was last heard from.
     servers: HashMap<ServerId, Instant>,
+    /// Roster parts received from a server, until its last part.
+    roster_parts: HashMap<ServerId, Vec<PeerInfo>>,
     calls: HashMap<CallKey, Call>,
     groups: HashMap<groups::GroupId, groups::Group>,
     next_group: u64,
@@ -171,6 +173,7 @@ impl Hub {
             peers: HashMap::new(),
             names: HashMap::new(),
             servers: HashMap::new(),
+            roster_parts: HashMap::new(),
             calls: HashMap::new(),
             groups: HashMap::new(),
             next_group: 0,
