@@ -1,8 +1,11 @@
 //! The cluster's transport: NATS, through `async-nats`.
 //!
-//! Every server of cluster `NAME` subscribes to `confab.NAME.all` (what is said to all) and
-//! `confab.NAME.server.ID` (what is said to it alone), and publishes JSON envelopes
-//! `{"server": ID, "msg": ...}` stamped with its own id. What they carry, and what the
+//! Every server of cluster `NAME` subscribes to `confab.NAME.all` (what is said to all),
+//! `confab.NAME.alive` (heartbeats) and `confab.NAME.server.ID` (what is said to it alone),
+//! and publishes JSON envelopes `{"server": ID, "msg": ...}` stamped with its own id.
+//! Heartbeats have a subject and a NATS connection of their own: a backlog of news
+//! (thousands of clients joining at once) on the main connection never holds them up long
+//! enough to make a busy server look dead. What they carry, and what the
 //! servers do with them, is the hub's business ([`crate::hub::ClusterMessage`]); this
 //! module only moves them, says it is alive every [`HEARTBEAT`], and tells the hub when
 //! NATS goes away (the remote peers leave) and comes back (the rosters are exchanged
@@ -15,7 +18,7 @@ use std::time::Duration;
 use async_nats::{ConnectOptions, Event};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
 use crate::hub::{ClusterMessage, ServerId};
@@ -59,6 +62,7 @@ pub(crate) type Outgoing = (Option<ServerId>, ClusterMessage);
 
 struct Subjects {
     all: String,
+    alive: String,
     prefix: String,
 }
 
@@ -66,6 +70,7 @@ impl Subjects {
     fn new(cluster: &str) -> Self {
         Subjects {
             all: format!("confab.{cluster}.all"),
+            alive: format!("confab.{cluster}.alive"),
             prefix: format!("confab.{cluster}.server."),
         }
     }
@@ -105,7 +110,7 @@ async fn serve(
     let me = server.server_id.clone();
     let subjects = Subjects::new(&config.name);
     let (events_tx, mut events) = mpsc::unbounded_channel();
-    let client = options(config, &me)
+    let client = options(config, &me, "")
         .await?
         .event_callback(move |event| {
             let events_tx = events_tx.clone();
@@ -117,24 +122,28 @@ async fn serve(
         .await?;
     let mut all = client.subscribe(subjects.all.clone()).await?;
     let mut mine = client.subscribe(subjects.of(&me)).await?;
+    let heartbeats = options(config, &me, " heartbeats")
+        .await?
+        .connect(config.urls.clone())
+        .await?;
+    let alive = heartbeats.subscribe(subjects.alive.clone()).await?;
+    let (connected_tx, connected_rx) = watch::channel(false);
+    server.tasks.spawn(beat(
+        server.clone(),
+        (heartbeats, subjects.alive.clone()),
+        alive,
+        connected_rx,
+    ));
     let publish = |to: Option<ServerId>, msg: ClusterMessage| {
         let client = client.clone();
         let subject = to.map_or_else(|| subjects.all.clone(), |to| subjects.of(&to));
-        let envelope = Envelope {
-            server: me.clone(),
-            msg,
-        };
+        let payload = encode(&me, msg);
         async move {
-            let Ok(payload) = serde_json::to_vec(&envelope) else {
-                return;
-            };
             if let Err(err) = client.publish(subject, payload.into()).await {
                 debug!("cannot publish to NATS: {err}");
             }
         }
     };
-    let mut heartbeat = tokio::time::interval(HEARTBEAT);
-    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Only while connected is anything published: what the hub says in between would only
     // queue up, and the roster sent on (re)connecting says it all anyway.
     let mut connected = false;
@@ -147,11 +156,11 @@ async fn serve(
                     publish(to, msg).await;
                 }
             }
-            _ = heartbeat.tick(), if connected => publish(None, ClusterMessage::Heartbeat).await,
             Some(event) = events.recv() => match event {
                 Event::Connected => {
                     info!(cluster = %config.name, "connected to NATS");
                     connected = true;
+                    connected_tx.send_replace(true);
                     server.set_cluster_state(ClusterState::Connected);
                     for part in server.roster() {
                         publish(None, part).await;
@@ -160,6 +169,7 @@ async fn serve(
                 Event::Disconnected => {
                     warn!("lost NATS: serving this server's clients alone until it is back");
                     connected = false;
+                    connected_tx.send_replace(false);
                     server.cluster_lost();
                 }
                 other => debug!("NATS: {other}"),
@@ -175,6 +185,43 @@ async fn serve(
     }
 }
 
+/// Says this server is alive every [`HEARTBEAT`] while its main connection is up, and hears
+/// the others say it, on a connection of its own.
+async fn beat(
+    server: Arc<Server>,
+    (client, subject): (async_nats::Client, String),
+    mut alive: async_nats::Subscriber,
+    connected: watch::Receiver<bool>,
+) {
+    let me = server.server_id.clone();
+    let mut tick = tokio::time::interval(HEARTBEAT);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            Some(message) = alive.next() => receive(&server, &me, &message.payload),
+            _ = tick.tick() => {
+                if *connected.borrow() {
+                    let payload = encode(&me, ClusterMessage::Heartbeat);
+                    if let Err(err) = client.publish(subject.clone(), payload.into()).await {
+                        debug!("cannot publish a heartbeat: {err}");
+                    }
+                }
+            }
+            () = server.stop.cancelled() => return,
+        }
+    }
+}
+
+/// `msg` in an envelope stamped with this server's id.
+fn encode(me: &ServerId, msg: ClusterMessage) -> Vec<u8> {
+    let envelope = Envelope {
+        server: me.clone(),
+        msg,
+    };
+    // Plain data with string keys: serializing cannot fail.
+    serde_json::to_vec(&envelope).unwrap_or_default()
+}
+
 fn receive(server: &Server, me: &ServerId, payload: &[u8]) {
     match serde_json::from_slice::<Envelope>(payload) {
         Ok(envelope) if envelope.server == *me => {}
@@ -183,9 +230,14 @@ fn receive(server: &Server, me: &ServerId, payload: &[u8]) {
     }
 }
 
-async fn options(config: &ClusterConfig, me: &ServerId) -> Result<ConnectOptions, ClusterError> {
+/// How to connect; `purpose` ends the connection's name as NATS shows it.
+async fn options(
+    config: &ClusterConfig,
+    me: &ServerId,
+    purpose: &str,
+) -> Result<ConnectOptions, ClusterError> {
     let mut options = ConnectOptions::new()
-        .name(format!("confab-signaling {me}"))
+        .name(format!("confab-signaling {me}{purpose}"))
         // What this server publishes to all does not come back to it.
         .no_echo()
         .retry_on_initial_connect()
