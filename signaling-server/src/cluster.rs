@@ -28,7 +28,7 @@ use crate::server::Server;
 pub const HEARTBEAT: Duration = Duration::from_millis(500);
 
 /// A server silent this long is gone: its peers leave.
-pub const SERVER_TIMEOUT: Duration = Duration::from_secs(3);
+pub const SERVER_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Longest wait between attempts to reach NATS again.
 const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(1);

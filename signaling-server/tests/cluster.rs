@@ -27,8 +27,8 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// How long a server waits for a silent one before its peers leave (`SERVER_TIMEOUT` in
-/// the server, 3 s), plus the time to notice.
-const SERVER_SILENCE: Duration = Duration::from_secs(6);
+/// the server, 5 s), plus the time to notice.
+const SERVER_SILENCE: Duration = Duration::from_secs(8);
 
 /// Polls `done` every 20 ms until it holds; fails the test after `patience`.
 async fn until(what: &str, patience: Duration, mut done: impl AsyncFnMut() -> bool) {
