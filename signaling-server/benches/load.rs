@@ -8,6 +8,10 @@
 //! 3. latency: relay latency percentiles at `--rate` messages per second overall, with the
 //!    same clients connected.
 //!
+//! With `--servers N` (N > 1) it starts a nats-server and N servers sharing one roster
+//! through it (docs/deploy.md), spreads the clients over them round-robin and puts the two
+//! parties of every call on different servers: every relayed message crosses NATS.
+//!
 //! Run: `cargo bench -p confab-signaling --bench load` (see docs/performance.md).
 
 // A benchmark: it may panic (see [workspace.lints]).
@@ -37,6 +41,9 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
+#[path = "../../tests/support/nats.rs"]
+mod nats;
+
 #[derive(Parser, Debug)]
 struct Args {
     /// Idle clients for the memory measurement.
@@ -54,6 +61,9 @@ struct Args {
     /// Seconds of the latency run.
     #[arg(long, default_value_t = 10)]
     latency_secs: u64,
+    /// Signaling servers sharing one roster through a nats-server (1: a server alone).
+    #[arg(long, default_value_t = 1)]
+    servers: usize,
     /// Passed by `cargo bench`; ignored.
     #[arg(long, hide = true)]
     bench: bool,
@@ -68,13 +78,17 @@ fn main() -> Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         println!("signaling server load benchmark ({} cores)", num_cpus());
-        let memory = measure_memory(args.idle).await?;
+        let memory = measure_memory(args.idle, args.servers).await?;
         let (throughput, latency) = measure_relay(&args).await?;
         println!();
-        println!("| measurement | result |");
+        let servers = match args.servers {
+            1 => "one server".to_owned(),
+            n => format!("{n} servers and nats-server"),
+        };
+        println!("| measurement ({servers}) | result |");
         println!("|---|---|");
         println!(
-            "| server RSS, {} idle logged-in clients | {:.1} MiB total, {:.1} KiB per connection (baseline {:.1} MiB) |",
+            "| servers' RSS, {} idle logged-in clients | {:.1} MiB total, {:.1} KiB per connection (baseline {:.1} MiB) |",
             args.idle,
             memory.total_kib as f64 / 1024.0,
             memory.per_connection_kib,
@@ -106,6 +120,60 @@ fn main() -> Result<()> {
 
 fn num_cpus() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// The servers of one run: one alone, or several sharing a nats-server.
+struct Servers {
+    servers: Vec<ServerProcess>,
+    _nats: Option<nats::Nats>,
+}
+
+impl Servers {
+    async fn start(count: usize, extra: &[&str]) -> Result<Servers> {
+        let count = count.max(1);
+        let nats = match count {
+            1 => None,
+            _ => Some(nats::Nats::start().await),
+        };
+        let mut servers = Vec::new();
+        for _ in 0..count {
+            let mut flags = extra.to_vec();
+            let url = nats.as_ref().map(nats::Nats::url);
+            if let Some(url) = &url {
+                flags.extend(["--cluster", url]);
+            }
+            servers.push(ServerProcess::start(&flags)?);
+        }
+        // Every server has heard from every other before the first client comes.
+        let others = format!("connected, {} other servers", count - 1);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for server in servers.iter().filter(|_| count > 1) {
+            while !server.health().await?.contains(&others) {
+                if Instant::now() > deadline {
+                    bail!("the servers did not find each other through NATS");
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        Ok(Servers {
+            servers,
+            _nats: nats,
+        })
+    }
+
+    /// The server client `i` connects to.
+    fn url(&self, i: usize) -> &str {
+        &self.servers[i % self.servers.len()].url
+    }
+
+    /// A status field summed over the servers.
+    fn status_kib(&self, field: &str) -> Result<u64> {
+        self.servers.iter().map(|s| s.status_kib(field)).sum()
+    }
+
+    fn cpu_time(&self) -> Result<Duration> {
+        self.servers.iter().map(ServerProcess::cpu_time).sum()
+    }
 }
 
 /// The server binary, running on a free loopback port.
@@ -161,6 +229,18 @@ impl ServerProcess {
             }
         });
         Ok(ServerProcess { child, url })
+    }
+
+    /// What `GET /healthz` says.
+    async fn health(&self) -> Result<String> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = self.url.trim_start_matches("ws://").trim_end_matches("/ws");
+        let mut tcp = TcpStream::connect(addr).await?;
+        tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await?;
+        let mut response = String::new();
+        tcp.read_to_string(&mut response).await?;
+        Ok(response)
     }
 
     fn status_kib(&self, field: &str) -> Result<u64> {
@@ -251,8 +331,17 @@ struct Memory {
     roster_entries: u64,
 }
 
-async fn measure_memory(clients: usize) -> Result<Memory> {
-    let server = ServerProcess::start(&[])?;
+async fn measure_memory(clients: usize, servers: usize) -> Result<Memory> {
+    // Several servers, with the benchmark's clients, share these two cores: at thousands of
+    // joins at once the clients read the roster news more slowly than the servers send it,
+    // so their queues may hold more than the 1 MiB after which a client counts as not
+    // reading. They are empty again before the memory is measured.
+    let queue = (64 << 20).to_string();
+    let flags: &[&str] = match servers {
+        1 => &[],
+        _ => &["--max-queued-bytes", &queue],
+    };
+    let server = Servers::start(servers, flags).await?;
     // Let the runtime settle before the baseline.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let baseline_kib = server.status_kib("VmRSS:")?;
@@ -267,7 +356,7 @@ async fn measure_memory(clients: usize) -> Result<Memory> {
     let mut tasks = Vec::with_capacity(clients);
     for i in 0..clients {
         let permit = in_flight.clone().acquire_owned().await?;
-        let url = server.url.clone();
+        let url = server.url(i).to_owned();
         let seen = seen.clone();
         tasks.push(tokio::spawn(async move {
             let (sink, mut stream, _, peers) = join(&url, &format!("idle-{i}")).await?;
@@ -341,6 +430,8 @@ struct Latency {
 struct Party {
     sink: SplitSink<Ws, Message>,
     inbox: mpsc::UnboundedReceiver<String>,
+    /// The ids in `peer_joined` news, until the call is set up.
+    joined: Option<mpsc::UnboundedReceiver<String>>,
     id: String,
     peer_id: String,
     call_id: String,
@@ -350,19 +441,29 @@ impl Party {
     async fn join(url: &str, name: &str) -> Result<Party> {
         let (sink, mut stream, id, _) = join(url, name).await?;
         let (tx, inbox) = mpsc::unbounded_channel();
+        let (joined_tx, joined) = mpsc::unbounded_channel();
         tokio::spawn(async move {
             while let Some(Ok(msg)) = stream.next().await {
-                if let Message::Text(text) = msg
-                    && !text.starts_with(r#"{"type":"peer_"#)
-                    && tx.send(text.to_string()).is_err()
+                let Message::Text(text) = msg else {
+                    continue;
+                };
+                if !text.starts_with(r#"{"type":"peer_"#) {
+                    if tx.send(text.to_string()).is_err() {
+                        return;
+                    }
+                } else if text.contains(r#""type":"peer_joined""#)
+                    && let Ok(news) = serde_json::from_str::<Value>(&text)
+                    && let Some(id) = news["peer"]["id"].as_str()
                 {
-                    return;
+                    // Nobody listens once the call is set up.
+                    let _ = joined_tx.send(id.to_owned());
                 }
             }
         });
         Ok(Party {
             sink,
             inbox,
+            joined: Some(joined),
             id,
             peer_id: String::new(),
             call_id: String::new(),
@@ -377,6 +478,13 @@ impl Party {
     async fn recv(&mut self) -> Result<String> {
         self.inbox.recv().await.context("connection closed")
     }
+
+    /// Until this client has heard that `id` joined; stops listening for news after.
+    async fn roster_has(&mut self, id: &str) -> Result<()> {
+        let mut joined = self.joined.take().context("already waited")?;
+        while joined.recv().await.context("connection closed")? != id {}
+        Ok(())
+    }
 }
 
 fn candidate_msg(to: &str, call_id: &str, candidate: &str) -> Message {
@@ -387,12 +495,17 @@ fn candidate_msg(to: &str, call_id: &str, candidate: &str) -> Message {
     )
 }
 
-/// Joins `clients` clients and puts them in answered calls, two by two.
-async fn make_pairs(url: &str, clients: usize) -> Result<Vec<Party>> {
+/// Joins `clients` clients and puts them in answered calls, two by two; with several
+/// servers, the two parties of each call are on different ones.
+async fn make_pairs(servers: &Servers, clients: usize) -> Result<Vec<Party>> {
     let mut parties = Vec::new();
     for p in 0..clients / 2 {
-        let mut a = Party::join(url, &format!("a-{p}")).await?;
-        let mut b = Party::join(url, &format!("b-{p}")).await?;
+        let mut a = Party::join(servers.url(p), &format!("a-{p}")).await?;
+        let mut b = Party::join(servers.url(p + 1), &format!("b-{p}")).await?;
+        // The callee's server must know the caller before the offer arrives: wait until
+        // the caller's join has reached it (at once with one server).
+        a.roster_has(&b.id).await?;
+        b.joined = None;
         let call_id = format!("call-{p}");
         a.send(json!({"type":"offer","to":b.id,"call_id":call_id,"sdp":"v=0"}))
             .await?;
@@ -414,9 +527,10 @@ async fn make_pairs(url: &str, clients: usize) -> Result<Vec<Party>> {
 }
 
 async fn measure_relay(args: &Args) -> Result<(Throughput, Latency)> {
-    let server = ServerProcess::start(&["--rate-limit", "1000000", "--rate-burst", "1000000"])?;
+    let limits = ["--rate-limit", "1000000", "--rate-burst", "1000000"];
+    let server = Servers::start(args.servers, &limits).await?;
     println!("relay: setting up {} calls...", args.clients / 2);
-    let parties = make_pairs(&server.url, args.clients).await?;
+    let parties = make_pairs(&server, args.clients).await?;
 
     // Throughput: each party sends a window of messages, then reads as many from its peer.
     const WINDOW: usize = 32;
