@@ -181,16 +181,11 @@ impl Server {
             max_calls_per_peer: config.limits.max_calls_per_peer,
             server_timeout: clustered.then_some(cluster::SERVER_TIMEOUT),
         });
-        let (cluster, outgoing) = match clustered {
-            true => {
-                let (tx, rx) = mpsc::unbounded_channel();
-                (Some(tx), Some(rx))
-            }
-            false => (None, None),
-        };
-        let cluster_state = match clustered {
-            true => ClusterState::Connecting,
-            false => ClusterState::Alone,
+        let (cluster, outgoing, cluster_state) = if clustered {
+            let (tx, rx) = mpsc::unbounded_channel();
+            (Some(tx), Some(rx), ClusterState::Connecting)
+        } else {
+            (None, None, ClusterState::Alone)
         };
         let server = Server {
             connection_slots: Arc::new(Semaphore::new(config.limits.max_connections)),
@@ -283,7 +278,8 @@ impl Server {
             .handle_cluster(server, msg, Instant::now().into_std());
         shared.deliver(outputs);
         drop(shared);
-        // A server heard from for the first time brings a new liveness deadline.
+        // A relayed offer may start a call ringing, and a server heard from for the first
+        // time brings a liveness deadline: the timer looks again.
         self.ring_timer.notify_one();
     }
 
