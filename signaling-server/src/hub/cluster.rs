@@ -34,7 +34,7 @@ use confab_protocol::{CallId, ClientMessage, ErrorCode, PeerId, PeerInfo, Server
 use serde::{Deserialize, Serialize};
 use tracing::{debug, warn};
 
-use super::{CallKey, CallState, Hub, Output, Peer, refuse};
+use super::{CallKey, CallState, Hub, Output, Peer};
 
 /// One server of a cluster, by the random id it picks when it starts. It names the
 /// server's NATS subject, so it is plain ASCII letters and digits, at most 64 of them.
@@ -372,26 +372,22 @@ impl Hub {
             debug!(%server, %from, "dropping a relay from a peer that server does not hold");
             return Vec::new();
         }
-        let (ClientMessage::Offer { to, call_id, .. }
-        | ClientMessage::Answer { to, call_id, .. }
-        | ClientMessage::Candidate { to, call_id, .. }
-        | ClientMessage::Hangup { to, call_id, .. }) = &msg
+        let (ClientMessage::Offer { to, .. }
+        | ClientMessage::Answer { to, .. }
+        | ClientMessage::Candidate { to, .. }
+        | ClientMessage::Hangup { to, .. }) = &msg
         else {
             debug!(%server, "dropping a relayed message that only its own server handles");
             return Vec::new();
         };
-        let (to, call_id) = (to.clone(), call_id.clone());
-        let out = match self.peers.get(&to) {
-            Some(peer) if peer.home.is_none() => self.handle_message(from, msg, now),
-            Some(_) => return Vec::new(),
-            None => vec![refuse(
-                from,
-                ErrorCode::UnknownPeer,
-                &format!("no peer with id {to} is online"),
-                Some(call_id),
-            )],
-        };
-        out.into_iter()
+        let to = to.clone();
+        // A peer of a third server is not ours to deliver to; one gone from here is refused
+        // as unknown, as it would be on one server.
+        if self.home_of(&to).is_some() {
+            return Vec::new();
+        }
+        self.handle_message(from, msg, now)
+            .into_iter()
             .map(|output| match output {
                 Output::To(id, msg @ ServerMessage::Error { .. }) if id == *from => {
                     Output::Cluster {
@@ -421,15 +417,13 @@ impl Hub {
         if self.home_of(from) != Some(server) || self.home_of(to).is_some() {
             return;
         }
-        let ServerMessage::Error {
+        if let ServerMessage::Error {
             call_id: Some(call_id),
             ..
         } = &msg
-        else {
-            out.push(Output::To(to.clone(), msg));
-            return;
-        };
-        self.drop_ringing(call_id, to, from, out);
+        {
+            self.drop_ringing(call_id, to, from, out);
+        }
         out.push(Output::To(to.clone(), msg));
     }
 
@@ -445,7 +439,10 @@ impl Hub {
         let ringing = self.calls.get(&key).is_some_and(|call| {
             matches!(call.state, CallState::Ringing { .. }) && call.caller == *caller
         });
-        if let Some(call) = ringing.then(|| self.calls.remove(&key)).flatten() {
+        if !ringing {
+            return;
+        }
+        if let Some(call) = self.calls.remove(&key) {
             self.detach(caller, &key, &call, out);
             self.detach(callee, &key, &call, out);
         }
