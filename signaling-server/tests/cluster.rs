@@ -244,42 +244,55 @@ async fn a_name_taken_on_two_servers_at_once_is_held_by_one_peer() {
         let first = client.recv().await;
         (client, first)
     };
-    let ((mut one, first_one), (mut two, first_two)) =
+    let ((one, first_one), (two, first_two)) =
         tokio::join!(hello(nodes[0].url()), hello(nodes[1].url()));
-    let mut holders = 0;
-    for (client, first) in [(&mut one, first_one), (&mut two, first_two)] {
+    let mut welcomed = Vec::new();
+    for (client, first) in [(one, first_one), (two, first_two)] {
         match first["type"].as_str() {
             // Refused at once: the other's join had already reached this server.
             Some("error") => assert_eq!(first["code"], "name_taken", "{first}"),
-            Some("welcome") => {
-                // Welcomed, then either it keeps the name or loses it to the other.
-                // (Both servers have heard both joins well within 2 s.)
-                let kept = loop {
-                    match client.recv_within(Duration::from_secs(2)).await {
-                        Err(()) => break true,
-                        Ok(Some(msg)) if msg["type"] == "error" => {
-                            assert_eq!(msg["code"], "name_taken", "{msg}");
-                            break false;
-                        }
-                        Ok(Some(_)) => continue,
-                        Ok(None) => break false,
-                    }
-                };
-                holders += usize::from(kept);
-            }
+            Some("welcome") => welcomed.push((first["id"].as_str().unwrap().to_owned(), client)),
             _ => panic!("neither a welcome nor an error: {first}"),
         }
     }
-    assert_eq!(holders, 1, "exactly one of the two keeps the name");
-    // The third server's client ends up with one Dana, whatever it heard on the way.
-    let (_, welcome) = Client::join_at(&nodes[2].url(), "Late", 2).await;
-    let danas = welcome["peers"]
+    // The rule: the only one welcomed keeps the name, or of two the smaller id.
+    welcomed.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut welcomed = welcomed.into_iter();
+    let (keeper_id, mut keeper) = welcomed.next().expect("at least one is welcomed");
+    // A second one welcomed loses it: its own server tells it so.
+    for (_, mut loser) in welcomed {
+        let told = loop {
+            let msg = loser.recv().await;
+            if msg["type"] == "error" {
+                break msg;
+            }
+        };
+        assert_eq!(told["code"], "name_taken", "{told}");
+    }
+    // A third server's client ends up knowing one Dana, the keeper, whatever it heard on the
+    // way, and reaches her: she still holds her connection.
+    let (mut late, welcome) = Client::join_at(&nodes[2].url(), "Late", 2).await;
+    let mut danas: Vec<String> = welcome["peers"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|p| p["name"] == "Dana")
-        .count();
-    assert_eq!(danas, 1, "{welcome}");
+        .map(|p| p["id"].as_str().unwrap().to_owned())
+        .collect();
+    while danas != [keeper_id.clone()] {
+        assert!(danas.len() <= 1, "two Danas at once: {danas:?}");
+        let news = late.recv().await;
+        match news["type"].as_str() {
+            Some("peer_joined") if news["peer"]["name"] == "Dana" => {
+                danas.push(news["peer"]["id"].as_str().unwrap().to_owned());
+            }
+            Some("peer_left") => danas.retain(|id| news["id"] != id.as_str()),
+            _ => {}
+        }
+    }
+    late.send(offer(&keeper_id, "c1")).await;
+    let got = next_past_roster(&mut keeper, "offer").await;
+    assert_eq!(got["from_name"], "Late");
 }
 
 #[tokio::test]

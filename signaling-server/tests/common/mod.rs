@@ -153,23 +153,6 @@ impl Client {
         }
     }
 
-    /// The next message within `wait`, as JSON: `Ok(None)` when the connection ends
-    /// instead, `Err` when nothing came in time.
-    pub async fn recv_within(&mut self, wait: Duration) -> Result<Option<Value>, ()> {
-        loop {
-            let next = tokio::time::timeout(wait, self.ws.next())
-                .await
-                .map_err(|_| ())?;
-            match next {
-                Some(Ok(Message::Text(text))) => {
-                    return Ok(Some(serde_json::from_str(&text).unwrap()));
-                }
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                Some(Ok(_)) | Some(Err(_)) | None => return Ok(None),
-            }
-        }
-    }
-
     /// The next message, which must be of type `ty`.
     pub async fn recv_type(&mut self, ty: &str) -> Value {
         let msg = self.recv().await;
