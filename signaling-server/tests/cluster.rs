@@ -21,10 +21,9 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Client, PATIENCE};
+use common::{Client, PATIENCE, answer, http, offer};
 use nats::Nats;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// How long a server waits for a silent one before its peers leave (`SERVER_TIMEOUT` in
 /// the server, 5 s), plus the time to notice.
@@ -81,13 +80,7 @@ impl Node {
     }
 
     async fn health(&self) -> String {
-        let mut tcp = tokio::net::TcpStream::connect(self.addr).await.unwrap();
-        tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-            .await
-            .unwrap();
-        let mut response = String::new();
-        tcp.read_to_string(&mut response).await.unwrap();
-        response
+        http(self.addr, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await
     }
 
     /// Until `/healthz` says `what`.
@@ -122,14 +115,6 @@ async fn cluster(nats: &Nats, name: &str, n: usize, extra: &[&str]) -> Vec<Node>
         node.until_health(&others, PATIENCE).await;
     }
     nodes
-}
-
-fn offer(to: &str, call_id: &str) -> Value {
-    json!({"type":"offer","to":to,"call_id":call_id,"sdp":"v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\n"})
-}
-
-fn answer(to: &str, call_id: &str) -> Value {
-    json!({"type":"answer","to":to,"call_id":call_id,"sdp":"v=0 answer"})
 }
 
 /// Reads until a message of type `ty`, skipping roster news; returns it.

@@ -12,7 +12,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Client, PATIENCE, TestServer};
+use common::{Client, PATIENCE, TestServer, answer, hangup, http, offer};
 use confab_signaling::{Config, Limits};
 use futures_util::SinkExt;
 use serde_json::{Value, json};
@@ -21,18 +21,6 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use tokio_tungstenite::tungstenite::{Bytes, Message};
-
-fn offer(to: &str, call_id: &str) -> Value {
-    json!({"type":"offer","to":to,"call_id":call_id,"sdp":"v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\n"})
-}
-
-fn answer(to: &str, call_id: &str) -> Value {
-    json!({"type":"answer","to":to,"call_id":call_id,"sdp":"v=0 answer"})
-}
-
-fn hangup(to: &str, call_id: &str, reason: &str) -> Value {
-    json!({"type":"hangup","to":to,"call_id":call_id,"reason":reason})
-}
 
 /// Sets up an answered call between two fresh clients and consumes the busy updates.
 async fn call_between(server: &TestServer) -> (Client, Client) {
@@ -658,18 +646,6 @@ async fn a_client_that_never_reads_is_dropped() {
     assert_eq!(msg["id"], sleeper.id);
     drop(sleeper);
     server.shutdown([observer, sender]).await;
-}
-
-/// Sends one raw HTTP request and reads the answer until the server closes.
-async fn http(addr: std::net::SocketAddr, request: &str) -> String {
-    let mut tcp = TcpStream::connect(addr).await.unwrap();
-    tcp.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    tokio::time::timeout(PATIENCE, tcp.read_to_string(&mut response))
-        .await
-        .unwrap()
-        .unwrap();
-    response
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@ use std::time::Duration;
 use confab_signaling::{Config, Limits};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -18,6 +19,30 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 /// How long any single expected event may take before the test fails.
 pub const PATIENCE: Duration = Duration::from_secs(5);
+
+pub fn offer(to: &str, call_id: &str) -> Value {
+    json!({"type":"offer","to":to,"call_id":call_id,"sdp":"v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\n"})
+}
+
+pub fn answer(to: &str, call_id: &str) -> Value {
+    json!({"type":"answer","to":to,"call_id":call_id,"sdp":"v=0 answer"})
+}
+
+pub fn hangup(to: &str, call_id: &str, reason: &str) -> Value {
+    json!({"type":"hangup","to":to,"call_id":call_id,"reason":reason})
+}
+
+/// Sends one raw HTTP request and reads the answer until the server closes.
+pub async fn http(addr: SocketAddr, request: &str) -> String {
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    tokio::time::timeout(PATIENCE, tcp.read_to_string(&mut response))
+        .await
+        .unwrap()
+        .unwrap();
+    response
+}
 
 pub struct TestServer {
     pub addr: SocketAddr,
