@@ -50,6 +50,7 @@ fn main() -> anyhow::Result<()> {
         bitrate_bps: 1_000_000,
         fps: 30,
         keyframe_interval: None,
+        ..H264EncoderConfig::default()
     })?;
     let mut decoder = H264Decoder::new()?;
     let h264_path = format!("{prefix}.h264");

@@ -924,6 +924,7 @@ async fn send_real_video(
             bitrate_bps: 500_000,
             fps: 30,
             keyframe_interval: Some(15),
+            ..H264EncoderConfig::default()
         })
         .unwrap();
         (0..60)

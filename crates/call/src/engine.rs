@@ -782,6 +782,7 @@ impl Driver {
                 bitrate_bps: crate::interceptors::START_BITRATE_BPS as u32,
                 fps: self.config.video_format.fps,
                 keyframe_interval: None,
+                ..H264EncoderConfig::default()
             };
             let video = media::VideoSender::start(encoder, &self.problems)?;
             if let Some(capture) = &self.capture {

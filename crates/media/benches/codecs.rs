@@ -46,6 +46,7 @@ fn h264(c: &mut Criterion) {
             bitrate_bps,
             fps: 30,
             keyframe_interval: None,
+            ..Default::default()
         };
         let mut encoder = H264Encoder::new(config).expect("encoder");
         let mut n = 0;

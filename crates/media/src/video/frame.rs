@@ -150,6 +150,33 @@ impl I420Frame {
         Ok(frame)
     }
 
+    /// Converts BGRX (4 bytes a pixel: blue, green, red, then a byte that is ignored; what
+    /// a 24-bit X display holds), `stride` bytes a row, into this frame at its own size,
+    /// reusing its buffer. `bgrx` may be wider or taller than the frame: the frame takes
+    /// its top-left corner.
+    pub fn set_from_bgrx(&mut self, bgrx: &[u8], stride: u32) -> Result<(), VideoError> {
+        let rows = (self.height as usize).saturating_sub(1) * stride as usize;
+        let needed = rows + self.width as usize * 4;
+        if stride < self.width * 4 || bgrx.len() < needed {
+            return Err(VideoError::BadFrame(format!(
+                "{}x{} BGRX with {stride} bytes a row needs {needed} bytes, got {}",
+                self.width,
+                self.height,
+                bgrx.len()
+            )));
+        }
+        let mut planar = self.planes_mut();
+        yuvutils_rs::bgra_to_yuv420(
+            &mut planar,
+            bgrx,
+            stride,
+            RANGE,
+            MATRIX,
+            YuvConversionMode::Balanced,
+        )
+        .map_err(convert_error)
+    }
+
     /// Writes this frame as RGBA into `rgba`, resizing it as needed (its allocation is
     /// reused from frame to frame). Opaque: alpha is 255.
     pub fn write_rgba(&self, rgba: &mut Vec<u8>) -> Result<(), VideoError> {
@@ -398,6 +425,34 @@ mod tests {
         assert_eq!(a.y(), b.y());
         assert!(a.u().iter().all(|&u| u == 90) && b.u().iter().all(|&u| u == 90));
         assert!(a.v().iter().all(|&v| v == 160) && b.v().iter().all(|&v| v == 160));
+    }
+
+    #[test]
+    fn bgrx_converts_like_rgba_and_may_be_cropped_from_a_wider_picture() {
+        let (w, h) = (64u32, 32u32);
+        let mut rgba = Vec::new();
+        for y in 0..h {
+            for x in 0..w {
+                rgba.extend_from_slice(&[(x * 4) as u8, (y * 8) as u8, 200, 255]);
+            }
+        }
+        let expected = I420Frame::from_rgba(w, h, &rgba).unwrap();
+        // The same picture as BGRX, two pixels wider (ignored) and a row taller.
+        let stride = (w + 2) * 4;
+        let mut bgrx = vec![0xAB; (stride * (h + 1)) as usize];
+        for (row, out) in rgba
+            .chunks_exact(w as usize * 4)
+            .zip(bgrx.chunks_exact_mut(stride as usize))
+        {
+            for (px, o) in row.chunks_exact(4).zip(out.chunks_exact_mut(4)) {
+                o.copy_from_slice(&[px[2], px[1], px[0], 0]);
+            }
+        }
+        let mut frame = I420Frame::black(w, h).unwrap();
+        frame.set_from_bgrx(&bgrx, stride).unwrap();
+        assert_eq!(frame.data(), expected.data());
+        assert!(frame.set_from_bgrx(&bgrx[..100], stride).is_err());
+        assert!(frame.set_from_bgrx(&bgrx, w * 4 - 4).is_err());
     }
 
     #[test]

@@ -1,11 +1,12 @@
-//! Video: frames, the sources that produce them (camera, test pattern, Y4M file), the
-//! capture thread, and H.264.
+//! Video: frames, the sources that produce them (camera, shared screen, test pattern, Y4M
+//! file), the capture thread, and H.264.
 
 mod camera;
 mod capture;
 mod frame;
 mod h264;
 mod pattern;
+mod screen;
 mod y4m_file;
 
 use std::path::PathBuf;
@@ -18,9 +19,10 @@ pub use capture::{FrameSlot, VideoCapture};
 pub use frame::{I420Frame, i420_len, psnr_y};
 pub use h264::{
     CodecError, DecodedFrame, EncodedFrame, H264Decoder, H264Encoder, H264EncoderConfig,
-    contains_idr, nal_types,
+    VideoContent, contains_idr, nal_types,
 };
 pub use pattern::{PatternStamp, TestPattern, pattern_psnr, read_stamp, read_stamp_from_luma};
+pub use screen::{MAX_SCREEN_SIZE, ScreenInfo, ScreenSelector, ScreenSource, list_screens};
 pub use y4m_file::Y4mSource;
 
 /// Size and rate of a video stream.
@@ -78,4 +80,15 @@ pub enum VideoError {
     BadFrame(String),
     #[error("cannot read {path}: {reason}")]
     File { path: PathBuf, reason: String },
+    /// No screen can be shared here: no X display, or a Wayland session.
+    #[error("screen sharing is not available: {0}")]
+    ScreenUnavailable(String),
+    /// The display has no monitor with this index (counted from 0; said from 1).
+    #[error("screen {} not found", .0 + 1)]
+    ScreenNotFound(usize),
+    /// The display or the monitor went away while it was being shared.
+    #[error("screen sharing stopped: {0}")]
+    ScreenLost(String),
+    #[error("screen capture error: {0}")]
+    Screen(String),
 }
