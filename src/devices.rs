@@ -1,7 +1,7 @@
-//! `confab devices`: the cameras, microphones and speakers Confab can use.
+//! `confab devices`: the cameras, screens, microphones and speakers Confab can use.
 
 use confab_media::audio::list_devices;
-use confab_media::video::list_cameras;
+use confab_media::video::{list_cameras, list_screens};
 
 pub fn print() -> anyhow::Result<()> {
     println!("Cameras:");
@@ -20,6 +20,20 @@ pub fn print() -> anyhow::Result<()> {
             }
         }
         Err(err) => println!("  (cannot list cameras: {err})"),
+    }
+    println!("Screens (to share: confab headless --video screen:INDEX):");
+    match list_screens(None) {
+        Ok(screens) if screens.is_empty() => println!("  (none)"),
+        Ok(screens) => {
+            for screen in screens {
+                let primary = if screen.primary { ", primary" } else { "" };
+                println!(
+                    "  #{} {} ({}x{}{primary})",
+                    screen.index, screen.name, screen.width, screen.height
+                );
+            }
+        }
+        Err(err) => println!("  (cannot list screens: {err})"),
     }
     let audio = list_devices()?;
     for (title, names) in [("Microphones", audio.inputs), ("Speakers", audio.outputs)] {

@@ -17,7 +17,7 @@ use confab_call::{
     SignalingConfig, Transfer, TransferState, VideoInput,
 };
 use confab_media::audio::ProcessingSettings;
-use confab_media::video::{CameraSelector, VideoFormat};
+use confab_media::video::{CameraSelector, ScreenSelector, VideoFormat};
 use confab_protocol::safety::SafetyCode;
 use confab_protocol::{HangupReason, IceServer};
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -49,7 +49,8 @@ pub struct HeadlessArgs {
     /// Calls to take part in before exiting; 0 for no limit (a bot).
     #[arg(long, default_value_t = 1)]
     calls: u32,
-    /// test-pattern, camera[:INDEX], a .y4m file, or none.
+    /// test-pattern, camera[:INDEX], a .y4m file, none, or screen[:INDEX] (share that
+    /// monitor of $DISPLAY in every call, instead of a camera; `confab devices` lists them).
     #[arg(long, default_value = "test-pattern")]
     video: String,
     /// Video size, WIDTHxHEIGHT.
@@ -128,9 +129,27 @@ enum Switch {
     Off,
 }
 
+/// The monitor `--video screen[:INDEX]` shares, if that is what it says.
+fn shared_screen(spec: &str) -> anyhow::Result<Option<ScreenSelector>> {
+    let monitor = match spec.strip_prefix("screen") {
+        Some("") => 0,
+        Some(index) => match index.strip_prefix(':').map(str::parse) {
+            Some(Ok(index)) => index,
+            _ => bail!("--video {spec}: use screen or screen:INDEX (a number)"),
+        },
+        None => return Ok(None),
+    };
+    Ok(Some(ScreenSelector {
+        display: None,
+        monitor,
+    }))
+}
+
 fn video_input(spec: &str) -> anyhow::Result<VideoInput> {
     Ok(match spec {
         "none" => VideoInput::None,
+        // Shared once each call connects: no camera.
+        _ if spec.starts_with("screen") => VideoInput::None,
         "test-pattern" => VideoInput::TestPattern,
         "camera" => VideoInput::Camera(CameraSelector::Default),
         _ if spec.starts_with("camera:") => {
@@ -141,7 +160,9 @@ fn video_input(spec: &str) -> anyhow::Result<VideoInput> {
             })
         }
         _ if spec.ends_with(".y4m") => VideoInput::File(PathBuf::from(spec)),
-        _ => bail!("--video {spec}: use test-pattern, camera[:INDEX], FILE.y4m or none"),
+        _ => bail!(
+            "--video {spec}: use test-pattern, camera[:INDEX], FILE.y4m, screen[:INDEX] or none"
+        ),
     })
 }
 
@@ -174,6 +195,7 @@ fn video_size(spec: &str) -> anyhow::Result<(u32, u32)> {
 impl HeadlessArgs {
     fn engine_config(&self, identity: Identity) -> anyhow::Result<EngineConfig> {
         let (width, height) = video_size(&self.size)?;
+        shared_screen(&self.video)?;
         let mut network = NetworkConfig {
             relay_only: self.relay_only,
             max_bitrate_bps: self.max_bitrate,
@@ -330,6 +352,9 @@ async fn drive(
                     files.offered = true;
                     for path in &args.send_file {
                         engine.send(Command::SendFile(path.clone()));
+                    }
+                    if let Some(screen) = shared_screen(&args.video)? {
+                        engine.send(Command::ShareScreen(screen));
                     }
                 }
             }

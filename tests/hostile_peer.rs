@@ -1285,7 +1285,8 @@ impl Watch {
             | EngineEvent::CallFinished
             | EngineEvent::ActiveSpeaker(_)
             | EngineEvent::Identity(_)
-            | EngineEvent::PeerState { .. } => self.other_events += 1,
+            | EngineEvent::PeerState { .. }
+            | EngineEvent::Sharing(_) => self.other_events += 1,
         }
     }
 

@@ -67,7 +67,11 @@ export class Link {
         },
       });
     };
-    this.pc.ontrack = ({ track }) => {
+    this.pc.ontrack = ({ track, transceiver }) => {
+      // A desktop peer's offer has a second video section for a shared screen. This page
+      // does not say it takes one (no `screen` in its `state`), so a screen comes on the
+      // camera's stream instead: the second section carries nothing and is not shown.
+      if (!this.isMain(transceiver)) return;
       this.remoteStream.addTrack(track);
       this.on.media(this.remoteStream);
     };
@@ -97,11 +101,22 @@ export class Link {
     this.signal({ type: 'offer', sdp: this.pc.localDescription.sdp });
   }
 
+  /** Whether `transceiver` is the first of its kind: the camera's or the microphone's. */
+  isMain(transceiver) {
+    const kind = transceiver.receiver.track.kind;
+    return this.pc.getTransceivers().find((t) => t.receiver.track.kind === kind) === transceiver;
+  }
+
   /** Answers the first offer, sending `stream`'s tracks. */
   async answer(sdp, stream, codecs) {
     await this.pc.setRemoteDescription({ type: 'offer', sdp });
     for (const transceiver of this.pc.getTransceivers()) {
       const kind = transceiver.receiver.track.kind;
+      if (!this.isMain(transceiver)) {
+        // The screen's section (see ontrack): accepted, nothing sent on it.
+        transceiver.direction = 'recvonly';
+        continue;
+      }
       const track = stream?.getTracks().find((t) => t.kind === kind) ?? null;
       transceiver.direction = 'sendrecv';
       await transceiver.sender.replaceTrack(track);
@@ -160,6 +175,7 @@ export class Link {
   async setTracks(audio, video) {
     for (const transceiver of this.pc.getTransceivers()) {
       if (transceiver.stopped || transceiver.currentDirection === 'stopped') continue;
+      if (!this.isMain(transceiver)) continue;
       const kind = transceiver.receiver.track.kind;
       await transceiver.sender.replaceTrack(kind === 'audio' ? audio : video);
     }

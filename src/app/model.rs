@@ -178,9 +178,11 @@ impl Model {
                 self.stats = Some(stats);
             }
             EngineEvent::ActiveSpeaker(peer) => self.active_speaker = peer,
-            EngineEvent::PeerState { muted, camera_off } => self.peer_state = (muted, camera_off),
+            EngineEvent::PeerState {
+                muted, camera_off, ..
+            } => self.peer_state = (muted, camera_off),
             EngineEvent::Identity(identity) => self.identity(identity, now),
-            EngineEvent::Summary(_) | EngineEvent::CallFinished => {}
+            EngineEvent::Summary(_) | EngineEvent::CallFinished | EngineEvent::Sharing(_) => {}
             EngineEvent::Problem(confab_call::Problem::Camera(reason)) => {
                 self.camera_problem = Some(reason);
             }
@@ -832,6 +834,7 @@ mod tests {
             status,
             muted: false,
             camera_off: false,
+            sharing: false,
         };
         let group = |members: Vec<Member>| EngineEvent::Call(CallState::Group { members });
         let mut model = Model::new();

@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import {
-  headless, join, launchBrowser, mediaFlows, online, openPage, startServer, until,
+  headless, join, launchBrowser, mediaFlows, online, openPage, receivedStats, startServer,
+  startXvfb, until,
 } from './support.mjs';
 
 const TOKEN = 'letmein';
@@ -214,6 +215,26 @@ test('a desktop user calls a browser guest, who answers with the keyboard', asyn
   await page.getByText('Desk2 hung up.').waitFor({ timeout: 15000 });
   checkDesktopStats(desk.stats(), 'Desk2', sent);
   assert.match(desk.out.stdout, /chat delivered: hello from Desk2/);
+  await finish(page);
+});
+
+test('a desktop user shares a screen with a browser guest, who sees it instead of the camera', async () => {
+  const screen = await startXvfb(800, 600);
+  const page = await guest('Guest8');
+  const desk = headless(server, 'Desk8', ['--call', 'Guest8', '--video', 'screen:0',
+    '--duration', '5'], { DISPLAY: screen.display, WAYLAND_DISPLAY: '' });
+  await page.getByRole('button', { name: 'Accept' }).click({ timeout: 15000 });
+  // The page does not say it takes a second picture: the screen comes on the camera's
+  // stream, at the screen's size.
+  await until('the shared screen at its size', async () => {
+    const { video } = (await receivedStats(page)) ?? {};
+    return video?.framesDecoded >= 5 && video.width === 800 && video.height === 600;
+  });
+  assert.equal(await desk.exited, 0, desk.out.stderr);
+  const stats = desk.stats();
+  assert.ok(stats.screen_frames_sent >= 5, `Desk8 sent ${stats.screen_frames_sent} screen frames`);
+  assert.equal(stats.video_frames_sent, 0, 'no camera: --video screen sends only the screen');
+  screen.stop();
   await finish(page);
 });
 

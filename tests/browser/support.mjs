@@ -36,10 +36,13 @@ function freePort() {
 }
 
 /** Runs `confab` with `args`; resolves `exited` with its exit code. Output is kept. */
-export function run(args, name) {
+export function run(args, name, env = {}) {
   const child = spawn(CONFAB, args, {
     // Profiles (the DTLS identity) live in the run's folder, not the user's.
-    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'info', NO_COLOR: '1', XDG_DATA_HOME: LOGS },
+    env: {
+      ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'info', NO_COLOR: '1', XDG_DATA_HOME: LOGS,
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.add(child);
@@ -99,11 +102,12 @@ export async function startServer({ token, tls = false } = {}) {
 }
 
 /** `confab headless` against `server`; its --stats JSON comes from `stats()` once it exited. */
-export function headless(server, name, extra) {
+export function headless(server, name, extra, env = {}) {
   const statsFile = path.join(LOGS, `${name}.json`);
-  const args = ['headless', '--server', server.ws, '--name', name, '--video', 'test-pattern', '--audio', 'tone:440', '--stats', statsFile, ...extra];
+  const video = extra.includes('--video') ? [] : ['--video', 'test-pattern'];
+  const args = ['headless', '--server', server.ws, '--name', name, ...video, '--audio', 'tone:440', '--stats', statsFile, ...extra];
   if (server.token) args.push('--token', server.token);
-  const peer = run(args, name);
+  const peer = run(args, name, env);
   peer.stats = () => JSON.parse(readFileSync(statsFile, 'utf8'));
   return peer;
 }
@@ -185,7 +189,10 @@ export function receivedStats(page, index = -1) {
     const report = await pc.getStats();
     report.forEach((stat) => {
       if (stat.type !== 'inbound-rtp') return;
-      if (stat.kind === 'video') {
+      // A desktop peer offers a second video stream for a shared screen, which this page
+      // does not take (it stays empty): the camera's is the one that decodes.
+      const more = (stat.framesDecoded ?? 0) >= (result.video?.framesDecoded ?? 0);
+      if (stat.kind === 'video' && more) {
         result.video = { framesDecoded: stat.framesDecoded ?? 0, width: stat.frameWidth,
           height: stat.frameHeight };
         result.videoCodec = report.get(stat.codecId)?.mimeType ?? null;
@@ -195,6 +202,29 @@ export function receivedStats(page, index = -1) {
     });
     return result;
   }, index);
+}
+
+/** A virtual X display of `width` x `height` (Xvfb picks a free number), for a desktop peer
+ * that shares its screen. */
+export async function startXvfb(width, height) {
+  const child = spawn('Xvfb', ['-displayfd', '1', '-nolisten', 'tcp', '-noreset', '-screen', '0',
+    `${width}x${height}x24`], { stdio: ['ignore', 'pipe', 'ignore'] });
+  children.add(child);
+  const number = await new Promise((done, fail) => {
+    let text = '';
+    child.stdout.on('data', (chunk) => {
+      text += chunk;
+      if (text.includes('\n')) done(text.trim());
+    });
+    child.on('exit', () => fail(new Error('Xvfb did not start')));
+  });
+  return {
+    display: `:${number}`,
+    stop: () => {
+      children.delete(child);
+      child.kill();
+    },
+  };
 }
 
 /** Waits until `check()` returns something truthy, polling every 100 ms. */

@@ -446,8 +446,15 @@ class Peer:
         log.info("answering %s (call %s)", msg.get("from_name"), self.call_id)
         pc = self.new_pc()
         await pc.setRemoteDescription(RTCSessionDescription(sdp=msg["sdp"], type="offer"))
-        # Our tracks take over the offered transceivers.
+        # Our tracks take over the first offered transceiver of each kind. Confab offers a
+        # second video section for a shared screen (docs/protocol.md, "Screen sharing"): this
+        # peer does not take one (its `state` has no `screen`), so it only receives there.
+        taken = set()
         for t in pc.getTransceivers():
+            if t.kind in taken:
+                t.direction = "recvonly"
+                continue
+            taken.add(t.kind)
             if t.kind == "video" and self.video_track:
                 t.sender.replaceTrack(self.video_track)
                 t.direction = "sendrecv"

@@ -11,6 +11,7 @@
 //! when everything is released.
 
 mod group;
+mod screen;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
@@ -24,6 +25,8 @@ use tracing::debug;
 
 use crate::chat::{ChatBook, ChatEvent, ChatFailure, Incoming};
 use crate::files::{FileId, FileOut, FileReport, Files, Transfer};
+pub use screen::ScreenRoute;
+
 use crate::machine::{Action, CallMachine, CallState, MAX_BUFFERED_CANDIDATES, Role, Timeouts};
 
 /// One peer connection of a call. Never reused: events of a closed link are ignored.
@@ -77,6 +80,9 @@ pub enum Command {
     SetCamera(bool),
     /// The microphone's mute switch (the driver mutes; the peers are told).
     SetMuted(bool),
+    /// Share the screen the driver was told of (again: another screen), or stop sharing.
+    /// Only in a call; sharing stops when the call ends.
+    SetSharing(bool),
     /// Another camera or format was chosen.
     VideoSourceChanged,
     /// Another microphone (or audio input) was chosen.
@@ -179,7 +185,10 @@ pub enum Event {
     PeerState {
         muted: bool,
         camera_off: bool,
+        sharing: bool,
     },
+    /// Whether we share our screen now.
+    Sharing(bool),
     /// Who a peer of the call is, as far as can be told: claimed in its description while
     /// it rings, then proven by the DTLS handshake (with the safety code).
     Identity(PeerIdentity),
@@ -233,6 +242,8 @@ pub enum LinkAction {
     AddCandidate(Option<IceCandidate>),
     /// The connection is up: start sending what the user has switched on.
     StartMedia,
+    /// Where the shared screen goes on this link, from now on.
+    Screen(ScreenRoute),
     /// Send on the chat channel ([`LinkEvent::ChatNotSent`] if it cannot).
     SendChat(ChatMessage),
     /// The peer accepted our file: open the transfer's channel and send `size` bytes of
@@ -279,6 +290,11 @@ pub enum Output {
     OpenCamera,
     /// Release the camera.
     CloseCamera,
+    /// Start capturing the chosen screen, closing the one shared (report a capture that
+    /// cannot start or stops with [`Command::SetSharing`]`(false)`).
+    OpenScreen,
+    /// Stop capturing the screen.
+    CloseScreen,
     /// Open the audio input as configured for the links that send, closing the one open.
     OpenMicrophone,
     /// Read this file for its SHA-256 (off the runtime) and report [`Input::FileHashed`].
@@ -306,6 +322,11 @@ struct Link {
     /// knows our credentials, and webrtc-rs then took a second to connect).
     held_candidates: Vec<Option<IceCandidate>>,
     media_started: bool,
+    /// Whether the peer said (in its `state`) that it takes a shared screen as a second
+    /// video track.
+    takes_screen: bool,
+    /// Where our shared screen goes on this link, as the driver was last told.
+    screen_route: ScreenRoute,
     /// The peer's certificate, once the handshake presented it, and the safety code.
     identity: Option<(Fingerprint, SafetyCode)>,
 }
@@ -339,6 +360,8 @@ pub struct CallCore {
     muted: bool,
     /// Whether the driver was told to open the camera (and not to close it since).
     camera_open: bool,
+    /// Whether we share a screen (the driver was told to open it).
+    sharing: bool,
     /// The files sent and received.
     files: Files,
     outputs: VecDeque<Output>,
@@ -357,6 +380,7 @@ impl CallCore {
             camera_wanted: true,
             muted: false,
             camera_open: false,
+            sharing: false,
             files: Files::new(),
             outputs: VecDeque::new(),
         }
@@ -453,6 +477,7 @@ impl CallCore {
                 self.tell_state();
                 return;
             }
+            Command::SetSharing(on) => return self.set_sharing(on),
             Command::SetCamera(on) => {
                 self.camera_wanted = on;
                 self.tell_state();
@@ -676,12 +701,22 @@ impl CallCore {
                     self.files.receive(id, peer_name, message, now);
                     return;
                 }
-                Ok(Incoming::State { muted, camera_off }) => {
+                Ok(Incoming::State {
+                    muted,
+                    camera_off,
+                    screen,
+                }) => {
+                    let sharing = screen == Some(true);
                     if in_group {
-                        self.member_state(id, muted, camera_off);
+                        self.member_state(id, muted, camera_off, sharing);
                     } else {
-                        self.event(Event::PeerState { muted, camera_off });
+                        self.event(Event::PeerState {
+                            muted,
+                            camera_off,
+                            sharing,
+                        });
                     }
+                    self.peer_takes_screen(id, screen.is_some());
                     return;
                 }
                 Err(err) => {
@@ -785,6 +820,7 @@ impl CallCore {
         ChatMessage::State {
             muted: self.muted,
             camera_off: !self.camera_wanted,
+            screen: Some(self.sharing),
         }
     }
 
@@ -888,6 +924,7 @@ impl CallCore {
                 // The camera first: its light goes off at the hang-up, and the link's
                 // summary (the end of the call for whoever waits on it) comes after.
                 self.close_camera();
+                self.stop_sharing();
                 let state = self.machine.state().clone();
                 for (id, mut link) in std::mem::take(&mut self.links) {
                     self.files.link_closed(id);
@@ -925,6 +962,8 @@ impl CallCore {
             owed: Some(owed),
             held_candidates: Vec::new(),
             media_started: false,
+            takes_screen: false,
+            screen_route: ScreenRoute::Off,
             identity: None,
         };
         self.links.insert(id, link);
@@ -967,6 +1006,7 @@ impl CallCore {
         link.media_started = true;
         self.outputs
             .push_back(Output::Link(id, LinkAction::StartMedia));
+        self.route_screen(id);
         if first {
             self.outputs.push_back(Output::OpenMicrophone);
         }

@@ -74,10 +74,12 @@ pub enum Incoming {
     Delivered(ChatEvent),
     /// The peer is hanging up.
     Bye,
-    /// The peer's microphone and camera switches.
+    /// The peer's microphone, camera and screen switches; `screen` is `None` from a peer
+    /// that cannot take a shared screen as a second video track.
     State {
         muted: bool,
         camera_off: bool,
+        screen: Option<bool>,
     },
     /// About a file transfer (`file_*`): the call core's [`crate::files`] decides.
     File(ChatMessage),
@@ -154,7 +156,15 @@ impl ChatBook {
             }
             ChatMessage::Ack { id } => Incoming::Delivered(ChatEvent::Delivered { id }),
             ChatMessage::Bye => Incoming::Bye,
-            ChatMessage::State { muted, camera_off } => Incoming::State { muted, camera_off },
+            ChatMessage::State {
+                muted,
+                camera_off,
+                screen,
+            } => Incoming::State {
+                muted,
+                camera_off,
+                screen,
+            },
             file @ (ChatMessage::FileOffer { .. }
             | ChatMessage::FileAnswer { .. }
             | ChatMessage::FileProgress { .. }

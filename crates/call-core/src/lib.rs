@@ -44,7 +44,7 @@ pub mod speaker;
 
 pub use call::{
     CallCore, Command, Event, Input, LinkAction, LinkClosed, LinkEvent, LinkId, Output,
-    PeerIdentity, Problem, Randomness, Signaling,
+    PeerIdentity, Problem, Randomness, ScreenRoute, Signaling,
 };
 pub use chat::ChatEvent;
 pub use files::{Direction, FileId, FileReport, Transfer, TransferState};

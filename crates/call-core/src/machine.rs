@@ -79,6 +79,8 @@ pub struct Member {
     /// What the member said of its switches (on the chat channel).
     pub muted: bool,
     pub camera_off: bool,
+    /// Whether the member shares its screen.
+    pub sharing: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -401,7 +401,9 @@ fn each_side_tells_the_other_its_switches() {
             .events
             .iter()
             .filter_map(|e| match e {
-                Event::PeerState { muted, camera_off } => Some((*muted, *camera_off)),
+                Event::PeerState {
+                    muted, camera_off, ..
+                } => Some((*muted, *camera_off)),
                 _ => None,
             })
             .collect::<Vec<_>>()

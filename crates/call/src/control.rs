@@ -96,7 +96,13 @@ impl PathLoss {
 /// Every control path of one link.
 #[derive(Debug, Default)]
 pub(crate) struct Controls {
+    /// The camera's encoder.
     pub encoder: EncoderControl,
+    /// A shared screen's encoder: keyframe requests for [`Controls::screen_ssrc`] (the
+    /// estimate stays in `encoder`, shared by both).
+    pub screen: EncoderControl,
+    /// The SSRC of our screen track (0: none).
+    pub screen_ssrc: AtomicU32,
     pub round_trip: RoundTrip,
     pub loss: PathLoss,
 }

@@ -8,6 +8,8 @@
 //! application calls blocks: commands are queued, events are polled, frames are taken from
 //! slots, and an optional wake callback says when to look.
 
+mod sharing;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,12 +20,14 @@ use confab_call_core::echo::EchoDoctor;
 use confab_call_core::machine::{CallState, Role, Timeouts};
 use confab_call_core::{
     CallCore, Event, Input, LinkAction, LinkClosed, LinkEvent, LinkId, Output, Randomness,
-    Signaling,
+    ScreenRoute, Signaling,
 };
 use confab_call_core::{FileId, FileReport, PeerIdentity, Transfer};
 use confab_media::audio::{InputControl, ProcessingSettings};
 use confab_media::slot::LatestSlot;
-use confab_media::video::{FrameSlot, H264EncoderConfig, VideoCapture, VideoFormat};
+use confab_media::video::{
+    FrameSlot, H264EncoderConfig, ScreenSelector, VideoCapture, VideoFormat,
+};
 use confab_protocol::chat::CHAT_CHANNEL_LABEL;
 use confab_protocol::file::{channel_label, transfer_of_label};
 use confab_protocol::{ClientMessage, IceServer, PeerId, PeerInfo, ServerMessage};
@@ -85,6 +89,10 @@ pub enum Command {
     SetMuted(bool),
     /// Camera on or off; off releases the device.
     SetCamera(bool),
+    /// Share this screen in the call (another one, if one is shared); the peers see it
+    /// next to the camera (or, a peer that cannot take two pictures, instead of it).
+    ShareScreen(ScreenSelector),
+    StopSharing,
     SetVideoInput(VideoInput),
     SetVideoFormat(VideoFormat),
     SetAudioInput(AudioInput),
@@ -125,7 +133,11 @@ pub enum EngineEvent {
     PeerState {
         muted: bool,
         camera_off: bool,
+        /// It shares its screen (the pictures arrive in [`Engine::remote_screen`]).
+        sharing: bool,
     },
+    /// Whether we share our screen (off again when the call ends or the capture stops).
+    Sharing(bool),
     /// Something the user should know (a device failed, the peer is offline...).
     Problem(Problem),
     /// Who a peer is: claimed while it rings, proven (with the safety code) once connected.
@@ -139,6 +151,8 @@ pub struct Engine {
     commands: mpsc::UnboundedSender<Command>,
     /// Decoded remote video, newest frame only.
     pub remote_video: Arc<LatestSlot<Arc<RemoteVideoFrame>>>,
+    /// Decoded remote shared screens, newest frame only.
+    pub remote_screen: Arc<LatestSlot<Arc<RemoteVideoFrame>>>,
     /// The self-view, newest frame only.
     pub local_video: Arc<FrameSlot>,
     /// Mute switch and microphone level.
@@ -161,6 +175,7 @@ impl Engine {
         let (signaling, signaling_task) =
             signaling::spawn(config.signaling.clone(), signal_tx, stop.clone());
         let remote_video = Arc::new(LatestSlot::new());
+        let remote_screen = Arc::new(LatestSlot::new());
         let local_video = Arc::new(FrameSlot::new());
         let input = Arc::new(InputControl::new());
         let remote_audio = Arc::new(InputControl::new());
@@ -182,7 +197,10 @@ impl Engine {
             links: HashMap::new(),
             link_events,
             capture: None,
+            screen: None,
+            screen_choice: ScreenSelector::default(),
             remote_video: remote_video.clone(),
+            remote_screen: remote_screen.clone(),
             local_video: local_video.clone(),
             input: input.clone(),
             remote_audio: remote_audio.clone(),
@@ -205,6 +223,7 @@ impl Engine {
         let engine = Engine {
             commands,
             remote_video,
+            remote_screen,
             local_video,
             input,
             remote_audio,
@@ -242,7 +261,11 @@ struct LinkDriver {
     peer_name: String,
     session: Option<Session>,
     counters: Arc<Counters>,
+    /// What the peer's shared screen brings.
+    screen_counters: Arc<Counters>,
     controls: Arc<Controls>,
+    /// Where our shared screen goes on this link.
+    screen_route: ScreenRoute,
     stats: StatsCollector,
     /// Whether the peer probably hears an echo of their voice from our speaker.
     echo_doctor: EchoDoctor,
@@ -278,7 +301,12 @@ struct Driver {
     link_events: mpsc::UnboundedSender<(LinkId, PeerEvent)>,
     /// The camera (or other video source), while the core wants it open.
     capture: Option<VideoCapture>,
+    /// The shared screen's capture, while the core wants it open.
+    screen: Option<VideoCapture>,
+    /// The screen the user chose to share.
+    screen_choice: ScreenSelector,
     remote_video: Arc<LatestSlot<Arc<RemoteVideoFrame>>>,
+    remote_screen: Arc<LatestSlot<Arc<RemoteVideoFrame>>>,
     local_video: Arc<FrameSlot>,
     input: Arc<InputControl>,
     remote_audio: Arc<InputControl>,
@@ -386,6 +414,11 @@ impl Driver {
                 Core::SetMuted(muted)
             }
             Command::SetCamera(on) => Core::SetCamera(on),
+            Command::ShareScreen(screen) => {
+                self.screen_choice = screen;
+                Core::SetSharing(true)
+            }
+            Command::StopSharing => Core::SetSharing(false),
             Command::SetVideoInput(input) => {
                 self.config.video_input = input;
                 Core::VideoSourceChanged
@@ -577,9 +610,20 @@ impl Driver {
                 Output::Event(Event::Identity(identity)) => {
                     self.emit(EngineEvent::Identity(identity));
                 }
-                Output::Event(Event::PeerState { muted, camera_off }) => {
-                    self.emit(EngineEvent::PeerState { muted, camera_off });
+                Output::Event(Event::PeerState {
+                    muted,
+                    camera_off,
+                    sharing,
+                }) => {
+                    self.emit(EngineEvent::PeerState {
+                        muted,
+                        camera_off,
+                        sharing,
+                    });
                 }
+                Output::Event(Event::Sharing(on)) => self.emit(EngineEvent::Sharing(on)),
+                Output::OpenScreen => self.open_screen().await,
+                Output::CloseScreen => self.close_screen().await,
                 Output::OpenCamera => self.open_camera().await,
                 Output::CloseCamera => self.close_camera().await,
                 Output::OpenMicrophone => self.open_microphone().await,
@@ -610,6 +654,9 @@ impl Driver {
         }
         if let LinkAction::Close(closed) = action {
             return self.close_link(id, closed).await;
+        }
+        if let LinkAction::Screen(route) = action {
+            return self.route_screen(id, route).await;
         }
         let Some(link) = self.links.get_mut(&id) else {
             debug!("{id} is gone: {action:?} not done");
@@ -686,7 +733,7 @@ impl Driver {
                 }
             }
             LinkAction::StopFile { file, close } => link.files.stop(file, close).await,
-            LinkAction::Start { .. } | LinkAction::Close(_) => {}
+            LinkAction::Start { .. } | LinkAction::Close(_) | LinkAction::Screen(_) => {}
         }
     }
 
@@ -709,7 +756,9 @@ impl Driver {
             peer_name,
             session: None,
             counters: counters.clone(),
+            screen_counters: Arc::new(Counters::default()),
             controls: controls.clone(),
+            screen_route: ScreenRoute::Off,
             stats: StatsCollector::new(now()),
             echo_doctor: EchoDoctor::new(),
             files: Transfers::default(),
@@ -784,7 +833,8 @@ impl Driver {
                 keyframe_interval: None,
                 ..H264EncoderConfig::default()
             };
-            let video = media::VideoSender::start(encoder, &self.problems)?;
+            let video =
+                media::VideoSender::start(encoder, media::VideoKind::Camera, &self.problems)?;
             if let Some(capture) = &self.capture {
                 video.set_source(Some(capture.subscribe()));
             }
@@ -871,10 +921,17 @@ impl Driver {
         };
         let video = VideoOutput {
             frames: self.remote_video.clone(),
-            peer,
+            peer: peer.clone(),
             wake: self.wake.clone(),
             render: self.config.render_video,
             record: self.config.record_video.clone(),
+        };
+        let screen = VideoOutput {
+            frames: self.remote_screen.clone(),
+            peer,
+            wake: self.wake.clone(),
+            render: self.config.render_video,
+            record: None,
         };
         let Some(link) = self.links.get_mut(&id) else {
             return;
@@ -882,8 +939,9 @@ impl Driver {
         let Some(session) = &mut link.session else {
             return;
         };
+        let counters = (&link.counters, &link.screen_counters);
         match session
-            .receive(track, video, &link.counters, &self.problems)
+            .receive(track, (video, screen), counters, &self.problems)
             .await
         {
             Ok(Some(audio)) => {
@@ -934,7 +992,7 @@ impl Driver {
             return;
         };
         let mut summary = link.stats.summary(
-            &link.counters,
+            (&link.counters, &link.screen_counters),
             closed.chats_sent,
             closed.chats_received,
             &closed.state,
@@ -952,6 +1010,7 @@ impl Driver {
     }
 
     async fn stats(&mut self) {
+        self.check_screen();
         if let Some(capture) = &self.capture
             && let Some(err) = capture.take_error()
         {
@@ -967,7 +1026,7 @@ impl Driver {
                 .stats
                 .collect(
                     session.peer_connection(),
-                    &link.counters,
+                    (&link.counters, &link.screen_counters),
                     link.controls.round_trip.get(),
                     &state,
                     now(),

@@ -11,6 +11,10 @@ use confab_protocol::chat::ChatError;
 pub enum Problem {
     #[error("camera: {0}")]
     Camera(String),
+    /// Sharing the screen could not start, or stopped by itself; the call goes on. (The
+    /// reason says it is about screen sharing.)
+    #[error("{0}")]
+    Screen(String),
     #[error("microphone: {0}")]
     Microphone(String),
     #[error("speaker: {0}")]

@@ -25,6 +25,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rtc::interceptor::{
@@ -329,8 +330,14 @@ fn round_trip(packets: &[Box<dyn rtc::rtcp::Packet>], now: SystemTime) -> Option
         .last()
 }
 
-fn is_keyframe_request(packet: &dyn rtc::rtcp::Packet) -> bool {
-    packet.as_any().is::<PictureLossIndication>() || packet.as_any().is::<FullIntraRequest>()
+/// The SSRC a PLI or FIR asks a keyframe of.
+fn keyframe_request(packet: &dyn rtc::rtcp::Packet) -> Option<u32> {
+    let any = packet.as_any();
+    if let Some(pli) = any.downcast_ref::<PictureLossIndication>() {
+        return Some(pli.media_ssrc);
+    }
+    let fir = any.downcast_ref::<FullIntraRequest>()?;
+    Some(fir.fir.first().map_or(fir.media_ssrc, |entry| entry.ssrc))
 }
 
 impl Protocol<TaggedPacket, TaggedPacket, ()> for Hook {
@@ -371,9 +378,13 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for Hook {
                     }
                 }
                 if let Packet::Rtcp(packets) = &msg.message.packet {
-                    if packets.iter().any(|p| is_keyframe_request(p.as_ref())) {
+                    let screen_ssrc = controls.screen_ssrc.load(Ordering::Relaxed);
+                    for ssrc in packets.iter().filter_map(|p| keyframe_request(p.as_ref())) {
                         Counters::add(&counters.keyframe_requests_received, 1);
-                        controls.encoder.request_keyframe();
+                        match ssrc == screen_ssrc && screen_ssrc != 0 {
+                            true => controls.screen.request_keyframe(),
+                            false => controls.encoder.request_keyframe(),
+                        }
                     }
                     if let Some(rtt) = round_trip(packets, SystemTime::now()) {
                         controls.round_trip.set(rtt);

@@ -3,7 +3,9 @@
 //!
 //! Video and audio transceivers are always negotiated (send and receive), whatever the user
 //! has switched on, so the camera and microphone can come and go mid-call without
-//! renegotiation. The caller creates the `chat` data channel (what goes on it is the call
+//! renegotiation. So is a second video transceiver for a shared screen (track id
+//! [`SCREEN_TRACK_ID`]) when both sides have one: the caller offers it, a callee answers it
+//! only if it was offered. The caller creates the `chat` data channel (what goes on it is the call
 //! core's business: `confab_call_core::chat`). Remote candidates that come
 //! before the remote description are held until it is set. [`Session::close`] releases
 //! everything: threads, tracks, sockets.
@@ -25,6 +27,7 @@ use tracing::{debug, warn};
 use webrtc::data_channel::{
     DataChannel, DataChannelEvent, RTCDataChannelInit, RTCDataChannelState,
 };
+use webrtc::media_stream::Track;
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_remote::TrackRemote;
@@ -51,10 +54,15 @@ struct Outgoing {
     sender: Arc<dyn RtpSender>,
 }
 
+/// The id of the track that carries a shared screen (in its `msid`).
+pub(crate) const SCREEN_TRACK_ID: &str = "screen";
+
 pub(crate) struct Session {
     pc: Arc<dyn PeerConnection>,
     video: Outgoing,
     audio: Outgoing,
+    /// The shared screen's track, when the peer negotiated one.
+    screen: Option<Outgoing>,
     chat: Option<Arc<dyn DataChannel>>,
     chat_task: Option<tokio::task::JoinHandle<()>>,
     events: PeerEvents,
@@ -65,6 +73,7 @@ pub(crate) struct Session {
     /// Relay-only: our descriptions go out without the local addresses webrtc-rs puts in.
     hide_addresses: bool,
     video_receiver: Option<VideoReceiver>,
+    screen_receiver: Option<VideoReceiver>,
     audio_receiver: Option<AudioReceiver>,
 }
 
@@ -72,6 +81,8 @@ pub(crate) struct Session {
 pub(crate) struct SendingTracks {
     pub video: (Arc<TrackLocalStaticSample>, u8),
     pub audio: (Arc<TrackLocalStaticSample>, u8),
+    /// For a shared screen, when the peer takes a second video track.
+    pub screen: Option<(Arc<TrackLocalStaticSample>, u8)>,
 }
 
 fn random_ssrc() -> u32 {
@@ -143,7 +154,19 @@ impl Session {
         let profile = peer::h264_profile_for(remote_offer.as_deref());
         let video_track = local_track(RtpCodecKind::Video, "video", peer::h264_codec(profile))?;
         let audio_track = local_track(RtpCodecKind::Audio, "audio", peer::opus_codec())?;
+        let screen_track = local_track(
+            RtpCodecKind::Video,
+            SCREEN_TRACK_ID,
+            peer::h264_codec(profile),
+        )?;
+        if let Some(&ssrc) = screen_track.ssrcs().await.first() {
+            // The peer's keyframe requests for this SSRC go to the screen's encoder.
+            controls
+                .screen_ssrc
+                .store(ssrc, std::sync::atomic::Ordering::Relaxed);
+        }
         let mut session_chat = None;
+        let mut screen_sender = None;
         let (video_sender, audio_sender, local) = match (role, remote_offer) {
             (Role::Caller, _) => {
                 let init = RTCRtpTransceiverInit {
@@ -166,6 +189,22 @@ impl Session {
                 let audio_sender = pc
                     .add_track(audio_track.clone() as Arc<dyn TrackLocal>)
                     .await?;
+                // The screen's, after the camera's and the microphone's (older peers take
+                // the first video section for the camera).
+                let init = RTCRtpTransceiverInit {
+                    direction: RTCRtpTransceiverDirection::Sendrecv,
+                    ..Default::default()
+                };
+                let transceiver = pc
+                    .add_transceiver_from_track(
+                        screen_track.clone() as Arc<dyn TrackLocal>,
+                        Some(init),
+                    )
+                    .await?;
+                transceiver
+                    .set_codec_preferences(peer::video_codecs())
+                    .await?;
+                screen_sender = transceiver.sender().await?;
                 let chat_init = RTCDataChannelInit {
                     ordered: true,
                     ..Default::default()
@@ -179,6 +218,7 @@ impl Session {
                 (video_sender, audio_sender, offer.sdp)
             }
             (Role::Callee, Some(offer)) => {
+                let screen_offered = video_sections(&offer) >= 2;
                 pc.set_remote_description(RTCSessionDescription::offer(offer)?)
                     .await?;
                 // Added after the offer, the tracks take over the offered transceivers.
@@ -188,6 +228,13 @@ impl Session {
                 let audio_sender = pc
                     .add_track(audio_track.clone() as Arc<dyn TrackLocal>)
                     .await?;
+                if screen_offered {
+                    // Takes the second offered video section.
+                    let sender = pc
+                        .add_track(screen_track.clone() as Arc<dyn TrackLocal>)
+                        .await?;
+                    screen_sender = Some(sender);
+                }
                 let answer = pc.create_answer(None).await?;
                 pc.set_local_description(answer.clone()).await?;
                 (video_sender, audio_sender, answer.sdp)
@@ -205,6 +252,10 @@ impl Session {
                 track: audio_track,
                 sender: audio_sender,
             },
+            screen: screen_sender.map(|sender| Outgoing {
+                track: screen_track,
+                sender,
+            }),
             chat: None,
             chat_task: None,
             events,
@@ -212,6 +263,7 @@ impl Session {
             early_candidates: Vec::new(),
             hide_addresses: false,
             video_receiver: None,
+            screen_receiver: None,
             audio_receiver: None,
         };
         if let Some(channel) = session_chat {
@@ -335,24 +387,43 @@ impl Session {
     pub async fn sending_tracks(&self) -> Result<SendingTracks, CallError> {
         let video = negotiated_payload_type(&self.video.sender, MIME_TYPE_H264).await?;
         let audio = negotiated_payload_type(&self.audio.sender, MIME_TYPE_OPUS).await?;
+        let mut screen = None;
+        if let Some(outgoing) = &self.screen {
+            // A peer that refused the section has no codec on it: no screen track.
+            match negotiated_payload_type(&outgoing.sender, MIME_TYPE_H264).await {
+                Ok(payload_type) => screen = Some((outgoing.track.clone(), payload_type)),
+                Err(err) => debug!("no screen track: {err}"),
+            }
+        }
         Ok(SendingTracks {
             video: (self.video.track.clone(), video),
             audio: (self.audio.track.clone(), audio),
+            screen,
         })
     }
 
     /// A remote track has started: receive it.
-    /// Video goes to `video`; audio is read into a jitter buffer, returned for the call's
-    /// playout to take from.
+    /// Video goes to `video`, a shared screen to `screen` (counted in `screen_counters`);
+    /// audio is read into a jitter buffer, returned for the call's playout to take from.
     pub async fn receive(
         &mut self,
         track: Arc<dyn TrackRemote>,
-        video: VideoOutput,
-        counters: &Arc<Counters>,
+        (video, screen): (VideoOutput, VideoOutput),
+        (counters, screen_counters): (&Arc<Counters>, &Arc<Counters>),
         problems: &mpsc::UnboundedSender<Problem>,
     ) -> Result<Option<PlayoutInput>, CallError> {
+        let is_screen = track.track_id().await == SCREEN_TRACK_ID;
         match track.kind().await {
-            RtpCodecKind::Video if self.video_receiver.is_none() => {
+            RtpCodecKind::Video if is_screen && self.screen_receiver.is_none() => {
+                self.screen_receiver = Some(VideoReceiver::start(
+                    track,
+                    screen,
+                    screen_counters.clone(),
+                    self.controls.clone(),
+                    problems.clone(),
+                )?);
+            }
+            RtpCodecKind::Video if !is_screen && self.video_receiver.is_none() => {
                 self.video_receiver = Some(VideoReceiver::start(
                     track,
                     video,
@@ -413,12 +484,23 @@ impl Session {
             task.abort();
         }
         // Media threads are joined: do it off the async runtime.
-        let media = (self.video_receiver.take(), self.audio_receiver.take());
+        let media = (
+            self.video_receiver.take(),
+            self.screen_receiver.take(),
+            self.audio_receiver.take(),
+        );
         let _ = tokio::task::spawn_blocking(move || drop(media)).await;
         if let Err(err) = self.pc.close().await {
             debug!("closing the peer connection: {err}");
         }
     }
+}
+
+/// How many video sections (`m=video`) a description has.
+fn video_sections(sdp: &str) -> usize {
+    sdp.lines()
+        .filter(|line| line.starts_with("m=video"))
+        .count()
 }
 
 /// The payload type negotiated for `mime` on `sender`.

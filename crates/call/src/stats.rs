@@ -48,6 +48,9 @@ pub struct CallStats {
     /// first snapshot, which has no rate yet.
     pub video_out: Option<VideoFlow>,
     pub video_in: Option<VideoFlow>,
+    /// A shared screen, ours and the peer's.
+    pub screen_out: Option<VideoFlow>,
+    pub screen_in: Option<VideoFlow>,
     pub jitter_buffer_ms: u32,
     /// Our side of the selected candidate pair: host, srflx, prflx or relay.
     pub local_candidate: Option<String>,
@@ -131,6 +134,11 @@ pub struct CallSummary {
     pub latency_samples: usize,
     /// The last test-pattern frame number seen.
     pub last_stamp_frame: Option<u64>,
+    /// A shared screen: our frames sent, the peer's decoded, and the size it came at.
+    pub screen_frames_sent: u64,
+    pub screen_bytes_sent: u64,
+    pub screen_frames_decoded: u64,
+    pub screen_size_in: Option<(u32, u32)>,
     /// Picture quality of a received test pattern: the mean luma PSNR, in dB, of one frame
     /// a second against the pattern it carries (identical counts as 100).
     pub pattern_psnr_db: Option<f64>,
@@ -154,6 +162,8 @@ struct Sample {
     bytes_received: u64,
     frames_sent: u64,
     frames_decoded: u64,
+    screen_frames_sent: u64,
+    screen_frames_decoded: u64,
 }
 
 fn state_name(state: &CallState) -> &'static str {
@@ -187,7 +197,7 @@ impl StatsCollector {
     pub async fn collect(
         &mut self,
         pc: &Arc<dyn PeerConnection>,
-        counters: &Counters,
+        counters: (&Counters, &Counters),
         round_trip: Duration,
         state: &CallState,
         now: Instant,
@@ -200,10 +210,11 @@ impl StatsCollector {
 
     /// The snapshot at `now` from webrtc-rs's report and our counters: statistics only,
     /// nothing here steers the call. Remembers the totals for the next snapshot's rates.
+    /// `counters` are the link's, then those of the peer's shared screen.
     fn snapshot(
         &mut self,
         report: &RTCStatsReport,
-        counters: &Counters,
+        (counters, screen): (&Counters, &Counters),
         state: &CallState,
         now: Instant,
     ) -> CallStats {
@@ -268,6 +279,8 @@ impl StatsCollector {
             bytes_received,
             frames_sent: Counters::get(&counters.video_frames_sent),
             frames_decoded: Counters::get(&counters.video_frames_decoded),
+            screen_frames_sent: Counters::get(&counters.screen_frames_sent),
+            screen_frames_decoded: Counters::get(&screen.video_frames_decoded),
         };
         let secs = self
             .previous
@@ -289,6 +302,18 @@ impl StatsCollector {
                     height,
                     fps: rate(sample.frames_decoded, previous.frames_decoded),
                 });
+            stats.screen_out =
+                Counters::size(&counters.screen_size_out).map(|(width, height)| VideoFlow {
+                    width,
+                    height,
+                    fps: rate(sample.screen_frames_sent, previous.screen_frames_sent),
+                });
+            stats.screen_in =
+                Counters::size(&screen.video_size_in).map(|(width, height)| VideoFlow {
+                    width,
+                    height,
+                    fps: rate(sample.screen_frames_decoded, previous.screen_frames_decoded),
+                });
         }
         self.previous = Some(sample);
         if let Ok(mut latency) = counters.latency.lock() {
@@ -298,9 +323,10 @@ impl StatsCollector {
     }
 
     /// The call's totals. `state` is the machine's state when the call ended.
+    /// `counters` are the link's, then those of the peer's shared screen.
     pub fn summary(
         &self,
-        counters: &Counters,
+        (counters, screen): (&Counters, &Counters),
         chats_sent: u64,
         chats_received: u64,
         state: &CallState,
@@ -353,6 +379,10 @@ impl StatsCollector {
             latency_samples: samples,
             last_stamp_frame: (samples > 0 || last_stamp > 0).then_some(last_stamp),
             pattern_psnr_db: counters.pattern_psnr_db(),
+            screen_frames_sent: Counters::get(&counters.screen_frames_sent),
+            screen_bytes_sent: Counters::get(&counters.screen_bytes_sent),
+            screen_frames_decoded: Counters::get(&screen.video_frames_decoded),
+            screen_size_in: Counters::size(&screen.video_size_in),
             safety_code: None,
         }
     }

@@ -29,9 +29,17 @@ pub enum ChatMessage {
     Ack { id: String },
     /// The sender is hanging up; the receiver may end the call at once.
     Bye,
-    /// What the sender sends: whether its microphone is muted and its camera off. Sent
-    /// when the channel opens and whenever either changes.
-    State { muted: bool, camera_off: bool },
+    /// What the sender sends: whether its microphone is muted, its camera off and its
+    /// screen shared. Sent when the channel opens and whenever one changes. `screen` is
+    /// present only from a peer whose descriptions carry the screen's video section (and
+    /// that takes one from us); a peer without it gets a shared screen in place of the
+    /// camera.
+    State {
+        muted: bool,
+        camera_off: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        screen: Option<bool>,
+    },
     /// The sender wants to send a file (see [`crate::file`]). `name` is the file's name as
     /// the sender knows it: the receiver makes it safe before writing anything.
     FileOffer {

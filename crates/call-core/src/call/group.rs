@@ -39,6 +39,7 @@ struct Seat {
     /// What the member said of its switches.
     muted: bool,
     camera_off: bool,
+    sharing: bool,
     /// The server lost the member's connection: once our link to it drops too, it is gone.
     signal_gone: bool,
     /// We answered the member's offer (it offered to us when we joined): when both restart
@@ -73,6 +74,7 @@ impl GroupCall {
                 since: now,
                 muted: false,
                 camera_off: false,
+                sharing: false,
                 signal_gone: false,
                 answered: false,
                 restart: IceRestart::default(),
@@ -97,6 +99,7 @@ impl GroupCall {
                     status: s.status,
                     muted: s.muted,
                     camera_off: s.camera_off,
+                    sharing: s.sharing,
                 })
                 .collect(),
         }
@@ -455,12 +458,19 @@ impl CallCore {
     }
 
     /// What the member at the other end of `link` says of its switches.
-    pub(super) fn member_state(&mut self, link: LinkId, muted: bool, camera_off: bool) {
+    pub(super) fn member_state(
+        &mut self,
+        link: LinkId,
+        muted: bool,
+        camera_off: bool,
+        sharing: bool,
+    ) {
         let Some(seat) = self.seat_of_link(link) else {
             return;
         };
-        if (seat.muted, seat.camera_off) != (muted, camera_off) {
-            (seat.muted, seat.camera_off) = (muted, camera_off);
+        let new = (muted, camera_off, sharing);
+        if (seat.muted, seat.camera_off, seat.sharing) != new {
+            (seat.muted, seat.camera_off, seat.sharing) = new;
             self.show_group();
         }
     }
@@ -539,6 +549,7 @@ impl CallCore {
             }
         }
         self.close_camera();
+        self.stop_sharing();
         let end = CallEnd {
             peer_name: names,
             reason,

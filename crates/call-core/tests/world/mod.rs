@@ -39,6 +39,8 @@ pub struct FakeLink {
     pub candidates_before_description: usize,
     pub closed: Option<LinkClosed>,
     pub camera_open_at_close: bool,
+    /// Where the screen goes on this link, as the core said last.
+    pub screen: confab_call_core::ScreenRoute,
     /// File transfers the core asked the link to perform, and to stop.
     pub file_actions: Vec<LinkAction>,
 }
@@ -51,6 +53,8 @@ pub struct Peer {
     pub signals_sent: Vec<ClientMessage>,
     pub links: BTreeMap<LinkId, FakeLink>,
     pub camera_open: bool,
+    /// Whether the driver would be capturing a screen.
+    pub screen_open: bool,
     pub microphone_opened: usize,
     /// A vanished peer: its process is gone, nothing it would send leaves.
     pub gone: bool,
@@ -139,6 +143,7 @@ impl World {
                 signals_sent: Vec::new(),
                 links: BTreeMap::new(),
                 camera_open: false,
+                screen_open: false,
                 microphone_opened: 0,
                 gone: false,
                 restarts: 0,
@@ -275,6 +280,8 @@ impl World {
             Output::Event(event) => self.peers[i].events.push(event),
             Output::OpenCamera => self.peers[i].camera_open = true,
             Output::CloseCamera => self.peers[i].camera_open = false,
+            Output::OpenScreen => self.peers[i].screen_open = true,
+            Output::CloseScreen => self.peers[i].screen_open = false,
             Output::OpenMicrophone => self.peers[i].microphone_opened += 1,
             Output::HashFile { files, path } => self.peers[i].hash_requests.push((files, path)),
             Output::Link(id, action) => self.link_action(i, id, action),
@@ -482,6 +489,9 @@ impl World {
             }
             LinkAction::StartMedia => {
                 self.peers[i].links.get_mut(&id).unwrap().media_started = true;
+            }
+            LinkAction::Screen(route) => {
+                self.peers[i].links.get_mut(&id).expect("the link").screen = route;
             }
             LinkAction::SendChat(message) => {
                 let link = &self.peers[i].links[&id];

@@ -22,6 +22,19 @@ pub(crate) struct Outlet {
     pub controls: Arc<Controls>,
     /// The link missed a packet since the last keyframe.
     pub missed: bool,
+    /// The outlet writes on the link's screen track (keyframe requests for it come
+    /// through `controls.screen`), not its camera's.
+    pub screen_track: bool,
+}
+
+impl Outlet {
+    /// Where the peer's keyframe requests for this outlet's track arrive.
+    pub fn keyframe_control(&self) -> &crate::control::EncoderControl {
+        match self.screen_track {
+            true => &self.controls.screen,
+            false => &self.controls.encoder,
+        }
+    }
 }
 
 /// What an encoder thread is told about the links it feeds.
@@ -59,9 +72,20 @@ impl<C: LinkCommands> Feeds<C> {
     pub fn add_link(
         &mut self,
         link: LinkId,
-        (track, payload_type): (Arc<TrackLocalStaticSample>, u8),
+        track: (Arc<TrackLocalStaticSample>, u8),
         counters: Arc<Counters>,
         controls: Arc<Controls>,
+    ) {
+        self.add_link_on(link, track, (counters, controls), false);
+    }
+
+    /// [`Feeds::add_link`], saying whether `track` is the link's screen track.
+    pub fn add_link_on(
+        &mut self,
+        link: LinkId,
+        (track, payload_type): (Arc<TrackLocalStaticSample>, u8),
+        (counters, controls): (Arc<Counters>, Arc<Controls>),
+        screen_track: bool,
     ) {
         let (queue, samples) = mpsc::channel(self.queue_len);
         let writer = tokio::spawn(write_samples(track, payload_type, samples));
@@ -74,6 +98,7 @@ impl<C: LinkCommands> Feeds<C> {
             counters,
             controls,
             missed: false,
+            screen_track,
         }));
     }
 

@@ -33,7 +33,7 @@ pub(crate) use audio_out::{AudioSender, OPUS_BITRATE_BPS, SendSetup};
 pub(crate) use playout::{AudioPlayout, PlayoutInput};
 pub use video_in::RemoteVideoFrame;
 pub(crate) use video_in::{VideoOutput, VideoReceiver};
-pub(crate) use video_out::VideoSender;
+pub(crate) use video_out::{SCREEN_SHARE, VideoKind, VideoSender};
 
 use webrtc::media_stream::Track;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
@@ -47,6 +47,8 @@ use crate::{CallError, Problem};
 #[derive(Default)]
 pub(crate) struct CallStreams {
     pub video: Option<VideoSender>,
+    /// A shared screen's, while one is shared.
+    pub screen: Option<VideoSender>,
     pub audio: Option<AudioSender>,
     pub playout: Option<AudioPlayout>,
     /// The two ends of the echo canceller's reference: the call's speaker feeds its
@@ -74,6 +76,9 @@ impl CallStreams {
     pub fn remove_link(&mut self, link: confab_call_core::LinkId) {
         if let Some(video) = &mut self.video {
             video.links().remove_link(link);
+        }
+        if let Some(screen) = &mut self.screen {
+            screen.links().remove_link(link);
         }
         if let Some(audio) = &mut self.audio {
             audio.links().remove_link(link);
@@ -181,6 +186,10 @@ pub(crate) struct Counters {
     pub video_bytes_sent: AtomicU64,
     pub video_keyframes_sent: AtomicU64,
     pub video_size_out: AtomicU64,
+    /// A shared screen's frames and bytes sent, and the size it goes at.
+    pub screen_frames_sent: AtomicU64,
+    pub screen_bytes_sent: AtomicU64,
+    pub screen_size_out: AtomicU64,
     pub keyframe_requests_received: AtomicU64,
     /// Retransmissions the gate held back as useless.
     pub retransmissions_held_back: AtomicU64,

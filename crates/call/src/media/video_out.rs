@@ -29,10 +29,26 @@ use crate::Problem;
 /// video backlog (the capture slot keeps only the newest frame).
 const ENCODED_QUEUE: usize = 4;
 
+/// What a video sender sends: the camera, or a shared screen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum VideoKind {
+    Camera,
+    /// Kept at its size when the estimate drops (text must stay legible: the frame budget
+    /// sends fewer frames instead), and given [`SCREEN_SHARE`] of a link's estimate when
+    /// it goes next to the camera.
+    Screen,
+}
+
+/// A shared screen's part of a link's video estimate when the camera is sent too.
+pub(crate) const SCREEN_SHARE: f32 = 0.75;
+
 /// What the engine tells the encoder thread.
 pub(crate) enum VideoCommand {
     /// Encode from this slot from now on; `None` stops sending video.
     Source(Option<Arc<FrameSlot>>),
+    /// The camera's part of each link's estimate (all of it but while a screen is shared
+    /// beside it).
+    Share(f32),
     AddLink(Outlet),
     RemoveLink(LinkId),
 }
@@ -56,12 +72,17 @@ pub(crate) struct VideoSender {
 impl VideoSender {
     pub fn start(
         config: H264EncoderConfig,
+        kind: VideoKind,
         problems: &mpsc::UnboundedSender<Problem>,
     ) -> Result<VideoSender, crate::CallError> {
         let encoder = H264Encoder::new(config)?;
         let (feeds, command_rx) = Feeds::new(ENCODED_QUEUE);
-        let thread = spawn_thread("video-encode", problems, move || {
-            encode_loop(encoder, config.fps, &command_rx);
+        let name = match kind {
+            VideoKind::Camera => "video-encode",
+            VideoKind::Screen => "screen-encode",
+        };
+        let thread = spawn_thread(name, problems, move || {
+            encode_loop(encoder, (config.fps, kind), &command_rx);
         })?;
         Ok(VideoSender {
             feeds,
@@ -72,6 +93,11 @@ impl VideoSender {
     /// Encodes frames from `slot` from now on; `None` stops sending video.
     pub fn set_source(&self, slot: Option<Arc<FrameSlot>>) {
         self.feeds.command(VideoCommand::Source(slot));
+    }
+
+    /// The camera's part of each link's estimate.
+    pub fn set_share(&self, share: f32) {
+        self.feeds.command(VideoCommand::Share(share));
     }
 
     /// The links sent to (added with the track and payload type they negotiated).
@@ -93,8 +119,13 @@ const MIN_KEYFRAME_GAP: Duration = Duration::from_millis(500);
 /// How long the encoder waits for a frame before checking its commands again.
 const FRAME_WAIT: Duration = Duration::from_millis(50);
 
-fn encode_loop(mut encoder: H264Encoder, fps: u32, commands: &std_mpsc::Receiver<VideoCommand>) {
+fn encode_loop(
+    mut encoder: H264Encoder,
+    (fps, kind): (u32, VideoKind),
+    commands: &std_mpsc::Receiver<VideoCommand>,
+) {
     let mut source: Option<Arc<FrameSlot>> = None;
+    let mut share = 1.0;
     let mut outlets: Vec<Outlet> = Vec::new();
     let mut last_capture: Option<Instant> = None;
     let mut bitrate = encoder.config().bitrate_bps;
@@ -115,11 +146,15 @@ fn encode_loop(mut encoder: H264Encoder, fps: u32, commands: &std_mpsc::Receiver
                 if source.is_none() {
                     // Nothing goes out: the stats say so until frames flow again.
                     for outlet in &outlets {
-                        Counters::clear_size(&outlet.counters.video_size_out);
+                        Counters::clear_size(size_out(&outlet.counters, kind));
                     }
                 }
                 // The receivers need a fresh picture to start from.
                 encoder.request_keyframe();
+                continue;
+            }
+            Ok(VideoCommand::Share(new_share)) => {
+                share = new_share;
                 continue;
             }
             Ok(VideoCommand::AddLink(outlet)) => {
@@ -149,7 +184,15 @@ fn encode_loop(mut encoder: H264Encoder, fps: u32, commands: &std_mpsc::Receiver
         // maximum), or the current rate until there is one.
         let target = outlets
             .iter()
-            .filter_map(|o| o.controls.encoder.target_bitrate())
+            .filter_map(|o| {
+                let part = match kind {
+                    VideoKind::Camera => share,
+                    VideoKind::Screen if o.screen_track => SCREEN_SHARE,
+                    VideoKind::Screen => 1.0,
+                };
+                let estimate = o.controls.encoder.target_bitrate()?;
+                Some((estimate as f32 * part) as u32)
+            })
             .min()
             .unwrap_or(bitrate);
         let now = Instant::now();
@@ -162,7 +205,7 @@ fn encode_loop(mut encoder: H264Encoder, fps: u32, commands: &std_mpsc::Receiver
         if keyframe_allowed {
             let mut wanted = false;
             for outlet in &mut outlets {
-                wanted |= outlet.controls.encoder.take_keyframe_request();
+                wanted |= outlet.keyframe_control().take_keyframe_request();
                 wanted |= std::mem::take(&mut outlet.missed);
             }
             if wanted {
@@ -178,7 +221,10 @@ fn encode_loop(mut encoder: H264Encoder, fps: u32, commands: &std_mpsc::Receiver
         }
         // Under a low estimate, a smaller picture (the encoder restarts at a new size with
         // a keyframe).
-        let steps = ladder.update(now, target, (frame.width(), frame.height()), fps);
+        let steps = match kind {
+            VideoKind::Camera => ladder.update(now, target, (frame.width(), frame.height()), fps),
+            VideoKind::Screen => 0,
+        };
         let halved = match steps {
             0 => Ok(&*frame),
             1 => frame.halve_into(&mut half).map(|()| &half),
@@ -211,18 +257,32 @@ fn encode_loop(mut encoder: H264Encoder, fps: u32, commands: &std_mpsc::Receiver
         let (bytes, keyframe) = (encoded.data.len() as u64, encoded.keyframe);
         if keyframe {
             last_keyframe = Some(Instant::now());
+            tracing::debug!(?kind, bytes, target, "keyframe");
         }
         let packet = Encoded {
             data: Bytes::from(encoded.data),
             duration,
         };
         deliver(&mut outlets, &packet, |counters| {
-            Counters::add(&counters.video_frames_sent, 1);
-            Counters::add(&counters.video_bytes_sent, bytes);
-            if keyframe {
-                Counters::add(&counters.video_keyframes_sent, 1);
+            if kind == VideoKind::Screen {
+                Counters::add(&counters.screen_frames_sent, 1);
+                Counters::add(&counters.screen_bytes_sent, bytes);
+            } else {
+                Counters::add(&counters.video_frames_sent, 1);
+                Counters::add(&counters.video_bytes_sent, bytes);
+                if keyframe {
+                    Counters::add(&counters.video_keyframes_sent, 1);
+                }
             }
-            Counters::set_size(&counters.video_size_out, picture.width(), picture.height());
+            Counters::set_size(size_out(counters, kind), picture.width(), picture.height());
         });
+    }
+}
+
+/// The counter of the size a sender sends at.
+fn size_out(counters: &Counters, kind: VideoKind) -> &std::sync::atomic::AtomicU64 {
+    match kind {
+        VideoKind::Camera => &counters.video_size_out,
+        VideoKind::Screen => &counters.screen_size_out,
     }
 }
