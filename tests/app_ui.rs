@@ -13,13 +13,18 @@
 )]
 
 mod support;
+#[path = "../crates/media/tests/support/xvfb.rs"]
+mod xvfb;
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use confab::app::settings::{CameraChoice, STORAGE_KEY, Settings};
+use confab::app::ui::ScreenChoices;
+use confab::app::ui::share::screen_label;
 use confab::app::{ConfabApp, Launch};
 use confab_call::{CallState, ChatEvent, Command};
+use confab_media::video::ScreenSelector;
 use confab_netsim::{LinkConditions, SimulatedLink};
 use confab_protocol::HangupReason;
 use egui::{Key, Modifiers, vec2};
@@ -30,6 +35,7 @@ use support::app::{
     shows_part, type_into, until,
 };
 use support::{Peer, PeerSetup, Server};
+use xvfb::Xvfb;
 
 /// Hides what differs between runs before a snapshot.
 fn mask_labels(harness: &mut Harness<'_, ConfabApp>, parts: &[&str]) {
@@ -316,6 +322,28 @@ fn adding_a_person_makes_a_group_call_with_a_tile_each() {
         shows_part(h, "Stats for Bob: Sending") && shows_part(h, "Stats for Carol: Sending")
     });
     harness.key_press_modifiers(Modifiers::COMMAND | Modifiers::SHIFT, Key::S);
+
+    // Carol shares a screen: it takes the big area, everyone's tiles go in a strip below it.
+    let display = test_display();
+    carol.send(Command::ShareScreen(ScreenSelector {
+        display: Some(display.display.clone()),
+        monitor: 0,
+    }));
+    until(harness, "Carol's screen", |h| {
+        shows(h, "Carol's screen") && shows(h, "⛶ Watch fullscreen")
+    });
+    assert!(shows_part(harness, "Carol · 🖥 sharing"));
+    let screen = harness.get_by_label("Carol's screen").rect();
+    for tile in ["Video of Bob", "Video of Carol"] {
+        let tile = harness.get_by_label(tile).rect();
+        assert!(tile.top() >= screen.bottom(), "{tile:?} below {screen:?}");
+        assert!(screen.area() > 4.0 * tile.area(), "{screen:?} {tile:?}");
+    }
+    carol.send(Command::StopSharing);
+    until(harness, "the grid again", |h| {
+        !shows(h, "Carol's screen") && shows(h, "Video of Carol")
+    });
+    drop(display);
 
     // Carol leaves: her tile goes, the call with Bob goes on.
     carol.send(Command::HangUp);
@@ -1125,7 +1153,7 @@ fn the_call_buttons_keep_their_ids_when_the_picture_appears() {
     };
     let mut scene = Scene::start_with_bob(CameraChoice::TestPattern, Launch::default(), bob);
     scene.in_a_call();
-    let buttons = ["Hang up", "🎤 Mute", "🔒 Verify"];
+    let buttons = ["Hang up", "🎤 Mute", "🖥 Share screen", "🔒 Verify"];
     until(&mut scene.harness, "the call", |h| {
         shows(h, "Waiting for Bob's video…") && buttons.iter().all(|b| shows(h, b))
     });
@@ -1137,5 +1165,218 @@ fn the_call_buttons_keep_their_ids_when_the_picture_appears() {
         shows(h, "Video of Bob")
     });
     assert_eq!(button_ids(&scene.harness, &buttons), before);
+    scene.finish();
+}
+
+/// The size of the test displays' screen: small, so that the screen's encoder leaves room
+/// on two cores for the other tests running alongside.
+const SCREEN: (u32, u32) = (640, 400);
+
+/// A display of the test's own with the test picture on it (and the pointer in a corner).
+fn test_display() -> Xvfb {
+    let display = Xvfb::start(SCREEN.0, SCREEN.1);
+    display.draw(&xvfb::test_picture(SCREEN.0, SCREEN.1));
+    display.move_pointer(SCREEN.0 as i16 - 1, SCREEN.1 as i16 - 1);
+    display
+}
+
+/// Whether a thread of this process has this name (the picker's capture thread).
+fn a_thread_named(name: &str) -> bool {
+    let tasks = std::fs::read_dir("/proc/self/task").expect("/proc/self/task");
+    tasks.flatten().any(|task| {
+        std::fs::read_to_string(task.path().join("comm")).is_ok_and(|comm| comm.trim() == name)
+    })
+}
+
+/// Waits until `peer` hears that the other side shares its screen (`on`) or stopped.
+fn peer_shares(rt: &tokio::runtime::Runtime, peer: &mut Peer, on: bool) {
+    rt.block_on(peer.wait_for(|e| {
+        matches!(e, confab_call::EngineEvent::PeerState { sharing, .. } if *sharing == on)
+            .then_some(())
+    }));
+}
+
+/// The next picture of the shared screen `peer` receives.
+fn next_screen(peer: &Peer) -> std::sync::Arc<confab_call::RemoteVideoFrame> {
+    let deadline = std::time::Instant::now() + support::PATIENCE;
+    loop {
+        if let Some(frame) = peer
+            .engine
+            .remote_screen
+            .wait_take(Duration::from_millis(200))
+        {
+            return frame;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no shared screen came"
+        );
+    }
+}
+
+/// Sharing a screen from the app (issue 17): nothing is captured before the picker opens;
+/// Share screen lists the test display's screen with a live thumbnail, its name and size;
+/// Share sends it once one is chosen (Bob receives it at the screen's size), the banner and
+/// the window's title say so, and Stop sharing ends it on both sides.
+#[test]
+fn a_screen_chosen_in_the_picker_is_shared_until_stop() {
+    let display = test_display();
+    let launch = Launch {
+        screen_display: Some(display.display.clone()),
+        ..Launch::default()
+    };
+    // Bob converts what he receives, to show the screen's size.
+    let mut scene = Scene::start_with_bob(CameraChoice::TestPattern, launch, PeerSetup::default());
+    scene.in_a_call();
+    let Scene {
+        rt, bob, harness, ..
+    } = &mut scene;
+    until(harness, "Bob's video", |h| shows(h, "Video of Bob"));
+    assert!(
+        !a_thread_named("screen-preview"),
+        "nothing is captured before the picker opens"
+    );
+
+    click(harness, "🖥 Share screen");
+    until(harness, "the screen with its thumbnail", |h| {
+        matches!(h.state().screen_choices(), ScreenChoices::Found(screens)
+            if screens.len() == 1 && screens[0].picture.is_some())
+    });
+    let ScreenChoices::Found(screens) = harness.state().screen_choices() else {
+        unreachable!()
+    };
+    let thumbnail = screens[0].picture.expect("a thumbnail");
+    assert_eq!(
+        thumbnail.size,
+        [SCREEN.0 as usize / 2, SCREEN.1 as usize / 2],
+        "scaled down"
+    );
+    let label = screen_label(&screens[0].info);
+    assert!(
+        label.contains(&format!("{}x{}", SCREEN.0, SCREEN.1)),
+        "{label}"
+    );
+    assert!(a_thread_named("screen-preview"));
+    // The thumbnail is live: the screen turns red, and its picture follows within seconds.
+    display.fill(0, 0, SCREEN.0 as u16, SCREEN.1 as u16, [220, 30, 30]);
+    let button = harness.get_by_label(&label).rect();
+    let spot = (button.left() + 40.0, button.center().y);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        harness.step();
+        let shown = harness.render().expect("a picture of the window");
+        let [red, green, blue, _] = shown.get_pixel(spot.0 as u32, spot.1 as u32).0;
+        if red > 150 && green < 90 && blue < 90 {
+            break;
+        }
+        let late = std::time::Instant::now() > deadline;
+        assert!(!late, "the thumbnail shows {red},{green},{blue}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let share = harness.get_by_role_and_label(egui::accesskit::Role::Button, "Share");
+    assert!(
+        share.accesskit_node().is_disabled(),
+        "nothing is shared before a screen is chosen"
+    );
+    click(harness, &label);
+    click(harness, "Share");
+    until(harness, "the banner", |h| {
+        shows(h, "🖥 You are sharing your screen") && shows(h, "Stop sharing")
+    });
+    assert!(!shows(harness, "Share your screen"), "the picker closed");
+    until(harness, "the picker's capture stopped", |_| {
+        !a_thread_named("screen-preview")
+    });
+    assert_eq!(
+        harness.state().model().window_title(),
+        "Sharing your screen · In a call with Bob · Confab"
+    );
+    peer_shares(rt, bob, true);
+    let frame = next_screen(bob);
+    assert_eq!((frame.width, frame.height), SCREEN, "Bob gets the screen");
+
+    // The banner's button stops it, on both sides; the call goes on.
+    click(harness, "Stop sharing");
+    until(harness, "the banner gone", |h| {
+        !shows(h, "🖥 You are sharing your screen") && !h.state().model().sharing
+    });
+    peer_shares(rt, bob, false);
+    assert_eq!(
+        harness.state().model().window_title(),
+        "In a call with Bob · Confab"
+    );
+    assert!(shows(harness, "Video of Bob"));
+    scene.finish();
+    drop(display);
+}
+
+/// A peer's shared screen (issue 17): shown big, fitted with its own shape and named, with
+/// the peer's camera small beside it and a switch to watch it fullscreen; when the peer
+/// stops, its camera fills the view again.
+#[test]
+fn a_peers_shared_screen_is_shown_big_with_their_camera_beside_it() {
+    let display = test_display();
+    let mut scene = Scene::start();
+    scene.in_a_call();
+    let Scene { bob, harness, .. } = &mut scene;
+    until(harness, "Bob's video", |h| shows(h, "Video of Bob"));
+    bob.send(Command::ShareScreen(ScreenSelector {
+        display: Some(display.display.clone()),
+        monitor: 0,
+    }));
+    until(harness, "Bob's screen, his camera beside it", |h| {
+        shows(h, "Bob's screen") && shows(h, "Video of Bob") && shows(h, "⛶ Watch fullscreen")
+    });
+    let screen = harness.get_by_label("Bob's screen").rect();
+    let camera = harness.get_by_label("Video of Bob").rect();
+    assert!(screen.area() > 6.0 * camera.area(), "{screen:?} {camera:?}");
+    let shape = screen.width() / screen.height();
+    let expected = SCREEN.0 as f32 / SCREEN.1 as f32;
+    assert!((shape - expected).abs() < 0.02, "letterboxed: {screen:?}");
+
+    click(harness, "⛶ Watch fullscreen");
+    until(harness, "fullscreen", |h| {
+        shows(h, "⛶ Leave fullscreen") && !shows(h, "People")
+    });
+    let fullscreen = harness.get_by_label("Bob's screen").rect();
+    assert!(fullscreen.area() > screen.area(), "the screen grew");
+    click(harness, "⛶ Leave fullscreen");
+    until(harness, "the side panes", |h| shows(h, "People"));
+
+    bob.send(Command::StopSharing);
+    until(harness, "Bob's camera big again", |h| {
+        !shows(h, "Bob's screen") && !shows(h, "⛶ Watch fullscreen") && shows(h, "Video of Bob")
+    });
+    let camera = harness.get_by_label("Video of Bob").rect();
+    assert!(camera.area() > screen.area() / 2.0, "{camera:?}");
+    scene.finish();
+    drop(display);
+}
+
+/// Where no screen can be shared, the picker says why instead of showing thumbnails.
+#[test]
+fn the_picker_says_why_when_no_screen_can_be_shared() {
+    let launch = Launch {
+        // No X server runs there.
+        screen_display: Some(":5999".into()),
+        ..Launch::default()
+    };
+    let mut scene = Scene::start_with(CameraChoice::TestPattern, launch);
+    scene.in_a_call();
+    let harness = &mut scene.harness;
+    until(harness, "the call", |h| shows(h, "🖥 Share screen"));
+    click(harness, "🖥 Share screen");
+    until(harness, "the reason", |h| {
+        shows_part(
+            h,
+            "Screen sharing is not available: cannot connect to the X display :5999",
+        )
+    });
+    let share = harness.get_by_role_and_label(egui::accesskit::Role::Button, "Share");
+    assert!(share.accesskit_node().is_disabled());
+    click(harness, "Cancel");
+    until(harness, "the picker closed", |h| {
+        !shows(h, "Share your screen")
+    });
     scene.finish();
 }

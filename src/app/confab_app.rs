@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use confab_call::{CallState, Command, Engine, EngineEvent, Identity, Wake};
+use confab_media::video::ScreenSelector;
 
 use super::verified::Verified;
 use egui::ViewportCommand;
@@ -18,6 +19,7 @@ use super::history::History;
 use super::local_server::{self, LocalServer};
 use super::model::{Hosting, Model, Severity};
 use super::notify::{Answer, Notifier};
+use super::screens::ScreenPicker;
 use super::settings::Settings;
 use super::sound::{Sound, SoundPlayer};
 use super::ui::{self, CallMedia, DeviceLists, HomeView, SettingsView, UiAction, UiState};
@@ -63,6 +65,9 @@ pub struct Launch {
     pub identity: Option<Identity>,
     /// Why the profile's identity could not be used.
     pub identity_problem: Option<String>,
+    /// The X display whose screens are listed and shared (`None`: `$DISPLAY`). Tests set
+    /// it to a display of their own.
+    pub screen_display: Option<String>,
 }
 
 /// The engine, once started, and its event stream.
@@ -93,6 +98,10 @@ pub struct ConfabApp {
     muted: bool,
     camera_on: bool,
     remote: RemoteTextures,
+    /// The screens shared with us, by who shares them.
+    screens: RemoteTextures,
+    /// The screen picker's thumbnails (captured only while it is open).
+    screen_picker: ScreenPicker,
     local: VideoTexture,
     preview_texture: VideoTexture,
     preview: Option<Preview>,
@@ -151,7 +160,9 @@ impl ConfabApp {
             server_stop: CancellationToken::new(),
             muted: false,
             camera_on: true,
-            remote: RemoteTextures::default(),
+            remote: RemoteTextures::new("remote-video"),
+            screens: RemoteTextures::new("remote-screen"),
+            screen_picker: ScreenPicker::default(),
             local: VideoTexture::new("self-view"),
             preview_texture: VideoTexture::new("camera-preview"),
             preview: None,
@@ -191,6 +202,11 @@ impl ConfabApp {
 
     pub fn model(&self) -> &Model {
         &self.model
+    }
+
+    /// What the screen picker shows (tests look at its thumbnails).
+    pub fn screen_choices(&self) -> &ui::ScreenChoices {
+        self.screen_picker.choices()
     }
 
     /// The engine, once it runs (tests read its slots and send it commands).
@@ -324,9 +340,11 @@ impl ConfabApp {
         }
         self.model.roster.clear();
         self.model.call = CallState::Idle;
+        self.model.sharing = false;
         self.title_stale = true;
         self.script.restart();
         self.remote.clear();
+        self.screens.clear();
         self.local.clear();
         self.connect();
     }
@@ -342,6 +360,7 @@ impl ConfabApp {
         self.take_device_news(now);
         self.update_video(&ctx);
         self.update_preview(&ctx);
+        self.update_screen_picker(&ctx);
 
         let mut actions = Vec::new();
         self.take_events(now, &mut actions);
@@ -412,6 +431,8 @@ impl ConfabApp {
         {
             if let EngineEvent::Call(state) = &event {
                 self.call_changed(state);
+            }
+            if matches!(event, EngineEvent::Call(_) | EngineEvent::Sharing(_)) {
                 self.title_stale = true;
             }
             if let EngineEvent::Server(confab_call::ServerStatus::Offline { .. }) = &event {
@@ -435,7 +456,9 @@ impl ConfabApp {
                     .into_iter()
                     .map(UiAction::Engine),
             );
+            let sharers = self.model.sharers();
             self.model.apply(event, now);
+            self.forget_stopped_screens(&sharers);
         }
         for call in self.model.finished.drain(..) {
             if call.missed && !self.focused {
@@ -443,6 +466,15 @@ impl ConfabApp {
                 self.notifier.tell(&title, &call.outcome);
             }
             self.history.add(call, wall_clock_ms());
+        }
+    }
+
+    /// A peer that stopped sharing leaves no picture behind: its next share starts with
+    /// its own first frame, not this one's last.
+    fn forget_stopped_screens(&mut self, before: &[confab_protocol::PeerId]) {
+        let now = self.model.sharers();
+        for peer in before.iter().filter(|peer| !now.contains(peer)) {
+            self.screens.forget(peer);
         }
     }
 
@@ -505,10 +537,12 @@ impl ConfabApp {
                 // The camera is about to be the call's: release the preview's hold on it.
                 self.preview = None;
                 self.remote.clear();
+                self.screens.clear();
                 self.local.clear();
             }
             CallState::Ended(_) => {
                 self.remote.clear();
+                self.screens.clear();
                 self.local.clear();
             }
             _ => {}
@@ -538,7 +572,18 @@ impl ConfabApp {
             return;
         };
         self.remote.update(ctx, &running.engine.remote_video);
+        self.screens.update(ctx, &running.engine.remote_screen);
         self.local.update_local(ctx, &running.engine.local_video);
+    }
+
+    /// The screen picker captures thumbnails while it is open in a call.
+    fn update_screen_picker(&mut self, ctx: &egui::Context) {
+        if !self.model.in_call() {
+            self.ui.share_open = false;
+        }
+        let display = self.launch.screen_display.as_deref();
+        let open = self.ui.share_open;
+        self.screen_picker.update(ctx, open, display, &self.wake);
     }
 
     /// The settings' camera and microphone preview runs while they are open outside a call.
@@ -643,8 +688,15 @@ impl ConfabApp {
         ui::invite_ui(&ctx, &self.model, &mut self.ui, actions);
         ui::shortcuts_ui(&ctx, &mut self.ui);
         ui::verify_ui(&ctx, &self.model, &mut self.ui, actions);
+        let choices = self.screen_picker.choices();
+        ui::share_picker_ui(&ctx, choices, &mut self.ui, actions);
         self.settings_window(&ctx, actions);
-        ui::toasts_ui(&ctx, &self.model, now, main.response.rect);
+        let mut notices = main.response.rect;
+        if self.model.sharing && self.model.in_call() {
+            // Below the sharing banner, not over it.
+            notices.min.y += ui::share::BANNER_HEIGHT;
+        }
+        ui::toasts_ui(&ctx, &self.model, now, notices);
     }
 
     fn call_media(&self) -> CallMedia {
@@ -653,6 +705,7 @@ impl ConfabApp {
         CallMedia {
             remote: remotes.values().next().copied(),
             remotes,
+            screens: self.screens.pictures(),
             local: self.local.picture(),
             muted: self.muted,
             camera_on: self.camera_on,
@@ -727,6 +780,11 @@ impl ConfabApp {
                 self.settings.chat_open = open;
             }
             UiAction::SetSelfView(on) => self.settings.self_view = on,
+            UiAction::ShareScreen { monitor } => {
+                let display = self.launch.screen_display.clone();
+                self.send(Command::ShareScreen(ScreenSelector { display, monitor }));
+            }
+            UiAction::StopSharing => self.send(Command::StopSharing),
             UiAction::SetFullscreen(on) => {
                 self.ui.fullscreen = on;
                 ctx.send_viewport_cmd(ViewportCommand::Fullscreen(on));

@@ -5,8 +5,8 @@
 //! - `ui/`: drawing; each `*_ui` function returns actions and touches nothing else.
 //! - `settings.rs`: what persists, and how it becomes the engine's configuration.
 //! - `history.rs`: recent calls and their chat, kept with the settings.
-//! - `video.rs`, `sound.rs`, `devices.rs`: frames to textures, the ringtone, device lists
-//!   and previews, each fed by its own thread.
+//! - `video.rs`, `sound.rs`, `devices.rs`, `screens.rs`: frames to textures, the ringtone,
+//!   device lists and previews, the screen picker's thumbnails, each fed by its own thread.
 //! - `local_server.rs`: the bundled signaling server, started when it should be here.
 //! - `notify.rs`: desktop notifications for calls while the window is in the background.
 
@@ -16,6 +16,7 @@ pub mod history;
 pub mod local_server;
 pub mod model;
 pub mod notify;
+pub mod screens;
 pub mod settings;
 pub mod sound;
 pub mod ui;
@@ -128,6 +129,7 @@ pub fn run(args: AppArgs, demo: bool) -> anyhow::Result<()> {
         demo,
         identity,
         identity_problem,
+        screen_display: None,
     };
     eframe::run_native(
         "Confab",

@@ -79,8 +79,10 @@ pub struct Model {
     pub member_stats: std::collections::BTreeMap<String, CallStats>,
     /// In a group call, who is speaking now.
     pub active_speaker: Option<PeerId>,
-    /// In a call of two, the peer's switches as it said them: (muted, camera off).
-    pub peer_state: (bool, bool),
+    /// In a call of two, the peer's switches as it said them.
+    pub peer_state: PeerSwitches,
+    /// We share our screen now (the engine says so; off again when the call ends).
+    pub sharing: bool,
     /// The chosen camera could not be opened (why): shown once as a notice that offers
     /// the test pattern, not as an error on every call.
     pub camera_problem: Option<String>,
@@ -107,6 +109,15 @@ pub struct Model {
     pub verified: Verified,
     /// Why the profile's identity could not be used (this run has one of its own).
     pub identity_problem: Option<String>,
+}
+
+/// What the peer of a call of two said of its switches.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PeerSwitches {
+    pub muted: bool,
+    pub camera_off: bool,
+    /// It shares its screen.
+    pub sharing: bool,
 }
 
 /// The bundled server and this Confab.
@@ -147,7 +158,8 @@ impl Model {
             stats: None,
             member_stats: std::collections::BTreeMap::new(),
             active_speaker: None,
-            peer_state: (false, false),
+            peer_state: PeerSwitches::default(),
+            sharing: false,
             camera_problem: None,
             chat: Vec::new(),
             transfers: Vec::new(),
@@ -179,10 +191,19 @@ impl Model {
             }
             EngineEvent::ActiveSpeaker(peer) => self.active_speaker = peer,
             EngineEvent::PeerState {
-                muted, camera_off, ..
-            } => self.peer_state = (muted, camera_off),
+                muted,
+                camera_off,
+                sharing,
+            } => {
+                self.peer_state = PeerSwitches {
+                    muted,
+                    camera_off,
+                    sharing,
+                };
+            }
+            EngineEvent::Sharing(on) => self.sharing = on,
             EngineEvent::Identity(identity) => self.identity(identity, now),
-            EngineEvent::Summary(_) | EngineEvent::CallFinished | EngineEvent::Sharing(_) => {}
+            EngineEvent::Summary(_) | EngineEvent::CallFinished => {}
             EngineEvent::Problem(confab_call::Problem::Camera(reason)) => {
                 self.camera_problem = Some(reason);
             }
@@ -247,7 +268,8 @@ impl Model {
                 self.unread = 0;
                 self.stats = None;
                 self.member_stats.clear();
-                self.peer_state = (false, false);
+                self.peer_state = PeerSwitches::default();
+                self.sharing = false;
                 self.connected_at = None;
                 self.identities.clear();
             }
@@ -259,6 +281,9 @@ impl Model {
             CallState::Ended(end) => {
                 self.connected_at = None;
                 self.active_speaker = None;
+                // Nobody shares after the call, whatever news is still on its way.
+                self.sharing = false;
+                self.peer_state.sharing = false;
                 self.notify(end.describe(), Severity::Info, now);
             }
             CallState::Idle | CallState::Connecting { .. } => {}
@@ -571,7 +596,29 @@ impl Model {
             }
             CallState::Group { members } => format!("In a call with {} people", members.len()),
         };
-        format!("{what} · Confab")
+        if self.sharing && self.in_call() {
+            format!("Sharing your screen · {what} · Confab")
+        } else {
+            format!("{what} · Confab")
+        }
+    }
+
+    /// Who shares a screen with us now, in the order of the call's members (in a call of
+    /// two, the peer).
+    pub fn sharers(&self) -> Vec<PeerId> {
+        match &self.call {
+            CallState::Connecting { peer, .. } | CallState::Connected { peer, .. }
+                if self.peer_state.sharing =>
+            {
+                vec![peer.clone()]
+            }
+            CallState::Group { members } => members
+                .iter()
+                .filter(|m| m.sharing && m.status == MemberStatus::Connected)
+                .map(|m| m.peer.clone())
+                .collect(),
+            _ => Vec::new(),
+        }
     }
 
     /// In a call that has been accepted (connecting or connected).
@@ -894,6 +941,114 @@ mod tests {
         assert_eq!(model.window_title(), "Confab");
         model.apply(incoming("Bob"), now);
         assert_eq!(model.window_title(), "Bob is calling · Confab");
+    }
+
+    fn connected(name: &str) -> EngineEvent {
+        EngineEvent::Call(CallState::Connected {
+            peer: PeerId::new("p1").expect("valid id"),
+            peer_name: name.into(),
+            reconnecting: false,
+        })
+    }
+
+    fn peer_sharing(sharing: bool) -> EngineEvent {
+        EngineEvent::PeerState {
+            muted: false,
+            camera_off: false,
+            sharing,
+        }
+    }
+
+    #[test]
+    fn our_screen_sharing_follows_the_engine_shows_in_the_title_and_ends_with_the_call() {
+        let now = Instant::now();
+        let mut model = Model::new();
+        model.apply(incoming("Bob"), now);
+        model.apply(connected("Bob"), now);
+        assert!(!model.sharing);
+        model.apply(EngineEvent::Sharing(true), now);
+        assert!(model.sharing);
+        assert_eq!(
+            model.window_title(),
+            "Sharing your screen · In a call with Bob · Confab"
+        );
+        // The capture stopped by itself: the engine says so, and why.
+        model.apply(EngineEvent::Sharing(false), now);
+        model.apply(
+            EngineEvent::Problem(confab_call::Problem::Screen("the display went away".into())),
+            now,
+        );
+        assert!(!model.sharing);
+        assert_eq!(model.window_title(), "In a call with Bob · Confab");
+        assert!(
+            model
+                .toasts
+                .iter()
+                .any(|t| t.text.contains("the display went away"))
+        );
+        // Sharing when the call ends: off at once, before the engine's own word.
+        model.apply(EngineEvent::Sharing(true), now);
+        model.apply(ended("Bob", HangupReason::Ended, true), now);
+        assert!(!model.sharing);
+        assert_eq!(model.window_title(), "Confab");
+        model.apply(incoming("Carol"), now);
+        assert!(!model.sharing, "a new call starts without sharing");
+    }
+
+    #[test]
+    fn the_peers_screen_is_shown_while_it_shares_and_forgotten_when_the_call_ends() {
+        let now = Instant::now();
+        let bob = PeerId::new("p1").expect("valid id");
+        let mut model = Model::new();
+        model.apply(incoming("Bob"), now);
+        // Ringing: no screen is shown yet.
+        model.apply(peer_sharing(true), now);
+        assert!(model.sharers().is_empty());
+        model.apply(connected("Bob"), now);
+        assert_eq!(model.sharers(), [bob]);
+        model.apply(peer_sharing(false), now);
+        assert!(model.sharers().is_empty());
+        model.apply(peer_sharing(true), now);
+        model.apply(ended("Bob", HangupReason::Ended, true), now);
+        assert!(model.sharers().is_empty());
+        assert!(!model.peer_state.sharing);
+        model.apply(incoming("Bob"), now);
+        model.apply(connected("Bob"), now);
+        assert!(model.sharers().is_empty(), "the next call starts afresh");
+    }
+
+    #[test]
+    fn in_a_group_call_the_members_who_share_and_are_connected_are_the_sharers() {
+        use confab_call::{Member, MemberStatus};
+        let now = Instant::now();
+        let member = |name: &str, status, sharing| Member {
+            peer: PeerId::new(name.to_lowercase()).expect("valid id"),
+            name: name.into(),
+            status,
+            muted: false,
+            camera_off: false,
+            sharing,
+        };
+        let group = |members: Vec<Member>| EngineEvent::Call(CallState::Group { members });
+        let mut model = Model::new();
+        model.apply(
+            group(vec![
+                member("Bob", MemberStatus::Connected, false),
+                member("Carol", MemberStatus::Connected, true),
+                member("Dave", MemberStatus::Reconnecting, true),
+            ]),
+            now,
+        );
+        let carol = PeerId::new("carol").expect("valid id");
+        assert_eq!(model.sharers(), [carol]);
+        model.apply(
+            group(vec![
+                member("Bob", MemberStatus::Connected, false),
+                member("Carol", MemberStatus::Connected, false),
+            ]),
+            now,
+        );
+        assert!(model.sharers().is_empty());
     }
 
     #[test]

@@ -63,6 +63,16 @@ impl VideoTexture {
         self.show_i420(ctx, &frame)
     }
 
+    /// Shows an opaque RGBA picture (a thumbnail made on another thread). True if it
+    /// changed.
+    pub fn show_rgba(&mut self, ctx: &egui::Context, size: [usize; 2], rgba: &[u8]) -> bool {
+        if rgba.len() != size[0] * size[1] * 4 {
+            return false;
+        }
+        self.set(ctx, size, opaque_image(size, rgba));
+        true
+    }
+
     fn show_i420(&mut self, ctx: &egui::Context, frame: &I420Frame) -> bool {
         if frame.write_rgba(&mut self.rgba).is_err() {
             return false;
@@ -91,13 +101,22 @@ fn opaque_image(size: [usize; 2], rgba: &[u8]) -> ColorImage {
 }
 
 /// The remote pictures, one texture per member of the call: every link's frames share the
-/// engine's slot, each saying who sent it.
-#[derive(Default)]
+/// engine's slot, each saying who sent it. The cameras have one set, the shared screens
+/// another.
 pub struct RemoteTextures {
+    name: &'static str,
     tiles: BTreeMap<PeerId, VideoTexture>,
 }
 
 impl RemoteTextures {
+    /// Textures called `name` (for egui's texture list).
+    pub fn new(name: &'static str) -> RemoteTextures {
+        RemoteTextures {
+            name,
+            tiles: BTreeMap::new(),
+        }
+    }
+
     /// Takes the newest remote frame, if there is one, into its sender's texture. True if a
     /// picture changed.
     pub fn update(
@@ -108,9 +127,10 @@ impl RemoteTextures {
         let Some(frame) = slot.take() else {
             return false;
         };
+        let name = self.name;
         self.tiles
             .entry(frame.peer.clone())
-            .or_insert_with(|| VideoTexture::new("remote-video"))
+            .or_insert_with(|| VideoTexture::new(name))
             .show_remote(ctx, &frame)
     }
 
@@ -125,6 +145,12 @@ impl RemoteTextures {
     /// Forgets every picture (a call ended, or a new one starts).
     pub fn clear(&mut self) {
         self.tiles.clear();
+    }
+
+    /// Forgets `peer`'s picture (it stopped sharing its screen: a later share must not
+    /// start with this one's last frame).
+    pub fn forget(&mut self, peer: &PeerId) {
+        self.tiles.remove(peer);
     }
 }
 

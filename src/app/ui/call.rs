@@ -27,6 +27,8 @@ pub struct CallMedia {
     pub remote: Option<Picture>,
     /// Every member's picture in a group call.
     pub remotes: BTreeMap<PeerId, Picture>,
+    /// The screens shared with us, by who shares them.
+    pub screens: BTreeMap<PeerId, Picture>,
     pub local: Option<Picture>,
     pub muted: bool,
     pub camera_on: bool,
@@ -36,8 +38,9 @@ pub struct CallMedia {
 }
 
 const CONTROLS_HEIGHT: f32 = 44.0;
-/// Below this width the controls take two rows (they wrap; Hang up comes first).
-const ONE_ROW_WIDTH: f32 = 600.0;
+/// Below this width the controls take two rows (they wrap; Hang up comes first). One row
+/// of them is about 700 px wide.
+const ONE_ROW_WIDTH: f32 = 720.0;
 
 /// The height of the control bar for a call area this wide.
 pub(super) fn controls_height(width: f32) -> f32 {
@@ -57,6 +60,9 @@ pub fn call_ui(
     now: Instant,
     actions: &mut Vec<UiAction>,
 ) {
+    if model.sharing {
+        super::share::sharing_banner_ui(ui, actions);
+    }
     let (peer, peer_name, connected, reconnecting) = match &model.call {
         CallState::Connecting { peer, peer_name } => (peer, peer_name.as_str(), false, false),
         CallState::Connected {
@@ -75,36 +81,31 @@ pub fn call_ui(
     ui.painter()
         .rect_filled(video_rect, 4.0, Color32::from_gray(16));
 
-    let (peer_muted, peer_camera_off) = model.peer_state;
+    let switches = model.peer_state;
+    let screen = media
+        .screens
+        .get(peer)
+        .copied()
+        .filter(|_| switches.sharing);
     // With the peer's camera off, its last picture would stay frozen: show why instead.
-    match media.remote.filter(|_| !peer_camera_off) {
-        Some(picture) => {
-            let shown = fit(picture.size, video_rect);
-            let response = ui.put(
-                shown,
-                egui::Image::new((picture.texture, shown.size())).sense(egui::Sense::hover()),
-            );
-            response.widget_info(|| {
-                egui::WidgetInfo::labeled(egui::Role::Image, true, format!("Video of {peer_name}"))
-            });
+    let camera = media.remote.filter(|_| !switches.camera_off);
+    match screen {
+        Some(screen) => {
+            // Their screen big, their camera small beside it.
+            super::share::shared_screen_ui(ui, peer_name, Some(screen), video_rect);
+            if let Some(camera) = camera {
+                peer_inset_ui(ui, peer_name, camera, video_rect);
+            }
         }
         None => {
-            let text = if peer_camera_off {
+            let why = if switches.camera_off {
                 format!("{peer_name}'s camera is off")
             } else if connected {
                 format!("Waiting for {peer_name}'s video…")
             } else {
                 format!("Connecting to {peer_name}…")
             };
-            let shown = ui.painter().text(
-                video_rect.center(),
-                Align2::CENTER_CENTER,
-                &text,
-                egui::FontId::proportional(18.0),
-                Color32::from_gray(200),
-            );
-            ui.interact(shown, ui.scope_id().with("no-video"), egui::Sense::hover())
-                .widget_info(|| egui::WidgetInfo::labeled(egui::Role::Label, true, &text));
+            peer_video_ui(ui, peer_name, camera, video_rect, &why);
         }
     }
 
@@ -116,7 +117,7 @@ pub fn call_ui(
     if let Some((badge, _)) = badge {
         title.push_str(&format!(" · {badge}"));
     }
-    if peer_muted {
+    if switches.muted {
         title.push_str(" · 🔇 muted");
     }
     if let Some(duration) = model.call_duration(now) {
@@ -189,10 +190,67 @@ pub fn call_ui(
         self_view_ui(ui, media, video_rect);
     }
     verify_button(ui, video_rect.right_top(), state);
+    if screen.is_some() {
+        // Left of Verify.
+        let corner = video_rect.right_top() + vec2(-96.0, 8.0);
+        super::share::fullscreen_button(ui, corner, state, actions);
+    }
 
     let controls = Rect::from_min_max(pos2(full.min.x, video_rect.max.y), full.max);
     controls_bar(ui, controls, media, state, actions);
     ui.allocate_rect(full, egui::Sense::hover());
+}
+
+/// The peer's camera filling `area` (fitted), or `why` there is none.
+fn peer_video_ui(
+    ui: &mut egui::Ui,
+    peer_name: &str,
+    camera: Option<Picture>,
+    area: Rect,
+    why: &str,
+) {
+    match camera {
+        Some(picture) => {
+            let shown = fit(picture.size, area);
+            let response = ui.put(
+                shown,
+                egui::Image::new((picture.texture, shown.size())).sense(egui::Sense::hover()),
+            );
+            response.widget_info(|| {
+                egui::WidgetInfo::labeled(egui::Role::Image, true, format!("Video of {peer_name}"))
+            });
+        }
+        None => {
+            let shown = ui.painter().text(
+                area.center(),
+                Align2::CENTER_CENTER,
+                why,
+                egui::FontId::proportional(18.0),
+                Color32::from_gray(200),
+            );
+            ui.interact(shown, ui.scope_id().with("no-video"), egui::Sense::hover())
+                .widget_info(|| egui::WidgetInfo::labeled(egui::Role::Label, true, why));
+        }
+    }
+}
+
+/// The peer's camera small in the bottom-left corner of `area`, while their shared screen
+/// fills it (the self-view has the bottom-right corner).
+fn peer_inset_ui(ui: &mut egui::Ui, peer_name: &str, camera: Picture, area: Rect) {
+    let width = (area.width() / 5.0).clamp(120.0, 280.0);
+    let [w, h] = camera.size;
+    let size = vec2(width, width * h as f32 / w.max(1) as f32);
+    let rect = Rect::from_min_size(area.left_bottom() + vec2(16.0, -16.0 - size.y), size);
+    ui.painter().rect_stroke(
+        rect,
+        2.0,
+        egui::Stroke::new(2.0, Color32::from_gray(90)),
+        egui::StrokeKind::Outside,
+    );
+    let image = egui::Image::new((camera.texture, size)).sense(egui::Sense::hover());
+    ui.put(rect, image).widget_info(|| {
+        egui::WidgetInfo::labeled(egui::Role::Image, true, format!("Video of {peer_name}"))
+    });
 }
 
 /// The control bar in `rect`, under an id of its own (see [`overlay_button`]): numbered
@@ -261,6 +319,14 @@ fn controls_ui(
         .clicked()
     {
         actions.push(UiAction::SetCamera(!media.camera_on));
+    }
+    if ui
+        .button("🖥 Share screen")
+        .on_hover_text("Show a screen of yours to the call: choose which first")
+        .clicked()
+    {
+        state.share_open = true;
+        state.share_choice = None;
     }
     ui.separator();
     let fullscreen_label = if state.fullscreen {

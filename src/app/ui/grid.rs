@@ -1,6 +1,7 @@
 //! The group call view: one tile per other member in a grid that fits (1-5 others, the
 //! self-view as the corner picture), each with the member's picture (or their initial on a
-//! calm tile), their name and what is happening with them; the controls below.
+//! calm tile), their name and what is happening with them; the controls below. A member's
+//! shared screen takes the big area, with everyone's tiles in a strip below it.
 
 use std::time::Instant;
 
@@ -52,10 +53,22 @@ pub fn group_ui(
     let area = Rect::from_min_max(full.min, pos2(full.max.x, full.max.y - bar));
     ui.painter().rect_filled(area, 4.0, Color32::from_gray(16));
     let speaking = model.active_speaker.as_ref();
-    for (member, rect) in members
+    // A member's shared screen takes the big area, everyone's tiles go in a strip below.
+    let sharer = members
         .iter()
-        .zip(layout(members, speaking, state.speaker_view, area))
-    {
+        .find(|m| m.sharing && m.status == MemberStatus::Connected);
+    let (screen_area, tiles) = match sharer {
+        Some(_) => {
+            let (main, strip) = strip_layout(members.len(), area);
+            (Some(main), strip)
+        }
+        None => (None, layout(members, speaking, state.speaker_view, area)),
+    };
+    if let (Some(sharer), Some(main)) = (sharer, screen_area) {
+        let picture = media.screens.get(&sharer.peer).copied();
+        super::share::shared_screen_ui(ui, &sharer.name, picture, main);
+    }
+    for (member, rect) in members.iter().zip(tiles) {
         let highlight = speaking == Some(&member.peer);
         let trust = model.identity_of(&member.peer).map(|(_, trust)| trust);
         tile_ui(ui, (member, trust), media, rect, highlight);
@@ -103,10 +116,15 @@ pub fn group_ui(
     {
         state.speaker_view = !state.speaker_view;
     }
-    // Verify, left of the switch.
+    // Verify, left of the switch; the shared screen's fullscreen switch left of Verify.
     verify_button(ui, switch.left_top() - vec2(0.0, 8.0), state);
+    if screen_area.is_some() {
+        let corner = switch.left_top() - vec2(96.0, 0.0);
+        super::share::fullscreen_button(ui, corner, state, actions);
+    }
     if media.self_view {
-        self_view_ui(ui, media, area);
+        // Over the shared screen's corner rather than over a member's tile in the strip.
+        self_view_ui(ui, media, screen_area.unwrap_or(area));
     }
     let controls = Rect::from_min_max(pos2(full.min.x, area.max.y), full.max);
     controls_bar(ui, controls, media, state, actions);
@@ -127,16 +145,8 @@ pub fn layout(
             .iter()
             .position(|m| Some(&m.peer) == speaking)
             .unwrap_or(0);
-        let strip = (area.height() / 4.0).max(60.0);
-        let main = Rect::from_min_max(area.min, pos2(area.max.x, area.max.y - strip)).shrink(GAP);
-        let width = (area.width() - GAP * n as f32) / (n - 1) as f32;
-        let mut small = (0..n - 1).map(|i| {
-            let min = pos2(
-                area.min.x + GAP + i as f32 * (width + GAP),
-                area.max.y - strip,
-            );
-            Rect::from_min_size(min, vec2(width, strip - GAP))
-        });
+        let (main, strip) = strip_layout(n - 1, area);
+        let mut small = strip.into_iter();
         return (0..n)
             .map(|i| {
                 if i == big {
@@ -163,6 +173,25 @@ pub fn layout(
             Rect::from_min_size(min, size)
         })
         .collect()
+}
+
+/// One big area and `n` tiles in a strip below it (a shared screen and every member, or
+/// in speaker view the speaker and the others). Returns the big area and the tiles.
+pub fn strip_layout(n: usize, area: Rect) -> (Rect, Vec<Rect>) {
+    let strip = (area.height() / 4.0).max(60.0);
+    let main = Rect::from_min_max(area.min, pos2(area.max.x, area.max.y - strip)).shrink(GAP);
+    let count = n.max(1) as f32;
+    let width = (area.width() - GAP * (count + 1.0)) / count;
+    let tiles = (0..n)
+        .map(|i| {
+            let min = pos2(
+                area.min.x + GAP + i as f32 * (width + GAP),
+                area.max.y - strip,
+            );
+            Rect::from_min_size(min, vec2(width, strip - GAP))
+        })
+        .collect();
+    (main, tiles)
 }
 
 fn tile_ui(
@@ -224,6 +253,9 @@ fn tile_ui(
     if member.camera_off {
         label.push_str(" · camera off");
     }
+    if member.sharing {
+        label.push_str(" · 🖥 sharing");
+    }
     let warn = ui.visuals().warn_fg_color;
     if let Some((badge, _)) = trust.and_then(|trust| trust_badge(trust, warn)) {
         label.push_str(&format!(" · {badge}"));
@@ -260,6 +292,7 @@ mod tests {
             status: MemberStatus::Connected,
             muted: false,
             camera_off: false,
+            sharing: false,
         };
         let members = [member("b"), member("c"), member("d")];
         let area = Rect::from_min_size(pos2(0.0, 0.0), vec2(800.0, 600.0));
@@ -270,5 +303,20 @@ mod tests {
         assert!(view[1].area() > 4.0 * view[0].area(), "{view:?}");
         assert_eq!(view[0].area(), view[2].area());
         assert!(view.iter().all(|r| area.expand(1.0).contains_rect(*r)));
+    }
+
+    #[test]
+    fn a_shared_screen_takes_the_big_area_and_the_tiles_a_strip_below() {
+        let area = Rect::from_min_size(pos2(0.0, 0.0), vec2(800.0, 600.0));
+        let (main, tiles) = strip_layout(3, area);
+        assert_eq!(tiles.len(), 3);
+        assert!(main.area() > 6.0 * tiles[0].area(), "{main:?} {tiles:?}");
+        for (i, tile) in tiles.iter().enumerate() {
+            assert!(area.contains_rect(*tile), "{tile:?}");
+            assert!(tile.top() >= main.bottom(), "below the screen: {tile:?}");
+            if let Some(next) = tiles.get(i + 1) {
+                assert!(!tile.intersects(*next), "side by side: {tile:?} {next:?}");
+            }
+        }
     }
 }

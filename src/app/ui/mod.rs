@@ -11,6 +11,7 @@ pub mod home;
 mod invite;
 mod peers;
 mod settings;
+pub mod share;
 mod top_bar;
 mod verify;
 
@@ -25,6 +26,7 @@ pub use home::{HomeView, home_ui};
 pub use invite::invite_ui;
 pub use peers::peers_ui;
 pub use settings::{DeviceLists, SettingsView, settings_ui};
+pub use share::{ScreenChoice, ScreenChoices, share_picker_ui};
 pub use top_bar::top_bar_ui;
 pub use verify::{trust_badge, verify_ui};
 
@@ -40,6 +42,11 @@ pub enum UiAction {
     SetChatOpen(bool),
     SetFullscreen(bool),
     SetSelfView(bool),
+    /// Share this monitor (its index in the display's list) in the call.
+    ShareScreen {
+        monitor: usize,
+    },
+    StopSharing,
     /// The edited settings: devices apply at once, the rest on `ApplySettings`.
     ChangeSettings(Settings),
     /// These settings, every field, are the settings now; log in again if identity or
@@ -97,6 +104,10 @@ pub struct UiState {
     pub rename: Option<String>,
     /// The Verify window (safety codes) is open.
     pub verify_open: bool,
+    /// The screen picker is open (its thumbnails are captured only while it is).
+    pub share_open: bool,
+    /// The monitor chosen in the picker, before Share.
+    pub share_choice: Option<usize>,
 }
 
 pub const MUTE: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::D);
