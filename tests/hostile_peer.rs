@@ -65,11 +65,7 @@ use confab_media::video::{H264Encoder, H264EncoderConfig, PatternStamp, TestPatt
 use confab_protocol::chat::{
     CHAT_CHANNEL_LABEL, ChatMessage, MAX_CHAT_CHARS, MAX_CHAT_ID_LEN, MAX_CHAT_MESSAGE_BYTES,
 };
-use confab_protocol::{
-    CallId, ClientMessage, HangupReason, PROTOCOL_VERSION, PeerId, ServerMessage,
-    parse_server_message,
-};
-use futures_util::{SinkExt, StreamExt};
+use confab_protocol::{CallId, ClientMessage, HangupReason, ServerMessage};
 use rtc::interceptor::{Interceptor, Packet, StreamInfo, TaggedPacket};
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS};
 use rtc::peer_connection::configuration::setting_engine::SctpMaxMessageSize;
@@ -80,7 +76,6 @@ use rtc::rtp::packetizer::Packetizer;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use rtc::sansio::Protocol;
 use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::Message;
 use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
@@ -91,7 +86,9 @@ use webrtc::peer_connection::{
 };
 use webrtc::rtp_transceiver::RtpSender;
 
-use support::rogue::{Handler, PcEvent, h264, local_track, media_engine, opus, to_signal};
+use support::rogue::{
+    Handler, PcEvent, Signaling, h264, local_track, media_engine, opus, sign_in, to_signal,
+};
 use support::{PATIENCE, Peer, PeerSetup, Server, connect};
 
 /// Mallory's stream ids.
@@ -140,80 +137,6 @@ impl Rng {
     fn bytes(&mut self, len: usize) -> Vec<u8> {
         (0..len).map(|_| self.next() as u8).collect()
     }
-}
-
-// ------------------------------------------------------------------------------------------
-// Mallory's signaling: a plain WebSocket client speaking docs/protocol.md.
-// ------------------------------------------------------------------------------------------
-
-struct Signaling {
-    out: mpsc::UnboundedSender<ClientMessage>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-/// Signs in; returns the connection, what the server sends, and `callee`'s id.
-async fn sign_in(
-    url: &str,
-    name: &str,
-    callee: &str,
-) -> (Signaling, mpsc::UnboundedReceiver<ServerMessage>, PeerId) {
-    let (ws, _) = tokio_tungstenite::connect_async(url)
-        .await
-        .expect("Mallory reaches the server");
-    let (mut sink, mut stream) = ws.split();
-    let hello = ClientMessage::Hello {
-        protocol: PROTOCOL_VERSION,
-        name: name.into(),
-        token: None,
-        resume: None,
-    };
-    sink.send(Message::text(serde_json::to_string(&hello).unwrap()))
-        .await
-        .unwrap();
-    let peers = loop {
-        let frame = tokio::time::timeout(PATIENCE, stream.next())
-            .await
-            .expect("welcome in time")
-            .expect("the server stays")
-            .unwrap();
-        if let Message::Text(text) = frame
-            && let Ok(ServerMessage::Welcome { peers, .. }) = parse_server_message(&text)
-        {
-            break peers;
-        }
-    };
-    let callee = peers
-        .iter()
-        .find(|p| p.name == callee)
-        .unwrap_or_else(|| panic!("{callee} is online"))
-        .id
-        .clone();
-    let (out, mut out_rx) = mpsc::unbounded_channel::<ClientMessage>();
-    let (inbox_tx, inbox) = mpsc::unbounded_channel();
-    let task = tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                msg = out_rx.recv() => {
-                    let Some(msg) = msg else { break };
-                    let text = serde_json::to_string(&msg).unwrap();
-                    if sink.send(Message::text(text)).await.is_err() {
-                        break;
-                    }
-                }
-                frame = stream.next() => match frame {
-                    Some(Ok(Message::Text(text))) => {
-                        if let Ok(msg) = parse_server_message(&text) {
-                            let _ = inbox_tx.send(msg);
-                        }
-                    }
-                    Some(Ok(_)) => {}
-                    _ => break,
-                },
-            }
-        }
-        let _ = sink.close().await;
-    });
-    (Signaling { out, task }, inbox, callee)
 }
 
 // ------------------------------------------------------------------------------------------

@@ -1,10 +1,17 @@
 //! The parts of a peer built by hand on webrtc-rs, for tests that play someone Confab must
-//! not trust (a hostile peer, a man in the middle): Confab's codecs with the payload types
-//! a browser uses, local tracks, and a handler that forwards the connection's events.
+//! not trust (a hostile peer, a man in the middle) or an older client: Confab's codecs with
+//! the payload types a browser uses, local tracks, a handler that forwards the connection's
+//! events, and a plain signaling client.
 
 use std::sync::Arc;
 
-use confab_protocol::IceCandidate;
+use confab_protocol::{
+    ClientMessage, IceCandidate, PROTOCOL_VERSION, PeerId, ServerMessage, parse_server_message,
+};
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message;
+
+use super::PATIENCE;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS};
 use rtc::rtp_transceiver::rtp_sender::{
@@ -131,4 +138,78 @@ impl PeerConnectionEventHandler for Handler {
     async fn on_data_channel(&self, channel: Arc<dyn DataChannel>) {
         let _ = self.0.send(PcEvent::DataChannel(channel));
     }
+}
+
+// ------------------------------------------------------------------------------------------
+// A peer's signaling: a plain WebSocket client speaking docs/protocol.md.
+// ------------------------------------------------------------------------------------------
+
+pub struct Signaling {
+    pub out: mpsc::UnboundedSender<ClientMessage>,
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+/// Signs in; returns the connection, what the server sends, and `callee`'s id.
+pub async fn sign_in(
+    url: &str,
+    name: &str,
+    callee: &str,
+) -> (Signaling, mpsc::UnboundedReceiver<ServerMessage>, PeerId) {
+    let (ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("reaches the server");
+    let (mut sink, mut stream) = ws.split();
+    let hello = ClientMessage::Hello {
+        protocol: PROTOCOL_VERSION,
+        name: name.into(),
+        token: None,
+        resume: None,
+    };
+    sink.send(Message::text(serde_json::to_string(&hello).unwrap()))
+        .await
+        .unwrap();
+    let peers = loop {
+        let frame = tokio::time::timeout(PATIENCE, stream.next())
+            .await
+            .expect("welcome in time")
+            .expect("the server stays")
+            .unwrap();
+        if let Message::Text(text) = frame
+            && let Ok(ServerMessage::Welcome { peers, .. }) = parse_server_message(&text)
+        {
+            break peers;
+        }
+    };
+    let callee = peers
+        .iter()
+        .find(|p| p.name == callee)
+        .unwrap_or_else(|| panic!("{callee} is online"))
+        .id
+        .clone();
+    let (out, mut out_rx) = mpsc::unbounded_channel::<ClientMessage>();
+    let (inbox_tx, inbox) = mpsc::unbounded_channel();
+    let task = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                msg = out_rx.recv() => {
+                    let Some(msg) = msg else { break };
+                    let text = serde_json::to_string(&msg).unwrap();
+                    if sink.send(Message::text(text)).await.is_err() {
+                        break;
+                    }
+                }
+                frame = stream.next() => match frame {
+                    Some(Ok(Message::Text(text))) => {
+                        if let Ok(msg) = parse_server_message(&text) {
+                            let _ = inbox_tx.send(msg);
+                        }
+                    }
+                    Some(Ok(_)) => {}
+                    _ => break,
+                },
+            }
+        }
+        let _ = sink.close().await;
+    });
+    (Signaling { out, task }, inbox, callee)
 }

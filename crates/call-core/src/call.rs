@@ -25,7 +25,7 @@ use tracing::debug;
 
 use crate::chat::{ChatBook, ChatEvent, ChatFailure, Incoming};
 use crate::files::{FileId, FileOut, FileReport, Files, Transfer};
-pub use screen::ScreenRoute;
+pub use screen::{SWITCHES_WAIT, ScreenRoute};
 
 use crate::machine::{Action, CallMachine, CallState, MAX_BUFFERED_CANDIDATES, Role, Timeouts};
 
@@ -322,9 +322,13 @@ struct Link {
     /// knows our credentials, and webrtc-rs then took a second to connect).
     held_candidates: Vec<Option<IceCandidate>>,
     media_started: bool,
-    /// Whether the peer said (in its `state`) that it takes a shared screen as a second
-    /// video track.
-    takes_screen: bool,
+    /// Whether the peer takes a shared screen as a second video track, as its `state`
+    /// said (`None`: it has said nothing yet).
+    takes_screen: Option<bool>,
+    /// When media started, and whether the peer let [`screen::SWITCHES_WAIT`] pass since
+    /// without saying its switches (then it counts as one that takes one picture).
+    media_since: Option<Instant>,
+    switches_overdue: bool,
     /// Where our shared screen goes on this link, as the driver was last told.
     screen_route: ScreenRoute,
     /// The peer's certificate, once the handshake presented it, and the safety code.
@@ -398,16 +402,21 @@ impl CallCore {
 
     /// When [`CallCore::handle_timeout`] next has something to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match (self.machine.next_deadline(), self.group_deadline()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            self.machine.next_deadline(),
+            self.group_deadline(),
+            self.screen_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
         let actions = self.machine.tick(now);
         self.perform(actions);
         self.group_tick(now);
+        self.screen_tick(now);
         self.flush_files();
     }
 
@@ -656,7 +665,7 @@ impl CallCore {
                 let actions = self.machine.on_connected(now);
                 self.perform(actions);
                 if start_media && self.machine.is_connected() {
-                    self.start_media(id);
+                    self.start_media(id, now);
                 }
                 return;
             }
@@ -962,7 +971,9 @@ impl CallCore {
             owed: Some(owed),
             held_candidates: Vec::new(),
             media_started: false,
-            takes_screen: false,
+            takes_screen: None,
+            media_since: None,
+            switches_overdue: false,
             screen_route: ScreenRoute::Off,
             identity: None,
         };
@@ -998,12 +1009,13 @@ impl CallCore {
 
     /// A link connected for the first time: media starts on it (and the microphone opens
     /// with the call's first).
-    fn start_media(&mut self, id: LinkId) {
+    fn start_media(&mut self, id: LinkId, now: Instant) {
         let first = !self.links.values().any(|l| l.media_started);
         let Some(link) = self.links.get_mut(&id).filter(|l| !l.media_started) else {
             return;
         };
         link.media_started = true;
+        link.media_since = Some(now);
         self.outputs
             .push_back(Output::Link(id, LinkAction::StartMedia));
         self.route_screen(id);

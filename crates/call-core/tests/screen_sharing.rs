@@ -13,6 +13,7 @@
 
 mod world;
 
+use confab_call_core::call::SWITCHES_WAIT;
 use confab_call_core::machine::CallState;
 use confab_call_core::{Command, Event, LinkEvent, ScreenRoute};
 use confab_protocol::chat::ChatMessage;
@@ -97,16 +98,21 @@ fn a_peer_that_cannot_take_two_pictures_gets_the_screen_instead_of_the_camera() 
 }
 
 #[test]
-fn a_screen_shared_before_the_peer_says_what_it_takes_replaces_the_camera_until_it_does() {
+fn a_peer_that_says_nothing_for_a_second_gets_the_screen_instead_of_the_camera() {
     let mut w = World::new(2);
     w.chat_opens = false;
     w.call(ALICE, BOB);
     w.command(BOB, Command::Accept);
     w.command(ALICE, Command::SetSharing(true));
     assert!(w.peers[ALICE].screen_open);
-    // Connected, but no `state` from Bob yet (a client may never send one): the one video
-    // stream every peer takes.
+    // Connected, but no `state` from Bob yet: it usually comes a round trip later.
+    assert_eq!(w.peers[ALICE].link().screen, ScreenRoute::Off);
+    w.advance(SWITCHES_WAIT / 2);
+    assert_eq!(w.peers[ALICE].link().screen, ScreenRoute::Off);
+    // A client may never send one: then the one video stream every peer takes.
+    w.advance(SWITCHES_WAIT / 2);
     assert_eq!(w.peers[ALICE].link().screen, ScreenRoute::InPlaceOfCamera);
+    // And if it does after all, saying it takes a screen, the camera comes back.
     let link = *w.peers[ALICE].links.keys().next().unwrap();
     let state = ChatMessage::State {
         muted: false,

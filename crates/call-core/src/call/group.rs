@@ -396,7 +396,7 @@ impl CallCore {
         seat.status = MemberStatus::Connected;
         seat.since = now;
         seat.restart.connected();
-        self.start_media(link);
+        self.start_media(link, now);
         self.show_group();
     }
 

@@ -1,12 +1,18 @@
 //! Screen sharing inside [`CallCore`]: whether we share, and where the screen goes on each
 //! link. A peer that says (in its `state`) that it takes a screen gets it as a second
 //! video track, next to the camera; any other (one that says its switches without
-//! `screen`, or says nothing at all) gets it in place of the camera. Nothing is routed
-//! before the link's media started.
+//! `screen`, or nothing at all within [`SWITCHES_WAIT`] of media starting) gets it in place
+//! of the camera. Nothing is routed before the link's media started.
+
+use std::time::{Duration, Instant};
 
 use tracing::debug;
 
 use super::{CallCore, Event, LinkAction, LinkId, Output};
+
+/// How long a peer has, once media started, to say its switches (it does when the chat
+/// opens, a round trip or two later) before it counts as one that takes one picture.
+pub const SWITCHES_WAIT: Duration = Duration::from_secs(1);
 
 /// Where the shared screen goes on one link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -61,9 +67,41 @@ impl CallCore {
     /// The peer at the other end of `id` said its switches, with or without `screen`.
     pub(super) fn peer_takes_screen(&mut self, id: LinkId, takes: bool) {
         if let Some(link) = self.links.get_mut(&id) {
-            link.takes_screen = takes;
+            link.takes_screen = Some(takes);
         }
         self.route_screen(id);
+    }
+
+    /// When a peer that has not said its switches runs out of time to, while we share.
+    pub(super) fn screen_deadline(&self) -> Option<Instant> {
+        if !self.sharing {
+            return None;
+        }
+        self.links
+            .values()
+            .filter(|link| link.takes_screen.is_none() && !link.switches_overdue)
+            .filter_map(|link| link.media_since)
+            .map(|since| since + SWITCHES_WAIT)
+            .min()
+    }
+
+    pub(super) fn screen_tick(&mut self, now: Instant) {
+        let overdue: Vec<LinkId> = self
+            .links
+            .iter_mut()
+            .filter(|(_, link)| link.takes_screen.is_none() && !link.switches_overdue)
+            .filter(|(_, link)| {
+                link.media_since
+                    .is_some_and(|since| now >= since + SWITCHES_WAIT)
+            })
+            .map(|(id, link)| {
+                link.switches_overdue = true;
+                *id
+            })
+            .collect();
+        for id in overdue {
+            self.route_screen(id);
+        }
     }
 
     /// Tells the driver where the screen goes on `id`, if that changed.
@@ -74,8 +112,10 @@ impl CallCore {
         };
         let route = match (sharing && link.media_started, link.takes_screen) {
             (false, _) => ScreenRoute::Off,
-            (true, true) => ScreenRoute::SecondTrack,
-            (true, false) => ScreenRoute::InPlaceOfCamera,
+            (true, Some(true)) => ScreenRoute::SecondTrack,
+            (true, Some(false)) => ScreenRoute::InPlaceOfCamera,
+            (true, None) if link.switches_overdue => ScreenRoute::InPlaceOfCamera,
+            (true, None) => ScreenRoute::Off,
         };
         if route != link.screen_route {
             link.screen_route = route;
