@@ -290,30 +290,34 @@ impl StatsCollector {
             stats.bitrate_out_bps = (rate(sample.bytes_sent, previous.bytes_sent) * 8.0) as u64;
             stats.bitrate_in_bps =
                 (rate(sample.bytes_received, previous.bytes_received) * 8.0) as u64;
-            stats.video_out =
-                Counters::size(&counters.video_size_out).map(|(width, height)| VideoFlow {
+            // A picture's size (while one flows) and how many frames a second.
+            let flow = |size: &std::sync::atomic::AtomicU64, frames: u64, before: u64| {
+                Counters::size(size).map(|(width, height)| VideoFlow {
                     width,
                     height,
-                    fps: rate(sample.frames_sent, previous.frames_sent),
-                });
-            stats.video_in =
-                Counters::size(&counters.video_size_in).map(|(width, height)| VideoFlow {
-                    width,
-                    height,
-                    fps: rate(sample.frames_decoded, previous.frames_decoded),
-                });
-            stats.screen_out =
-                Counters::size(&counters.screen_size_out).map(|(width, height)| VideoFlow {
-                    width,
-                    height,
-                    fps: rate(sample.screen_frames_sent, previous.screen_frames_sent),
-                });
-            stats.screen_in =
-                Counters::size(&screen.video_size_in).map(|(width, height)| VideoFlow {
-                    width,
-                    height,
-                    fps: rate(sample.screen_frames_decoded, previous.screen_frames_decoded),
-                });
+                    fps: rate(frames, before),
+                })
+            };
+            stats.video_out = flow(
+                &counters.video_size_out,
+                sample.frames_sent,
+                previous.frames_sent,
+            );
+            stats.video_in = flow(
+                &counters.video_size_in,
+                sample.frames_decoded,
+                previous.frames_decoded,
+            );
+            stats.screen_out = flow(
+                &counters.screen_size_out,
+                sample.screen_frames_sent,
+                previous.screen_frames_sent,
+            );
+            stats.screen_in = flow(
+                &screen.video_size_in,
+                sample.screen_frames_decoded,
+                previous.screen_frames_decoded,
+            );
         }
         self.previous = Some(sample);
         if let Ok(mut latency) = counters.latency.lock() {
