@@ -679,7 +679,7 @@ impl CallCore {
                         .into_iter()
                         .map(|message| Output::Link(id, LinkAction::SendChat(message))),
                 );
-                let state = self.state_message();
+                let state = self.state_message(id);
                 self.outputs
                     .push_back(Output::Link(id, LinkAction::SendChat(state)));
                 return;
@@ -824,18 +824,22 @@ impl CallCore {
         }
     }
 
-    /// Our switches, as the peers are told them.
-    fn state_message(&self) -> ChatMessage {
+    /// Our switches, as the peer of link `id` is told them. A peer that gets the screen
+    /// instead of the camera is told the camera is on while it does: it shows that picture.
+    fn state_message(&self, id: LinkId) -> ChatMessage {
+        let screen_as_camera = self
+            .links
+            .get(&id)
+            .is_some_and(|link| link.screen_route == ScreenRoute::InPlaceOfCamera);
         ChatMessage::State {
             muted: self.muted,
-            camera_off: !self.camera_wanted,
+            camera_off: !self.camera_wanted && !screen_as_camera,
             screen: Some(self.sharing),
         }
     }
 
     /// Tells every link whose chat is open what our switches are now.
     fn tell_state(&mut self) {
-        let state = self.state_message();
         let open: Vec<LinkId> = self
             .links
             .iter()
@@ -843,9 +847,14 @@ impl CallCore {
             .map(|(id, _)| *id)
             .collect();
         for id in open {
-            self.outputs
-                .push_back(Output::Link(id, LinkAction::SendChat(state.clone())));
+            self.tell_state_to(id);
         }
+    }
+
+    fn tell_state_to(&mut self, id: LinkId) {
+        let state = self.state_message(id);
+        self.outputs
+            .push_back(Output::Link(id, LinkAction::SendChat(state)));
     }
 
     /// In a group call a message is delivered once every member it went to acknowledged

@@ -91,10 +91,27 @@ fn a_peer_that_cannot_take_two_pictures_gets_the_screen_instead_of_the_camera() 
     let bytes = old_state.to_json().into_bytes();
     w.send_link_event(ALICE, link, LinkEvent::ChatMessage(bytes));
     w.settle();
+    // Alice's camera is off: Bob is told so, until the screen takes its place.
+    w.command(ALICE, Command::SetCamera(false));
+    assert_eq!(camera_off(&w, BOB), Some(true));
     w.command(ALICE, Command::SetSharing(true));
     assert_eq!(w.peers[ALICE].link().screen, ScreenRoute::InPlaceOfCamera);
+    assert_eq!(
+        camera_off(&w, BOB),
+        Some(false),
+        "the screen is her picture"
+    );
     w.command(ALICE, Command::SetSharing(false));
     assert_eq!(w.peers[ALICE].link().screen, ScreenRoute::Off);
+    assert_eq!(camera_off(&w, BOB), Some(true));
+}
+
+/// Whether `peer` was last told that the other side's camera is off.
+fn camera_off(w: &World, peer: usize) -> Option<bool> {
+    w.peers[peer].events.iter().rev().find_map(|e| match e {
+        Event::PeerState { camera_off, .. } => Some(*camera_off),
+        _ => None,
+    })
 }
 
 #[test]

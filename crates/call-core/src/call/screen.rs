@@ -117,10 +117,17 @@ impl CallCore {
             (true, None) if link.switches_overdue => ScreenRoute::InPlaceOfCamera,
             (true, None) => ScreenRoute::Off,
         };
-        if route != link.screen_route {
-            link.screen_route = route;
-            self.outputs
-                .push_back(Output::Link(id, LinkAction::Screen(route)));
+        if route == link.screen_route {
+            return;
+        }
+        let camera_told = !self.camera_wanted && link.chat.is_open();
+        let as_camera = [route, link.screen_route].contains(&ScreenRoute::InPlaceOfCamera);
+        link.screen_route = route;
+        self.outputs
+            .push_back(Output::Link(id, LinkAction::Screen(route)));
+        if camera_told && as_camera {
+            // Its camera picture is the screen now, or no longer: say so (state_message).
+            self.tell_state_to(id);
         }
     }
 }
