@@ -94,7 +94,9 @@ impl Driver {
             Ok(tracks) => tracks,
             Err(err) => return debug!("{id}: no tracks for the screen: {err}"),
         };
-        if let Err(err) = self.start_screen_sender() {
+        if route != ScreenRoute::Off
+            && let Err(err) = self.start_screen_sender()
+        {
             return self.problem(Problem::Sending(err.to_string()));
         }
         let Some(link) = self.links.get_mut(&id) else {
