@@ -62,9 +62,7 @@ use confab_call::{
     Transfer, TransferState,
 };
 use confab_media::video::{H264Encoder, H264EncoderConfig, PatternStamp, TestPattern, VideoFormat};
-use confab_protocol::chat::{
-    CHAT_CHANNEL_LABEL, ChatMessage, MAX_CHAT_CHARS, MAX_CHAT_ID_LEN, MAX_CHAT_MESSAGE_BYTES,
-};
+use confab_protocol::chat::{ChatMessage, MAX_CHAT_CHARS, MAX_CHAT_ID_LEN, MAX_CHAT_MESSAGE_BYTES};
 use confab_protocol::{CallId, ClientMessage, HangupReason, ServerMessage};
 use rtc::interceptor::{Interceptor, Packet, StreamInfo, TaggedPacket};
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS};
@@ -87,7 +85,8 @@ use webrtc::peer_connection::{
 use webrtc::rtp_transceiver::RtpSender;
 
 use support::rogue::{
-    Handler, PcEvent, Signaling, h264, local_track, media_engine, opus, sign_in, to_signal,
+    Handler, PcEvent, Signaling, chat_and_offer, h264, local_track, media_engine, opus, sign_in,
+    to_signal,
 };
 use support::{PATIENCE, Peer, PeerSetup, Server, connect};
 
@@ -318,23 +317,14 @@ impl Mallory {
             .add_track(audio.clone() as Arc<dyn TrackLocal>)
             .await
             .unwrap();
-        let chat_init = RTCDataChannelInit {
-            ordered: true,
-            ..Default::default()
-        };
-        let chat = pc
-            .create_data_channel(CHAT_CHANNEL_LABEL, Some(chat_init))
-            .await
-            .unwrap();
-        let offer = pc.create_offer(None).await.unwrap();
-        pc.set_local_description(offer.clone()).await.unwrap();
+        let (chat, sdp) = chat_and_offer(&pc).await;
         let call_id = CallId::new("hostile-call-1").unwrap();
         signaling
             .out
             .send(ClientMessage::Offer {
                 to: bob.clone(),
                 call_id: call_id.clone(),
-                sdp: offer.sdp,
+                sdp,
             })
             .unwrap();
 

@@ -21,12 +21,12 @@ use std::time::{Duration, Instant};
 use confab_call::{Command, EngineEvent, Problem, RemoteVideoFrame};
 use confab_call_core::h264_rtp::{H264Depacketizer, Output};
 use confab_media::video::{H264Decoder, I420Frame, ScreenSelector, VideoFormat, psnr_y};
-use confab_protocol::chat::{CHAT_CHANNEL_LABEL, ChatMessage};
+use confab_protocol::chat::ChatMessage;
 use confab_protocol::{CallId, ClientMessage, ServerMessage};
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use tokio::sync::mpsc;
-use webrtc::data_channel::{DataChannelEvent, RTCDataChannelInit};
+use webrtc::data_channel::DataChannelEvent;
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
@@ -35,7 +35,8 @@ use webrtc::peer_connection::{
 };
 
 use support::rogue::{
-    Handler, PcEvent, from_signal, h264, local_track, media_engine, opus, sign_in, to_signal,
+    Handler, PcEvent, chat_and_offer, from_signal, h264, local_track, media_engine, opus, sign_in,
+    to_signal,
 };
 use support::{PATIENCE, Peer, PeerSetup, Server, alice_and_bob, connect};
 use xvfb::Xvfb;
@@ -314,21 +315,12 @@ async fn older_client_calls(
         let track = Arc::new(TrackLocalStaticRTP::new(local_track(kind, id, ssrc, codec)));
         pc.add_track(track as Arc<dyn TrackLocal>).await.unwrap();
     }
-    let chat_init = RTCDataChannelInit {
-        ordered: true,
-        ..Default::default()
-    };
-    let chat = pc
-        .create_data_channel(CHAT_CHANNEL_LABEL, Some(chat_init))
-        .await
-        .unwrap();
-    let offer = pc.create_offer(None).await.unwrap();
-    pc.set_local_description(offer.clone()).await.unwrap();
+    let (chat, sdp) = chat_and_offer(&pc).await;
     let call_id = CallId::new("older-client-call").unwrap();
     let offer = ClientMessage::Offer {
         to: callee.clone(),
         call_id: call_id.clone(),
-        sdp: offer.sdp,
+        sdp,
     };
     signaling.out.send(offer).unwrap();
     // Its switches, once the chat opens: without `screen`.

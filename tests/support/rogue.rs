@@ -10,6 +10,7 @@ use confab_protocol::{
 };
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
+use webrtc::peer_connection::PeerConnection;
 
 use super::PATIENCE;
 use rtc::media_stream::MediaStreamTrack;
@@ -19,7 +20,7 @@ use rtc::rtp_transceiver::rtp_sender::{
     RtpCodecKind,
 };
 use tokio::sync::mpsc;
-use webrtc::data_channel::DataChannel;
+use webrtc::data_channel::{DataChannel, RTCDataChannelInit};
 use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{
     MediaEngine, PeerConnectionEventHandler, RTCIceCandidateInit, RTCPeerConnectionIceEvent,
@@ -106,6 +107,22 @@ pub fn from_signal(candidate: IceCandidate) -> RTCIceCandidateInit {
         username_fragment: candidate.username_fragment,
         ..Default::default()
     }
+}
+
+/// A caller's last steps: the `chat` channel (made before the offer, as Confab's caller
+/// does), then the offer, set as the local description; returns both.
+pub async fn chat_and_offer(pc: &Arc<dyn PeerConnection>) -> (Arc<dyn DataChannel>, String) {
+    let chat_init = RTCDataChannelInit {
+        ordered: true,
+        ..Default::default()
+    };
+    let chat = pc
+        .create_data_channel(confab_protocol::chat::CHAT_CHANNEL_LABEL, Some(chat_init))
+        .await
+        .unwrap();
+    let offer = pc.create_offer(None).await.unwrap();
+    pc.set_local_description(offer.clone()).await.unwrap();
+    (chat, offer.sdp)
 }
 
 /// What the peer connection reports.

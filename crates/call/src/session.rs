@@ -169,42 +169,13 @@ impl Session {
         let mut screen_sender = None;
         let (video_sender, audio_sender, local) = match (role, remote_offer) {
             (Role::Caller, _) => {
-                let init = RTCRtpTransceiverInit {
-                    direction: RTCRtpTransceiverDirection::Sendrecv,
-                    ..Default::default()
-                };
-                let transceiver = pc
-                    .add_transceiver_from_track(
-                        video_track.clone() as Arc<dyn TrackLocal>,
-                        Some(init),
-                    )
-                    .await?;
-                // Offer both H.264 profiles (not only the track's), RTX and FlexFEC.
-                transceiver
-                    .set_codec_preferences(peer::video_codecs())
-                    .await?;
-                let video_sender = transceiver.sender().await?.ok_or_else(|| {
-                    CallError::WebRtc("the video transceiver has no sender".into())
-                })?;
+                let video_sender = add_video(&pc, &video_track).await?;
                 let audio_sender = pc
                     .add_track(audio_track.clone() as Arc<dyn TrackLocal>)
                     .await?;
                 // The screen's, after the camera's and the microphone's (older peers take
                 // the first video section for the camera).
-                let init = RTCRtpTransceiverInit {
-                    direction: RTCRtpTransceiverDirection::Sendrecv,
-                    ..Default::default()
-                };
-                let transceiver = pc
-                    .add_transceiver_from_track(
-                        screen_track.clone() as Arc<dyn TrackLocal>,
-                        Some(init),
-                    )
-                    .await?;
-                transceiver
-                    .set_codec_preferences(peer::video_codecs())
-                    .await?;
-                screen_sender = transceiver.sender().await?;
+                screen_sender = Some(add_video(&pc, &screen_track).await?);
                 let chat_init = RTCDataChannelInit {
                     ordered: true,
                     ..Default::default()
@@ -494,6 +465,28 @@ impl Session {
             debug!("closing the peer connection: {err}");
         }
     }
+}
+
+/// A caller's video transceiver sending `track`: send and receive, offering both H.264
+/// profiles (not only the track's), RTX and FlexFEC.
+async fn add_video(
+    pc: &Arc<dyn PeerConnection>,
+    track: &Arc<TrackLocalStaticSample>,
+) -> Result<Arc<dyn RtpSender>, CallError> {
+    let init = RTCRtpTransceiverInit {
+        direction: RTCRtpTransceiverDirection::Sendrecv,
+        ..Default::default()
+    };
+    let transceiver = pc
+        .add_transceiver_from_track(track.clone() as Arc<dyn TrackLocal>, Some(init))
+        .await?;
+    transceiver
+        .set_codec_preferences(peer::video_codecs())
+        .await?;
+    transceiver
+        .sender()
+        .await?
+        .ok_or_else(|| CallError::WebRtc("a video transceiver has no sender".into()))
 }
 
 /// How many video sections (`m=video`) a description has.
