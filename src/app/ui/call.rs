@@ -210,28 +210,31 @@ fn peer_video_ui(
     why: &str,
 ) {
     match camera {
-        Some(picture) => {
-            let shown = fit(picture.size, area);
-            let response = ui.put(
-                shown,
-                egui::Image::new((picture.texture, shown.size())).sense(egui::Sense::hover()),
-            );
-            response.widget_info(|| {
-                egui::WidgetInfo::labeled(egui::Role::Image, true, format!("Video of {peer_name}"))
-            });
-        }
-        None => {
-            let shown = ui.painter().text(
-                area.center(),
-                Align2::CENTER_CENTER,
-                why,
-                egui::FontId::proportional(18.0),
-                Color32::from_gray(200),
-            );
-            ui.interact(shown, ui.scope_id().with("no-video"), egui::Sense::hover())
-                .widget_info(|| egui::WidgetInfo::labeled(egui::Role::Label, true, why));
-        }
+        Some(picture) => picture_ui(ui, picture, area, format!("Video of {peer_name}")),
+        None => note_ui(ui, area, why, "no-video"),
     }
+}
+
+/// `picture` as large as `area` allows with its own shape, centred, named `label` (for
+/// screen readers and the UI tests).
+pub(super) fn picture_ui(ui: &mut egui::Ui, picture: Picture, area: Rect, label: String) {
+    let shown = fit(picture.size, area);
+    let image = egui::Image::new((picture.texture, shown.size())).sense(egui::Sense::hover());
+    ui.put(shown, image)
+        .widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, &label));
+}
+
+/// A word in the middle of `area` where a picture would be (`id_salt` tells it apart).
+pub(super) fn note_ui(ui: &mut egui::Ui, area: Rect, text: &str, id_salt: &str) {
+    let shown = ui.painter().text(
+        area.center(),
+        Align2::CENTER_CENTER,
+        text,
+        egui::FontId::proportional(18.0),
+        Color32::from_gray(200),
+    );
+    ui.interact(shown, ui.scope_id().with(id_salt), egui::Sense::hover())
+        .widget_info(|| egui::WidgetInfo::labeled(egui::Role::Label, true, text));
 }
 
 /// The peer's camera small in the bottom-left corner of `area`, while their shared screen
@@ -247,10 +250,7 @@ fn peer_inset_ui(ui: &mut egui::Ui, peer_name: &str, camera: Picture, area: Rect
         egui::Stroke::new(2.0, Color32::from_gray(90)),
         egui::StrokeKind::Outside,
     );
-    let image = egui::Image::new((camera.texture, size)).sense(egui::Sense::hover());
-    ui.put(rect, image).widget_info(|| {
-        egui::WidgetInfo::labeled(egui::Role::Image, true, format!("Video of {peer_name}"))
-    });
+    picture_ui(ui, camera, rect, format!("Video of {peer_name}"));
 }
 
 /// The control bar in `rect`, under an id of its own (see [`overlay_button`]): numbered

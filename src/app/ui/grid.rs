@@ -10,8 +10,8 @@ use confab_protocol::PeerId;
 use egui::{Align2, Color32, Rect, pos2, vec2};
 
 use super::call::{
-    CallMedia, controls_bar, controls_height, fit, overlay_button, overlay_text, self_view_ui,
-    stats_lines, verify_button,
+    CallMedia, controls_bar, controls_height, overlay_button, overlay_text, picture_ui,
+    self_view_ui, stats_lines, verify_button,
 };
 use super::{UiAction, UiState, trust_badge};
 use crate::app::model::{Model, format_duration};
@@ -217,16 +217,7 @@ fn tile_ui(
         .get(&member.peer)
         .filter(|_| member.status == MemberStatus::Connected && !member.camera_off);
     match picture {
-        Some(picture) => {
-            let shown = fit(picture.size, tile);
-            let response = ui.put(
-                shown,
-                egui::Image::new((picture.texture, shown.size())).sense(egui::Sense::hover()),
-            );
-            response.widget_info(|| {
-                egui::WidgetInfo::labeled(egui::Role::Image, true, format!("Video of {name}"))
-            });
-        }
+        Some(picture) => picture_ui(ui, *picture, tile, format!("Video of {name}")),
         None => {
             // A calm tile: the member's initial.
             let initial: String = name.chars().take(1).flat_map(char::to_uppercase).collect();

@@ -5,7 +5,7 @@
 use confab_media::video::ScreenInfo;
 use egui::{Align2, Color32, Pos2, Rect, RichText, vec2};
 
-use super::call::{Picture, fit, overlay_button};
+use super::call::{Picture, note_ui, overlay_button, picture_ui};
 use super::{FULLSCREEN, UiAction, UiState, with_shortcut};
 
 /// The banner's height, above the call's pictures while we share.
@@ -188,29 +188,10 @@ pub fn sharing_banner_ui(ui: &mut egui::Ui, actions: &mut Vec<UiAction>) {
 /// a word while its first picture is on the way.
 pub fn shared_screen_ui(ui: &mut egui::Ui, name: &str, picture: Option<Picture>, area: Rect) {
     match picture {
-        Some(picture) => {
-            let shown = fit(picture.size, area);
-            let image =
-                egui::Image::new((picture.texture, shown.size())).sense(egui::Sense::hover());
-            ui.put(shown, image).widget_info(|| {
-                egui::WidgetInfo::labeled(egui::Role::Image, true, format!("{name}'s screen"))
-            });
-        }
+        Some(picture) => picture_ui(ui, picture, area, format!("{name}'s screen")),
         None => {
             let text = format!("{name} is sharing a screen…");
-            let shown = ui.painter().text(
-                area.center(),
-                Align2::CENTER_CENTER,
-                &text,
-                egui::FontId::proportional(18.0),
-                Color32::from_gray(200),
-            );
-            ui.interact(
-                shown,
-                ui.scope_id().with("screen-waiting"),
-                egui::Sense::hover(),
-            )
-            .widget_info(|| egui::WidgetInfo::labeled(egui::Role::Label, true, &text));
+            note_ui(ui, area, &text, "screen-waiting");
         }
     }
 }
