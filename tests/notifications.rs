@@ -17,6 +17,8 @@
 )]
 
 mod support;
+#[path = "../crates/media/tests/support/xvfb.rs"]
+mod xvfb;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -31,6 +33,8 @@ use support::app::{Scene, shows, until};
 /// A desktop of its own: a virtual display, a session bus and dunst on both.
 struct Desktop {
     children: Vec<Child>,
+    /// Dropped (killed) after the children, which draw on it.
+    _xvfb: xvfb::Xvfb,
     bus: String,
     display: String,
     dir: PathBuf,
@@ -40,13 +44,7 @@ impl Desktop {
     fn start() -> Desktop {
         let dir = std::env::temp_dir().join(format!("confab-notify-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("work dir");
-        let (xvfb, display) = first_line(Process::new("Xvfb").args([
-            "-displayfd",
-            "1",
-            "-screen",
-            "0",
-            "640x480x24",
-        ]));
+        let xvfb = xvfb::Xvfb::start(640, 480);
         let (dbus, bus) = first_line(Process::new("dbus-daemon").args([
             "--session",
             "--nofork",
@@ -62,9 +60,10 @@ impl Desktop {
         )
         .expect("dunst config");
         let mut desktop = Desktop {
-            children: vec![xvfb, dbus],
+            children: vec![dbus],
             bus,
-            display: format!(":{display}"),
+            display: xvfb.display.clone(),
+            _xvfb: xvfb,
             dir,
         };
         let dunst = desktop
@@ -139,8 +138,8 @@ impl Drop for Desktop {
     }
 }
 
-/// Starts `command` and reads the first line it prints (what Xvfb and dbus-daemon say
-/// once they are ready: the display number, the bus address).
+/// Starts `command` and reads the first line it prints (what dbus-daemon says once it is
+/// ready: the bus address).
 fn first_line(command: &mut Process) -> (Child, String) {
     let mut child = command
         .stdout(Stdio::piped())
